@@ -1,0 +1,36 @@
+# Everything a fresh machine with Python 3.11, pip and git needs: `make demo`, `make test`.
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: all demo test lint typecheck unit audit clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/pytest
+
+test: lint typecheck unit
+
+demo: $(STAMP)
+	$(BIN)/narwhal demo --out build/demo
+
+audit: $(STAMP)
+	$(BIN)/python scripts/audit.py build/demo
+
+clean:
+	rm -rf build .pytest_cache .mypy_cache .ruff_cache

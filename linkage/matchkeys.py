@@ -1,0 +1,242 @@
+"""Keyed match keys: HMAC-SHA256 over combinations of normalised fields.
+
+The safe call is :func:`tokenize_records`: it takes the output of
+:func:`linkage.normalize.normalize_records` and a :class:`SubkeySource` (the
+exchange's linkage key) and returns one ``binary(32)`` column per recipe.
+:func:`hmac_sha256_many` is the primitive underneath; use it directly only
+with a key from a :class:`SubkeySource`.
+
+Message encoding (fixed by ``tests/vectors/matchkeys.json``)::
+
+    b"narwhal/v1/matchkey" || lp(recipe.name) || lp(value_1) || ... || lp(value_n)
+
+where ``lp(x)`` is the UTF-8 bytes of ``x`` prefixed by their length as a
+4-byte big-endian integer. Length prefixes make the encoding injective (no
+separator can be smuggled inside a value), and the recipe name separates
+domains on top of the per-recipe sub-key (``purpose = "match:<recipe.name>"``).
+A recipe's token is null when any of its fields is null, except the fields in
+:data:`EMPTY_WHEN_MISSING` (``unit``): a missing unit is the empty string, so
+"123 Main St" on both sides still matches on ``mk_addr``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Final, Protocol, cast
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from cryptography.hazmat.primitives import hashes, hmac
+
+from linkage.errors import InputError, KeyMaterialError, SchemaError
+
+TOKEN_BYTES: Final = 32
+MIN_KEY_BYTES: Final = 32
+EMPTY_WHEN_MISSING: Final = frozenset({"unit"})
+"""Fields encoded as ``""`` instead of nulling the key when missing."""
+
+_DOMAIN: Final = b"narwhal/v1/matchkey"
+_RECIPE_NAME: Final = re.compile(r"mk_[a-z0-9_]{1,60}")
+
+
+class SubkeySource(Protocol):
+    """Anything that hands out a 32-byte secret sub-key per purpose string.
+
+    :class:`linkage.keys.LinkageKey` satisfies it; tests use fixed keys.
+    """
+
+    def subkey(self, purpose: str) -> bytes:
+        """Return the secret sub-key for ``purpose`` (e.g. ``"match:mk_addr"``)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class MatchKeyRecipe:
+    """One match key: a name (also the output column) and the fields it hashes.
+
+    Attributes:
+        name: ``mk_<something>``; the output column and the sub-key purpose
+            ``"match:<name>"``.
+        fields: Columns of the normalised table, hashed in this order.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        problems = []
+        if _RECIPE_NAME.fullmatch(self.name) is None:
+            problems.append("recipe name must look like mk_<lower_snake_case>")
+        if not self.fields:
+            problems.append(f"recipe {self.name!r} has no fields")
+        if len(set(self.fields)) != len(self.fields):
+            problems.append(f"recipe {self.name!r} repeats a field")
+        if problems:
+            raise SchemaError(problems)
+
+    @property
+    def purpose(self) -> str:
+        """The sub-key purpose string for this recipe."""
+        return f"match:{self.name}"
+
+
+DEFAULT_RECIPES: Final[tuple[MatchKeyRecipe, ...]] = (
+    MatchKeyRecipe("mk_name_addr", ("given", "surname", "house_number", "street", "unit", "zip5")),
+    MatchKeyRecipe("mk_surname_addr", ("surname", "house_number", "street", "unit", "zip5")),
+    MatchKeyRecipe("mk_addr", ("house_number", "street", "unit", "zip5")),
+    MatchKeyRecipe("mk_addr_nounit", ("house_number", "street", "zip5")),
+    MatchKeyRecipe("mk_phone", ("phone",)),
+    MatchKeyRecipe("mk_email", ("email",)),
+)
+"""The recipes both parties use unless configured otherwise (ARCHITECTURE.md, "Match keys")."""
+
+
+def _lp(data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + data
+
+
+def encode_message(recipe: MatchKeyRecipe, values: Mapping[str, str | None]) -> bytes | None:
+    """The HMAC message for one record: the slow, obviously-correct reference.
+
+    Args:
+        recipe: The recipe.
+        values: Normalised field values keyed by field name (missing = None).
+
+    Returns:
+        The encoded message, or None when a required field is missing.
+    """
+    parts = [_DOMAIN, _lp(recipe.name.encode())]
+    for field in recipe.fields:
+        value = values.get(field)
+        if value is None:
+            if field not in EMPTY_WHEN_MISSING:
+                return None
+            value = ""
+        parts.append(_lp(value.encode("utf-8")))
+    return b"".join(parts)
+
+
+def hmac_sha256_many(key: bytes, messages: Sequence[bytes | None]) -> list[bytes | None]:
+    """HMAC-SHA256 of each message under one key; None stays None.
+
+    This is the sharp primitive under :func:`tokenize_records`. Misuse costs:
+
+    * an **unkeyed** or guessable-key hash of a name or address is
+      dictionary-attackable: anyone holding a public voter file hashes every
+      entry and reverses the tokens, so the key must be a secret sub-key from
+      the exchange's linkage key, never a constant;
+    * **reusing a key** across exchanges or purposes makes tokens equal across
+      them, so a matcher can link exchanges (and recipes) it should not; use
+      one sub-key per (exchange, purpose), as :class:`SubkeySource` does;
+    * messages must be an unambiguous encoding (see :func:`encode_message`),
+      or two different records can collide on purpose.
+
+    Args:
+        key: Secret key, at least 32 bytes.
+        messages: Messages to authenticate; None entries give None.
+
+    Returns:
+        32-byte tags, in input order.
+
+    Raises:
+        KeyMaterialError: The key is shorter than 32 bytes.
+    """
+    if len(key) < MIN_KEY_BYTES:
+        raise KeyMaterialError(
+            "match-key sub-key is too short", hint="derive sub-keys with LinkageKey.subkey"
+        )
+    base = hmac.HMAC(key, hashes.SHA256())
+    out: list[bytes | None] = []
+    append = out.append
+    for message in messages:
+        if message is None:
+            append(None)
+            continue
+        # Copying the keyed state skips re-deriving the HMAC pads per message.
+        mac = base.copy()
+        mac.update(message)
+        append(mac.finalize())
+    return out
+
+
+def _encoded_column(table: pa.Table, field: str) -> list[bytes | None]:
+    """``lp(value)`` per row, computed once per distinct value."""
+    column = table.column(field)
+    try:
+        text = column.cast(pa.string()).combine_chunks()
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise InputError("match-key field is not text", column=field) from exc
+    encoded = pc.dictionary_encode(text)
+    distinct = [_lp(v.encode("utf-8")) for v in encoded.dictionary.to_pylist()]
+    empty = _lp(b"") if field in EMPTY_WHEN_MISSING else None
+    return [empty if i is None else distinct[i] for i in encoded.indices.to_pylist()]
+
+
+def _validate_recipes(recipes: Sequence[MatchKeyRecipe], columns: Sequence[str]) -> None:
+    problems = []
+    names = [r.name for r in recipes]
+    for name in sorted({n for n in names if names.count(n) > 1}):
+        problems.append(f"recipe {name!r} appears more than once")
+    if problems:
+        raise SchemaError(problems)
+    missing = sorted({f for r in recipes for f in r.fields} - set(columns))
+    if missing:
+        raise InputError(
+            "normalised table lacks a match-key field",
+            column=missing[0],
+            hint="pass the output of linkage.normalize.normalize_records",
+        )
+
+
+def _subkey(keys: SubkeySource, recipe: MatchKeyRecipe) -> bytes:
+    key = keys.subkey(recipe.purpose)
+    if len(key) != TOKEN_BYTES:
+        raise KeyMaterialError(
+            f"sub-key for {recipe.purpose} is not {TOKEN_BYTES} bytes",
+            hint="the key source must return HKDF-derived 32-byte sub-keys",
+        )
+    return key
+
+
+def tokenize_records(
+    normalized: pa.Table,
+    keys: SubkeySource,
+    recipes: Sequence[MatchKeyRecipe] = DEFAULT_RECIPES,
+) -> pa.Table:
+    """Compute the keyed match keys of every record.
+
+    Args:
+        normalized: Output of :func:`linkage.normalize.normalize_records` (any
+            table with the recipes' fields as string columns).
+        keys: Source of per-purpose sub-keys (the exchange's linkage key).
+        recipes: Which match keys to compute.
+
+    Returns:
+        One ``binary(32)`` column per recipe, named ``recipe.name``, in input
+        row order; null where a required field is null. No other column.
+
+    Raises:
+        SchemaError: Two recipes share a name.
+        InputError: A recipe field is not a column of ``normalized``.
+        KeyMaterialError: The key source returned a sub-key of the wrong size.
+    """
+    _validate_recipes(recipes, normalized.column_names)
+    fields = {f for r in recipes for f in r.fields}
+    encoded = {field: _encoded_column(normalized, field) for field in fields}
+    columns: dict[str, pa.Array] = {}
+    for recipe in recipes:
+        prefix = _DOMAIN + _lp(recipe.name.encode())
+        field_columns = [encoded[f] for f in recipe.fields]
+        messages: list[bytes | None] = []
+        for parts in zip(*field_columns, strict=True):
+            if None in parts:
+                messages.append(None)
+            else:
+                messages.append(prefix + b"".join(cast("tuple[bytes, ...]", parts)))
+        tokens = hmac_sha256_many(_subkey(keys, recipe), messages)
+        columns[recipe.name] = pa.array(tokens, type=pa.binary(TOKEN_BYTES))
+    if not columns:
+        return pa.table({})
+    return pa.table(columns)

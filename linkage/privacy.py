@@ -1,0 +1,211 @@
+"""Release rules for aggregate viewership: what the provider may send back.
+
+Three rules from DESIGN.md §5, each a separate function so the audit script can
+re-run them on a release:
+
+* **k-suppression** — a cell backed by fewer than ``k`` distinct households
+  is blanked (every figure but the segment universe).
+* **minimum universe** — a segment with fewer than ``minimum`` households is
+  refused outright: its ratings would describe a handful of homes.
+* **differencing** — two segments whose household sets differ by fewer than
+  ``k`` households are refused: subtracting one release from the other would
+  isolate those few households' viewing, whatever the per-cell suppression.
+
+:func:`release_viewership` applies them all, in that spirit: refuse first,
+compute second, suppress last.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.aggregation import (
+    VIEWERSHIP_SCHEMA,
+    compute_viewership,
+    segment_members,
+    segment_universes,
+)
+from linkage.engine import Engine
+from linkage.errors import PrivacyError
+
+__all__ = [
+    "DEFAULT_K",
+    "DEFAULT_MIN_UNIVERSE",
+    "SUPPRESSIBLE_COLUMNS",
+    "apply_k_suppression",
+    "check_differencing",
+    "check_min_universe",
+    "release_viewership",
+    "validate_k",
+]
+
+DEFAULT_K = 50
+DEFAULT_MIN_UNIVERSE = 100
+
+SUPPRESSIBLE_COLUMNS: tuple[str, ...] = (
+    "aqh_households",
+    "rating",
+    "share",
+    "reach_households",
+    "reach",
+)
+"""Figures blanked in a suppressed cell; ``universe`` stays (it is per segment)."""
+
+
+def validate_k(k: int) -> None:
+    """Reject a threshold that would let single households through.
+
+    Raises:
+        PrivacyError: ``k`` is below 1.
+    """
+    if k < 1:
+        raise PrivacyError(
+            "the minimum cell size k must be at least 1",
+            hint="use the default k=50 unless the data owner agreed otherwise",
+        )
+
+
+def apply_k_suppression(cells: pa.Table, k: int) -> pa.Table:
+    """Blank every cell backed by fewer than ``k`` distinct households.
+
+    Args:
+        cells: Output of :func:`linkage.aggregation.compute_viewership`
+            (must hold ``contributors``).
+        k: Minimum distinct households per released cell (>= 1).
+
+    Returns:
+        The payload: same rows, :data:`~linkage.aggregation.VIEWERSHIP_SCHEMA`
+        columns, suppressed figures null and ``suppressed`` true. The
+        ``contributors`` column is dropped: it is an exact small count and must
+        never leave the provider.
+
+    Raises:
+        PrivacyError: ``k`` is below 1.
+        ValueError: ``cells`` has no ``contributors`` column.
+    """
+    validate_k(k)
+    if "contributors" not in cells.column_names:
+        raise ValueError("cells need a 'contributors' column (from compute_viewership)")
+    hide = pc.less(cells["contributors"], k)
+    columns: dict[str, pa.ChunkedArray] = {}
+    for field in VIEWERSHIP_SCHEMA:
+        column = cells[field.name]
+        if field.name in SUPPRESSIBLE_COLUMNS:
+            column = pc.if_else(hide, pa.scalar(None, field.type), column)
+        elif field.name == "suppressed":
+            column = pc.or_(column, hide)
+        columns[field.name] = column
+    return pa.table(columns, schema=VIEWERSHIP_SCHEMA)
+
+
+def check_min_universe(universes: Mapping[str, int], minimum: int) -> None:
+    """Refuse segments too small to report on.
+
+    Args:
+        universes: Segment code -> distinct assigned households.
+        minimum: Smallest universe allowed.
+
+    Raises:
+        PrivacyError: Naming every segment code below ``minimum`` (codes are
+            random per exchange, not personal data).
+    """
+    small = sorted(code for code, size in universes.items() if size < minimum)
+    if small:
+        raise PrivacyError(
+            f"segment(s) {', '.join(small)} have fewer than {minimum} matched households",
+            hint="ask the campaign to merge or drop these segments, then re-run the exchange",
+        )
+
+
+_DIFFERENCING_SQL = """
+    WITH sizes AS (SELECT segment, COUNT(*) AS n FROM members GROUP BY segment),
+    overlap AS (
+        SELECT a.segment AS seg_a, b.segment AS seg_b, COUNT(*) AS n
+        FROM members a JOIN members b
+            ON a.household_id = b.household_id AND a.segment < b.segment
+        GROUP BY a.segment, b.segment
+    ),
+    pairs AS (
+        SELECT x.segment AS seg_a, y.segment AS seg_b,
+               x.n + y.n - 2 * COALESCE(o.n, 0) AS diff
+        FROM sizes x JOIN sizes y ON x.segment < y.segment
+        LEFT JOIN overlap o ON o.seg_a = x.segment AND o.seg_b = y.segment
+    )
+    SELECT seg_a, seg_b, diff FROM pairs
+    WHERE diff > 0 AND diff < {k}
+    ORDER BY seg_a, seg_b
+"""
+
+
+def check_differencing(assignments: pa.Table, k: int, engine: Engine) -> None:
+    """Refuse segment pairs whose household sets differ by 1 to ``k - 1`` households.
+
+    Every pair among the segments and ``*`` (all matched households) is
+    checked: ``|A △ B|`` is computed from the household sets in SQL.
+    Identical sets (difference 0) are allowed: they produce identical
+    releases, so subtracting one from the other isolates nobody.
+
+    Args:
+        assignments: ``household_id``, ``segment``.
+        k: Minimum cell size (>= 1); also the minimum set difference.
+        engine: Engine running the SQL.
+
+    Raises:
+        PrivacyError: Naming every offending pair of segment codes.
+        InputError: ``assignments`` is unusable.
+    """
+    validate_k(k)
+    members = segment_members(assignments, engine)
+    bad = engine.query(_DIFFERENCING_SQL.format(k=int(k)), {"members": members}).to_pylist()
+    if bad:
+        pairs = ", ".join(f"{row['seg_a']}/{row['seg_b']}" for row in bad)
+        raise PrivacyError(
+            f"segment pair(s) {pairs} differ by fewer than {k} households (differencing risk)",
+            hint="ask the campaign to merge, widen or drop one segment of each pair",
+        )
+
+
+def release_viewership(
+    assignments: pa.Table,
+    viewing: pa.Table | Path,
+    *,
+    channels: Sequence[str],
+    engine: Engine,
+    k: int = DEFAULT_K,
+    min_universe: int = DEFAULT_MIN_UNIVERSE,
+    period: Sequence[date] | None = None,
+) -> pa.Table:
+    """The ``viewership`` payload: refuse unsafe segments, compute, suppress.
+
+    Args:
+        assignments: ``household_id``, ``segment`` (pseudonyms mapped back).
+        viewing: Tuning events as Arrow or a Parquet path.
+        channels: Public channel list to report.
+        engine: Engine running the SQL.
+        k: Minimum distinct households per released cell and per segment
+            difference.
+        min_universe: Minimum households per segment (``*`` included).
+        period: Reporting dates (default: the dates the viewing spans).
+
+    Returns:
+        Rows with exactly :data:`~linkage.aggregation.VIEWERSHIP_SCHEMA`.
+
+    Raises:
+        PrivacyError: ``k`` is invalid, or a segment is too small or too
+            close to another.
+        InputError: An input table is unusable.
+    """
+    validate_k(k)
+    members = segment_members(assignments, engine)
+    universes = segment_universes(members, engine).to_pylist()
+    check_min_universe({row["segment"]: row["universe"] for row in universes}, min_universe)
+    check_differencing(assignments, k, engine)
+    cells = compute_viewership(
+        assignments, viewing, channels=channels, engine=engine, period=period
+    )
+    return apply_k_suppression(cells, k)

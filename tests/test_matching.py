@@ -1,0 +1,118 @@
+"""The matcher's exact stage on hand-made tokens."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+import pytest
+
+from linkage.engine import DuckDBEngine
+from linkage.matching import assignments_from_links, link_exact, match_report
+
+
+def tok(label: str | None) -> bytes | None:
+    return None if label is None else hashlib.sha256(label.encode()).digest()
+
+
+def campaign_table(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.table(
+        {
+            "rid": pa.array([r["rid"] for r in rows], pa.string()),
+            "segments": pa.array([r.get("segments", []) for r in rows], pa.list_(pa.string())),
+            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_name_addr": pa.array([tok(r.get("name")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_phone": pa.array([tok(r.get("phone")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+        }
+    )
+
+
+def provider_table(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.table(
+        {
+            "hp": pa.array([r["hp"] for r in rows], pa.string()),
+            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_name_addr": pa.array([tok(r.get("name")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_phone": pa.array([tok(r.get("phone")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def engine() -> DuckDBEngine:
+    return DuckDBEngine()
+
+
+def test_household_holds_many_voters_and_voter_one_household(engine: DuckDBEngine) -> None:
+    camp = campaign_table(
+        [
+            {"rid": "r1", "addr": "A", "name": "ann@A", "segments": ["s1"]},
+            {"rid": "r2", "addr": "A", "segments": ["s1", "s2"]},  # spouse, address only
+            {"rid": "r3", "addr": "B", "phone": "p3"},
+            {"rid": "r4", "addr": "Z"},  # no subscriber
+        ]
+    )
+    prov = provider_table(
+        [
+            {"hp": "hA", "addr": "A", "name": "ann@A"},
+            {"hp": "hB", "addr": "B", "phone": "p3"},
+            {"hp": "hC", "addr": "C"},
+        ]
+    )
+    result = link_exact(camp, prov, engine=engine)
+    links = dict(zip(result.links["rid"].to_pylist(), result.links["hp"].to_pylist(), strict=True))
+    assert links == {"r1": "hA", "r2": "hA", "r3": "hB"}
+    assert result.ambiguous == 0
+    assert result.candidate_pairs == 3
+    scores = dict(
+        zip(result.links["rid"].to_pylist(), result.links["score"].to_pylist(), strict=True)
+    )
+    assert scores["r1"] == 12.0 and scores["r2"] == 4.0 and scores["r3"] == 9.0
+
+
+def test_tie_between_households_is_left_unlinked(engine: DuckDBEngine) -> None:
+    camp = campaign_table([{"rid": "r1", "addr": "A"}, {"rid": "r2", "addr": "A", "phone": "p"}])
+    prov = provider_table([{"hp": "h1", "addr": "A"}, {"hp": "h2", "addr": "A", "phone": "p"}])
+    result = link_exact(camp, prov, engine=engine)
+    links = dict(zip(result.links["rid"].to_pylist(), result.links["hp"].to_pylist(), strict=True))
+    assert links == {"r2": "h2"}  # the phone breaks r2's tie; r1 stays ambiguous
+    assert result.ambiguous == 1
+
+
+def test_weak_key_alone_does_not_link(engine: DuckDBEngine) -> None:
+    camp = campaign_table([{"rid": "r1", "addr": "A"}])
+    prov = provider_table([{"hp": "h1", "addr": "A"}])
+    result = link_exact(camp, prov, engine=engine, min_score=5.0)
+    assert result.links.num_rows == 0
+
+
+def test_assignments_and_report(engine: DuckDBEngine) -> None:
+    rows: list[dict[str, object]] = [
+        {"rid": f"r{i}", "addr": f"A{i % 3}", "segments": ["s1"] if i < 4 else ["s2"]}
+        for i in range(8)
+    ]
+    camp = campaign_table(rows)
+    prov = provider_table([{"hp": "h0", "addr": "A0"}, {"hp": "h1", "addr": "A1"}])
+    result = link_exact(camp, prov, engine=engine)
+    assign = assignments_from_links(camp, result.links, engine=engine)
+    pairs = set(zip(assign["hp"].to_pylist(), assign["segment"].to_pylist(), strict=True))
+    # r0,r3 -> h0 (s1); r1 -> h1 (s1); r4 -> h1 (s2); r6 -> h0 (s2); r7 -> h1 (s2)
+    assert pairs == {
+        ("h0", "s1"),
+        ("h1", "s1"),
+        ("h1", "s2"),
+        ("h0", "s2"),
+        ("h0", "*"),
+        ("h1", "*"),
+    }
+    report = {
+        r["segment"]: r for r in match_report(camp, result.links, engine=engine, k=1).to_pylist()
+    }
+    assert report["*"]["voters"] == 8 and report["*"]["matched_voters"] == 6
+    assert report["s1"]["matched_voters"] == 3 and report["s1"]["households"] == 2
+    assert report["s2"]["match_rate"] == pytest.approx(3 / 4)
+    suppressed = {
+        r["segment"]: r for r in match_report(camp, result.links, engine=engine, k=4).to_pylist()
+    }
+    assert suppressed["s1"]["suppressed"] and suppressed["s1"]["matched_voters"] is None
+    assert not suppressed["*"]["suppressed"]

@@ -1,0 +1,267 @@
+"""What every role shares: the party home, error handling and the common verbs.
+
+A role command builds what it needs from the home and passes it down to
+``linkage``; nothing here knows what a campaign or a provider does.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from linkage import files
+from linkage.envelope import OpenedMessage, open_message, read_manifest
+from linkage.errors import MessageError, NarwhalError, StateError
+from linkage.keys import Identity, LinkageKey, PartyCard, agree_linkage_key, generate_identity
+
+ROLES = ("campaign", "matcher", "provider")
+
+console = Console(stderr=True)
+out = Console()
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a NarwhalError into one line on stderr and its exit code (no traceback)."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except NarwhalError as err:
+            print(f"narwhal: error: {err}", file=sys.stderr)
+            raise typer.Exit(err.exit_code) from None
+
+    return wrapper
+
+
+def make_app(role: str, help_text: str) -> typer.Typer:
+    """A role's Typer app with the verbs every role has (init, trust, open)."""
+    app = typer.Typer(
+        name=role,
+        help=help_text,
+        no_args_is_help=True,
+        pretty_exceptions_show_locals=False,
+        add_completion=False,
+    )
+    _add_common_commands(app, role)
+    return app
+
+
+HomeOpt = Annotated[Path, typer.Option("--home", help="The party's home directory.")]
+ExchangeOpt = Annotated[
+    str, typer.Option("--exchange", help="Exchange id agreed out of band (e.g. oh-2026-10).")
+]
+
+
+@dataclass(frozen=True)
+class Home:
+    """A party's directory: keys, card, contacts, inbox, outbox, state, ledger."""
+
+    root: Path
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def card_path(self) -> Path:
+        return self.root / "card.json"
+
+    @property
+    def contacts(self) -> Path:
+        return self.root / "contacts"
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    @property
+    def ledger(self) -> Path:
+        return self.root / "ledger"
+
+    def state(self, exchange: str) -> Path:
+        return self.root / "state" / exchange
+
+    def inbox_message(self, exchange: str, kind: str) -> Path:
+        return self.inbox / f"{exchange}.{kind}.nwl"
+
+    def outbox_message(self, exchange: str, kind: str) -> Path:
+        return self.outbox / f"{exchange}.{kind}.nwl"
+
+    def create_dirs(self) -> None:
+        for sub in (self.contacts, self.inbox, self.outbox, self.root / "state", self.ledger):
+            sub.mkdir(parents=True, exist_ok=True)
+
+    def identity(self) -> Identity:
+        if not self.card_path.exists():
+            raise StateError(
+                "not a party home (no card.json)",
+                file=str(self.root),
+                hint="run `narwhal <role> init --home DIR --name NAME` first",
+            )
+        return files.load_identity(self.keys)
+
+    def card(self) -> PartyCard:
+        return files.read_card(self.card_path)
+
+    def trusted(self) -> dict[str, PartyCard]:
+        """Trusted cards by fingerprint."""
+        return files.read_contacts(self.contacts)
+
+    def peer(self, role: str) -> PartyCard:
+        """The single trusted card of ``role``."""
+        cards = [c for c in self.trusted().values() if c.role == role]
+        if len(cards) != 1:
+            raise StateError(
+                f"expected exactly one trusted {role} card, found {len(cards)}",
+                file=str(self.contacts),
+                hint=f"run `narwhal <role> trust --home {self.root} CARD` with the {role}'s card",
+            )
+        return cards[0]
+
+    def linkage_key(self, peer_role: str, exchange: str) -> LinkageKey:
+        return agree_linkage_key(self.identity(), self.peer(peer_role), exchange)
+
+    def open_inbox(self, exchange: str, kind: str) -> OpenedMessage:
+        """Verify, decrypt and check one inbox message; reject replays."""
+        path = self.inbox_message(exchange, kind)
+        data = files.read_message_bytes(path)
+        opened = open_message(
+            data,
+            me=self.identity(),
+            contacts=self.trusted(),
+            expected_kind=kind,
+            expected_exchange=exchange,
+            file=str(path),
+        )
+        seen = self.state(exchange) / "seen.json"
+        guard = files.load_seen(seen).consume(opened.manifest, file=str(path))
+        self.state(exchange).mkdir(parents=True, exist_ok=True)
+        files.save_seen(seen, guard)
+        return opened
+
+
+def require_home(home: Path) -> Home:
+    h = Home(home)
+    if not h.root.is_dir():
+        raise StateError("home directory does not exist", file=str(home))
+    return h
+
+
+def _add_common_commands(app: typer.Typer, role: str) -> None:
+    @app.command("init")
+    @fail_cleanly
+    def init(
+        home: HomeOpt,
+        name: Annotated[str, typer.Option("--name", help="Your organisation's name.")],
+    ) -> None:
+        """Create signing and key-agreement keys (mode 0600) and a public card.
+
+        Example: narwhal ROLE init --home ./home --name "Acme"
+        """
+        h = Home(home)
+        if h.card_path.exists():
+            raise StateError(
+                "home already initialised", file=str(home), hint="use a new --home directory"
+            )
+        h.create_dirs()
+        identity = generate_identity(name, role)
+        files.save_identity(h.keys, identity)
+        if role == "provider":
+            files.save_secret(h.keys / "secret.key")
+        files.write_card(h.card_path, identity.card())
+        out.print(f"{role} home ready: {h.card_path} (fingerprint {identity.card().fingerprint})")
+
+    @app.command("trust")
+    @fail_cleanly
+    def trust(
+        home: HomeOpt,
+        card: Annotated[Path, typer.Argument(help="Another party's card.json.")],
+    ) -> None:
+        """Import another party's public card (exchanged out of band).
+
+        Example: narwhal ROLE trust --home ./home ../matcher/card.json
+        """
+        h = require_home(home)
+        h.identity()
+        theirs = files.read_card(card)
+        if theirs.fingerprint == h.card().fingerprint:
+            raise StateError("that is this party's own card", file=str(card))
+        target = h.contacts / f"{theirs.role}-{theirs.fingerprint}.json"
+        files.write_card(target, theirs)
+        out.print(f"trusted {theirs.role} {theirs.name!r} ({theirs.fingerprint})")
+
+    @app.command("open")
+    @fail_cleanly
+    def open_(
+        home: HomeOpt,
+        message: Annotated[Path, typer.Argument(help="A .nwl message addressed to this party.")],
+        rows: Annotated[int, typer.Option("--rows", help="Payload rows to show.")] = 5,
+    ) -> None:
+        """Verify a message and show its manifest and first payload rows.
+
+        Example: narwhal matcher open --home ./m ./m/inbox/x1.campaign-tokens.nwl
+        """
+        h = require_home(home)
+        data = files.read_message_bytes(message)
+        manifest = read_manifest(data, file=str(message))
+        opened = open_message(
+            data,
+            me=h.identity(),
+            contacts=h.trusted(),
+            expected_kind=manifest.kind,
+            expected_exchange=manifest.exchange_id,
+            file=str(message),
+        )
+        show_opened(opened)
+
+
+def show_opened(opened: OpenedMessage) -> None:
+    m = opened.manifest
+    out.print(f"[bold]verified[/bold] {m.kind} for exchange {m.exchange_id}")
+    meta = Table(show_header=False)
+    for key, value in (
+        ("sender", f"{opened.sender.name} ({opened.sender.role}, {m.sender})"),
+        ("recipient", m.recipient),
+        ("rows", str(m.rows)),
+        ("columns", ", ".join(m.columns)),
+        ("created", m.created_at.isoformat()),
+        ("sha256", m.payload_sha256),
+    ):
+        meta.add_row(key, value)
+    out.print(meta)
+    head = opened.table.slice(0, 5)
+    preview = Table(*head.column_names)
+    for row in head.to_pylist():
+        preview.add_row(*(_cell(v) for v in row.values()))
+    out.print(preview)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.hex()[:16] + "…"
+    return str(value)
+
+
+def deliver(src: Path, dst_inbox: Path) -> Path:
+    """Copy a message from an outbox to an inbox (stands in for SFTP/e-mail)."""
+    if not src.exists():
+        raise MessageError("message not found", file=str(src))
+    target = dst_inbox / src.name
+    files.atomic_write_bytes(target, files.read_message_bytes(src))
+    return target

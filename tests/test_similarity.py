@@ -1,0 +1,144 @@
+"""Tests for linkage.similarity: fast Dice paths against the by-definition reference."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from linkage import similarity
+from linkage.errors import InputError
+from linkage.similarity import dice_all_pairs, dice_pairs, dice_reference, popcounts
+
+
+def random_clks(seed: int, rows: int, nbytes: int, density: float = 0.3) -> np.ndarray:
+    """Sparse-ish random filters, with some all-zero and duplicate rows mixed in."""
+    rng = np.random.default_rng(seed)
+    bits = rng.random((rows, nbytes * 8)) < rng.uniform(0.0, density, (rows, 1))
+    clks = np.packbits(bits, axis=1)
+    if rows > 3:
+        clks[0] = 0
+        clks[1] = clks[2]
+    return clks
+
+
+@pytest.fixture(params=[False, True], ids=["default-chunks", "tiny-chunks"])
+def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if request.param:
+        # Force many chunks so the chunk seams are exercised.
+        monkeypatch.setattr(similarity, "_CHUNK_BYTES", 64)
+
+
+def test_reference_by_hand() -> None:
+    assert dice_reference(b"\xff", b"\x0f") == pytest.approx(8 / 12)
+    assert dice_reference(b"\xf0\x00", b"\x0f\x00") == 0.0
+    assert dice_reference(b"\x00\x00", b"\x00\x00") == 0.0
+    assert dice_reference(b"\x00", b"\x01") == 0.0
+    assert dice_reference(b"\x81", b"\x81") == 1.0
+    with pytest.raises(InputError):
+        dice_reference(b"\x00", b"\x00\x00")
+
+
+@pytest.mark.usefixtures("chunking")
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    rows_a=st.integers(1, 30),
+    rows_b=st.integers(1, 30),
+    words=st.integers(1, 4),
+    n_pairs=st.integers(0, 200),
+)
+def test_dice_pairs_equals_reference(
+    seed: int, rows_a: int, rows_b: int, words: int, n_pairs: int
+) -> None:
+    a = random_clks(seed, rows_a, words * 8)
+    b = random_clks(seed + 1, rows_b, words * 8)
+    rng = np.random.default_rng(seed)
+    ia = rng.integers(0, rows_a, n_pairs, dtype=np.int32)
+    ib = rng.integers(0, rows_b, n_pairs)
+    scores = dice_pairs(a, b, ia, ib)
+    expected = [dice_reference(bytes(a[i]), bytes(b[j])) for i, j in zip(ia, ib, strict=True)]
+    assert scores.dtype == np.float64
+    assert scores.tolist() == expected  # exact: both divide the same two integers
+    assert ((scores >= 0.0) & (scores <= 1.0)).all()
+    # Symmetric, and the same on uint64 words as on bytes.
+    assert np.array_equal(dice_pairs(b, a, ib, ia), scores)
+    assert np.array_equal(dice_pairs(a.view(np.uint64), b.view(np.uint64), ia, ib), scores)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), rows=st.integers(1, 20))
+def test_identical_non_empty_filters_score_one(seed: int, rows: int) -> None:
+    clks = random_clks(seed, rows, 16)
+    index = np.arange(rows)
+    scores = dice_pairs(clks, clks, index, index)
+    non_empty = popcounts(clks) > 0
+    assert (scores[non_empty] == 1.0).all()
+    assert (scores[~non_empty] == 0.0).all()  # empty vs empty is defined as 0.0
+
+
+def test_both_popcount_strategies_agree() -> None:
+    a, b = random_clks(3, 50, 128), random_clks(4, 60, 128)
+    rng = np.random.default_rng(5)
+    many_a, many_b = rng.integers(0, 50, 500), rng.integers(0, 60, 500)
+    few = dice_pairs(a, b, many_a[:20], many_b[:20])  # fewer pairs than rows
+    many = dice_pairs(a, b, many_a, many_b)  # more pairs than rows
+    assert np.array_equal(many[:20], few)
+
+
+@pytest.mark.usefixtures("chunking")
+@settings(max_examples=30, deadline=None)
+@given(
+    seed=st.integers(0, 10_000),
+    rows_a=st.integers(0, 25),
+    rows_b=st.integers(0, 25),
+    threshold=st.sampled_from([0.0, 0.2, 0.5, 1.0]),
+)
+def test_dice_all_pairs_equals_brute_force(
+    seed: int, rows_a: int, rows_b: int, threshold: float
+) -> None:
+    a = random_clks(seed, rows_a, 16, density=0.6)
+    b = np.concatenate([random_clks(seed + 1, rows_b, 16, density=0.6), a[:3]])
+    ia, ib, scores = dice_all_pairs(a, b, threshold)
+    expected = [
+        (i, j, dice_reference(bytes(a[i]), bytes(b[j])))
+        for i in range(len(a))
+        for j in range(len(b))
+        if dice_reference(bytes(a[i]), bytes(b[j])) >= threshold
+    ]
+    assert list(zip(ia.tolist(), ib.tolist(), scores.tolist(), strict=True)) == expected
+
+
+def test_empty_inputs() -> None:
+    a = random_clks(1, 5, 16)
+    none = np.zeros(0, dtype=np.int64)
+    assert dice_pairs(a, a, none, none).shape == (0,)
+    ia, ib, scores = dice_all_pairs(a[:0], a, 0.5)
+    assert ia.shape == ib.shape == scores.shape == (0,)
+    assert popcounts(a[:0]).shape == (0,)
+
+
+def test_popcounts() -> None:
+    clks = np.array([[0xFF] * 8, [0] * 8, [1, 2, 4, 8, 0, 0, 0, 0x80]], dtype=np.uint8)
+    assert popcounts(clks).tolist() == [64, 0, 5]
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda a, b: dice_pairs(a, b[:, :8], [0], [0]),  # widths differ
+        lambda a, b: dice_pairs(a, b, [0, 1], [0]),  # pair lists differ
+        lambda a, b: dice_pairs(a, b, [0], [5]),  # out of range
+        lambda a, b: dice_pairs(a, b, [-1], [0]),  # negative
+        lambda a, b: dice_pairs(a, b, [0.7], [0]),  # not an index
+        lambda a, b: dice_pairs(a[:, :12], b[:, :12], [0], [0]),  # not whole words
+        lambda a, b: dice_pairs(a[0], b[0], [0], [0]),  # not 2-D
+        lambda a, b: dice_all_pairs(a, b, 1.5),  # threshold
+        lambda a, b: dice_all_pairs(a, b[:, :8], 0.5),  # widths differ
+    ],
+)
+def test_misuse_is_rejected(call: object) -> None:
+    a, b = random_clks(1, 5, 16), random_clks(2, 5, 16)
+    with pytest.raises(InputError):
+        call(a, b)  # type: ignore[operator]

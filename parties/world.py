@@ -68,15 +68,7 @@ def truth_viewership(world: World) -> pa.Table:
         cells = compute_viewership(
             true_assignments(world), world.viewing, channels=channels, engine=engine
         )
-    cells = cells.drop_columns(["contributors"]).append_column(
-        "suppressed_", pa.array([False] * cells.num_rows)
-    )
-    cells = cells.drop_columns(["suppressed"]) if "suppressed" in cells.column_names else cells
-    cells = cells.rename_columns(
-        [("suppressed" if c == "suppressed_" else c) for c in cells.column_names]
-    )
-    names = {ALL: ALL}
-    names.update({s: s for s in set(cells["segment"].to_pylist()) if s != ALL})
-    return report.viewership_csv_table(
-        report.decode_viewership(cells, {v: v for v in names if v != ALL})
-    )
+    cells = cells.drop_columns(["contributors"])
+    # Truth is keyed by segment name already: decode with the identity mapping.
+    names = {s for s in cells["segment"].to_pylist() if s != ALL}
+    return report.viewership_csv_table(report.decode_viewership(cells, {n: n for n in names}))

@@ -1,20 +1,45 @@
-"""The matcher's exact stage: multi-key joins on keyed tokens, then resolution.
+"""The matcher: exact multi-key stage, fuzzy stage on the rest, resolution.
 
-The matcher sees only opaque 32-byte tokens, record references and household
-pseudonyms. A voter (campaign record) links to at most one household; a
-household may hold many voters. Each agreeing match key adds its weight to a
-(record, household) pair; the best pair wins, and a tie between two different
-households at the top score is left unlinked rather than guessed.
+The matcher sees only opaque keyed tokens, Bloom filters, record references
+and household pseudonyms. :func:`link_records` is the whole pipeline:
+
+1. **Exact stage** (:func:`link_exact`): each agreeing match key adds its
+   weight to a (record, household) pair; the best pair wins if it reaches
+   ``min_score``, and a tie between two households is left unlinked.
+2. **Fuzzy stage** on the records left (:mod:`linkage.blocking`,
+   :mod:`linkage.fuzzy`): keyed blocking, comparison vectors, an unsupervised
+   ECM model fitted on every candidate pair, a threshold chosen from the model.
+3. **Resolution**: one-to-one (person files: each record on either side used
+   once, best pairs first) or many-to-one (voters to households: a voter to at
+   most one household; voters sharing the ``group_by`` key, i.e. one address
+   and unit, are one household, so unlinked members inherit the household
+   their linked members agree on).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from linkage.blocking import Candidates, candidate_pairs
 from linkage.engine import Engine
+from linkage.fuzzy import (
+    Feature,
+    FittedModel,
+    choose_threshold,
+    comparison_features,
+    comparison_vectors,
+    fit_model,
+    resolve_many_to_one,
+    resolve_one_to_one,
+)
+from linkage.schema import LinkageSchema, ResolutionMode
 
 #: Weight of each exact key: roughly log2 of how much more likely agreement is
 #: among true links than among non-links in voter-vs-subscriber data. Address
@@ -139,6 +164,238 @@ SELECT COUNT(*) AS pairs FROM (SELECT DISTINCT rid, hp FROM agree) AS t
 """
 
 
+@dataclass(frozen=True)
+class MatchSettings:
+    """What the matcher needs from a linkage schema (nothing secret).
+
+    Attributes:
+        mode: ``many_to_one`` (voters to households) or ``one_to_one``.
+        weights: Exact-stage weight per match key (empty: no exact stage).
+        min_score: Smallest summed weight that links in the exact stage.
+        group_by: Side-a key marking one household (many-to-one only), or None.
+        max_block: Blocking cap (pairs per blocking value).
+        threshold: Posterior cut for fuzzy links; None chooses it from the model.
+        features: Comparison-vector entries; empty: every ``clk_*``/``mk_f_*``
+            column both sides sent.
+    """
+
+    mode: ResolutionMode = "many_to_one"
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    min_score: float = DEFAULT_MIN_SCORE
+    group_by: str | None = "mk_addr"
+    max_block: int = 2_000
+    threshold: float | None = None
+    features: tuple[Feature, ...] = ()
+
+    @classmethod
+    def from_schema(cls, schema: LinkageSchema, threshold: float | None = None) -> MatchSettings:
+        """Settings from a compiled linkage schema (and an optional threshold override)."""
+        r = schema.resolution
+        return cls(
+            mode=r.mode,
+            weights=schema.weights,
+            min_score=r.min_score,
+            group_by=r.group_by if r.mode == "many_to_one" else None,
+            max_block=r.max_block,
+            threshold=threshold,
+            features=tuple(
+                Feature(c.output, "dice" if c.method == "dice" else "exact") for c in schema.compare
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """Resolved links of the whole pipeline and aggregate quality estimates.
+
+    Attributes:
+        links: ``rid``, ``hp``, ``score`` (exact-stage weight, 0 for fuzzy),
+            ``posterior`` (model probability) and ``stage`` (``exact``,
+            ``fuzzy``, ``group``); each ``rid`` at most once.
+        evidence: ``rid``, ``expected`` — per record the model's probability
+            that it has a match (linked or not); the denominator of recall.
+            Stays inside the matcher; only sums per segment leave it.
+        candidates: The blocking result.
+        model: The fitted model (None when there were no candidate pairs).
+        threshold: The posterior cut used for fuzzy links.
+        exact_links: Links made by the exact stage.
+        fuzzy_links: Links made by the fuzzy stage.
+        group_links: Links inherited within a ``group_by`` household.
+        ambiguous: Records left unlinked because two households tied.
+        est_precision: Mean posterior of the links.
+        est_recall: Expected linked matches / expected matches.
+    """
+
+    links: pa.Table
+    evidence: pa.Table
+    candidates: Candidates
+    model: FittedModel | None
+    threshold: float
+    exact_links: int
+    fuzzy_links: int
+    group_links: int
+    ambiguous: int
+    est_precision: float
+    est_recall: float
+
+
+_STAGE_EXACT: Final = "exact"
+_STAGE_FUZZY: Final = "fuzzy"
+_STAGE_GROUP: Final = "group"
+
+
+def _positions(
+    values: pa.ChunkedArray | pa.Array, universe: pa.ChunkedArray
+) -> npt.NDArray[np.int64]:
+    index = pc.index_in(values, value_set=universe.combine_chunks())
+    return np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _group_ids(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Dense group id per row (-1 where the key is null)."""
+    encoded = column.combine_chunks().dictionary_encode()
+    return np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
+
+
+def _propagate(
+    link_b: npt.NDArray[np.int64], link_p: npt.NDArray[np.float64], groups: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Unlinked members of a group inherit the household its linked members favour.
+
+    The favoured household has the largest summed posterior among the group's
+    linked members; a tie between two leaves the unlinked members unlinked.
+    """
+    support: dict[int, dict[int, float]] = {}
+    best_p: dict[tuple[int, int], float] = {}
+    for row in np.flatnonzero((link_b >= 0) & (groups >= 0)).tolist():
+        g, hb, p = int(groups[row]), int(link_b[row]), float(link_p[row])
+        votes = support.setdefault(g, {})
+        votes[hb] = votes.get(hb, 0.0) + p
+        best_p[(g, hb)] = max(best_p.get((g, hb), 0.0), p)
+    choice: dict[int, int] = {}
+    for g, votes in support.items():
+        ranked = sorted(votes.items(), key=lambda item: -item[1])
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            choice[g] = ranked[0][0]
+    new_b, new_p = link_b.copy(), link_p.copy()
+    inherited = np.zeros(link_b.shape[0], dtype=bool)
+    for row in np.flatnonzero((link_b < 0) & (groups >= 0)).tolist():
+        chosen = choice.get(int(groups[row]))
+        if chosen is not None:
+            new_b[row] = chosen
+            new_p[row] = best_p[(int(groups[row]), chosen)]
+            inherited[row] = True
+    return new_b, new_p, inherited
+
+
+def link_records(
+    campaign: pa.Table,
+    provider: pa.Table,
+    *,
+    engine: Engine,
+    settings: MatchSettings | None = None,
+) -> LinkOutcome:
+    """Link campaign records to provider records: exact stage, fuzzy stage, resolution.
+
+    Args:
+        campaign: campaign-tokens payload (``rid``, ``mk_*``, ``clk_*``, ``bk_*``).
+        provider: provider-tokens payload (``hp`` and the same token families).
+        engine: SQL engine (exact joins and blocking).
+        settings: Resolution and thresholds (default: voters to households).
+
+    Returns:
+        The links and aggregate estimates.
+    """
+    settings = settings or MatchSettings()
+    n_a, n_b = campaign.num_rows, provider.num_rows
+    link_b = np.full(n_a, -1, dtype=np.int64)
+    link_p = np.zeros(n_a, dtype=np.float64)
+    link_score = np.zeros(n_a, dtype=np.float64)
+    stage = np.full(n_a, "", dtype=object)
+
+    exact = link_exact(
+        campaign, provider, engine=engine, weights=settings.weights, min_score=settings.min_score
+    )
+    ea = _positions(exact.links["rid"], campaign["rid"])
+    eb = _positions(exact.links["hp"], provider["hp"])
+    escore = exact.links["score"].to_numpy().astype(np.float64)
+    if settings.mode == "one_to_one" and eb.size:
+        # A provider record claimed by two campaign records is left to the fuzzy stage.
+        counts = np.bincount(eb, minlength=n_b)
+        keep = counts[eb] == 1
+        ea, eb, escore = ea[keep], eb[keep], escore[keep]
+    link_b[ea], link_score[ea], link_p[ea] = eb, escore, 1.0
+    stage[ea] = _STAGE_EXACT
+
+    candidates = candidate_pairs(campaign, provider, engine=engine, max_block=settings.max_block)
+    ia, ib = candidates.ia, candidates.ib
+    features = settings.features or comparison_features(campaign.schema, provider.schema)
+    model: FittedModel | None = None
+    threshold = settings.threshold if settings.threshold is not None else 0.5
+    expected = np.zeros(n_a, dtype=np.float64)
+    ambiguous = exact.ambiguous
+    if ia.size >= 2 and features:
+        levels, tie = comparison_vectors(campaign, provider, ia, ib, features)
+        model = fit_model(levels, features)
+        posterior = model.posterior(levels)
+        # Exact links carry the model's posterior of their pair where it was scored.
+        pair_p = dict(zip((ia * n_b + ib).tolist(), posterior.tolist(), strict=True))
+        for x in ea.tolist():
+            link_p[x] = pair_p.get(x * n_b + int(link_b[x]), 1.0)
+        rest = link_b[ia] < 0
+        if settings.mode == "one_to_one":
+            taken = np.zeros(n_b, dtype=bool)
+            taken[eb] = True
+            rest &= ~taken[ib]
+        ra, rb, rp, rt = ia[rest], ib[rest], posterior[rest], tie[rest]
+        if settings.mode == "one_to_one":
+            chosen = resolve_one_to_one(ra, rb, rp, rt)
+        else:
+            chosen, tied = resolve_many_to_one(ra, rb, rp, rt)
+            ambiguous += tied
+        if settings.threshold is None:
+            threshold = choose_threshold(rp[chosen])
+        np.maximum.at(expected, ra[chosen], rp[chosen])
+        accept = chosen[rp[chosen] >= threshold]
+        link_b[ra[accept]], link_p[ra[accept]] = rb[accept], rp[accept]
+        stage[ra[accept]] = _STAGE_FUZZY
+
+    group_links = 0
+    if settings.mode == "many_to_one" and settings.group_by in campaign.column_names:
+        groups = _group_ids(campaign[settings.group_by])
+        link_b, link_p, inherited = _propagate(link_b, link_p, groups)
+        stage[inherited] = _STAGE_GROUP
+        group_links = int(inherited.sum())
+
+    linked = np.flatnonzero(link_b >= 0)
+    expected = np.maximum(expected, np.where(link_b >= 0, link_p, 0.0))
+    rids = campaign["rid"].combine_chunks()
+    links = pa.table(
+        {
+            "rid": rids.take(pa.array(linked)),
+            "hp": provider["hp"].combine_chunks().take(pa.array(link_b[linked])),
+            "score": pa.array(link_score[linked], pa.float64()),
+            "posterior": pa.array(link_p[linked], pa.float64()),
+            "stage": pa.array(stage[linked].tolist(), pa.string()),
+        }
+    ).sort_by("rid")
+    evidence = pa.table({"rid": rids, "expected": pa.array(expected, pa.float64())})
+    total_expected = float(expected.sum())
+    return LinkOutcome(
+        links=links,
+        evidence=evidence,
+        candidates=candidates,
+        model=model,
+        threshold=threshold,
+        exact_links=int(np.count_nonzero(stage == _STAGE_EXACT)),
+        fuzzy_links=int(np.count_nonzero(stage == _STAGE_FUZZY)),
+        group_links=group_links,
+        ambiguous=ambiguous,
+        est_precision=float(link_p[linked].mean()) if linked.size else 0.0,
+        est_recall=float(link_p[linked].sum()) / total_expected if total_expected else 0.0,
+    )
+
+
 def assignments_from_links(campaign: pa.Table, links: pa.Table, *, engine: Engine) -> pa.Table:
     """(household pseudonym, segment code) rows for the provider, deduplicated.
 
@@ -147,11 +404,12 @@ def assignments_from_links(campaign: pa.Table, links: pa.Table, *, engine: Engin
     campaign's index; the provider learns that these households hold at least
     one listed voter, which segment membership would tell it anyway.
     """
-    sql = """
+    sql = f"""
 SELECT DISTINCT hp, segment FROM (
     SELECT l.hp AS hp, s.segment AS segment
     FROM l
-    JOIN (SELECT rid, UNNEST(segments) AS segment FROM c) AS s ON s.rid = l.rid
+    JOIN (SELECT rid, {engine.dialect.unnest("segments")} AS segment FROM c) AS s
+      ON s.rid = l.rid
     UNION ALL
     SELECT hp, '*' AS segment FROM l
 ) AS a
@@ -160,16 +418,32 @@ ORDER BY segment, hp
     return engine.query(sql, {"l": links, "c": campaign.select(["rid", "segments"])})
 
 
-def match_report(campaign: pa.Table, links: pa.Table, *, engine: Engine, k: int) -> pa.Table:
+def match_report(
+    campaign: pa.Table,
+    links: pa.Table,
+    *,
+    engine: Engine,
+    k: int,
+    evidence: pa.Table | None = None,
+) -> pa.Table:
     """Aggregate match rates per segment code (and ``*`` for all records).
 
     A segment whose voter or matched count is below ``k`` is suppressed: a
     campaign could otherwise learn whether one named voter subscribes by
     sending a one-voter segment.
+
+    ``est_precision`` (mean link posterior) and ``est_recall`` (summed link
+    posteriors over the summed per-record match probabilities in
+    ``evidence``) are the model's aggregate confidence per segment; links
+    without a ``posterior`` column count as certain. Never per record.
     """
+    if "posterior" not in links.column_names:
+        links = links.append_column("posterior", pa.array([1.0] * links.num_rows, pa.float64()))
+    if evidence is None:
+        evidence = links.select(["rid", "posterior"]).rename_columns(["rid", "expected"])
     sql = f"""
 WITH seg AS (
-    SELECT rid, UNNEST(segments) AS segment FROM c
+    SELECT rid, {engine.dialect.unnest("segments")} AS segment FROM c
     UNION ALL
     SELECT rid, '*' AS segment FROM c
 ),
@@ -177,8 +451,10 @@ counts AS (
     SELECT seg.segment,
            COUNT(*) AS voters,
            COUNT(l.hp) AS matched_voters,
-           COUNT(DISTINCT l.hp) AS households
-    FROM seg LEFT JOIN l ON seg.rid = l.rid
+           COUNT(DISTINCT l.hp) AS households,
+           AVG(l.posterior) AS est_precision,
+           SUM(l.posterior) / NULLIF(SUM(e.expected), 0) AS est_recall
+    FROM seg LEFT JOIN l ON seg.rid = l.rid LEFT JOIN e ON seg.rid = e.rid
     GROUP BY seg.segment
 )
 SELECT segment,
@@ -189,10 +465,19 @@ SELECT segment,
             ELSE CAST(households AS BIGINT) END AS households,
        CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
             ELSE CAST(matched_voters AS DOUBLE) / voters END AS match_rate,
+       CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
+            ELSE CAST(est_precision AS DOUBLE) END AS est_precision,
+       CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
+            ELSE CAST(LEAST(est_recall, 1.0) AS DOUBLE) END AS est_recall,
        (voters < {k} OR matched_voters < {k}) AS suppressed
 FROM counts
 ORDER BY segment
 """
     return engine.query(
-        sql, {"l": links.select(["rid", "hp"]), "c": campaign.select(["rid", "segments"])}
+        sql,
+        {
+            "l": links.select(["rid", "hp", "posterior"]),
+            "c": campaign.select(["rid", "segments"]),
+            "e": evidence.select(["rid", "expected"]),
+        },
     )

@@ -161,7 +161,9 @@ def hmac_sha256_many(key: bytes, messages: Sequence[bytes | None]) -> list[bytes
     return out
 
 
-def _encoded_column(table: pa.Table, field: str) -> list[bytes | None]:
+def _encoded_column(
+    table: pa.Table, field: str, empty_when_missing: frozenset[str] = EMPTY_WHEN_MISSING
+) -> list[bytes | None]:
     """``lp(value)`` per row, computed once per distinct value."""
     column = table.column(field)
     try:
@@ -170,7 +172,7 @@ def _encoded_column(table: pa.Table, field: str) -> list[bytes | None]:
         raise InputError("match-key field is not text", column=field) from exc
     encoded = pc.dictionary_encode(text)
     distinct = [_lp(v.encode("utf-8")) for v in encoded.dictionary.to_pylist()]
-    empty = _lp(b"") if field in EMPTY_WHEN_MISSING else None
+    empty = _lp(b"") if field in empty_when_missing else None
     return [empty if i is None else distinct[i] for i in encoded.indices.to_pylist()]
 
 
@@ -204,6 +206,8 @@ def tokenize_records(
     normalized: pa.Table,
     keys: SubkeySource,
     recipes: Sequence[MatchKeyRecipe] = DEFAULT_RECIPES,
+    *,
+    empty_when_missing: frozenset[str] = EMPTY_WHEN_MISSING,
 ) -> pa.Table:
     """Compute the keyed match keys of every record.
 
@@ -212,6 +216,10 @@ def tokenize_records(
             table with the recipes' fields as string columns).
         keys: Source of per-purpose sub-keys (the exchange's linkage key).
         recipes: Which match keys to compute.
+        empty_when_missing: Fields encoded as ``""`` instead of nulling the
+            key when missing (default :data:`EMPTY_WHEN_MISSING`; pass an
+            empty set for per-field comparison tokens, where "missing" must
+            stay distinguishable from "disagrees").
 
     Returns:
         One ``binary(32)`` column per recipe, named ``recipe.name``, in input
@@ -224,7 +232,7 @@ def tokenize_records(
     """
     _validate_recipes(recipes, normalized.column_names)
     fields = {f for r in recipes for f in r.fields}
-    encoded = {field: _encoded_column(normalized, field) for field in fields}
+    encoded = {field: _encoded_column(normalized, field, empty_when_missing) for field in fields}
     columns: dict[str, pa.Array] = {}
     for recipe in recipes:
         prefix = _DOMAIN + _lp(recipe.name.encode())

@@ -7,15 +7,17 @@ random segment codes and household pseudonyms, and sends back only
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from linkage import files
-from linkage.engine import DuckDBEngine
+from linkage.engine import make_engine
 from linkage.envelope import seal
 from linkage.keys import validate_exchange_id
-from linkage.matching import assignments_from_links, link_exact, match_report
+from linkage.matching import MatchSettings, assignments_from_links, link_records, match_report
+from linkage.schema import load_schema, shipped_schema
 from parties.common import ExchangeOpt, HomeOpt, fail_cleanly, make_app, out, require_home
 
 app = make_app("matcher", "Matcher role: link the two token files, send assignments and rates.")
@@ -29,6 +31,25 @@ def link(
     k: Annotated[
         int, typer.Option("--k", min=1, help="Suppress match-report counts below k.")
     ] = 50,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema",
+            help="Linkage schema (TOML) both tokenizers used; default: voters_subscribers.",
+        ),
+    ] = None,
+    engine_name: Annotated[
+        str, typer.Option("--engine", help="SQL engine: duckdb (default) or spark (local[2]).")
+    ] = "duckdb",
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            min=0.0,
+            max=1.0,
+            help="Posterior cut for fuzzy links; default: chosen from the fitted model.",
+        ),
+    ] = None,
 ) -> None:
     """Link the campaign's and the provider's tokens from the inbox.
 
@@ -36,17 +57,23 @@ def link(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
+    link_schema = (
+        shipped_schema()
+        if schema is None
+        else load_schema(files.read_text(schema), file=str(schema))
+    )
+    settings = MatchSettings.from_schema(link_schema, threshold=threshold)
     me = h.identity()
     campaign_msg = h.open_inbox(x, "campaign-tokens")
     provider_msg = h.open_inbox(x, "provider-tokens")
     campaign, provider = campaign_msg.table, provider_msg.table
     with (
         out.status(f"linking {campaign.num_rows:,} records to {provider.num_rows:,} households"),
-        DuckDBEngine() as engine,
+        make_engine(engine_name) as engine,
     ):
-        result = link_exact(campaign, provider, engine=engine)
+        result = link_records(campaign, provider, engine=engine, settings=settings)
         assignments = assignments_from_links(campaign, result.links, engine=engine)
-        rates = match_report(campaign, result.links, engine=engine, k=k)
+        rates = match_report(campaign, result.links, engine=engine, k=k, evidence=result.evidence)
     to_provider = seal(
         assignments,
         kind="assignments",
@@ -61,8 +88,15 @@ def link(
     files.write_message(h.outbox_message(x, "match-report"), to_campaign)
     rate = result.links.num_rows / max(campaign.num_rows, 1)
     out.print(
-        f"linked {result.links.num_rows:,} of {campaign.num_rows:,} records ({rate:.1%}); "
-        f"{result.candidate_pairs:,} candidate pairs, {result.ambiguous:,} ambiguous left unlinked"
+        f"linked {result.links.num_rows:,} of {campaign.num_rows:,} records ({rate:.1%}): "
+        f"{result.exact_links:,} exact, {result.fuzzy_links:,} fuzzy, "
+        f"{result.group_links:,} by household; {result.ambiguous:,} ambiguous left unlinked"
+    )
+    out.print(
+        f"fuzzy stage: {result.candidates.count:,} candidate pairs "
+        f"(reduction ratio {result.candidates.reduction_ratio:.5f}), "
+        f"threshold {result.threshold:.3f}; model estimates precision "
+        f"{result.est_precision:.3f}, recall {result.est_recall:.3f}"
     )
     out.print(
         f"wrote {h.outbox_message(x, 'assignments')} and {h.outbox_message(x, 'match-report')}"

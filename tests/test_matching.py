@@ -116,3 +116,76 @@ def test_assignments_and_report(engine: DuckDBEngine) -> None:
     }
     assert suppressed["s1"]["suppressed"] and suppressed["s1"]["matched_voters"] is None
     assert not suppressed["*"]["suppressed"]
+
+
+# ---------------------------------------------------------------- the whole pipeline
+
+
+def _keys() -> object:
+    class FixedKeys:
+        def subkey(self, purpose: str) -> bytes:
+            return hashlib.sha256(b"m" + purpose.encode()).digest()
+
+    return FixedKeys()
+
+
+def test_link_records_fuzzy_stage_and_household_grouping(engine: DuckDBEngine) -> None:
+    from linkage.matching import MatchSettings, link_records
+    from linkage.schema import encode_side, shipped_schema
+
+    schema = shipped_schema()
+    voters = pa.table(
+        {
+            "first_name": ["Katherine", "Tom", "Ann", "Zed"],
+            "last_name": ["Hollingsworth", "Hollingsworth", "Perez", "Quill"],
+            "address": ["12 Maple Ave Apt 3", "12 Maple Ave Apt 3", "7 Oak St", "99 Pine Rd"],
+            "city": ["Columbus"] * 4,
+            "state": ["OH"] * 4,
+            "zip": ["43215"] * 4,
+            "phone": ["6145550100", None, None, None],
+            "email": [None] * 4,
+        }
+    )
+    subs = pa.table(
+        {
+            # A typo'd name, a dropped unit and a ZIP typo: no exact key agrees.
+            "first_name": ["Kathrine", "Ann"],
+            "last_name": ["Hollingswort", "Perez"],
+            "address": ["12 Maple Avenue", "7 Oak Street"],
+            "city": ["Columbus", "Columbus"],
+            "state": ["OH", "OH"],
+            "zip": ["43251", "43215"],
+            "phone": ["6145550100", None],
+            "email": [None, None],
+        }
+    )
+    keys = _keys()
+    camp = encode_side(voters, schema, "a", keys).append_column(  # type: ignore[arg-type]
+        "rid", pa.array(["r0", "r1", "r2", "r3"])
+    )
+    camp = camp.append_column("segments", pa.array([["s"]] * 4, pa.list_(pa.string())))
+    prov = encode_side(subs, schema, "b", keys).append_column(  # type: ignore[arg-type]
+        "hp", pa.array(["h0", "h1"])
+    )
+    out = link_records(camp, prov, engine=engine, settings=MatchSettings.from_schema(schema))
+    links = dict(zip(out.links["rid"].to_pylist(), out.links["hp"].to_pylist(), strict=True))
+    assert links.get("r2") == "h1"  # exact address
+    assert links.get("r0") == "h0"  # phone agrees
+    assert links.get("r1") == "h0"  # same address and unit as r0: same household
+    assert "r3" not in links
+    stages = dict(zip(out.links["rid"].to_pylist(), out.links["stage"].to_pylist(), strict=True))
+    assert stages["r1"] == "group"
+    report = match_report(camp, out.links, engine=engine, k=1, evidence=out.evidence)
+    row = report.to_pylist()[0]
+    assert 0.0 < row["est_precision"] <= 1.0 and 0.0 < row["est_recall"] <= 1.0
+
+
+def test_one_to_one_exact_stage_drops_shared_provider_records(engine: DuckDBEngine) -> None:
+    from linkage.matching import MatchSettings, link_records
+
+    camp = campaign_table([{"rid": "r0", "addr": "A"}, {"rid": "r1", "addr": "A"}])
+    prov = provider_table([{"hp": "h0", "addr": "A"}])
+    settings = MatchSettings(mode="one_to_one", weights={"mk_addr": 4.0}, group_by=None)
+    out = link_records(camp, prov, engine=engine, settings=settings)
+    # No bk_/clk_ columns: no fuzzy stage; the shared household is not given to both.
+    assert out.links.num_rows == 0 and out.model is None

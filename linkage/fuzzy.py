@@ -1,0 +1,372 @@
+"""The matcher's fuzzy stage: comparison vectors, an unsupervised ECM model, resolution.
+
+For each candidate pair (from :mod:`linkage.blocking`) the comparison vector
+has one entry per keyed comparison column present on both sides:
+
+* ``clk_<col>``: the Dice coefficient of the two column Bloom filters
+  (:func:`linkage.similarity.dice_pairs`), discretised into
+  :data:`DICE_EDGES` levels, plus "missing on both" / "missing on one";
+* ``mk_f_<col>``: exact agreement of keyed tokens (both missing, one
+  missing, disagree, agree).
+
+Vectors are built with recordlinkage's ``Compare`` and our own comparison
+features (the features hold the keyed matrices; recordlinkage hands them the
+pair row numbers). The model is recordlinkage's ``ECMClassifier``, an
+unsupervised Fellegi-Sunter latent-class model fitted by EM. Its ``jaro``
+start only accepts binary features, so :class:`_LevelECM` starts multi-level
+features from their agreement order instead (match class tilted towards the
+agreeing levels); the EM itself is recordlinkage's, and multi-level features
+enter it one-hot, i.e. as proper categorical likelihoods.
+
+The decision threshold is chosen from the fitted model: the posterior cut
+that maximises the model's own expected F1 over the proposed links
+(:func:`choose_threshold`); callers may override it. The same posteriors give
+the aggregate precision and recall estimates of the match-report. They assume
+the model's conditional independence, so they are optimistic when features
+are correlated; they never leave the matcher per record.
+
+pandas is used only inside :func:`comparison_vectors` and :func:`fit_model`
+(recordlinkage needs a ``MultiIndex``); everything else is numpy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import recordlinkage
+from recordlinkage.algorithms.nb_sklearn import ECM
+from recordlinkage.base import BaseCompareFeature
+
+from linkage.bloom import from_arrow
+from linkage.errors import InputError
+from linkage.similarity import dice_pairs, popcounts
+
+__all__ = [
+    "DICE_EDGES",
+    "Feature",
+    "FittedModel",
+    "choose_threshold",
+    "comparison_features",
+    "comparison_vectors",
+    "fit_model",
+    "resolve_many_to_one",
+    "resolve_one_to_one",
+]
+
+Kind = Literal["dice", "exact"]
+IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
+
+DICE_EDGES: Final = (0.5, 0.7, 0.85, 1.0)
+"""Dice level edges: below 0.5, [0.5, 0.7), [0.7, 0.85), [0.85, 1.0), exactly 1.0."""
+
+# Starting agreement score per level (higher = more typical of a match).
+_DICE_START: Final = (0.0, 0.0, -2.0, -1.0, 0.0, 1.5, 2.5)
+_EXACT_START: Final = (0.0, 0.0, -2.0, 2.5)
+_PROB_FLOOR: Final = 1e-6
+_ROW: Final = "__row"
+
+
+@dataclass(frozen=True)
+class Feature:
+    """One comparison-vector entry: a keyed payload column and how to compare it."""
+
+    column: str
+    kind: Kind
+
+    @property
+    def levels(self) -> int:
+        """Number of levels."""
+        return len(_DICE_START) if self.kind == "dice" else len(_EXACT_START)
+
+
+def comparison_features(a: pa.Schema, b: pa.Schema) -> tuple[Feature, ...]:
+    """Every ``clk_*`` / ``mk_f_*`` column present on both sides, in side-a order."""
+    found = []
+    for name in a.names:
+        if name not in b.names:
+            continue
+        if name.startswith("clk_"):
+            found.append(Feature(name, "dice"))
+        elif name.startswith("mk_f_"):
+            found.append(Feature(name, "exact"))
+    return tuple(found)
+
+
+def _dice_levels(
+    clk_a: npt.NDArray[np.uint8], clk_b: npt.NDArray[np.uint8], ia: IntArray, ib: IntArray
+) -> tuple[IntArray, FloatArray]:
+    empty_a = popcounts(clk_a)[ia] == 0
+    empty_b = popcounts(clk_b)[ib] == 0
+    scores = dice_pairs(clk_a, clk_b, ia, ib)
+    levels = 2 + np.searchsorted(np.asarray(DICE_EDGES), scores, side="right")
+    levels = np.where(empty_a | empty_b, np.where(empty_a & empty_b, 0, 1), levels)
+    return levels.astype(np.int64), np.where(empty_a | empty_b, 0.0, scores)
+
+
+def _exact_levels(tok_a: pa.Array, tok_b: pa.Array, ia: IntArray, ib: IntArray) -> IntArray:
+    # Dense ids of the token values, shared across sides; -1 = missing.
+    both = pa.concat_arrays([tok_a, tok_b]).cast(pa.binary())
+    codes = both.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False)
+    ca, cb = codes[: len(tok_a)][ia], codes[len(tok_a) :][ib]
+    missing_a, missing_b = ca < 0, cb < 0
+    levels = np.where(ca == cb, 3, 2)
+    levels = np.where(missing_a | missing_b, np.where(missing_a & missing_b, 0, 1), levels)
+    return levels.astype(np.int64)
+
+
+class _KeyedCompare(BaseCompareFeature):  # type: ignore[misc]
+    """A recordlinkage comparison over keyed columns, addressed by row number."""
+
+    name = "keyed"
+    description = "Dice levels of CLKs or agreement of keyed tokens"
+
+    def __init__(self, feature: Feature, a: pa.Table, b: pa.Table, sink: list[FloatArray]) -> None:
+        super().__init__(_ROW, _ROW, label=feature.column)
+        self.feature = feature
+        self.sink = sink
+        column_a, column_b = a.column(feature.column), b.column(feature.column)
+        if feature.kind == "dice":
+            self.clk_a, self.clk_b = from_arrow(column_a), from_arrow(column_b)
+        else:
+            self.tok_a, self.tok_b = column_a.combine_chunks(), column_b.combine_chunks()
+
+    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> IntArray:
+        ia = left.to_numpy(dtype=np.int64)
+        ib = right.to_numpy(dtype=np.int64)
+        if self.feature.kind == "dice":
+            levels, scores = _dice_levels(self.clk_a, self.clk_b, ia, ib)
+            self.sink.append(scores)
+            return levels
+        return _exact_levels(self.tok_a, self.tok_b, ia, ib)
+
+
+def comparison_vectors(
+    a: pa.Table,
+    b: pa.Table,
+    ia: IntArray,
+    ib: IntArray,
+    features: Sequence[Feature],
+) -> tuple[IntArray, FloatArray]:
+    """Comparison levels of each candidate pair, via ``recordlinkage.Compare``.
+
+    Args:
+        a: Side-a tokens (the features' columns).
+        b: Side-b tokens.
+        ia: Row positions on side a.
+        ib: Row positions on side b (same length).
+        features: What to compare.
+
+    Returns:
+        ``(levels, dice_sum)``: an ``int64`` matrix ``(pairs, features)`` of
+        levels and, per pair, the summed raw Dice scores (a tie-breaker).
+
+    Raises:
+        InputError: A feature column is missing or no feature is given.
+    """
+    if not features:
+        raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
+    for feature in features:
+        if feature.column not in a.column_names or feature.column not in b.column_names:
+            raise InputError("comparison column missing on one side", column=feature.column)
+    n = int(ia.shape[0])
+    if n == 0:
+        return np.zeros((0, len(features)), np.int64), np.zeros(0, np.float64)
+    sink: list[FloatArray] = []
+    compare = recordlinkage.Compare(
+        features=[_KeyedCompare(f, a, b, sink) for f in features], n_jobs=1
+    )
+    frame_a = pd.DataFrame({_ROW: np.arange(a.num_rows, dtype=np.int64)})
+    frame_b = pd.DataFrame({_ROW: np.arange(b.num_rows, dtype=np.int64)})
+    pairs = pd.MultiIndex.from_arrays([ia, ib])
+    vectors = compare.compute(pairs, frame_a, frame_b)
+    levels = vectors[[f.column for f in features]].to_numpy(dtype=np.int64)
+    dice_sum = np.sum(sink, axis=0) if sink else np.zeros(n, np.float64)
+    return levels, np.asarray(dice_sum, dtype=np.float64)
+
+
+class _LevelECM(ECM):  # type: ignore[misc]
+    """recordlinkage's ECM with a start that accepts multi-level features.
+
+    ``starts[i][level]`` is the agreement score of level ``level`` of feature
+    ``i``; the match class starts proportional to ``exp(score)``, the
+    non-match class to ``exp(-score)``, and the prior at 10 % matches (as
+    recordlinkage's ``jaro`` start). Deterministic: no random start.
+    """
+
+    def __init__(self, starts: Sequence[Sequence[float]], max_iter: int = 100) -> None:
+        super().__init__(init="jaro", max_iter=max_iter, binarize=None, atol=1e-5)
+        self.starts = [tuple(s) for s in starts]
+
+    def _init_parameters_jaro(self, x_bin: npt.NDArray[np.int64]) -> tuple[FloatArray, FloatArray]:
+        rows: list[list[float]] = [[], []]
+        for start, binarizer in zip(self.starts, self._binarizers, strict=True):
+            scores = np.array([start[int(c)] for c in binarizer.classes_], dtype=np.float64)
+            for cls, sign in ((0, -1.0), (1, 1.0)):
+                weights = np.exp(sign * scores)
+                rows[cls].extend((weights / weights.sum()).tolist())
+        return np.log(np.array([0.9, 0.1])), np.log(np.array(rows))
+
+
+@dataclass(frozen=True)
+class FittedModel:
+    """A fitted Fellegi-Sunter model: per-feature level probabilities and the prior.
+
+    Attributes:
+        features: The comparison features, in vector order.
+        m: Per feature, P(level | match) for each level (0 where never seen).
+        u: Per feature, P(level | non-match).
+        prior: Estimated share of matches among the candidate pairs.
+    """
+
+    features: tuple[Feature, ...]
+    m: tuple[tuple[float, ...], ...]
+    u: tuple[tuple[float, ...], ...]
+    prior: float
+
+    def log_odds(self, levels: IntArray) -> FloatArray:
+        """Posterior log-odds of a match for each row of ``levels``."""
+        total = np.full(levels.shape[0], np.log(self.prior / (1.0 - self.prior)))
+        for i in range(len(self.features)):
+            m = np.maximum(np.asarray(self.m[i]), _PROB_FLOOR)
+            u = np.maximum(np.asarray(self.u[i]), _PROB_FLOOR)
+            total += np.log(m / u)[levels[:, i]]
+        return total
+
+    def posterior(self, levels: IntArray) -> FloatArray:
+        """P(match | comparison vector) for each row of ``levels``."""
+        odds = np.clip(self.log_odds(levels), -700.0, 700.0)
+        return 1.0 / (1.0 + np.exp(-odds))
+
+
+def fit_model(levels: IntArray, features: Sequence[Feature], *, max_iter: int = 100) -> FittedModel:
+    """Fit recordlinkage's ECM (unsupervised) to comparison levels.
+
+    Args:
+        levels: ``(pairs, features)`` levels from :func:`comparison_vectors`.
+        features: The features, in column order.
+        max_iter: EM iteration cap.
+
+    Returns:
+        The fitted model (level probabilities floored at 1e-6 when used).
+
+    Raises:
+        InputError: Too few pairs to fit.
+    """
+    if levels.shape[0] < 2:
+        raise InputError("too few candidate pairs to fit a linkage model")
+    starts = [_DICE_START if f.kind == "dice" else _EXACT_START for f in features]
+    classifier = recordlinkage.ECMClassifier()
+    classifier.kernel = _LevelECM(starts, max_iter=max_iter)
+    frame = pd.DataFrame(levels, columns=[f.column for f in features])
+    # A level no pair of one class shows has probability 0; EM's log of it is
+    # -inf by design (that level then rules the class out).
+    with np.errstate(divide="ignore", invalid="ignore"):
+        classifier.fit(frame)
+    kernel = classifier.kernel
+    with np.errstate(invalid="ignore"):
+        probs = np.nan_to_num(np.exp(kernel.feature_log_prob_), nan=0.0)
+        prior = float(np.nan_to_num(np.exp(kernel.class_log_prior_[1]), nan=0.5))
+    m_rows: list[tuple[float, ...]] = []
+    u_rows: list[tuple[float, ...]] = []
+    offset = 0
+    for feature, binarizer in zip(features, kernel._binarizers, strict=True):
+        m = [0.0] * feature.levels
+        u = [0.0] * feature.levels
+        for j, cls in enumerate(binarizer.classes_):
+            u[int(cls)] = float(probs[0, offset + j])
+            m[int(cls)] = float(probs[1, offset + j])
+        offset += len(binarizer.classes_)
+        m_rows.append(tuple(m))
+        u_rows.append(tuple(u))
+    prior = min(max(prior, _PROB_FLOOR), 1.0 - _PROB_FLOOR)
+    return FittedModel(tuple(features), tuple(m_rows), tuple(u_rows), prior)
+
+
+def choose_threshold(posteriors: FloatArray, *, missed: float = 0.0) -> float:
+    """The posterior cut that maximises the model's expected F1 over proposed links.
+
+    With links sorted by posterior, accepting those ``>= t`` has expected true
+    positives ``sum(p)`` over the accepted, false positives ``sum(1 - p)``
+    over the accepted and false negatives ``sum(p)`` over the rejected (plus
+    ``missed``, expected matches outside the proposals).
+
+    Args:
+        posteriors: Posterior of each proposed link (one per record after resolution).
+        missed: Expected matches that no proposal covers.
+
+    Returns:
+        The threshold (0.5 when there is nothing to decide).
+    """
+    if posteriors.size == 0:
+        return 0.5
+    p = np.sort(posteriors)[::-1]
+    tp = np.cumsum(p)
+    fp = np.cumsum(1.0 - p)
+    fn = tp[-1] - tp + missed
+    f1 = 2 * tp / np.maximum(2 * tp + fp + fn, 1e-12)
+    best = int(np.argmax(f1))
+    return float(min(max(p[best], _PROB_FLOOR), 1.0))
+
+
+def _order(posterior: FloatArray, tie: FloatArray, ia: IntArray, ib: IntArray) -> IntArray:
+    return np.lexsort((ib, ia, -tie, -posterior)).astype(np.int64)
+
+
+def resolve_one_to_one(
+    ia: IntArray, ib: IntArray, posterior: FloatArray, tie: FloatArray
+) -> IntArray:
+    """Greedy one-to-one assignment: best pairs first, each record used once.
+
+    Args:
+        ia: Side-a row of each pair.
+        ib: Side-b row of each pair.
+        posterior: Match posterior of each pair.
+        tie: Secondary score (summed Dice) to order equal posteriors.
+
+    Returns:
+        Indices (into the pair arrays) of the proposed links, best first.
+    """
+    used_a: set[int] = set()
+    used_b: set[int] = set()
+    chosen: list[int] = []
+    for k in _order(posterior, tie, ia, ib).tolist():
+        x, y = int(ia[k]), int(ib[k])
+        if x in used_a or y in used_b:
+            continue
+        used_a.add(x)
+        used_b.add(y)
+        chosen.append(k)
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def resolve_many_to_one(
+    ia: IntArray, ib: IntArray, posterior: FloatArray, tie: FloatArray
+) -> tuple[IntArray, int]:
+    """Each side-a record's best side-b record; a tie between two is left out.
+
+    Returns:
+        ``(indices, ambiguous)``: indices (into the pair arrays) of the proposed
+        links and how many records had two equally good side-b records.
+    """
+    if ia.size == 0:
+        return np.zeros(0, np.int64), 0
+    # Grouped by record, best pair first within each record.
+    order = np.lexsort((ib, -tie, -posterior, ia))
+    owner = ia[order]
+    head = np.ones(order.size, dtype=bool)
+    head[1:] = owner[1:] != owner[:-1]
+    best = order[head]
+    runner_up = np.zeros(order.size, dtype=bool)
+    runner_up[1:] = head[:-1] & ~head[1:]
+    second = order[runner_up]
+    tied = np.zeros(best.size, dtype=bool)
+    where = np.searchsorted(owner[head], owner[runner_up])
+    tied[where] = (posterior[second] == posterior[best[where]]) & (tie[second] == tie[best[where]])
+    return best[~tied].astype(np.int64), int(tied.sum())

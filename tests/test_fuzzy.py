@@ -1,0 +1,123 @@
+"""Fuzzy stage: comparison levels via recordlinkage, the ECM model, threshold, resolution."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from linkage.bloom import BloomSchema, FieldEncoding, encode_records, to_arrow
+from linkage.errors import InputError
+from linkage.fuzzy import (
+    Feature,
+    choose_threshold,
+    comparison_vectors,
+    fit_model,
+    resolve_many_to_one,
+    resolve_one_to_one,
+)
+
+
+class FixedKeys:
+    def subkey(self, purpose: str) -> bytes:
+        return hashlib.sha256(b"fuzzy" + purpose.encode()).digest()
+
+
+def clk(values: list[str | None]) -> pa.Array:
+    schema = BloomSchema(fields=(FieldEncoding("v", q=2, bits=10),), length=256)
+    return to_arrow(
+        encode_records(pa.table({"v": pa.array(values, pa.string())}), schema, FixedKeys())
+    )
+
+
+def tok(values: list[str | None]) -> pa.Array:
+    return pa.array(
+        [None if v is None else hashlib.sha256(v.encode()).digest() for v in values], pa.binary(32)
+    )
+
+
+def test_levels_distinguish_missing_disagree_and_agree() -> None:
+    a = pa.table({"clk_n": clk(["smith", "smith", None]), "mk_f_u": tok(["4", None, None])})
+    b = pa.table({"clk_n": clk(["smith", "smyth", "jones"]), "mk_f_u": tok(["4", "5", None])})
+    ia = np.array([0, 1, 2, 0], dtype=np.int64)
+    ib = np.array([0, 1, 2, 1], dtype=np.int64)
+    features = (Feature("clk_n", "dice"), Feature("mk_f_u", "exact"))
+    levels, dice = comparison_vectors(a, b, ia, ib, features)
+    assert levels[:, 0].tolist()[0] == 6  # identical -> top Dice level
+    assert 2 <= levels[1, 0] < 6  # a typo -> a middle level
+    assert levels[2, 0] == 1  # missing on one side
+    assert levels[:, 1].tolist() == [3, 1, 0, 2]  # agree, one missing, both missing, disagree
+    assert dice[0] == pytest.approx(1.0)
+
+
+def test_comparison_needs_features() -> None:
+    table = pa.table({"clk_n": clk(["a"])})
+    with pytest.raises(InputError):
+        comparison_vectors(table, table, np.zeros(1, np.int64), np.zeros(1, np.int64), ())
+
+
+def test_ecm_separates_a_planted_match_class() -> None:
+    rng = np.random.default_rng(7)
+    n_match, n_non = 300, 3000
+    features = (Feature("clk_a", "dice"), Feature("clk_b", "dice"), Feature("mk_f_c", "exact"))
+    match = np.column_stack(
+        [
+            rng.choice([6, 5, 4], n_match),
+            rng.choice([6, 5, 2], n_match),
+            rng.choice([3, 0], n_match),
+        ]
+    )
+    non = np.column_stack(
+        [rng.choice([2, 3, 6], n_non, p=[0.8, 0.15, 0.05]), rng.choice([2, 3], n_non),
+         rng.choice([2, 0, 3], n_non, p=[0.6, 0.39, 0.01])]
+    )  # fmt: skip
+    levels = np.vstack([match, non]).astype(np.int64)
+    model = fit_model(levels, features)
+    posterior = model.posterior(levels)
+    assert 0.05 < model.prior < 0.15
+    predicted = posterior >= choose_threshold(posterior)
+    truth = np.r_[np.ones(n_match, bool), np.zeros(n_non, bool)]
+    tp = int((predicted & truth).sum())
+    f1 = 2 * tp / (predicted.sum() + truth.sum())
+    assert f1 > 0.95
+    # Deterministic: the same data gives the same model.
+    assert fit_model(levels, features) == model
+
+
+def test_choose_threshold_maximises_expected_f1() -> None:
+    assert choose_threshold(np.array([0.99, 0.98, 0.6, 0.1, 0.01])) == pytest.approx(0.6)
+    assert choose_threshold(np.array([])) == 0.5
+
+
+def test_one_to_one_uses_each_record_once() -> None:
+    ia = np.array([0, 0, 1, 1], dtype=np.int64)
+    ib = np.array([0, 1, 0, 1], dtype=np.int64)
+    post = np.array([0.9, 0.8, 0.95, 0.2])
+    chosen = resolve_one_to_one(ia, ib, post, np.zeros(4))
+    assert sorted(zip(ia[chosen].tolist(), ib[chosen].tolist(), strict=True)) == [(0, 1), (1, 0)]
+
+
+def test_many_to_one_leaves_ties_unlinked() -> None:
+    ia = np.array([0, 0, 1, 1, 2], dtype=np.int64)
+    ib = np.array([0, 1, 0, 1, 0], dtype=np.int64)
+    post = np.array([0.9, 0.9, 0.3, 0.8, 0.7])
+    chosen, tied = resolve_many_to_one(ia, ib, post, np.zeros(5))
+    assert tied == 1
+    assert sorted(zip(ia[chosen].tolist(), ib[chosen].tolist(), strict=True)) == [(1, 1), (2, 0)]
+
+
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5), st.floats(0, 1)), max_size=40))
+def test_resolutions_respect_their_cardinality(pairs: list[tuple[int, int, float]]) -> None:
+    ia = np.array([p[0] for p in pairs], dtype=np.int64)
+    ib = np.array([p[1] for p in pairs], dtype=np.int64)
+    post = np.array([p[2] for p in pairs], dtype=np.float64)
+    one = resolve_one_to_one(ia, ib, post, np.zeros(len(pairs)))
+    assert len(set(ia[one].tolist())) == len(one) == len(set(ib[one].tolist()))
+    many, _ = resolve_many_to_one(ia, ib, post, np.zeros(len(pairs)))
+    assert len(set(ia[many].tolist())) == len(many)
+    for k in many.tolist():
+        assert post[k] == post[ia == ia[k]].max()

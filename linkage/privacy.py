@@ -12,7 +12,10 @@ re-run them on a release:
   isolate those few households' viewing, whatever the per-cell suppression.
 
 :func:`release_viewership` applies them all, in that spirit: refuse first,
-compute second, suppress last.
+compute second, suppress last. With an ``epsilon`` it also adds differential
+privacy noise (:mod:`linkage.dp`) and suppresses on the *noisy* contributor
+counts. Differencing against *earlier* releases to the same campaign, the
+budget and re-query rules live in :mod:`linkage.ledger`.
 """
 
 from __future__ import annotations
@@ -27,8 +30,19 @@ import pyarrow.compute as pc
 from linkage.aggregation import (
     VIEWERSHIP_SCHEMA,
     compute_viewership,
+    resolve_period,
     segment_members,
     segment_universes,
+)
+from linkage.dp import (
+    INTERVAL_COLUMNS,
+    RELEASE_SCHEMA,
+    CellGrid,
+    NoiseFn,
+    bound_viewing,
+    discrete_laplace,
+    noisy_release,
+    plan_noise,
 )
 from linkage.engine import Engine
 from linkage.errors import PrivacyError
@@ -36,10 +50,12 @@ from linkage.errors import PrivacyError
 __all__ = [
     "DEFAULT_K",
     "DEFAULT_MIN_UNIVERSE",
+    "RELEASE_SCHEMA",
     "SUPPRESSIBLE_COLUMNS",
     "apply_k_suppression",
     "check_differencing",
     "check_min_universe",
+    "release_grid",
     "release_viewership",
     "validate_k",
 ]
@@ -170,6 +186,63 @@ def check_differencing(assignments: pa.Table, k: int, engine: Engine) -> None:
         )
 
 
+def prune_derived_segments(
+    assignments: pa.Table, *, k: int, min_universe: int, separator: str = ":"
+) -> tuple[pa.Table, list[str]]:
+    """Drop provider-derived segments (``<parent>:<tier>``) that would be unsafe to release.
+
+    The campaign asks for its segments; the provider adds viewing-intensity
+    tiers of each. A derived segment the campaign never asked for should not
+    make the whole release fail, so instead of refusing, the thin ones are
+    dropped: under ``min_universe`` households, or within ``k`` households of
+    its parent (releasing both would describe the few households in between).
+
+    Returns:
+        The kept assignments and the sorted list of dropped segment codes.
+    """
+    counts: dict[str, int] = {}
+    for row in (
+        assignments.group_by("segment").aggregate([("household_id", "count_distinct")]).to_pylist()
+    ):
+        counts[str(row["segment"])] = int(row["household_id_count_distinct"])
+    dropped = sorted(
+        seg
+        for seg, n in counts.items()
+        if separator in seg
+        and (n < min_universe or counts.get(seg.split(separator, 1)[0], n) - n < k)
+    )
+    if not dropped:
+        return assignments, []
+    keep = pc.invert(pc.is_in(assignments["segment"], value_set=pa.array(dropped, pa.string())))
+    return assignments.filter(keep), dropped
+
+
+def release_grid(
+    viewing: pa.Table | Path,
+    *,
+    channels: Sequence[str],
+    engine: Engine,
+    period: Sequence[date] | None = None,
+) -> CellGrid:
+    """The public cell grid of a release: the channel list and the reporting dates.
+
+    Raises:
+        InputError: No reporting dates can be found.
+        ValueError: ``channels`` is empty.
+    """
+    days = resolve_period(viewing, engine, period)
+    return CellGrid(channels=tuple(dict.fromkeys(channels)), days=tuple(days))
+
+
+def _with_intervals(payload: pa.Table) -> pa.Table:
+    """Exact release: the interval columns are null (no noise was added)."""
+    for name in INTERVAL_COLUMNS:
+        payload = payload.append_column(
+            pa.field(name, pa.float64()), pa.nulls(payload.num_rows, pa.float64())
+        )
+    return payload.cast(RELEASE_SCHEMA)
+
+
 def release_viewership(
     assignments: pa.Table,
     viewing: pa.Table | Path,
@@ -179,8 +252,10 @@ def release_viewership(
     k: int = DEFAULT_K,
     min_universe: int = DEFAULT_MIN_UNIVERSE,
     period: Sequence[date] | None = None,
+    epsilon: float | None = None,
+    noise: NoiseFn = discrete_laplace,
 ) -> pa.Table:
-    """The ``viewership`` payload: refuse unsafe segments, compute, suppress.
+    """The ``viewership`` payload: refuse unsafe segments, compute, (noise,) suppress.
 
     Args:
         assignments: ``household_id``, ``segment`` (pseudonyms mapped back).
@@ -191,13 +266,18 @@ def release_viewership(
             difference.
         min_universe: Minimum households per segment (``*`` included).
         period: Reporting dates (default: the dates the viewing spans).
+        epsilon: When given, the release is ``epsilon``-DP (see
+            :mod:`linkage.dp`): viewing is bounded per household, counts are
+            noised, and suppression uses noisy contributor counts.
+        noise: Noise source for the DP path (tests pass a deterministic one).
 
     Returns:
-        Rows with exactly :data:`~linkage.aggregation.VIEWERSHIP_SCHEMA`.
+        Rows with exactly :data:`RELEASE_SCHEMA` (the viewership columns plus
+        noise-interval half-widths, null when ``epsilon`` is None).
 
     Raises:
-        PrivacyError: ``k`` is invalid, or a segment is too small or too
-            close to another.
+        PrivacyError: ``k`` or ``epsilon`` is invalid, or a segment is too
+            small or too close to another.
         InputError: An input table is unusable.
     """
     validate_k(k)
@@ -205,7 +285,20 @@ def release_viewership(
     universes = segment_universes(members, engine).to_pylist()
     check_min_universe({row["segment"]: row["universe"] for row in universes}, min_universe)
     check_differencing(assignments, k, engine)
+    if epsilon is None:
+        cells = compute_viewership(
+            assignments, viewing, channels=channels, engine=engine, period=period
+        )
+        return _with_intervals(apply_k_suppression(cells, k))
+    grid = release_grid(viewing, channels=channels, engine=engine, period=period)
+    plan = plan_noise(grid, len(universes), epsilon)
+    bounded = bound_viewing(viewing, grid.channels, engine)
     cells = compute_viewership(
-        assignments, viewing, channels=channels, engine=engine, period=period
+        assignments,
+        bounded,
+        channels=grid.channels,
+        engine=engine,
+        period=grid.days,
+        credit_minutes=grid.credit_minutes,
     )
-    return apply_k_suppression(cells, k)
+    return noisy_release(cells, grid, plan, k, noise)

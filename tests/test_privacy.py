@@ -12,6 +12,7 @@ from linkage.aggregation import CELLS_SCHEMA, VIEWERSHIP_SCHEMA, compute_viewers
 from linkage.engine import DuckDBEngine
 from linkage.errors import PrivacyError
 from linkage.privacy import (
+    RELEASE_SCHEMA,
     SUPPRESSIBLE_COLUMNS,
     apply_k_suppression,
     check_differencing,
@@ -178,7 +179,7 @@ def test_release_suppresses_small_cells(engine: DuckDBEngine) -> None:
     cells = compute_viewership(
         assignments, viewing, channels=["c1", "c2"], engine=engine, period=[MONDAY]
     )
-    assert released.schema == VIEWERSHIP_SCHEMA
+    assert released.schema == RELEASE_SCHEMA
     assert released.num_rows == cells.num_rows
     shown = {
         (r["grain"], r["segment"], r["channel"], r["daypart"], r["quarter_hour"])

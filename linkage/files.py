@@ -8,14 +8,18 @@ never half a file. Private files are created 0600 from the first byte.
 
 from __future__ import annotations
 
+import csv
+import hashlib
 import io
 import json
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from datetime import date, datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Final
+from typing import IO, TYPE_CHECKING, Final, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -396,71 +400,429 @@ def save_seen(path: str | os.PathLike[str], guard: ReplayGuard) -> None:
     atomic_write_text(path, guard.to_json(), mode=PRIVATE_MODE)
 
 
+# === Ledger files ==================================================================
+# The provider's release ledger (see linkage.ledger): an append-only JSON-lines
+# file, a head record, and content-addressed private blobs (household-set
+# hashes, released payloads) named by their SHA-256 and verified on read.
+
+
+def read_ledger_lines(path: str | os.PathLike[str]) -> list[str]:
+    """The ledger's lines; a missing file is an empty ledger.
+
+    Raises:
+        StateError: Unreadable, not UTF-8, or the last line is incomplete
+            (an append was interrupted).
+    """
+    target = Path(path)
+    try:
+        data = target.read_bytes()
+    except FileNotFoundError:
+        return []
+    except OSError:
+        raise StateError("ledger is not readable", file=str(target)) from None
+    if data and not data.endswith(b"\n"):
+        raise StateError(
+            "the ledger's last line is incomplete (interrupted append)",
+            file=str(target),
+            hint="restore the ledger from a backup; do not release until it verifies",
+        )
+    try:
+        return data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise StateError("ledger is not valid UTF-8", file=str(target)) from None
+
+
+def read_ledger_head(path: str | os.PathLike[str]) -> str | None:
+    """The ledger head record, or None if there is none.
+
+    Raises:
+        StateError: Unreadable.
+    """
+    target = Path(path)
+    try:
+        return target.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError):
+        raise StateError("ledger head is not readable", file=str(target)) from None
+
+
+def write_ledger_head(path: str | os.PathLike[str], text: str) -> None:
+    """Replace the ledger head record atomically (0600)."""
+    atomic_write_text(path, text, mode=PRIVATE_MODE)
+
+
+def store_ledger_blob(directory: str | os.PathLike[str], data: bytes, suffix: str = "") -> str:
+    """Store ``data`` as ``DIR/<sha256><suffix>`` (0600) unless present; return the SHA-256."""
+    digest = hashlib.sha256(data).hexdigest()
+    target = Path(directory) / f"{digest}{suffix}"
+    if not target.is_file():
+        atomic_write_bytes(target, data, PRIVATE_MODE)
+    return digest
+
+
+def load_ledger_blob(directory: str | os.PathLike[str], digest: str, suffix: str = "") -> bytes:
+    """Read ``DIR/<digest><suffix>`` and check its SHA-256.
+
+    Raises:
+        StateError: Missing, unreadable or altered.
+    """
+    target = Path(directory) / f"{digest}{suffix}"
+    try:
+        data = target.read_bytes()
+    except FileNotFoundError:
+        raise StateError(
+            "a file referenced by the ledger is missing",
+            file=str(target),
+            hint="restore the provider's ledger directory from a backup",
+        ) from None
+    except OSError:
+        raise StateError("ledger file is not readable", file=str(target)) from None
+    if hashlib.sha256(data).hexdigest() != digest:
+        raise StateError("ledger file was altered (digest mismatch)", file=str(target))
+    return data
+
+
+def store_ledger_table(directory: str | os.PathLike[str], table: pa.Table) -> str:
+    """Store ``table`` as Parquet under its SHA-256 (0600); return the digest."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, compression="zstd")
+    return store_ledger_blob(directory, sink.getvalue(), ".parquet")
+
+
+def load_ledger_table(directory: str | os.PathLike[str], digest: str) -> pa.Table:
+    """Read a table stored by :func:`store_ledger_table`, checking its digest.
+
+    Raises:
+        StateError: Missing, altered or unreadable.
+    """
+    data = load_ledger_blob(directory, digest, ".parquet")
+    try:
+        return pq.read_table(io.BytesIO(data))
+    except (pa.ArrowInvalid, OSError):
+        raise StateError("stored release is not readable", file=str(directory)) from None
+
+
 # ---------------------------------------------------------------------------
 # Input tables and text (voter files, subscriber files, viewing logs, TOML)
 # ---------------------------------------------------------------------------
 
 TABLE_SUFFIXES = (".parquet", ".csv")
 
+MAX_FIELD_CHARS: Final = 1000
+"""Longest text value accepted in an input table (characters).
+
+No real name, address or e-mail comes close; a longer value is a corrupt or
+hostile file, and letting it through would blow up every per-value cache
+downstream (normalisation, q-grams) for nothing.
+"""
+
+ColumnKind = Literal["string", "number", "date", "timestamp"]
+
+INPUT_COLUMN_KINDS: Final[Mapping[str, ColumnKind]] = {
+    **dict.fromkeys(
+        (
+            "voter_id",
+            "first_name",
+            "middle_name",
+            "last_name",
+            "suffix",
+            "gender",
+            "address",
+            "city",
+            "state",
+            "zip",
+            "phone",
+            "email",
+            "ethnicity",
+            "party",
+            "household_id",
+            "account_number",
+            "channel",
+            "name",
+            "genre",
+            "language",
+            "daypart",
+        ),
+        "string",
+    ),
+    **dict.fromkeys(
+        (
+            "support_score",
+            "turnout_score",
+            "gotv_score",
+            "persuasion_score",
+            "cost_per_spot",
+            "units_available",
+        ),
+        "number",
+    ),
+    "birth_date": "date",
+    "start": "timestamp",
+    "end": "timestamp",
+}
+"""Expected kind of every input column the toolkit knows (ARCHITECTURE.md, table shapes).
+
+Columns not listed are passed through unchecked; a listed column of the
+wrong kind is rejected by :func:`read_input_table`, naming the first row at fault.
+"""
+
 
 def read_text(path: Path) -> str:
-    """Read a UTF-8 text file, or raise InputError naming the file."""
+    """Read a UTF-8 text file, or raise InputError naming the file (and line, if not UTF-8)."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", file=str(path)) from None
-    except UnicodeDecodeError as err:
-        raise InputError(
-            f"not valid UTF-8 at byte {err.start}", file=str(path), hint="re-save as UTF-8"
-        ) from None
     except OSError as err:
         raise InputError(f"cannot read file ({err.strerror})", file=str(path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(
+            f"not valid UTF-8 at line {line}", file=str(path), hint="re-save the file as UTF-8"
+        ) from None
 
 
-def read_input_table(path: Path, *, required: Sequence[str], unique: str | None = None) -> pa.Table:
-    """Read a Parquet or CSV input and check its columns.
+def read_input_table(
+    path: Path,
+    *,
+    required: Sequence[str],
+    unique: str | None = None,
+    kinds: Mapping[str, ColumnKind] = INPUT_COLUMN_KINDS,
+) -> pa.Table:
+    """Read a Parquet or CSV input and validate it before anything else runs.
+
+    Rows are numbered from 1 for the first data row (a CSV header is not a
+    row). Errors name the file, column and row, never the value.
 
     Args:
         path: a ``.parquet`` or ``.csv`` file.
         required: columns that must be present.
         unique: a column whose values must not repeat (e.g. ``voter_id``).
+        kinds: expected kind per column; present columns are checked, others
+            pass through. Default :data:`INPUT_COLUMN_KINDS`.
+
+    Returns:
+        The table; CSV columns whose kind is ``string`` are read as text
+        (so ZIP codes keep their leading zeros), empty CSV cells are null.
 
     Raises:
-        InputError: missing or unreadable file, unknown format, no rows, missing
-            columns, or a repeated ``unique`` value (named by row, never by value).
+        InputError: missing, empty or unreadable file, unknown format, not
+            UTF-8, a row with the wrong number of fields, duplicate or missing
+            columns, no rows, a value of the wrong type, a text value longer
+            than :data:`MAX_FIELD_CHARS`, or a repeated ``unique`` value.
     """
     path = Path(path)
+    file = str(path)
     if not path.is_file():
-        raise InputError("file not found", file=str(path))
+        raise InputError("file not found", file=file)
     suffix = path.suffix.lower()
-    try:
-        if suffix == ".parquet":
-            table = pq.read_table(path)
-        elif suffix == ".csv":
-            table = pacsv.read_csv(path)
-        else:
-            raise InputError(
-                f"unsupported file type '{suffix}'", file=str(path), hint="use .parquet or .csv"
-            )
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError) as err:
-        kind = "Parquet" if suffix == ".parquet" else "CSV"
-        detail = (
-            "not valid UTF-8"
-            if "UTF8" in str(err) or "utf-8" in str(err).lower()
-            else ("truncated or corrupt")
+    if suffix not in TABLE_SUFFIXES:
+        raise InputError(
+            f"unsupported file type '{suffix}'", file=file, hint="use .parquet or .csv"
         )
-        raise InputError(f"not a readable {kind} file ({detail})", file=str(path)) from None
-    missing = [c for c in required if c not in table.column_names]
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise InputError(f"cannot read file ({err.strerror})", file=file) from None
+    if not data.strip():
+        raise InputError("file is empty", file=file)
+    table = _read_csv(data, kinds, file) if suffix == ".csv" else _read_parquet(data, file)
+    names = table.column_names
+    for name in names:
+        if names.count(name) > 1:
+            raise InputError("column appears more than once", file=file, column=name)
+    missing = [c for c in required if c not in names]
     if missing:
         raise InputError(
             f"missing required column(s): {', '.join(missing)}",
-            file=str(path),
+            file=file,
+            column=missing[0],
             hint=f"expected at least: {', '.join(required)}",
         )
     if table.num_rows == 0:
-        raise InputError("file has no rows", file=str(path))
+        raise InputError("file has no rows", file=file)
+    for name in names:
+        kind = kinds.get(name)
+        if kind is not None:
+            _check_kind(table[name], kind, file, name)
+        if _is_text(table[name].type):
+            _check_text(table[name], file, name)
     if unique is not None:
-        _check_unique(table, unique, str(path))
+        _check_unique(table, unique, file)
+    return table
+
+
+def _is_text(arrow_type: pa.DataType) -> bool:
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
+
+
+def _kind_fits(arrow_type: pa.DataType, kind: ColumnKind) -> bool:
+    if pa.types.is_null(arrow_type):
+        return True  # an all-null column is a missing optional field
+    if kind == "string":
+        return _is_text(arrow_type)
+    if kind == "number":
+        return bool(pa.types.is_integer(arrow_type) or pa.types.is_floating(arrow_type))
+    if kind == "date":
+        return bool(pa.types.is_date(arrow_type) or pa.types.is_timestamp(arrow_type))
+    return bool(pa.types.is_timestamp(arrow_type))
+
+
+def _parses_as(value: object, kind: ColumnKind) -> bool:
+    if not isinstance(value, str):
+        return kind == "string" and value is None
+    text = value.strip()
+    try:
+        if kind == "number":
+            float(text)
+        elif kind == "date":
+            date.fromisoformat(text)
+        elif kind == "timestamp":
+            datetime.fromisoformat(text)
+        else:
+            return True
+    except ValueError:
+        return False
+    return True
+
+
+def _check_kind(column: pa.ChunkedArray, kind: ColumnKind, file: str, name: str) -> None:
+    if _kind_fits(column.type, kind):
+        return
+    values = column.to_pylist()
+    non_null = [i for i, v in enumerate(values) if v is not None]
+    # The first value that cannot be read as the kind, else the first value at all.
+    bad = next((i for i in non_null if not _parses_as(values[i], kind)), None)
+    row = bad if bad is not None else (non_null[0] if non_null else 0)
+    raise InputError(
+        f"expected {'text' if kind == 'string' else f'a {kind}'} (column type is {column.type})",
+        file=file,
+        column=name,
+        row=row + 1,
+    )
+
+
+def _check_text(column: pa.ChunkedArray, file: str, name: str) -> None:
+    """Valid UTF-8 and at most MAX_FIELD_CHARS characters per value."""
+    offset = 0
+    for chunk in column.chunks:
+        try:
+            chunk.validate(full=True)
+        except pa.ArrowInvalid:
+            raw = chunk.view(
+                pa.large_binary() if pa.types.is_large_string(chunk.type) else pa.binary()
+            )
+            for i, value in enumerate(raw.to_pylist()):
+                if value is not None and not _is_utf8(value):
+                    raise InputError(
+                        "not valid UTF-8", file=file, column=name, row=offset + i + 1
+                    ) from None
+            raise InputError("corrupt text column", file=file, column=name) from None
+        offset += len(chunk)
+    too_long = pc.greater(pc.utf8_length(column), MAX_FIELD_CHARS)
+    if pc.any(too_long).as_py():
+        row = int(pc.index(too_long, True).as_py()) + 1
+        raise InputError(
+            f"value longer than {MAX_FIELD_CHARS} characters",
+            file=file,
+            column=name,
+            row=row,
+            hint="the file is corrupt or not the expected table",
+        )
+
+
+def _is_utf8(value: bytes) -> bool:
+    try:
+        value.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _read_parquet(data: bytes, file: str) -> pa.Table:
+    try:
+        return pq.read_table(pa.BufferReader(data))
+    except (pa.ArrowException, OSError, ValueError, IndexError, TypeError):
+        # Arbitrary bytes can trip assorted errors deep in the reader; all mean the same.
+        raise InputError(
+            "not a readable Parquet file (truncated or corrupt)",
+            file=file,
+            hint="re-export the file, or check the transfer completed",
+        ) from None
+
+
+def _csv_records(text: str) -> list[list[str]]:
+    """Python's CSV parser, used only to locate a row pyarrow rejected."""
+    try:
+        return list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error:
+        return []
+
+
+def _check_csv_utf8(data: bytes, file: str) -> None:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        records = _csv_records(data.decode("utf-8", errors="replace"))
+        header = records[0] if records else []
+        for index, record in enumerate(records):
+            for position, cell in enumerate(record):
+                if "\ufffd" in cell:
+                    column = header[position] if index > 0 and position < len(header) else None
+                    raise InputError(
+                        "not valid UTF-8" if index else "header is not valid UTF-8",
+                        file=file,
+                        column=column if column and _is_utf8(column.encode()) else None,
+                        row=index or None,
+                        hint="re-save the file as UTF-8",
+                    ) from None
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(
+            f"not valid UTF-8 at line {line}", file=file, hint="re-save the file as UTF-8"
+        ) from None
+
+
+def _read_csv(data: bytes, kinds: Mapping[str, ColumnKind], file: str) -> pa.Table:
+    _check_csv_utf8(data, file)
+    text_columns = {name: pa.string() for name, kind in kinds.items() if kind == "string"}
+    bad_rows: list[int | None] = []
+
+    def on_invalid_row(row: pacsv.InvalidRow) -> str:
+        bad_rows.append(row.number)
+        return "skip"
+
+    parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=on_invalid_row)
+    for _ in range(64):
+        convert = pacsv.ConvertOptions(column_types=text_columns, strings_can_be_null=True)
+        try:
+            table = pacsv.read_csv(
+                pa.BufferReader(data), parse_options=parse, convert_options=convert
+            )
+        except pa.ArrowInvalid as err:
+            # A column inferred as numbers from the first block met text later on:
+            # read it as text so the kind check names the row.
+            where = re.search(r"In CSV column #(\d+)", str(err))
+            header = _csv_records(data.decode("utf-8"))[:1]
+            if where is None or not header or int(where.group(1)) >= len(header[0]):
+                raise InputError("not a readable CSV file", file=file) from None
+            name = header[0][int(where.group(1))]
+            if name in text_columns:
+                raise InputError("not a readable CSV file", file=file, column=name) from None
+            text_columns[name] = pa.string()
+            continue
+        except pa.ArrowException:
+            raise InputError("not a readable CSV file", file=file) from None
+        break
+    else:
+        raise InputError("not a readable CSV file", file=file)
+    if bad_rows:
+        records = _csv_records(data.decode("utf-8"))
+        width = len(records[0]) if records else 0
+        row = next((i for i, r in enumerate(records) if i and r and len(r) != width), None)
+        raise InputError("row has a different number of fields than the header", file=file, row=row)
     return table
 
 

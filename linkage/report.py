@@ -13,6 +13,7 @@ ranks channels and dayparts by.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -33,12 +34,20 @@ __all__ = [
     "DAYPART_ORDER",
     "INDEX_COLUMNS",
     "MATCH_REPORT_COLUMNS",
+    "NOISE_COLUMNS",
+    "SUPPRESSION_COLUMNS",
     "VIEWERSHIP_CSV_COLUMNS",
     "IndexCell",
+    "ReleaseFacts",
     "decode_viewership",
+    "figure_png",
     "heatmap_figure",
     "index_table",
     "match_rate_table",
+    "noise_table",
+    "projected_match_rates",
+    "release_facts",
+    "suppression_table",
     "top_by_index",
     "viewership_csv_table",
 ]
@@ -88,6 +97,9 @@ DAYPART_ORDER = (
     "overnight",
 )
 """Broadcast order for the heatmap's x axis; unknown dayparts follow alphabetically."""
+SUPPRESSION_COLUMNS = ("segment", "grain", "cells", "suppressed", "suppressed_share")
+NOISE_COLUMNS = ("grain", "figure", "cells", "median_half_width", "max_half_width")
+_INTERVAL_PAIRS = (("_low", "_high"), ("_lo", "_hi"), ("_lower", "_upper"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,3 +390,223 @@ def match_rate_table(match_report: pa.Table, codes: Mapping[str, str]) -> pa.Tab
     return table.sort_by([("_order", "ascending"), ("segment", "ascending")]).drop_columns(
         ["_order"]
     )
+
+
+def figure_png(figure: Figure) -> bytes:
+    """Render a figure to PNG bytes in memory (the same settings as ``files.atomic_write_figure``).
+
+    The report embeds these bytes in the HTML and writes the very same bytes
+    beside it, so the two can never disagree.
+    """
+    sink = io.BytesIO()
+    # No "Software" text chunk: the same figure gives the same bytes, and the
+    # page carries no URL, even base64-encoded.
+    figure.savefig(sink, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    return sink.getvalue()
+
+
+def projected_match_rates(rates: pa.Table) -> pa.Table:
+    """Add ``projected_households``: matched households scaled up by the match rate.
+
+    It assumes unmatched voters live in households like matched ones, which is
+    why the report labels the column a projection rather than a count.
+
+    Args:
+        rates: Output of :func:`match_rate_table`.
+
+    Returns:
+        ``rates`` plus a float column ``projected_households`` (null where the
+        row is suppressed or the match rate is zero or null).
+    """
+    _require(rates, ("households", "match_rate"), "match rates")
+    rate = rates.column("match_rate").cast(pa.float64())
+    usable = pc.fill_null(pc.greater(rate, 0.0), False)
+    projected = pc.if_else(
+        usable,
+        pc.divide(rates.column("households").cast(pa.float64()), pc.if_else(usable, rate, None)),
+        pa.scalar(None, pa.float64()),
+    )
+    return rates.append_column("projected_households", projected)
+
+
+def _grain_sort_key(grain: str | None) -> tuple[int, str]:
+    order = ("quarter_hour", "daypart", "period")
+    return (order.index(grain), "") if grain in order else (len(order), str(grain))
+
+
+def suppression_table(decoded: pa.Table) -> pa.Table:
+    """Share of suppressed cells per segment and grain.
+
+    Args:
+        decoded: Output of :func:`decode_viewership`.
+
+    Returns:
+        Columns ``SUPPRESSION_COLUMNS``, one row per (segment, grain) plus a
+        ``(all segments)`` row per grain; ``all_matched`` first, then segments by
+        name, grains in ``quarter_hour``, ``daypart``, ``period`` order.
+    """
+    _require(decoded, ("grain", "segment", "suppressed"), "viewership")
+    grains = sorted(set(decoded["grain"].to_pylist()), key=_grain_sort_key)
+    flags = pc.fill_null(decoded.column("suppressed"), True).to_pylist()
+    counts: dict[tuple[str, str], list[int]] = {}
+    for segment, grain, hidden in zip(
+        decoded.column("segment").to_pylist(),
+        decoded.column("grain").to_pylist(),
+        flags,
+        strict=True,
+    ):
+        for key in ((segment, grain), ("(all segments)", grain)):
+            tally = counts.setdefault(key, [0, 0])
+            tally[0] += 1
+            tally[1] += int(hidden)
+    segments = sorted(
+        {segment for segment, _ in counts},
+        key=lambda name: (name != ALL_MATCHED, name == "(all segments)", name),
+    )
+    rows = [
+        {
+            "segment": segment,
+            "grain": grain,
+            "cells": counts[segment, grain][0],
+            "suppressed": counts[segment, grain][1],
+            "suppressed_share": counts[segment, grain][1] / counts[segment, grain][0],
+        }
+        for segment in segments
+        for grain in grains
+        if (segment, grain) in counts
+    ]
+    schema = pa.schema(
+        [
+            ("segment", pa.string()),
+            ("grain", pa.string()),
+            ("cells", pa.int64()),
+            ("suppressed", pa.int64()),
+            ("suppressed_share", pa.float64()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseFacts:
+    """What the released viewership itself says about the privacy rules applied.
+
+    ``k``, ``min_universe`` and ``epsilon`` are None unless the provider put
+    them in the release (as constant columns); the campaign cannot otherwise
+    know them, and the report says so instead of guessing.
+    """
+
+    k: int | None
+    min_universe: int | None
+    epsilon: float | None
+    smallest_released_universe: int | None
+    noisy_figures: tuple[str, ...]
+
+
+def _constant(table: pa.Table, column: str) -> float | None:
+    if column not in table.column_names:
+        return None
+    values = {v for v in table.column(column).to_pylist() if v is not None}
+    if len(values) != 1:
+        return None
+    value = values.pop()
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _intervals(table: pa.Table) -> dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]]:
+    """figure -> (half-width, mask of usable rows) for every interval column found.
+
+    ``<figure>_ci`` is a half-width (what ``linkage.dp`` releases);
+    ``<figure>_low``/``<figure>_high`` (or ``_lo``/``_hi``, ``_lower``/``_upper``)
+    is a pair of bounds. Columns without a single value are left out.
+    """
+    found: dict[str, tuple[pa.ChunkedArray, pa.ChunkedArray]] = {}
+    names = table.column_names
+    for name in names:
+        column = table.column(name)
+        numeric = pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
+        if name.endswith("_ci") and numeric:
+            half = pc.abs(column.cast(pa.float64()))
+            found[name.removesuffix("_ci")] = (half, pc.is_valid(half))
+        for low_suffix, high_suffix in _INTERVAL_PAIRS:
+            high_name = name.removesuffix(low_suffix) + high_suffix
+            if name.endswith(low_suffix) and high_name in names and numeric:
+                width = pc.subtract(
+                    table.column(high_name).cast(pa.float64()), column.cast(pa.float64())
+                )
+                half = pc.divide(pc.abs(width), 2.0)
+                found[name.removesuffix(low_suffix)] = (half, pc.is_valid(half))
+    # An exact release may still carry the columns, all null: that is no noise.
+    return {name: pair for name, pair in found.items() if pc.any(pair[1]).as_py()}
+
+
+def release_facts(decoded: pa.Table) -> ReleaseFacts:
+    """Privacy facts readable from a decoded ``viewership`` release.
+
+    Args:
+        decoded: Output of :func:`decode_viewership`; optional constant columns
+            ``k``, ``min_universe``, ``epsilon`` and interval columns (see
+            :func:`noise_table`) are picked up when present.
+
+    Returns:
+        The facts; ``smallest_released_universe`` is the smallest ``universe`` of
+        a segment with at least one unsuppressed cell.
+    """
+    _require(decoded, ("segment", "universe", "suppressed"), "viewership")
+    released = decoded.filter(pc.invert(pc.fill_null(decoded.column("suppressed"), True)))
+    smallest = pc.min(released.column("universe")).as_py() if released.num_rows else None
+    k = _constant(decoded, "k")
+    floor = _constant(decoded, "min_universe")
+    return ReleaseFacts(
+        k=None if k is None else int(k),
+        min_universe=None if floor is None else int(floor),
+        epsilon=_constant(decoded, "epsilon"),
+        smallest_released_universe=None if smallest is None else int(smallest),
+        noisy_figures=tuple(sorted(_intervals(decoded))),
+    )
+
+
+def noise_table(decoded: pa.Table) -> pa.Table:
+    """Median and largest noise-interval half-width per grain and figure.
+
+    Differential-privacy releases carry an interval per noisy figure, either a
+    half-width column ``<figure>_ci`` or bounds ``<figure>_low``/``<figure>_high``
+    (also ``_lo``/``_hi``, ``_lower``/``_upper``). A release without such
+    columns gives an empty table.
+
+    Args:
+        decoded: Output of :func:`decode_viewership`.
+
+    Returns:
+        Columns ``NOISE_COLUMNS`` over unsuppressed cells, sorted by figure, then
+        grain (quarter-hour, daypart, period).
+    """
+    _require(decoded, ("grain", "suppressed"), "viewership")
+    released = pc.invert(pc.fill_null(decoded.column("suppressed"), True))
+    grains = decoded.column("grain")
+    rows: list[dict[str, object]] = []
+    for figure, (half, valid) in sorted(_intervals(decoded).items()):
+        for grain in sorted(set(grains.to_pylist()), key=_grain_sort_key):
+            keep = pc.and_(pc.and_(released, valid), pc.fill_null(pc.equal(grains, grain), False))
+            widths = half.filter(keep)
+            if len(widths) == 0:
+                continue
+            rows.append(
+                {
+                    "grain": grain,
+                    "figure": figure,
+                    "cells": len(widths),
+                    "median_half_width": float(np.median(widths.to_numpy())),
+                    "max_half_width": pc.max(widths).as_py(),
+                }
+            )
+    schema = pa.schema(
+        [
+            ("grain", pa.string()),
+            ("figure", pa.string()),
+            ("cells", pa.int64()),
+            ("median_half_width", pa.float64()),
+            ("max_half_width", pa.float64()),
+        ]
+    )
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -7,29 +7,43 @@ Spark SQL when a party's data outgrows one machine. The few constructs with no
 common spelling (epoch seconds of a timestamp, quoting reserved words such as
 ``end``) go through :class:`SqlDialect`, so a Spark engine only has to provide
 its own dialect object.
+
+:class:`SparkEngine` runs the same SQL text on Spark (``pyspark``, an optional
+dependency imported only when a Spark engine is built); :func:`make_engine`
+picks an engine by name for the ``--engine`` option.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import re
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
 
 import duckdb
 import pyarrow as pa
 
 from linkage.errors import InputError
 
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
 __all__ = [
     "DUCKDB_DIALECT",
+    "ENGINE_NAMES",
     "SPARK_DIALECT",
     "DuckDBEngine",
     "Engine",
+    "SparkEngine",
     "SqlDialect",
     "TableSource",
+    "make_engine",
+    "spark_available",
 ]
 
 TableSource: TypeAlias = pa.Table | Path
@@ -48,11 +62,15 @@ class SqlDialect:
             naive timestamp; ``{expr}`` is replaced by the timestamp expression.
         quote: Identifier quote character, for column names that are reserved
             words (``start``, ``end``).
+        unnest_template: Select-list expression giving one row per element
+            of a list column (DuckDB ``UNNEST``, Spark ``explode``); ``{expr}``
+            is replaced by the list expression.
     """
 
     name: str
     epoch_template: str
     quote: str
+    unnest_template: str
 
     def ident(self, name: str) -> str:
         """``name`` quoted as an identifier."""
@@ -62,19 +80,25 @@ class SqlDialect:
         """SQL for whole seconds since the epoch of a naive timestamp expression."""
         return self.epoch_template.format(expr=expr)
 
+    def unnest(self, expr: str) -> str:
+        """Select-list SQL turning a list expression into one row per element."""
+        return self.unnest_template.format(expr=expr)
+
 
 DUCKDB_DIALECT = SqlDialect(
     name="duckdb",
     epoch_template="CAST(epoch({expr}) AS BIGINT)",
     quote='"',
+    unnest_template="UNNEST({expr})",
 )
 
-# Provided so the SQL stays honest about portability; Spark must run with
-# spark.sql.session.timeZone=UTC so unix_timestamp treats naive times as-is.
+# Spark must run with spark.sql.session.timeZone=UTC so unix_timestamp treats
+# naive times as-is (SparkEngine sets it).
 SPARK_DIALECT = SqlDialect(
     name="spark",
     epoch_template="CAST(unix_timestamp({expr}) AS BIGINT)",
     quote="`",
+    unnest_template="explode({expr})",
 )
 
 
@@ -206,3 +230,215 @@ class DuckDBEngine:
     def __repr__(self) -> str:
         state = "closed" if self._con is None else "open"
         return f"DuckDBEngine({state})"
+
+
+# --------------------------------------------------------------------------- Spark
+
+_SPARK_CONFIG: dict[str, str] = {
+    # Naive timestamps are local wall-clock times; UTC keeps them unshifted.
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+    # Parquet written by pyarrow holds naive timestamps; read them as the
+    # session-zone TIMESTAMP that Arrow tables register as, so both kinds of
+    # input go through the same unix_timestamp.
+    "spark.sql.parquet.inferTimestampNTZ.enabled": "false",
+    "spark.ui.enabled": "false",
+    "spark.ui.showConsoleProgress": "false",
+    # Local runs stay on the loopback interface: no network needed or exposed.
+    "spark.driver.host": "127.0.0.1",
+    "spark.driver.bindAddress": "127.0.0.1",
+}
+
+
+def spark_available() -> str | None:
+    """Why a local Spark engine cannot start here, or ``None`` when it can.
+
+    Checks that ``pyspark`` imports and that a ``java`` executable is on the
+    path (or ``JAVA_HOME`` is set); it does not start a JVM.
+    """
+    if importlib.util.find_spec("pyspark") is None:
+        return "pyspark is not installed (pip install 'narwhal[spark]')"
+    home = os.environ.get("JAVA_HOME")
+    java_home_ok = home is not None and (Path(home) / "bin" / "java").exists()
+    if shutil.which("java") is None and not java_home_ok:
+        return "no Java runtime found (install openjdk-17-jre-headless or set JAVA_HOME)"
+    return None
+
+
+class SparkEngine:
+    """Runs the engine SQL on Spark SQL; a drop-in for :class:`DuckDBEngine`.
+
+    Arrow tables are registered as temporary views through Arrow
+    (``createDataFrame``), Parquet paths through ``spark.read.parquet``, and
+    results come back with ``toArrow``. Temporary views are dropped after each
+    query, so one query never sees another's tables.
+
+    Args:
+        session: An existing Spark session (e.g. on a cluster); it must use
+            ``spark.sql.session.timeZone=UTC``. ``None`` starts a local one.
+        master: Master URL for a session started here (``local[2]`` = two cores).
+        shuffle_partitions: ``spark.sql.shuffle.partitions`` for a session
+            started here; a few per core suits one machine.
+        driver_memory: JVM heap of a session started here.
+
+    Raises:
+        InputError: pyspark or Java is missing, or ``session`` is not on UTC.
+    """
+
+    def __init__(
+        self,
+        session: SparkSession | None = None,
+        *,
+        master: str = "local[2]",
+        shuffle_partitions: int = 4,
+        driver_memory: str = "2g",
+    ) -> None:
+        if shuffle_partitions < 1:
+            raise ValueError("shuffle_partitions must be at least 1")
+        self._owned = session is None
+        if session is None:
+            reason = spark_available()
+            if reason is not None:
+                raise InputError("cannot start a Spark engine", hint=reason)
+            from pyspark.sql import SparkSession
+
+            builder = SparkSession.builder.master(master).appName("narwhal")
+            for key, value in _SPARK_CONFIG.items():
+                builder = builder.config(key, value)
+            builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
+            builder = builder.config("spark.driver.memory", driver_memory)
+            session = builder.getOrCreate()
+            session.sparkContext.setLogLevel("ERROR")
+        elif session.conf.get("spark.sql.session.timeZone") != "UTC":
+            raise InputError(
+                "the Spark session does not use UTC",
+                hint="set spark.sql.session.timeZone=UTC so naive times are not shifted",
+            )
+        self._spark: SparkSession | None = session
+
+    @property
+    def dialect(self) -> SqlDialect:
+        """Spark SQL's fragments."""
+        return SPARK_DIALECT
+
+    @property
+    def session(self) -> SparkSession:
+        """The underlying Spark session (raises ``RuntimeError`` once closed)."""
+        if self._spark is None:
+            raise RuntimeError("SparkEngine is closed")
+        return self._spark
+
+    def _frame(self, name: str, source: TableSource) -> DataFrame:
+        spark = self.session
+        if isinstance(source, Path):
+            from pyspark.errors import AnalysisException
+
+            try:
+                return spark.read.parquet(str(source))
+            except AnalysisException as exc:
+                raise InputError(
+                    "could not read Parquet input",
+                    file=str(source),
+                    hint="check that the file exists and is a Parquet file",
+                ) from exc
+        return spark.createDataFrame(_spark_ready(source))
+
+    def query(self, sql: str, tables: Mapping[str, TableSource]) -> pa.Table:
+        """Run ``sql`` with ``tables`` registered as temporary views; return Arrow.
+
+        Raises:
+            InputError: A Parquet path could not be read.
+            ValueError: A table name is not a plain identifier.
+        """
+        spark = self.session
+        registered: list[str] = []
+        try:
+            for name, source in tables.items():
+                _check_name(name)
+                self._frame(name, source).createOrReplaceTempView(name)
+                registered.append(name)
+            return _from_spark(spark.sql(sql).toArrow())
+        finally:
+            for name in registered:
+                spark.catalog.dropTempView(name)
+
+    def close(self) -> None:
+        """Stop the session if this engine started it; further queries raise."""
+        if self._spark is not None and self._owned:
+            self._spark.stop()
+        self._spark = None
+
+    def __enter__(self) -> SparkEngine:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._spark is None else "open"
+        return f"SparkEngine({state})"
+
+
+def _spark_type(arrow_type: pa.DataType) -> pa.DataType:
+    """The Arrow type Spark's Arrow reader accepts for ``arrow_type``."""
+    if pa.types.is_dictionary(arrow_type):
+        return _spark_type(arrow_type.value_type)
+    if pa.types.is_large_string(arrow_type):
+        return pa.string()
+    if pa.types.is_large_binary(arrow_type):
+        return pa.binary()
+    if pa.types.is_timestamp(arrow_type) and arrow_type.tz is None:
+        return pa.timestamp("us")
+    if pa.types.is_large_list(arrow_type) or pa.types.is_list(arrow_type):
+        return pa.list_(_spark_type(arrow_type.value_type))
+    return arrow_type
+
+
+def _spark_ready(table: pa.Table) -> pa.Table:
+    schema = pa.schema([pa.field(f.name, _spark_type(f.type), f.nullable) for f in table.schema])
+    return table if schema.equals(table.schema) else table.cast(schema)
+
+
+def _from_spark(table: pa.Table) -> pa.Table:
+    """Spark hands back UTC-zoned timestamps; the engine contract is naive times."""
+    fields = [
+        pa.field(f.name, pa.timestamp(f.type.unit), f.nullable)
+        if pa.types.is_timestamp(f.type) and f.type.tz is not None
+        else f
+        for f in table.schema
+    ]
+    schema = pa.schema(fields)
+    return table if schema.equals(table.schema) else table.cast(schema)
+
+
+# --------------------------------------------------------------------------- factory
+
+ENGINE_NAMES: tuple[str, ...] = ("duckdb", "spark")
+"""Names accepted by :func:`make_engine` (the ``--engine`` choices)."""
+
+
+def make_engine(name: str) -> DuckDBEngine | SparkEngine:
+    """Build the engine called ``name`` with its defaults.
+
+    Args:
+        name: ``"duckdb"`` (default everywhere) or ``"spark"`` (local[2]).
+
+    Returns:
+        A new engine; close it (or use it as a context manager) when done.
+
+    Raises:
+        InputError: ``name`` is unknown, or Spark cannot start here.
+    """
+    if name == "duckdb":
+        return DuckDBEngine()
+    if name == "spark":
+        return SparkEngine()
+    raise InputError(
+        f"unknown engine {name!r} (choose one of {', '.join(ENGINE_NAMES)})",
+        hint="use --engine duckdb or --engine spark",
+    )

@@ -10,7 +10,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from linkage.engine import DUCKDB_DIALECT, SPARK_DIALECT, DuckDBEngine, Engine
+from linkage.engine import (
+    DUCKDB_DIALECT,
+    ENGINE_NAMES,
+    SPARK_DIALECT,
+    DuckDBEngine,
+    Engine,
+    SparkEngine,
+    make_engine,
+    spark_available,
+)
 from linkage.errors import InputError
 
 
@@ -87,3 +96,41 @@ def test_dialect_fragments_run_on_duckdb(engine: DuckDBEngine) -> None:
 def test_spark_dialect_spelling() -> None:
     assert SPARK_DIALECT.ident("end") == "`end`"
     assert SPARK_DIALECT.epoch_seconds("ts") == "CAST(unix_timestamp(ts) AS BIGINT)"
+
+
+def test_unnest_spellings(engine: DuckDBEngine) -> None:
+    assert DUCKDB_DIALECT.unnest("xs") == "UNNEST(xs)"
+    assert SPARK_DIALECT.unnest("xs") == "explode(xs)"
+    table = pa.table({"xs": pa.array([["a", "b"], ["c"]], pa.list_(pa.string()))})
+    out = engine.query(f"SELECT {engine.dialect.unnest('xs')} AS x FROM t ORDER BY x", {"t": table})
+    assert out["x"].to_pylist() == ["a", "b", "c"]
+
+
+def test_make_engine_duckdb() -> None:
+    with make_engine("duckdb") as made:
+        assert isinstance(made, DuckDBEngine)
+        assert made.query("SELECT 1 AS one", {})["one"].to_pylist() == [1]
+    assert set(ENGINE_NAMES) == {"duckdb", "spark"}
+
+
+def test_make_engine_rejects_unknown_names() -> None:
+    with pytest.raises(InputError, match="unknown engine") as info:
+        make_engine("postgres")
+    assert info.value.hint is not None and "--engine" in info.value.hint
+
+
+def test_spark_unavailable_is_explained(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: None)
+    reason = spark_available()
+    assert reason is not None and "pyspark" in reason
+    with pytest.raises(InputError, match="Spark") as info:
+        SparkEngine()
+    assert info.value.hint == reason
+
+
+def test_spark_unavailable_without_java(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name: object())
+    monkeypatch.setattr("shutil.which", lambda name: None)
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    reason = spark_available()
+    assert reason is not None and "Java" in reason

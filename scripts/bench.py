@@ -1,0 +1,620 @@
+"""Throughput of every stage, next to the anchors it should beat, as one JSON object.
+
+Usage::
+
+    python scripts/bench.py                 # default size (50k voters, 7 days)
+    python scripts/bench.py --quick         # CI-sized, well under a minute
+    python scripts/bench.py --quick --no-anchors
+    python scripts/bench.py --voters 200000 --engine spark
+
+Each stage runs in its own subprocess (``bench.py --stage NAME --work DIR``)
+that reads its inputs from the work directory, times only the stage's core
+call (``time.perf_counter``, input/output excluded) and reports its own peak
+RSS (``resource.getrusage(RUSAGE_SELF).ru_maxrss``: the high-water mark of that
+process, including the interpreter, imports and reading the inputs). Separate
+processes keep one stage's memory from inflating the next one's peak.
+
+Anchors run on the same data:
+
+* clkhash 0.18 CLK encoding and anonlink Dice all-pairs, in their own virtual
+  environment (``build/bench-venv``; clkhash pins ``cryptography<41``, which
+  the project's own environment must not downgrade to). If pip cannot install
+  them the anchor is null with the reason.
+* a bare DuckDB token join (the equi-joins of the exact stage, nothing else),
+* a bare DuckDB join + ``count(distinct)`` of the same viewing rows.
+
+``ratios``: ``encode_vs_clkhash`` and ``dice_vs_anonlink`` are ours / theirs as
+throughput (higher is better); ``link_vs_duckdb_join`` and
+``aggregate_vs_duckdb_query`` are ours / theirs as time (lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_VENV = ROOT / "build" / "bench-venv"
+ANCHOR_PACKAGES = ("clkhash==0.18.3", "anonlink==0.15.3")
+CLK_FIELDS = ("given", "surname", "house_number", "street", "zip5")
+DICE_THRESHOLD = 0.8
+SEED = 0
+
+Json = dict[str, Any]
+
+# --------------------------------------------------------------------------- stages
+# Each stage function runs inside its own subprocess and returns
+# (count, unit, seconds, extra).
+
+
+def _peak_rss_mib() -> float:
+    # Linux reports kilobytes.
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def _config(work: Path) -> Json:
+    loaded: Json = json.loads((work / "config.json").read_text())
+    return loaded
+
+
+def _key() -> Any:
+    from linkage.keys import LinkageKey
+
+    # A fixed key: the bench measures speed, not secrecy.
+    return LinkageKey(exchange_id="bench", _key=bytes(range(32)))
+
+
+def stage_synth(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from linkage.synth import generate_world
+
+    cfg = _config(work)
+    t0 = time.perf_counter()
+    world = generate_world(voters=cfg["voters"], days=cfg["days"], seed=SEED)
+    seconds = time.perf_counter() - t0
+    pq.write_table(world.voters, work / "voters.parquet")
+    pq.write_table(world.subscribers, work / "subscribers.parquet")
+    pq.write_table(world.viewing, work / "viewing.parquet")
+    pq.write_table(world.channels, work / "channels.parquet")
+    voters = world.voters.select(["voter_id", "party"])
+    joined = world.voter_household.join(voters, "voter_id")
+    assignments = pa.table({"household_id": joined["household_id"], "segment": joined["party"]})
+    pq.write_table(
+        assignments.group_by(["household_id", "segment"]).aggregate([]),
+        work / "assignments.parquet",
+    )
+    extra = {
+        "subscribers": world.subscribers.num_rows,
+        "viewing_rows": world.viewing.num_rows,
+    }
+    return world.voters.num_rows, "voters", seconds, extra
+
+
+def stage_tokenize(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow.parquet as pq
+
+    from linkage.matchkeys import tokenize_records
+    from linkage.normalize import normalize_records
+
+    voters = pq.read_table(work / "voters.parquet")
+    subscribers = pq.read_table(work / "subscribers.parquet")
+    key = _key()
+    t0 = time.perf_counter()
+    norm_c = normalize_records(voters)
+    norm_p = normalize_records(subscribers)
+    t1 = time.perf_counter()
+    tok_c = tokenize_records(norm_c, key)
+    tok_p = tokenize_records(norm_p, key)
+    seconds = time.perf_counter() - t0
+    pq.write_table(norm_c, work / "norm_campaign.parquet")
+    pq.write_table(norm_p, work / "norm_provider.parquet")
+    pq.write_table(tok_c.add_column(0, "rid", voters["voter_id"]), work / "tok_campaign.parquet")
+    pq.write_table(
+        tok_p.add_column(0, "hp", subscribers["household_id"]), work / "tok_provider.parquet"
+    )
+    extra = {
+        "normalize_seconds": round(t1 - t0, 3),
+        "match_key_seconds": round(seconds - (t1 - t0), 3),
+    }
+    return voters.num_rows + subscribers.num_rows, "records", seconds, extra
+
+
+def stage_encode(work: Path) -> tuple[int, str, float, Json]:
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from linkage.bloom import DEFAULT_BLOOM_SCHEMA, encode_records
+
+    norm_c = pq.read_table(work / "norm_campaign.parquet")
+    norm_p = pq.read_table(work / "norm_provider.parquet")
+    key = _key()
+    t0 = time.perf_counter()
+    clk_c = encode_records(norm_c, DEFAULT_BLOOM_SCHEMA, key)
+    clk_p = encode_records(norm_p, DEFAULT_BLOOM_SCHEMA, key)
+    seconds = time.perf_counter() - t0
+    np.save(work / "clk_campaign.npy", clk_c)
+    np.save(work / "clk_provider.npy", clk_p)
+    extra = {"bits": DEFAULT_BLOOM_SCHEMA.output_length, "processes": 1}
+    return norm_c.num_rows + norm_p.num_rows, "records", seconds, extra
+
+
+def _dice_sides(work: Path) -> tuple[Any, Any]:
+    import numpy as np
+
+    cfg = _config(work)
+    a = np.load(work / "clk_campaign.npy")[: cfg["dice_rows"]]
+    b = np.load(work / "clk_provider.npy")[: cfg["dice_rows"]]
+    return a, b
+
+
+def stage_dice(work: Path) -> tuple[int, str, float, Json]:
+    from linkage.similarity import dice_all_pairs
+
+    a, b = _dice_sides(work)
+    t0 = time.perf_counter()
+    found, _, _ = dice_all_pairs(a, b, DICE_THRESHOLD)
+    seconds = time.perf_counter() - t0
+    extra = {"threshold": DICE_THRESHOLD, "pairs_found": len(found), "shape": [len(a), len(b)]}
+    return len(a) * len(b), "comparisons", seconds, extra
+
+
+def _engine(work: Path) -> Any:
+    from linkage.engine import make_engine
+
+    return make_engine(_config(work)["engine"])
+
+
+def stage_link_exact(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow.parquet as pq
+
+    from linkage.matching import link_exact
+
+    campaign = pq.read_table(work / "tok_campaign.parquet")
+    provider = pq.read_table(work / "tok_provider.parquet")
+    with _engine(work) as engine:
+        t0 = time.perf_counter()
+        result = link_exact(campaign, provider, engine=engine)
+        seconds = time.perf_counter() - t0
+    extra = {"links": result.links.num_rows, "candidate_pairs": result.candidate_pairs}
+    return campaign.num_rows + provider.num_rows, "records", seconds, extra
+
+
+def stage_anchor_duckdb_join(work: Path) -> tuple[int, str, float, Json]:
+    import duckdb
+    import pyarrow.parquet as pq
+
+    from linkage.matching import DEFAULT_WEIGHTS, shared_keys
+
+    c = pq.read_table(work / "tok_campaign.parquet")
+    p = pq.read_table(work / "tok_provider.parquet")
+    keys = shared_keys(c.schema, p.schema, DEFAULT_WEIGHTS)
+    # The least any multi-key exact linkage must do: every key's equi-join,
+    # materialised as (record, household) pairs; no weights, no resolution.
+    sql = " UNION ALL ".join(f"SELECT c.rid, p.hp FROM c JOIN p ON c.{k} = p.{k}" for k in keys)
+    con = duckdb.connect(":memory:")
+    con.register("c", c)
+    con.register("p", p)
+    t0 = time.perf_counter()
+    pairs = con.sql(sql).to_arrow_table()
+    seconds = time.perf_counter() - t0
+    return c.num_rows + p.num_rows, "records", seconds, {"pairs": pairs.num_rows, "sql": sql}
+
+
+# DuckDB settings shared by our aggregate stage and its anchor, so the ratio
+# compares queries, not configurations (2 threads = this machine's cores).
+_DUCKDB_THREADS = 2
+_DUCKDB_MEMORY = "1GB"
+
+
+def stage_aggregate(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow.parquet as pq
+
+    from linkage.aggregation import compute_viewership
+    from linkage.engine import DuckDBEngine
+
+    assignments = pq.read_table(work / "assignments.parquet")
+    channels = pq.read_table(work / "channels.parquet")["channel"].to_pylist()
+    viewing = work / "viewing.parquet"
+    rows = pq.ParquetFile(viewing).metadata.num_rows
+    engine = (
+        DuckDBEngine(memory_limit=_DUCKDB_MEMORY, threads=_DUCKDB_THREADS)
+        if _config(work)["engine"] == "duckdb"
+        else _engine(work)
+    )
+    with engine:
+        t0 = time.perf_counter()
+        cells = compute_viewership(assignments, viewing, channels=channels, engine=engine)
+        seconds = time.perf_counter() - t0
+    return rows, "viewing_rows", seconds, {"cells": cells.num_rows}
+
+
+# The core figure a DuckDB user would hand-write in one query: AQH crediting
+# from the same viewing rows and the same assignments. Events are expanded to
+# quarter-hours, tuned seconds summed per household/channel/slot and kept at
+# >= 300 s (5 minutes, the default credit), joined to segments, then counted
+# per (segment, channel, day type, quarter-hour): household-days / days of
+# that type (AQH) and distinct households. It skips what compute_viewership
+# adds on top: merging overlapping events of one household on one channel,
+# the every-household ``*`` segment, HUT and share, the daypart and period
+# grains with reach, and the zero-filled public grid.
+_ANCHOR_AGGREGATE_SQL = """
+WITH ev AS (
+    SELECT household_id, channel,
+           CAST(epoch("start") AS BIGINT) AS s, CAST(epoch("end") AS BIGINT) AS e
+    FROM read_parquet('{path}')
+    WHERE "end" > "start"
+),
+credited AS (
+    SELECT household_id, channel, slot
+    FROM (SELECT *, UNNEST(range(s // 900, (e - 1) // 900 + 1)) AS slot FROM ev)
+    GROUP BY household_id, channel, slot
+    HAVING SUM(LEAST(e, (slot + 1) * 900) - GREATEST(s, slot * 900)) >= 300
+),
+days AS (
+    SELECT CASE WHEN (d + 3) % 7 >= 5 THEN 'weekend' ELSE 'weekday' END AS day_type,
+           COUNT(*) AS n_days
+    FROM (SELECT UNNEST(range(MIN(s) // 86400, (MAX(e) - 1) // 86400 + 1)) AS d FROM ev)
+    GROUP BY day_type
+),
+cells AS (
+    SELECT a.segment, c.channel,
+           CASE WHEN (c.slot // 96 + 3) % 7 >= 5 THEN 'weekend' ELSE 'weekday' END AS day_type,
+           c.slot % 96 AS quarter_hour,
+           COUNT(*) AS household_days,
+           COUNT(DISTINCT c.household_id) AS households
+    FROM credited c JOIN a ON a.household_id = c.household_id
+    GROUP BY ALL
+)
+SELECT c.segment, c.channel, c.day_type, c.quarter_hour,
+       c.household_days / d.n_days AS aqh_households, c.households
+FROM cells c JOIN days d ON d.day_type = c.day_type
+"""
+
+
+def stage_anchor_duckdb_aggregate(work: Path) -> tuple[int, str, float, Json]:
+    import duckdb
+    import pyarrow.parquet as pq
+
+    assignments = pq.read_table(work / "assignments.parquet")
+    path = work / "viewing.parquet"
+    rows = pq.ParquetFile(path).metadata.num_rows
+    sql = _ANCHOR_AGGREGATE_SQL.format(path=str(path).replace("'", "''"))
+    config: dict[str, str | int | bool | float | list[str]] = {
+        "memory_limit": _DUCKDB_MEMORY,
+        "threads": _DUCKDB_THREADS,
+    }
+    con = duckdb.connect(":memory:", config=config)
+    con.register("a", assignments)
+    t0 = time.perf_counter()
+    out = con.sql(sql).to_arrow_table()
+    seconds = time.perf_counter() - t0
+    return rows, "viewing_rows", seconds, {"cells": out.num_rows, "sql": " ".join(sql.split())}
+
+
+STAGES: dict[str, Callable[[Path], tuple[int, str, float, Json]]] = {
+    "synth": stage_synth,
+    "tokenize": stage_tokenize,
+    "encode": stage_encode,
+    "dice": stage_dice,
+    "link_exact": stage_link_exact,
+    "anchor_duckdb_join": stage_anchor_duckdb_join,
+    "aggregate": stage_aggregate,
+    "anchor_duckdb_aggregate": stage_anchor_duckdb_aggregate,
+}
+
+
+def run_stage_here(name: str, work: Path) -> None:
+    """Child side: run one stage and print its record as one JSON line."""
+    count, unit, seconds, extra = STAGES[name](work)
+    record = _record(count, unit, seconds, _peak_rss_mib(), extra)
+    print(json.dumps(record))
+
+
+def _record(count: int, unit: str, seconds: float, rss: float | None, extra: Json) -> Json:
+    return {
+        unit: count,
+        "seconds": round(seconds, 4),
+        "per_second": round(count / seconds, 1) if seconds > 0 else None,
+        "unit": unit,
+        "peak_rss_mib": rss,
+        **extra,
+    }
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _run_child(argv: list[str], python: str = sys.executable) -> Json:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [python, *argv], capture_output=True, text=True, env=env, check=False, cwd=ROOT
+    )
+    if done.returncode != 0:
+        tail = done.stderr.strip().splitlines()[-3:]
+        raise RuntimeError(f"{argv[:3]} failed: {' | '.join(tail)}")
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    result: Json = json.loads(lines[-1])
+    return result
+
+
+def _stage(name: str, work: Path) -> Json:
+    return _run_child([str(Path(__file__).resolve()), "--stage", name, "--work", str(work)])
+
+
+def _null(reason: str) -> Json:
+    return {"value": None, "reason": reason}
+
+
+def _skipped_stage(module: str, what: str) -> Json:
+    if importlib.util.find_spec(module) is None:
+        return _null(f"{module} does not exist yet")
+    return _null(f"{module} exists but bench.py does not drive {what} yet")
+
+
+# Anchors in their own environment --------------------------------------------------------
+
+_CLKHASH_SCRIPT = r"""
+import csv, json, resource, sys, time
+from clkhash import clk
+from clkhash.schema import from_json_dict
+spec = json.loads(sys.argv[2])
+with open(sys.argv[1], newline="") as f:
+    rows = list(csv.reader(f))[1:]
+schema = from_json_dict(spec)
+t0 = time.perf_counter()
+clks = clk.generate_clks(rows, schema, "bench-secret", validate=False)
+seconds = time.perf_counter() - t0
+print(json.dumps({"records": len(clks), "seconds": seconds,
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+_ANONLINK_SCRIPT = r"""
+import json, resource, sys, time
+import numpy as np
+from bitarray import bitarray
+from anonlink.similarities import dice_coefficient_accelerated
+def load(path):
+    out = []
+    for row in np.load(path):
+        b = bitarray(endian="big"); b.frombytes(row.tobytes()); out.append(b)
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+t0 = time.perf_counter()
+scores, (ia, ib) = dice_coefficient_accelerated((a, b), float(sys.argv[3]), None)
+seconds = time.perf_counter() - t0
+print(json.dumps({"comparisons": len(a) * len(b), "seconds": seconds, "pairs_found": len(scores),
+                  "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _clkhash_schema() -> Json:
+    from linkage.bloom import DEFAULT_BLOOM_SCHEMA
+
+    features: list[Json] = [{"identifier": "rid", "ignored": True}]
+    for field in DEFAULT_BLOOM_SCHEMA.fields:
+        features.append(
+            {
+                "identifier": field.name,
+                "format": {"type": "string", "encoding": "utf-8"},
+                "hashing": {
+                    "comparison": {"type": "ngram", "n": field.q, "positional": field.positional},
+                    "strategy": {"bitsPerToken": field.bits},
+                    "hash": {"type": "blakeHash"},
+                },
+            }
+        )
+    return {
+        "version": 3,
+        "clkConfig": {
+            "l": DEFAULT_BLOOM_SCHEMA.length,
+            "kdf": {"type": "HKDF", "hash": "SHA256", "keySize": 64},
+        },
+        "features": features,
+    }
+
+
+def _bench_python(venv: Path) -> tuple[str | None, str | None]:
+    """The anchor venv's python, building it on first use; (python, why not)."""
+    python = venv / "bin" / "python"
+    probe = [str(python), "-c", "import clkhash, anonlink"]
+    if python.exists() and subprocess.run(probe, capture_output=True, check=False).returncode == 0:
+        return str(python), None
+    try:
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", *ANCHOR_PACKAGES],
+            check=True,
+            capture_output=True,
+            timeout=900,
+        )
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as exc:
+        return (
+            None,
+            f"could not install {' '.join(ANCHOR_PACKAGES)} into {venv}: {type(exc).__name__}",
+        )
+    return str(python), None
+
+
+def _anchor_clkhash(python: str, work: Path) -> Json:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    tables = [pq.read_table(work / f"norm_{side}.parquet") for side in ("campaign", "provider")]
+    both = pa.concat_tables([t.select(list(CLK_FIELDS)) for t in tables])
+    columns = {"rid": pa.array(range(both.num_rows), pa.int64())}
+    for name in CLK_FIELDS:
+        columns[name] = pc.fill_null(both[name], "")
+    csv_path = work / "clkhash_input.csv"
+    pacsv.write_csv(pa.table(columns), csv_path)
+    out = _run_child(["-c", _CLKHASH_SCRIPT, str(csv_path), json.dumps(_clkhash_schema())], python)
+    rec = _record(out["records"], "records", out["seconds"], round(out["peak_rss_mib"], 1), {})
+    rec["processes"] = os.cpu_count()
+    return rec
+
+
+def _anchor_anonlink(python: str, work: Path) -> Json:
+    import numpy as np
+
+    a, b = _dice_sides(work)
+    np.save(work / "dice_a.npy", a)
+    np.save(work / "dice_b.npy", b)
+    argv = [
+        "-c",
+        _ANONLINK_SCRIPT,
+        str(work / "dice_a.npy"),
+        str(work / "dice_b.npy"),
+        str(DICE_THRESHOLD),
+    ]
+    out = _run_child(argv, python)
+    extra = {"pairs_found": out["pairs_found"], "threshold": DICE_THRESHOLD}
+    return _record(
+        out["comparisons"], "comparisons", out["seconds"], round(out["peak_rss_mib"], 1), extra
+    )
+
+
+# Ratios ---------------------------------------------------------------------------------
+
+
+def _value(entry: Json | None) -> Json | None:
+    if entry is None or entry.get("value", True) is None:
+        return None
+    return entry
+
+
+def _ratio(ours: Json | None, theirs: Json | None, *, throughput: bool, label: str) -> Json:
+    """``{"value": ours/theirs or None, "basis": ..., "reason": ... when None}``."""
+    a, b = _value(ours), _value(theirs)
+    basis = "throughput (higher is better)" if throughput else "time (lower is better)"
+    if a is None or b is None:
+        missing, entry = (label, theirs) if b is None else ("our stage", ours)
+        return {
+            "value": None,
+            "basis": basis,
+            "reason": f"{missing}: {(entry or {}).get('reason')}",
+        }
+    value = a["per_second"] / b["per_second"] if throughput else a["seconds"] / b["seconds"]
+    return {"value": round(value, 3), "basis": basis}
+
+
+def run_bench(args: argparse.Namespace) -> Json:
+    """Driver side: run every stage and anchor, return the report."""
+    voters, days, dice_rows = (
+        (3_000, 2, 1_000) if args.quick else (args.voters, args.days, args.dice_rows)
+    )
+    stages: dict[str, Json | None] = {}
+    anchors: dict[str, Json | None] = {}
+    with tempfile.TemporaryDirectory(prefix="narwhal-bench-") as tmp:
+        work = Path(args.work) if args.work else Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        config = {"voters": voters, "days": days, "dice_rows": dice_rows, "engine": args.engine}
+        (work / "config.json").write_text(json.dumps(config))
+        for name in ("synth", "tokenize", "encode", "dice", "link_exact"):
+            stages[name] = _stage(name, work)
+        stages["link_fuzzy"] = _skipped_stage("linkage.fuzzy", "the fuzzy stage")
+        stages["aggregate"] = _stage("aggregate", work)
+        stages["plan"] = _skipped_stage("linkage.plan", "the plan stage")
+        anchors["duckdb_token_join"] = _stage("anchor_duckdb_join", work)
+        anchors["duckdb_join_count_distinct"] = _stage("anchor_duckdb_aggregate", work)
+        if args.no_anchors:
+            anchors["clkhash_encode"] = _null("--no-anchors")
+            anchors["anonlink_dice"] = _null("--no-anchors")
+        else:
+            python, why = _bench_python(Path(args.bench_venv))
+            if python is None:
+                anchors["clkhash_encode"] = _null(why or "anchor venv unavailable")
+                anchors["anonlink_dice"] = _null(why or "anchor venv unavailable")
+            else:
+                for label, measure in (
+                    ("clkhash_encode", _anchor_clkhash),
+                    ("anonlink_dice", _anchor_anonlink),
+                ):
+                    try:
+                        anchors[label] = measure(python, work)
+                    except RuntimeError as exc:
+                        anchors[label] = _null(str(exc))
+    detail = {
+        "encode_vs_clkhash": _ratio(
+            stages["encode"], anchors["clkhash_encode"], throughput=True, label="clkhash"
+        ),
+        "dice_vs_anonlink": _ratio(
+            stages["dice"], anchors["anonlink_dice"], throughput=True, label="anonlink"
+        ),
+        "link_vs_duckdb_join": _ratio(
+            stages["link_exact"],
+            anchors["duckdb_token_join"],
+            throughput=False,
+            label="duckdb join",
+        ),
+        "aggregate_vs_duckdb_query": _ratio(
+            stages["aggregate"],
+            anchors["duckdb_join_count_distinct"],
+            throughput=False,
+            label="duckdb query",
+        ),
+    }
+    return {
+        "bench": "narwhal",
+        "command": " ".join(["python", "scripts/bench.py", *sys.argv[1:]]),
+        "config": {**config, "quick": args.quick, "seed": SEED},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "load_average_1m": round(os.getloadavg()[0], 2),
+        },
+        "method": (
+            "each stage in its own subprocess; seconds = perf_counter around the core call "
+            "(I/O excluded); peak_rss_mib = that process's ru_maxrss (interpreter, imports and "
+            "inputs included)"
+        ),
+        "stages": stages,
+        "anchors": anchors,
+        "ratios": {name: entry["value"] for name, entry in detail.items()},
+        "ratio_notes": detail,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="CI-sized run (3k voters, 2 days)")
+    parser.add_argument("--voters", type=int, default=50_000)
+    parser.add_argument("--days", type=int, default=7)
+    parser.add_argument(
+        "--dice-rows", type=int, default=5_000, help="rows per side in the Dice all-pairs"
+    )
+    parser.add_argument("--engine", choices=("duckdb", "spark"), default="duckdb")
+    parser.add_argument("--no-anchors", action="store_true", help="skip clkhash and anonlink")
+    parser.add_argument(
+        "--bench-venv", default=str(BENCH_VENV), help="where the anchors are installed"
+    )
+    parser.add_argument(
+        "--work", help="keep intermediate files here (default: a temporary directory)"
+    )
+    parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.stage:
+        if not args.work:
+            parser.error("--stage needs --work")
+        run_stage_here(args.stage, Path(args.work))
+        return 0
+    print(json.dumps(run_bench(args), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,14 +4,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all demo test lint typecheck unit audit clean
+.PHONY: all demo test lint typecheck unit audit quality bench browser clean
 
 all: test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $(STAMP)
 
 lint: $(STAMP)
@@ -31,6 +31,16 @@ demo: $(STAMP)
 
 audit: $(STAMP)
 	$(BIN)/python scripts/audit.py build/demo
+
+quality: $(STAMP)
+	$(BIN)/python scripts/linkage_quality.py --dataset febrl4
+	$(BIN)/python scripts/linkage_quality.py --dataset febrl4 --no-ssn
+
+bench: $(STAMP)
+	$(BIN)/python scripts/bench.py
+
+browser: $(STAMP)
+	$(BIN)/pytest tests/test_browser.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -7,24 +7,57 @@ state; what leaves is keyed tokens, random references and random segment codes.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
 import pyarrow as pa
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from linkage import files, report
 from linkage.envelope import seal
-from linkage.errors import StateError
+from linkage.errors import InputError, StateError
+from linkage.html_report import Heatmap, ReportContent, render_html
 from linkage.keys import validate_exchange_id
-from linkage.matchkeys import tokenize_records
-from linkage.normalize import normalize_records
+from linkage.metrics import project_to_voters, tier_codes
+from linkage.plan import (
+    PLAN_NAMES,
+    RATECARD_COLUMNS,
+    PlanRequest,
+    PlanResult,
+    check_feasible,
+    make_plan,
+    normalise_weights,
+    parse_ratecard,
+    validate_request,
+)
 from linkage.refs import random_refs, shuffle
-from linkage.segments import assign_codes, evaluate, load_segments, membership_lists
-from parties.common import ExchangeOpt, HomeOpt, fail_cleanly, make_app, out, require_home
+from linkage.schema import encode_side, load_schema, shipped_schema
+from linkage.segments import (
+    ALL_MATCHED,
+    assign_codes,
+    evaluate,
+    load_segments,
+    membership_lists,
+)
+from parties.common import (
+    ExchangeOpt,
+    HomeOpt,
+    console,
+    fail_cleanly,
+    make_app,
+    out,
+    require_home,
+)
 
 app = make_app("campaign", "Campaign role: tokenize the voter file, read the results, plan.")
+
+REPORT_HTML = "report.html"
+PLAN_CSV = "plan.csv"
+PLAN_COMPARISON_CSV = "plan_comparison.csv"
+"""File names shared by `report` and `plan` inside the report directory."""
 
 VOTER_COLUMNS = ("voter_id", "first_name", "last_name", "address", "city", "state", "zip")
 
@@ -47,6 +80,12 @@ def tokenize(
     voters: Annotated[Path, typer.Option("--voters", help="Voter file (Parquet or CSV).")],
     segments: Annotated[Path, typer.Option("--segments", help="Segment rules (TOML).")],
     exchange: ExchangeOpt,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema", help="Linkage schema (TOML); default: the shipped voters_subscribers."
+        ),
+    ] = None,
 ) -> None:
     """Turn the voter file into keyed tokens and segment codes for the matcher.
 
@@ -61,7 +100,17 @@ def tokenize(
     state = h.state(x)
     target = h.outbox_message(x, "campaign-tokens")
 
-    table = files.read_input_table(voters, required=VOTER_COLUMNS, unique="voter_id")
+    link_schema = (
+        shipped_schema()
+        if schema is None
+        else load_schema(files.read_text(schema), file=str(schema))
+    )
+    table = files.read_input_table(
+        voters,
+        # The default schema's phone and e-mail columns are optional, as before.
+        required=VOTER_COLUMNS if schema is None else ("voter_id", *link_schema.side_columns("a")),
+        unique="voter_id",
+    )
     rules = load_segments(
         files.read_text(segments), columns=column_kinds(table.schema), file=str(segments)
     )
@@ -69,7 +118,7 @@ def tokenize(
         masks = evaluate(rules, table)
         codes = assign_codes(rules)
     with out.status(f"normalising and tokenizing {table.num_rows:,} voters"):
-        tokens = tokenize_records(normalize_records(table), key)
+        tokens = encode_side(table, link_schema, "a", key)
     rids = random_refs(table.num_rows)
     payload = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
     for name in tokens.column_names:
@@ -114,8 +163,19 @@ def report_(
     home: HomeOpt,
     exchange: ExchangeOpt,
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the report files.")],
+    html_page: Annotated[
+        bool,
+        typer.Option(
+            "--html/--no-html",
+            help="Also write report.html (self-contained; picks up plan.csv and "
+            "plan_comparison.csv already in --out).",
+        ),
+    ] = True,
 ) -> None:
-    """Decode the released viewership and write tables, heatmaps and a summary.
+    """Decode the released viewership and write tables, heatmaps and an HTML report.
+
+    Re-running it after `narwhal campaign plan --out` into the same directory
+    adds the plan to report.html.
 
     Example: narwhal campaign report --home ./c --exchange oh-2026-10 --out ./report
     """
@@ -125,24 +185,60 @@ def report_(
     match = h.open_inbox(x, "match-report")
     view = h.open_inbox(x, "viewership")
 
-    decoded = report.decode_viewership(view.table, codes)
+    decoded = report.decode_viewership(view.table, tier_codes(codes))
     csv_table = report.viewership_csv_table(decoded)
     rates = report.match_rate_table(match.table, codes)
     index = report.index_table(decoded)
-    day_types = [d for d in ("weekday", "weekend") if d in set(index["day_type"].to_pylist())]
-    top = report.top_by_index(index, per_segment=3, day_type=day_types[0])
-    figures = {
-        f"{name}_{day_type}": report.heatmap_figure(index, name, day_type=day_type)
-        for name in sorted(codes)
-        for day_type in day_types
-    }
+    present = set(index["day_type"].to_pylist())
+    day_types = [d for d in ("weekday", "weekend") if d in present] or sorted(present)
+    top_day = day_types[0] if day_types else "all"
+    top = report.top_by_index(index, per_segment=3, day_type=top_day)
+    drawn = set(zip(index["segment"].to_pylist(), index["day_type"].to_pylist(), strict=True))
+    charts = [(n, d) for n in sorted(codes) for d in day_types if (n, d) in drawn]
+    pngs: dict[tuple[str, str], bytes] = {}
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        task = progress.add_task("drawing heatmaps", total=len(charts))
+        for name, day_type in charts:
+            fig = report.heatmap_figure(index, name, day_type=day_type)
+            pngs[name, day_type] = report.figure_png(fig)
+            progress.advance(task)
 
+    plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
+    page = None
+    if html_page:
+        content = ReportContent(
+            exchange_id=x,
+            match_rates=report.projected_match_rates(rates),
+            heatmaps=[
+                Heatmap(name, day_type, png, f"heatmap_{name}_{day_type}.png")
+                for (name, day_type), png in pngs.items()
+            ],
+            top=top,
+            top_day_type=top_day,
+            suppression=report.suppression_table(decoded),
+            facts=report.release_facts(decoded),
+            noise=report.noise_table(decoded),
+            plan=plan_table,
+            plan_comparison=comparison,
+        )
+        page = render_html(content)
+
+    # Everything computed: now write.
     out_dir.mkdir(parents=True, exist_ok=True)
     files.atomic_write_csv(out_dir / "viewership.csv", csv_table)
     files.atomic_write_csv(out_dir / "match_rates.csv", rates)
     files.atomic_write_csv(out_dir / "index.csv", index)
-    for name, fig in figures.items():
-        files.atomic_write_figure(out_dir / f"heatmap_{name}.png", fig)
+    for (name, day_type), png in pngs.items():
+        files.atomic_write_bytes(out_dir / f"heatmap_{name}_{day_type}.png", png)
+    if page is not None:
+        files.atomic_write_text(out_dir / REPORT_HTML, page)
 
     t = Table(title="Match rates")
     for col in rates.column_names:
@@ -151,8 +247,7 @@ def report_(
         t.add_row(*(_fmt(v) for v in row.values()))
     out.print(t)
     best = Table(
-        title=f"Top channel x daypart per segment ({day_types[0]}), "
-        "by index vs all matched households"
+        title=f"Top channel x daypart per segment ({top_day}), by index vs all matched households"
     )
     for col in ("segment", "channel", "daypart", "index", "rating"):
         best.add_column(col)
@@ -160,12 +255,179 @@ def report_(
         best.add_row(row.segment, row.channel, row.daypart, _fmt(row.index), _fmt(row.rating))
     out.print(best)
     out.print(f"report written to {out_dir}")
+    if page is not None:
+        where = "with the plan" if plan_table is not None else "no plan yet"
+        out.print(f"HTML report ({where}): {out_dir / REPORT_HTML}")
+
+
+def _read_plan(out_dir: Path) -> tuple[pa.Table | None, pa.Table | None]:
+    """plan.csv and plan_comparison.csv from the report directory, when `plan` wrote them."""
+    plan_path, comparison_path = out_dir / PLAN_CSV, out_dir / PLAN_COMPARISON_CSV
+    plan_table = files.read_input_table(plan_path, required=()) if plan_path.is_file() else None
+    comparison = (
+        files.read_input_table(comparison_path, required=()) if comparison_path.is_file() else None
+    )
+    return plan_table, comparison
 
 
 def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.3f}" if value < 10 else f"{value:.1f}"
     return "—" if value is None else str(value)
+
+
+@app.command("plan")
+@fail_cleanly
+def plan_(
+    home: HomeOpt,
+    exchange: ExchangeOpt,
+    ratecard: Annotated[
+        Path,
+        typer.Option(
+            "--ratecard",
+            help="Rate card (CSV or Parquet): channel, daypart, cost_per_spot, units_available.",
+        ),
+    ],
+    budget: Annotated[float, typer.Option("--budget", help="Budget in US dollars.")],
+    target: Annotated[str, typer.Option("--target", help="Target segment(s), comma-separated.")],
+    weights: Annotated[
+        str | None,
+        typer.Option("--weights", help="One weight per target, comma-separated (default: equal)."),
+    ] = None,
+    light_priority: Annotated[
+        float,
+        typer.Option(
+            "--light-priority",
+            help="Extra weight on light viewers (< 2 h/day) of each target: 1.0 counts "
+            "an impression on a light viewer twice. Needs the provider's tier release.",
+        ),
+    ] = 0.0,
+    min_channels: Annotated[
+        int, typer.Option("--min-channels", help="Put spots on at least this many channels.")
+    ] = 0,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for plan.csv and plan_comparison.csv.")
+    ] = Path("plan"),
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="Seconds the solver may search per plan.")
+    ] = 60.0,
+) -> None:
+    """Choose spots that maximise target rating points for the budget (CBC solver).
+
+    Compares the plan with the ratio-rule (greedy) plan and with a plan bought
+    on all-household ratings under the same budget; writes plan.csv,
+    plan_all_households.csv and plan_comparison.csv.
+
+    Example: narwhal campaign plan --home ./c --exchange oh-2026-10
+    --ratecard ratecard.csv --budget 250000 --target persuadable,turnout_target
+    --weights 2,1 --light-priority 0.5 --min-channels 8 --out ./report
+    """
+    x = validate_exchange_id(exchange)
+    h = require_home(home)
+    codes = load_codes(h.state(x))
+    targets = [t.strip() for t in target.split(",") if t.strip()]
+    request = PlanRequest(
+        normalise_weights(targets, _parse_weights(weights)),
+        budget,
+        light_priority=light_priority,
+        min_channels=min_channels,
+        time_limit=time_limit,
+    )
+    validate_request(request)
+    known = {ALL_MATCHED, *tier_codes(codes)}
+    for position, name in enumerate(targets, start=1):
+        if name not in known:
+            raise InputError(
+                f"--target: segment #{position} is not a segment of this exchange",
+                hint=f"known segments: {', '.join(sorted({ALL_MATCHED, *codes}))}",
+            )
+    cells = parse_ratecard(
+        files.read_input_table(ratecard, required=RATECARD_COLUMNS), file=str(ratecard)
+    )
+    check_feasible(cells, request)
+
+    view = h.open_inbox(x, "viewership")
+    decoded = report.decode_viewership(view.table, tier_codes(codes))
+    with out.status("solving the spot-selection program (CBC)"):
+        result = make_plan(cells, decoded, request)
+    comparison = result.comparison
+    if h.inbox_message(x, "match-report").is_file():
+        rates = report.match_rate_table(h.open_inbox(x, "match-report").table, codes)
+        comparison = project_to_voters(comparison, rates, columns=("reach",))
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files.atomic_write_csv(out_dir / PLAN_CSV, result.schedule)
+    files.atomic_write_csv(out_dir / "plan_all_households.csv", result.baseline_schedule)
+    files.atomic_write_csv(out_dir / PLAN_COMPARISON_CSV, comparison)
+    _print_plan(result, comparison, request, targets)
+    out.print(f"plan written to {out_dir / PLAN_CSV} (comparison: {PLAN_COMPARISON_CSV})")
+
+
+def _parse_weights(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    weights: list[float] = []
+    for position, part in enumerate(text.split(","), start=1):
+        try:
+            weights.append(float(part))
+        except ValueError:
+            raise InputError(f"--weights: weight #{position} is not a number") from None
+    return weights
+
+
+def _print_plan(
+    result: PlanResult, comparison: pa.Table, request: PlanRequest, targets: list[str]
+) -> None:
+    by = {(r["plan"], r["segment"]): r for r in comparison.to_pylist()}
+    main = targets[0] if len(targets) == 1 else "weighted_target"
+    light = [f"{t}:light" for t in targets if ("optimized", f"{t}:light") in by]
+    t = Table(title=f"Plan vs baselines, same budget (${request.budget:,.0f})")
+    t.add_column("")
+    for plan_name in PLAN_NAMES:
+        t.add_column(plan_name.replace("_", " "), justify="right")
+
+    def line(label: str, segment: str, show: Callable[[dict[str, object]], str]) -> None:
+        t.add_row(label, *(show(by[(p, segment)]) for p in PLAN_NAMES))
+
+    line("spots", main, lambda r: f"{r['spots']:,}")
+    line("channels", main, lambda r: str(r["channels"]))
+    line("cost", main, lambda r: _dollars(r["cost"]))
+    line("target TRPs", main, lambda r: _num(r["trps"], 1))
+    line("target TRPs per $1,000", main, lambda r: _num(r["trps_per_1000_usd"], 3))
+    line("cost per target point", main, lambda r: _dollars(r["cost_per_trp"]))
+    for name in (*targets, *light):
+        line(f"reach {name} (est.)", name, lambda r: _pct(r["reach"]))
+        line(f"avg frequency {name}", name, lambda r: _num(r["avg_frequency"], 1))
+    for name in targets:
+        if "projected_reach_voters" in comparison.column_names:
+            line(
+                f"{name} voters (projection)",
+                name,
+                lambda r: _num(r["projected_reach_voters"], 0),
+            )
+    line("all-household GRPs", ALL_MATCHED, lambda r: _num(r["trps"], 1))
+    out.print(t)
+    best, greedy = result.optimized, result.greedy
+    status = "proven optimal" if best.optimal else "best found within the time limit"
+    out.print(
+        f"optimizer ({status}): objective {best.objective:,.2f}, greedy {greedy.objective:,.2f}"
+    )
+    gain = by[("optimized", main)]["trps"] / max(by[("all_households", main)]["trps"], 1e-9)
+    out.print(f"target TRPs vs the all-household plan: {100.0 * (gain - 1.0):+.1f}%")
+    for note in result.notes:
+        out.print(f"note: {note}")
+
+
+def _num(value: object, digits: int) -> str:
+    return "—" if not isinstance(value, float) else f"{value:,.{digits}f}"
+
+
+def _dollars(value: object) -> str:
+    return "—" if not isinstance(value, float) else f"${value:,.0f}"
+
+
+def _pct(value: object) -> str:
+    return "—" if not isinstance(value, float) else f"{value:.1f}%"
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ app = typer.Typer(
     help=(
         "Privacy-preserving record linkage for TV audience measurement.\n\n"
         "Three parties (campaign, matcher, provider) each run their own role and exchange "
-        "only keyed tokens, random codes and pseudonyms in encrypted, signed files."
+        "only keyed tokens, random codes and pseudonyms in encrypted, signed files.\n\n"
+        "Example: narwhal demo --out build/demo"
     ),
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,

@@ -49,7 +49,7 @@ def make_app(role: str, help_text: str) -> typer.Typer:
     """A role's Typer app with the verbs every role has (init, trust, open)."""
     app = typer.Typer(
         name=role,
-        help=help_text,
+        help=f"{help_text}\n\nExample: narwhal {role} init --home ./{role} --name my-{role}",
         no_args_is_help=True,
         pretty_exceptions_show_locals=False,
         add_completion=False,
@@ -164,16 +164,16 @@ def require_home(home: Path) -> Home:
 
 
 def _add_common_commands(app: typer.Typer, role: str) -> None:
-    @app.command("init")
+    @app.command(
+        "init",
+        help="Create signing and key-agreement keys (mode 0600) and a public card.\n\n"
+        f"Example: narwhal {role} init --home ./{role} --name my-{role}",
+    )
     @fail_cleanly
     def init(
         home: HomeOpt,
         name: Annotated[str, typer.Option("--name", help="Your organisation's name.")],
     ) -> None:
-        """Create signing and key-agreement keys (mode 0600) and a public card.
-
-        Example: narwhal ROLE init --home ./home --name "Acme"
-        """
         h = Home(home)
         if h.card_path.exists():
             raise StateError(
@@ -187,16 +187,16 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         files.write_card(h.card_path, identity.card())
         out.print(f"{role} home ready: {h.card_path} (fingerprint {identity.card().fingerprint})")
 
-    @app.command("trust")
+    @app.command(
+        "trust",
+        help="Import another party's public card (exchanged out of band).\n\n"
+        f"Example: narwhal {role} trust --home ./{role} ../other/card.json",
+    )
     @fail_cleanly
     def trust(
         home: HomeOpt,
         card: Annotated[Path, typer.Argument(help="Another party's card.json.")],
     ) -> None:
-        """Import another party's public card (exchanged out of band).
-
-        Example: narwhal ROLE trust --home ./home ../matcher/card.json
-        """
         h = require_home(home)
         h.identity()
         theirs = files.read_card(card)
@@ -206,17 +206,17 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         files.write_card(target, theirs)
         out.print(f"trusted {theirs.role} {theirs.name!r} ({theirs.fingerprint})")
 
-    @app.command("open")
+    @app.command(
+        "open",
+        help="Verify a message addressed to this party; show its manifest and first rows.\n\n"
+        f"Example: narwhal {role} open --home ./{role} ./{role}/inbox/x1.viewership.nwl",
+    )
     @fail_cleanly
     def open_(
         home: HomeOpt,
         message: Annotated[Path, typer.Argument(help="A .nwl message addressed to this party.")],
         rows: Annotated[int, typer.Option("--rows", help="Payload rows to show.")] = 5,
     ) -> None:
-        """Verify a message and show its manifest and first payload rows.
-
-        Example: narwhal matcher open --home ./m ./m/inbox/x1.campaign-tokens.nwl
-        """
         h = require_home(home)
         data = files.read_message_bytes(message)
         manifest = read_manifest(data, file=str(message))
@@ -228,10 +228,10 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
             expected_exchange=manifest.exchange_id,
             file=str(message),
         )
-        show_opened(opened)
+        show_opened(opened, rows=rows)
 
 
-def show_opened(opened: OpenedMessage) -> None:
+def show_opened(opened: OpenedMessage, *, rows: int = 5) -> None:
     m = opened.manifest
     out.print(f"[bold]verified[/bold] {m.kind} for exchange {m.exchange_id}")
     meta = Table(show_header=False)
@@ -245,7 +245,7 @@ def show_opened(opened: OpenedMessage) -> None:
     ):
         meta.add_row(key, value)
     out.print(meta)
-    head = opened.table.slice(0, 5)
+    head = opened.table.slice(0, max(rows, 0))
     preview = Table(*head.column_names)
     for row in head.to_pylist():
         preview.add_row(*(_cell(v) for v in row.values()))

@@ -3,7 +3,8 @@
 The demo plays courier: it copies each message from the sender's outbox to
 the recipient's inbox. Each party command runs as a separate ``python -m
 parties.cli`` process with only its own home, exactly as three organisations
-would run it.
+would run it. A progress bar follows the steps; the last line printed is the
+path of the HTML report.
 """
 
 from __future__ import annotations
@@ -12,33 +13,67 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow.csv as pacsv
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
 from linkage import files
 from linkage.errors import NarwhalError, StateError
 from linkage.evaluation import rating_error
+from parties.campaign import REPORT_HTML
 from parties.common import Home, deliver, out
 
 EXCHANGE = "demo-2026"
 MARKER = ".narwhal-demo"
+PLAN_BUDGET = 250_000
+PLAN_TARGETS = ("persuadable", "turnout_target")
 
 
-def _run(step: str, args: list[str]) -> float:
-    start = time.perf_counter()
-    proc = subprocess.run(
-        [sys.executable, "-m", "parties.cli", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    took = time.perf_counter() - start
-    if proc.returncode != 0:
-        sys.stderr.write(proc.stderr)
-        raise NarwhalError(f"demo step '{step}' failed with exit code {proc.returncode}")
-    out.print(f"[green]✓[/green] {step} [dim]({took:.1f}s)[/dim]")
-    return took
+@dataclass(frozen=True)
+class Step:
+    """One party command, and the messages to carry once it has run."""
+
+    label: str
+    args: list[str]
+    deliveries: list[tuple[Path, Path]] = field(default_factory=list)
+    show_output: bool = False
+
+
+@dataclass
+class _Runner:
+    progress: Progress
+    task: TaskID
+    shown: list[str] = field(default_factory=list)
+
+    def run(self, step: Step) -> None:
+        self.progress.update(self.task, description=step.label)
+        start = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "parties.cli", *step.args],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        took = time.perf_counter() - start
+        if proc.returncode != 0:
+            self.progress.stop()
+            sys.stderr.write(proc.stderr)
+            raise NarwhalError(f"demo step '{step.label}' failed with exit code {proc.returncode}")
+        for src, inbox in step.deliveries:
+            deliver(src, inbox)
+        if step.show_output:
+            self.shown.append(proc.stdout)
+        self.progress.console.print(f"[green]✓[/green] {step.label} [dim]({took:.1f}s)[/dim]")
+        self.progress.advance(self.task)
 
 
 def prepare(root: Path) -> None:
@@ -55,91 +90,137 @@ def prepare(root: Path) -> None:
     (root / MARKER).write_text("narwhal demo directory; `narwhal demo` may delete it\n")
 
 
+def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
+    """Every command of the demo in order, with the courier's deliveries after each."""
+    world = root / "world"
+    homes = {role: root / role for role in ("campaign", "matcher", "provider")}
+    c, m, p = (Home(homes[r]) for r in ("campaign", "matcher", "provider"))
+    x = EXCHANGE
+    report_dir = root / "report"
+    synth = ["synth", "--out", str(world), "--voters", str(voters), "--days", str(days)]
+    steps = [Step("synth", [*synth, "--seed", str(seed)])]
+    steps += [
+        Step(f"{role} init", [role, "init", "--home", str(home), "--name", f"demo-{role}"])
+        for role, home in homes.items()
+    ]
+    steps += [
+        Step(f"{role} trusts {other}", [role, "trust", "--home", str(home), str(card)])
+        for role, home in homes.items()
+        for other, card in ((o, h / "card.json") for o, h in homes.items())
+        if other != role
+    ]
+    steps += [
+        Step(
+            "campaign tokenize",
+            [
+                "campaign",
+                "tokenize",
+                "--home",
+                str(c.root),
+                "--voters",
+                str(world / "campaign/voters.parquet"),
+                "--segments",
+                str(world / "campaign/segments.toml"),
+                "--exchange",
+                x,
+            ],
+            [(c.outbox_message(x, "campaign-tokens"), m.inbox)],
+        ),
+        Step(
+            "provider tokenize (operator side)",
+            [
+                "provider",
+                "tokenize",
+                "--home",
+                str(p.root),
+                "--subscribers",
+                str(world / "provider/subscribers.parquet"),
+                "--exchange",
+                x,
+            ],
+            [(p.outbox_message(x, "provider-tokens"), m.inbox)],
+        ),
+        Step(
+            "matcher link",
+            ["matcher", "link", "--home", str(m.root), "--exchange", x],
+            [
+                (m.outbox_message(x, "assignments"), p.inbox),
+                (m.outbox_message(x, "match-report"), c.inbox),
+            ],
+        ),
+        Step(
+            "provider aggregate (measurement side)",
+            [
+                "provider",
+                "aggregate",
+                "--home",
+                str(p.root),
+                "--viewing",
+                str(world / "provider/viewing.parquet"),
+                "--channels",
+                str(world / "provider/channels.csv"),
+                "--exchange",
+                x,
+            ],
+            [(p.outbox_message(x, "viewership"), c.inbox)],
+        ),
+        Step(
+            "campaign plan",
+            [
+                "campaign",
+                "plan",
+                "--home",
+                str(c.root),
+                "--exchange",
+                x,
+                "--ratecard",
+                str(world / "campaign/ratecard.csv"),
+                "--budget",
+                str(PLAN_BUDGET),
+                "--target",
+                ",".join(PLAN_TARGETS),
+                "--out",
+                str(report_dir),
+            ],
+            show_output=True,
+        ),
+        # The plan reads only the campaign's inbox; run before the report, its
+        # plan.csv and plan_comparison.csv are in place for report.html.
+        Step(
+            "campaign report",
+            [
+                "campaign",
+                "report",
+                "--home",
+                str(c.root),
+                "--exchange",
+                x,
+                "--out",
+                str(report_dir),
+            ],
+        ),
+    ]
+    return steps
+
+
 def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
     """Run synth and the full exchange under ``root``; print the summary."""
     prepare(root)
     world = root / "world"
-    homes = {role: root / role for role in ("campaign", "matcher", "provider")}
-    x = EXCHANGE
-    t0 = time.perf_counter()
-    _run(
-        "synth",
-        [
-            "synth",
-            "--out",
-            str(world),
-            "--voters",
-            str(voters),
-            "--days",
-            str(days),
-            "--seed",
-            str(seed),
-        ],
-    )
-    for role, home in homes.items():
-        _run(f"{role} init", [role, "init", "--home", str(home), "--name", f"demo-{role}"])
-    for role, home in homes.items():
-        for other, other_home in homes.items():
-            if other != role:
-                _run(
-                    f"{role} trusts {other}",
-                    [role, "trust", "--home", str(home), str(other_home / "card.json")],
-                )
-    c, m, p = (Home(homes[r]) for r in ("campaign", "matcher", "provider"))
-    _run(
-        "campaign tokenize",
-        [
-            "campaign",
-            "tokenize",
-            "--home",
-            str(c.root),
-            "--voters",
-            str(world / "campaign/voters.parquet"),
-            "--segments",
-            str(world / "campaign/segments.toml"),
-            "--exchange",
-            x,
-        ],
-    )
-    deliver(c.outbox_message(x, "campaign-tokens"), m.inbox)
-    _run(
-        "provider tokenize (operator side)",
-        [
-            "provider",
-            "tokenize",
-            "--home",
-            str(p.root),
-            "--subscribers",
-            str(world / "provider/subscribers.parquet"),
-            "--exchange",
-            x,
-        ],
-    )
-    deliver(p.outbox_message(x, "provider-tokens"), m.inbox)
-    _run("matcher link", ["matcher", "link", "--home", str(m.root), "--exchange", x])
-    deliver(m.outbox_message(x, "assignments"), p.inbox)
-    deliver(m.outbox_message(x, "match-report"), c.inbox)
-    _run(
-        "provider aggregate (measurement side)",
-        [
-            "provider",
-            "aggregate",
-            "--home",
-            str(p.root),
-            "--viewing",
-            str(world / "provider/viewing.parquet"),
-            "--channels",
-            str(world / "provider/channels.csv"),
-            "--exchange",
-            x,
-        ],
-    )
-    deliver(p.outbox_message(x, "viewership"), c.inbox)
     report_dir = root / "report"
-    _run(
-        "campaign report",
-        ["campaign", "report", "--home", str(c.root), "--exchange", x, "--out", str(report_dir)],
-    )
+    steps = demo_steps(root, voters=voters, days=days, seed=seed)
+    t0 = time.perf_counter()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=out,
+        transient=True,
+    ) as progress:
+        runner = _Runner(progress, progress.add_task("starting", total=len(steps)))
+        for step in steps:
+            runner.run(step)
     elapsed = time.perf_counter() - t0
 
     released = pacsv.read_csv(report_dir / "viewership.csv")
@@ -157,6 +238,17 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
         f"error {err.mean_abs_error:.3f} rating points (max {err.max_abs_error:.2f}); "
         f"{err.suppressed_share:.1%} of cells suppressed"
     )
-    out.print(f"Report: {report_dir}   Audit: python scripts/audit.py {root}")
+    out.print()
+    out.print(
+        f"[bold]Media plan[/bold] for {', '.join(PLAN_TARGETS)} "
+        f"(budget ${PLAN_BUDGET:,}), compared with the all-household plan:"
+    )
+    for text in runner.shown:
+        # The plan command's own tables, printed as it rendered them.
+        out.out(text.rstrip("\n"), highlight=False)
+    out.print(f"Report directory: {report_dir}   Audit: python scripts/audit.py {root}")
     out.print(f"demo finished in {elapsed:.0f}s")
     files.atomic_write_text(root / "summary.txt", f"mean_abs_error={err.mean_abs_error:.6f}\n")
+    out.print(
+        f"HTML report: {report_dir / REPORT_HTML}", soft_wrap=True, markup=False, highlight=False
+    )

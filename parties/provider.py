@@ -9,7 +9,6 @@ needs no mapping file from the tokenize side.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -19,13 +18,23 @@ import pyarrow.compute as pc
 import typer
 
 from linkage import files
-from linkage.engine import DuckDBEngine
+from linkage.aggregation import household_intensity
+from linkage.engine import make_engine
 from linkage.envelope import seal
+from linkage.errors import PrivacyError
 from linkage.keys import pseudonymize, validate_exchange_id
-from linkage.matchkeys import tokenize_records
-from linkage.normalize import normalize_records
-from linkage.privacy import release_viewership
+from linkage.ledger import (
+    DEFAULT_BUDGET,
+    HouseholdSet,
+    Ledger,
+    ReleaseRequest,
+    ledger_key,
+    segment_sets,
+)
+from linkage.metrics import cross_with_intensity
+from linkage.privacy import prune_derived_segments, release_grid, release_viewership
 from linkage.refs import shuffle
+from linkage.schema import encode_side, load_schema, shipped_schema
 from parties.common import ExchangeOpt, HomeOpt, fail_cleanly, make_app, out, require_home
 
 app = make_app(
@@ -45,6 +54,12 @@ def tokenize(
         Path, typer.Option("--subscribers", help="Subscriber file (Parquet or CSV).")
     ],
     exchange: ExchangeOpt,
+    schema: Annotated[
+        Path | None,
+        typer.Option(
+            "--schema", help="Linkage schema (TOML); default: the shipped voters_subscribers."
+        ),
+    ] = None,
 ) -> None:
     """Turn the subscriber file into keyed tokens and household pseudonyms for the matcher.
 
@@ -59,9 +74,23 @@ def tokenize(
     secret = files.load_secret(h.keys / "secret.key")
     target = h.outbox_message(x, "provider-tokens")
 
-    table = files.read_input_table(subscribers, required=SUBSCRIBER_COLUMNS, unique="household_id")
+    link_schema = (
+        shipped_schema()
+        if schema is None
+        else load_schema(files.read_text(schema), file=str(schema))
+    )
+    table = files.read_input_table(
+        subscribers,
+        # The default schema's phone and e-mail columns are optional, as before.
+        required=(
+            SUBSCRIBER_COLUMNS
+            if schema is None
+            else ("household_id", *link_schema.side_columns("b"))
+        ),
+        unique="household_id",
+    )
     with out.status(f"normalising and tokenizing {table.num_rows:,} households"):
-        tokens = tokenize_records(normalize_records(table), key)
+        tokens = encode_side(table, link_schema, "b", key)
         hps = pseudonymize(secret, x, table["household_id"].to_pylist())
     payload = pa.table({"hp": pa.array(hps, pa.string())})
     for name in tokens.column_names:
@@ -91,19 +120,60 @@ def aggregate(
             "--channels", help="channels.csv (the public cell grid); default: channels seen."
         ),
     ] = None,
+    epsilon: Annotated[
+        float | None,
+        typer.Option(
+            "--epsilon",
+            help="Differential privacy: epsilon spent by this release (default: exact release).",
+        ),
+    ] = None,
+    tiers: Annotated[
+        bool,
+        typer.Option(
+            "--tiers/--no-tiers",
+            help="Also release each segment by viewing intensity (light < 2 h/day, medium, "
+            "heavy); thin tiers are dropped, never released.",
+        ),
+    ] = True,
+    engine_name: Annotated[
+        str, typer.Option("--engine", help="SQL engine: duckdb (default) or spark (local[2]).")
+    ] = "duckdb",
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            help=f"The campaign's total epsilon, fixed at its first release "
+            f"(default {DEFAULT_BUDGET:g}).",
+        ),
+    ] = None,
 ) -> None:
     """Join the matcher's assignments with viewing logs and release safe aggregates.
 
+    Every release is recorded in the provider's ledger (HOME/ledger), which
+    refuses an overspent privacy budget, a re-query of the same cells and a
+    segment too close to one released earlier to the same campaign.
+
     Example: narwhal provider aggregate --home ./p --viewing viewing.parquet
-    --exchange oh-2026-10 --k 50
+    --exchange oh-2026-10 --k 50 --channels channels.csv --epsilon 1
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
     me = h.identity()
     secret = files.load_secret(h.keys / "secret.key")
-    assignments = h.open_inbox(x, "assignments")
     campaign = h.peer("campaign")
     target = h.outbox_message(x, "viewership")
+    if epsilon is not None and channels_file is None:
+        raise PrivacyError(
+            "differential privacy needs the public channel list",
+            hint="pass --channels channels.csv",
+        )
+    # Open without consuming: a refused release must leave the replay state untouched.
+    source = h.inbox_message(x, "assignments")
+    assignments = files.open_message_file(
+        source, me=me, contacts=h.trusted(), expected_kind="assignments", expected_exchange=x
+    )
+    seen_path = h.state(x) / "seen.json"
+    guard = files.load_seen(seen_path).consume(assignments.manifest, file=str(source))
 
     view = files.read_input_table(viewing, required=VIEWING_COLUMNS)
     if channels_file is not None:
@@ -121,28 +191,87 @@ def aggregate(
     assigned = pa.table(
         {"household_id": pa.array(household, pa.string()), "segment": assignments.table["segment"]}
     )
-    with out.status("aggregating viewership"), DuckDBEngine() as engine:
-        released = release_viewership(
-            assigned,
-            view,
-            channels=channel_list,
-            engine=engine,
+
+    dropped: list[str] = []
+    if tiers:
+        with make_engine(engine_name) as tier_engine:
+            intensity = household_intensity(view, engine=tier_engine)
+        assigned, dropped = prune_derived_segments(
+            cross_with_intensity(assigned, intensity), k=k, min_universe=min_universe
+        )
+
+    key = ledger_key(secret)
+    ledger_file, head_file = h.ledger / "releases.jsonl", h.ledger / "head.json"
+    sets_dir, payloads_dir = h.ledger / "sets", h.ledger / "payloads"
+    book = Ledger.load(
+        files.read_ledger_lines(ledger_file),
+        key,
+        head=files.read_ledger_head(head_file),
+        file=str(ledger_file),
+    )
+    sets = segment_sets(key, assigned)
+    total = budget
+    with out.status("aggregating viewership"), make_engine(engine_name) as engine:
+        grid = release_grid(view, channels=channel_list, engine=engine)
+        request = ReleaseRequest.build(
+            campaign=campaign.fingerprint,
+            exchange=x,
+            message_id=assignments.manifest.message_id,
+            grid=grid.digest(),
+            epsilon=epsilon,
             k=k,
             min_universe=min_universe,
+            sets=sets,
         )
+        replay = book.replay_of(request)
+        if replay is not None:
+            released = files.load_ledger_table(payloads_dir, replay.payload)
+        else:
+            known = {
+                d: HouseholdSet.from_bytes(
+                    files.load_ledger_blob(sets_dir, d), file=str(sets_dir / d)
+                )
+                for d in book.set_digests(campaign.fingerprint)
+            }
+            known.update({s.digest: s for s in sets.values()})
+            total = book.check(request, known, budget=budget)
+            released = release_viewership(
+                assigned,
+                view,
+                channels=grid.channels,
+                engine=engine,
+                k=k,
+                min_universe=min_universe,
+                period=grid.days,
+                epsilon=epsilon,
+            )
     sealed = seal(released, kind="viewership", exchange_id=x, sender=me, recipient=campaign)
-    record = {
-        "exchange": x,
-        "campaign": campaign.fingerprint,
-        "released_at": datetime.now(UTC).isoformat(),
-        "k": k,
-        "min_universe": min_universe,
-        "segments": sorted(set(assignments.table["segment"].to_pylist())),
-    }
-    files.append_jsonl(h.ledger / "releases.jsonl", json.dumps(record, sort_keys=True))
+    if replay is None:
+        # Ledger first, message last: a crash in between over-counts the budget, never under.
+        for household_set in sets.values():
+            files.store_ledger_blob(sets_dir, household_set.to_bytes())
+        payload = files.store_ledger_table(payloads_dir, released)
+        book, entry = book.append(
+            request,
+            budget=total if total is not None else DEFAULT_BUDGET,
+            payload=payload,
+            released_at=datetime.now(UTC).isoformat(),
+            key=key,
+        )
+        files.append_jsonl(ledger_file, entry.to_line())
+        files.write_ledger_head(head_file, book.head_json())
+    files.save_seen(seen_path, guard)
     files.write_message(target, sealed)
     n_sup = int(pc.sum(released["suppressed"]).as_py() or 0)
     out.print(f"released {released.num_rows:,} cells ({n_sup:,} suppressed under k={k})")
+    if dropped:
+        out.print(f"{len(dropped)} thin viewing-intensity tier(s) not released")
+    fp = campaign.fingerprint
+    if replay is not None:
+        out.print("exact replay of an earlier release: nothing new spent")
+    elif epsilon is not None:
+        left = (book.budget_of(fp) or DEFAULT_BUDGET) - book.spent(fp)
+        out.print(f"differential privacy: epsilon={epsilon:g} spent, {max(left, 0.0):g} left")
     out.print(f"wrote {target}")
 
 

@@ -231,6 +231,7 @@ def report_(
         page = render_html(content)
 
     # Everything computed: now write.
+    h.mark_consumed(x, match, view)
     out_dir.mkdir(parents=True, exist_ok=True)
     files.atomic_write_csv(out_dir / "viewership.csv", csv_table)
     files.atomic_write_csv(out_dir / "match_rates.csv", rates)
@@ -351,10 +352,14 @@ def plan_(
     with out.status("solving the spot-selection program (CBC)"):
         result = make_plan(cells, decoded, request)
     comparison = result.comparison
+    consumed = [view]
     if h.inbox_message(x, "match-report").is_file():
-        rates = report.match_rate_table(h.open_inbox(x, "match-report").table, codes)
+        match = h.open_inbox(x, "match-report")
+        consumed.append(match)
+        rates = report.match_rate_table(match.table, codes)
         comparison = project_to_voters(comparison, rates, columns=("reach",))
 
+    h.mark_consumed(x, *consumed)
     out_dir.mkdir(parents=True, exist_ok=True)
     files.atomic_write_csv(out_dir / PLAN_CSV, result.schedule)
     files.atomic_write_csv(out_dir / "plan_all_households.csv", result.baseline_schedule)

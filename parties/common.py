@@ -138,7 +138,11 @@ class Home:
         return agree_linkage_key(self.identity(), self.peer(peer_role), exchange)
 
     def open_inbox(self, exchange: str, kind: str) -> OpenedMessage:
-        """Verify, decrypt and check one inbox message; reject replays."""
+        """Verify, decrypt and check one inbox message; reject replays.
+
+        Nothing is recorded yet: a command calls :meth:`mark_consumed` once all
+        its checks have passed, so a rejected run leaves no state behind.
+        """
         path = self.inbox_message(exchange, kind)
         data = files.read_message_bytes(path)
         opened = open_message(
@@ -149,11 +153,16 @@ class Home:
             expected_exchange=exchange,
             file=str(path),
         )
-        seen = self.state(exchange) / "seen.json"
-        guard = files.load_seen(seen).consume(opened.manifest, file=str(path))
-        self.state(exchange).mkdir(parents=True, exist_ok=True)
-        files.save_seen(seen, guard)
+        files.load_seen(self.state(exchange) / "seen.json").consume(opened.manifest, file=str(path))
         return opened
+
+    def mark_consumed(self, exchange: str, *messages: OpenedMessage) -> None:
+        """Record messages as consumed (replay protection), just before writing outputs."""
+        seen = self.state(exchange) / "seen.json"
+        guard = files.load_seen(seen)
+        for opened in messages:
+            guard = guard.consume(opened.manifest, file=str(seen))
+        files.save_seen(seen, guard)
 
 
 def require_home(home: Path) -> Home:

@@ -84,6 +84,7 @@ def link(
     to_campaign = seal(
         rates, kind="match-report", exchange_id=x, sender=me, recipient=campaign_msg.sender
     )
+    h.mark_consumed(x, campaign_msg, provider_msg)
     files.write_message(h.outbox_message(x, "assignments"), to_provider)
     files.write_message(h.outbox_message(x, "match-report"), to_campaign)
     rate = result.links.num_rows / max(campaign.num_rows, 1)

@@ -329,61 +329,302 @@ def _tuned_seconds_sql(d: SqlDialect, keys: Sequence[str], lo_s: int, hi_s: int)
     )"""
 
 
-def _credited(
-    viewing: pa.Table | Path,
-    households: pa.Table,
-    channel_ids: pa.Table,
-    days: Sequence[date],
-    credit_minutes: int,
-    engine: Engine,
-) -> pa.Table:
-    """``(hid, cid, dti, day_index, qh)`` for every credited slot in the period.
+_KEY_LIMIT = 2**50
+"""Packed integer keys stay below this: both engines divide integers as doubles,
+and FLOOR(key / m) is exact for keys this small."""
 
-    Households, channels and day types travel as integer surrogates (``hid``,
-    ``cid``, ``dti``): grouping and joining millions of rows on integers is
-    several times faster than on strings, and names are joined back only on
-    the small result grid.
+
+@dataclass(frozen=True)
+class _Layout:
+    """Sizes of the integer surrogates, for packing several into one BIGINT.
+
+    The big groupings key on one packed integer (e.g. ``(hid * C + cid) * S +
+    slot``) instead of several columns: DuckDB then hashes and compares one
+    value per row, which roughly halves their cost. Keys are unpacked with
+    ``%`` and ``FLOOR(key / m)`` before anything leaves the query.
+
+    Attributes:
+        lo_s: Epoch second of midnight starting the period's first date.
+        hi_s: Epoch second of midnight ending the period's last date.
+        n_households: ``H``, household surrogates ``hid`` 0..H-1.
+        n_patterns: ``P``, membership patterns; ``hid % P`` is the
+            household's pattern ``pid`` (see :func:`_patterns`), so no
+            query joins to find it and every grouping keys on one integer.
+        n_channels: ``C``, channel surrogates ``cid`` 0..C-1.
+        n_published: Channels 0..n_published-1 are reported; the rest only
+            count towards HUT.
     """
-    d = engine.dialect
-    lo_s = _day_index(days[0]) * DAY_SECONDS
-    hi_s = (_day_index(days[-1]) + 1) * DAY_SECONDS
-    qpd = QUARTER_HOURS_PER_DAY
-    sql = f"""
-    WITH events AS (
-        SELECT h.hid, c.cid, v.{d.ident("start")}, v.{d.ident("end")}
+
+    lo_s: int
+    hi_s: int
+    n_households: int
+    n_patterns: int
+    n_channels: int
+    n_published: int
+
+    @property
+    def n_slots(self) -> int:
+        """``S``: quarter-hours from ``lo_s`` to ``hi_s``."""
+        return (self.hi_s - self.lo_s) // QUARTER_HOUR_SECONDS
+
+    @property
+    def first_day(self) -> int:
+        """Day index (days since 1970-01-01) of the period's first date."""
+        return self.lo_s // DAY_SECONDS
+
+    @classmethod
+    def of(
+        cls,
+        days: Sequence[date],
+        n_households: int,
+        n_patterns: int,
+        n_channels: int,
+        n_published: int,
+    ) -> _Layout:
+        """The layout for a period, checking that every packed key fits.
+
+        Raises:
+            ValueError: The product of the sizes is too large for one run.
+        """
+        lo_s = _day_index(days[0]) * DAY_SECONDS
+        hi_s = (_day_index(days[-1]) + 1) * DAY_SECONDS
+        layout = cls(lo_s, hi_s, n_households, n_patterns, n_channels, n_published)
+        widest = max(layout.n_slots, 2 * QUARTER_HOURS_PER_DAY)
+        if n_households * n_channels * widest >= _KEY_LIMIT:
+            raise ValueError(
+                "households x channels x quarter-hours (x segment combinations) is too "
+                "large for one run; split the reporting period or the segments"
+            )
+        return layout
+
+
+def _materialized(d: SqlDialect) -> str:
+    """CTE modifier that computes a CTE once for all its readers, where the engine has one.
+
+    Without it DuckDB may inline a CTE into each reader and redo the work;
+    Spark has no such syntax (its optimizer reuses identical exchanges).
+    """
+    return "MATERIALIZED " if d.name == "duckdb" else ""
+
+
+def _credited_ctes(d: SqlDialect, layout: _Layout, credit_seconds: int) -> str:
+    """CTEs ending in ``credited(hid, cid, slot)``: every credited household, channel, slot.
+
+    Reads ``viewing``, ``households(household_id, hid)``, ``channel_ids(channel,
+    cid)`` and ``offsets(k)``; ``slot`` counts quarter-hours from ``lo_s``.
+
+    Each event is clipped to the period and cut into per-quarter-hour pieces
+    (a join with the ``offsets`` numbers table: plain SQL everywhere, and on
+    DuckDB faster than a lateral ``UNNEST``). Pieces are summed per key. Where
+    a key has a single piece (nearly always) the sum is the tuned time. Only
+    keys with several pieces whose sum reaches the threshold can be
+    overstated by overlapping events (two boxes on one programme), so only
+    their pieces go through the sort-based sweep that measures the union: no
+    window over the whole table and no interval merge when events don't
+    overlap.
+    """
+    start, end = d.epoch_seconds(d.ident("start")), d.epoch_seconds(d.ident("end"))
+    qs, c, s = QUARTER_HOUR_SECONDS, layout.n_channels, layout.n_slots
+    lo, hi = layout.lo_s, layout.hi_s
+    return f"""
+    ev AS (
+        SELECT (h.hid * {c} + ch.cid) * {s} AS base,
+               CASE WHEN {start} < {lo} THEN 0 ELSE {start} - {lo} END AS s,
+               CASE WHEN {end} > {hi} THEN {hi - lo} ELSE {end} - {lo} END AS e
         FROM viewing v
         JOIN households h ON h.household_id = v.household_id
-        JOIN channel_ids c ON c.channel = v.channel
+        JOIN channel_ids ch ON ch.channel = v.channel
+        WHERE {end} > {lo} AND {start} < {hi} AND {end} > {start}
     ),
-    {_tuned_seconds_sql(d, ["hid", "cid"], lo_s, hi_s)},
+    spans AS (
+        SELECT base, s, e,
+               CAST(FLOOR(s / {qs}.0) AS BIGINT) AS first_slot,
+               CAST(FLOOR((e - 1) / {qs}.0) AS BIGINT) AS last_slot
+        FROM ev
+    ),
+    pieces AS (
+        SELECT m.base + m.first_slot + o.k AS key,
+               GREATEST(m.s, (m.first_slot + o.k) * {qs}) AS ps,
+               LEAST(m.e, (m.first_slot + o.k + 1) * {qs}) AS pe
+        FROM spans m JOIN offsets o ON o.k <= m.last_slot - m.first_slot
+    ),
+    summed AS (
+        SELECT key, COUNT(*) AS n_pieces FROM pieces
+        GROUP BY key HAVING SUM(pe - ps) >= {credit_seconds}
+    ),
+    swept AS (
+        SELECT p.key, p.ps, p.pe,
+               MAX(p.pe) OVER (PARTITION BY p.key ORDER BY p.ps, p.pe
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+        FROM pieces p JOIN summed t ON t.key = p.key
+        WHERE t.n_pieces > 1
+    ),
+    merged AS (
+        SELECT key FROM swept GROUP BY key
+        HAVING SUM(CASE WHEN prev_end IS NULL OR ps >= prev_end THEN pe - ps
+                        WHEN pe > prev_end THEN pe - prev_end ELSE 0 END) >= {credit_seconds}
+    ),
+    credited_keys AS (
+        SELECT key FROM summed WHERE n_pieces = 1
+        UNION ALL
+        SELECT key FROM merged
+    ),
     credited AS (
-        SELECT hid, cid, slot FROM slot_secs
-        GROUP BY hid, cid, slot
-        HAVING SUM(secs) >= {credit_minutes * 60}
-    ),
-    dated AS (
-        SELECT hid, cid, CAST(FLOOR(slot / {qpd}.0) AS BIGINT) AS day_index, slot FROM credited
-    )
-    SELECT t.hid, t.cid, p.dti, t.day_index, t.slot - {qpd} * t.day_index AS qh
-    FROM dated t JOIN period p ON p.day_index = t.day_index
+        SELECT CAST(FLOOR(key / {c * s}.0) AS BIGINT) AS hid,
+               CAST(FLOOR(key / {s}.0) AS BIGINT) % {c} AS cid,
+               key % {s} AS slot
+        FROM credited_keys
+    )"""
+
+
+def _pattern_cells_sql(d: SqlDialect, layout: _Layout, credit_seconds: int) -> str:
+    """Credited counts per membership pattern: every grain and HUT, one query.
+
+    Reads what :func:`_credited_ctes` reads plus ``period(day_index, dti)``
+    and ``dayparts(dpi, daypart, qh)``.
+    Returns ``(part, pid, cid, dti, bucket, n, hh)``: part 0 = quarter-hour
+    (bucket = qh), 1 = daypart (bucket = dpi), 2 = period, 3 = HUT per
+    quarter-hour (cid -1). ``n`` counts credited household-slots (for HUT: on
+    any channel, each household-slot once), ``hh`` distinct households.
+
+    Households with the same segment memberships share a pattern ``pid``, and
+    patterns partition households, so distinct-household counts per pattern
+    add up to distinct counts per segment: the big tables are grouped once,
+    without multiplying their rows by a segment join. Each distinct count is
+    a grouping on ``cell * H + hid``, then a count per (pid, cell); ``pid`` is
+    ``hid % P``, and ``k % P`` too since ``H`` is a multiple of ``P``.
     """
-    tables = {
-        "viewing": viewing,
-        "households": households,
-        "channel_ids": channel_ids,
-        "period": _period_table(days),
-        "offsets": _offsets_table(days),
-    }
-    return engine.query(sql, tables)
+    qpd, ndp = QUARTER_HOURS_PER_DAY, len(DAYPARTS)
+    h, s, n_p = layout.n_households, layout.n_slots, layout.n_patterns
+    mat = _materialized(d)
+    return f"""
+    WITH {_credited_ctes(d, layout, credit_seconds)},
+    x AS {mat}(
+        SELECT c.hid % {n_p} AS pid, c.hid, c.cid, p.dti,
+               c.slot - {qpd} * (p.day_index - {layout.first_day}) AS qh, c.slot
+        FROM credited c
+        JOIN period p
+            ON p.day_index = {layout.first_day} + CAST(FLOOR(c.slot / {qpd}.0) AS BIGINT)
+    ),
+    pub AS (
+        SELECT x.pid, x.hid, x.cid, (x.cid * 2 + x.dti) * {qpd} + x.qh AS q,
+               (x.cid * 2 + x.dti) * {ndp} + dp.dpi AS r
+        FROM x JOIN dayparts dp ON dp.qh = x.qh
+        WHERE x.cid < {layout.n_published}
+    ),
+    qh_hh AS (
+        SELECT k, COUNT(*) AS n FROM (SELECT q * {h} + hid AS k FROM pub) t GROUP BY k
+    ),
+    dp_hh AS (
+        SELECT k, COUNT(*) AS n FROM (SELECT r * {h} + hid AS k FROM pub) t GROUP BY k
+    ),
+    period_hh AS (
+        SELECT k, COUNT(*) AS n FROM (SELECT cid * {h} + hid AS k FROM pub) t GROUP BY k
+    ),
+    hut_hh AS (
+        SELECT k FROM (SELECT hid * {s} + slot AS k FROM x) t GROUP BY k
+    ),
+    qh_cells AS (
+        SELECT pid, cell, SUM(n) AS n, COUNT(*) AS hh
+        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM qh_hh) t
+        GROUP BY pid, cell
+    ),
+    dp_cells AS (
+        SELECT pid, cell, SUM(n) AS n, COUNT(*) AS hh
+        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM dp_hh) t
+        GROUP BY pid, cell
+    ),
+    period_cells AS (
+        SELECT pid, cell AS cid, SUM(n) AS n, COUNT(*) AS hh
+        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM period_hh) t
+        GROUP BY pid, cell
+    ),
+    hut_slots AS (
+        SELECT pid, slot, COUNT(*) AS n
+        FROM (SELECT CAST(FLOOR(k / {s}.0) AS BIGINT) % {n_p} AS pid, k % {s} AS slot FROM hut_hh) t
+        GROUP BY pid, slot
+    ),
+    hut AS (
+        SELECT u.pid, p.dti, u.slot - {qpd} * (p.day_index - {layout.first_day}) AS qh,
+               SUM(u.n) AS n
+        FROM hut_slots u
+        JOIN period p
+            ON p.day_index = {layout.first_day} + CAST(FLOOR(u.slot / {qpd}.0) AS BIGINT)
+        GROUP BY u.pid, p.dti, u.slot - {qpd} * (p.day_index - {layout.first_day})
+    )
+    SELECT 0 AS part, pid, CAST(FLOOR(cell / {2 * qpd}.0) AS BIGINT) AS cid,
+           CAST(FLOOR(cell / {qpd}.0) AS BIGINT) % 2 AS dti, cell % {qpd} AS bucket, n, hh
+    FROM qh_cells
+    UNION ALL
+    SELECT 1 AS part, pid, CAST(FLOOR(cell / {2 * ndp}.0) AS BIGINT) AS cid,
+           CAST(FLOOR(cell / {ndp}.0) AS BIGINT) % 2 AS dti, cell % {ndp} AS bucket, n, hh
+    FROM dp_cells
+    UNION ALL
+    SELECT 2 AS part, pid, cid, -1 AS dti, -1 AS bucket, n, hh FROM period_cells
+    UNION ALL
+    SELECT 3 AS part, pid, -1 AS cid, dti, qh AS bucket, n, 0 AS hh FROM hut"""
 
 
-# Each grain first aggregates per household (so the segment join multiplies
-# per-household rows, and COUNT(*) after the join is a distinct-household
-# count), then per segment; the public grid is a cross join, left-joined to
-# the counts, with names joined back last.
-_COMMON_CTES = """
-    hut_slots AS (SELECT DISTINCT hid, dti, day_index, qh FROM credited),
-    published AS (SELECT c.* FROM credited c JOIN channels ch ON ch.cid = c.cid)"""
+_SEGMENT_CELLS_SQL = """
+    SELECT ps.sid, c.part, c.cid, c.dti, c.bucket, SUM(c.n) AS n, SUM(c.hh) AS hh
+    FROM pattern_cells c JOIN patterns ps ON ps.pid = c.pid
+    GROUP BY ps.sid, c.part, c.cid, c.dti, c.bucket
+"""
+
+# Bitmask patterns need one bit per segment in a BIGINT; beyond that every
+# household is its own pattern (correct, just without the saving).
+_MAX_MASK_SEGMENTS = 62
+
+_MASK_PATTERNS_SQL = """
+    WITH masks AS (
+        SELECT hid, SUM(CAST(POWER(2, sid - 1) AS BIGINT)) AS mask FROM members GROUP BY hid
+    )
+    SELECT hid, DENSE_RANK() OVER (ORDER BY mask) - 1 AS pid FROM masks
+"""
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """Households grouped by the exact set of segments they belong to.
+
+    Attributes:
+        households: ``(household_id, hid)`` with ``hid = rank * P + pid``
+            (``rank`` numbers the households of one pattern), so ``hid % P``
+            is the pattern and ``hid`` stays below ``P * largest pattern``.
+        patterns: ``(pid, sid)``: the segments of each pattern.
+        n_patterns: ``P``.
+        n_households: ``H``, a multiple of ``P`` above every ``hid``.
+    """
+
+    households: pa.Table
+    patterns: pa.Table
+    n_patterns: int
+    n_households: int
+
+
+def _patterns(
+    households: pa.Table, members: pa.Table, n_segments: int, engine: Engine
+) -> _Patterns:
+    """Membership patterns from ``households(household_id, hid)`` and ``members(sid, hid)``.
+
+    Every household in ``households`` must appear in ``members``.
+    """
+    if n_segments <= _MAX_MASK_SEGMENTS:
+        pids = engine.query(_MASK_PATTERNS_SQL, {"members": members})
+    else:
+        pids = engine.query("SELECT DISTINCT hid, hid AS pid FROM members", {"members": members})
+    n_patterns = int(pc.max(pids["pid"]).as_py()) + 1
+    coded = engine.query(
+        f"SELECT h.household_id, (ROW_NUMBER() OVER (PARTITION BY p.pid ORDER BY h.hid) - 1) "
+        f"* {n_patterns} + p.pid AS hid FROM households h JOIN pids p ON p.hid = h.hid",
+        {"households": households, "pids": pids},
+    )
+    patterns = engine.query(
+        "SELECT DISTINCT p.pid, m.sid FROM members m JOIN pids p ON p.hid = m.hid",
+        {"members": members, "pids": pids},
+    )
+    largest = int(pc.max(coded["hid"]).as_py()) // n_patterns + 1
+    return _Patterns(coded, patterns, n_patterns, n_patterns * largest)
 
 
 def _figures_sql(num: str, den: str, hut: str, universe: str) -> str:
@@ -396,89 +637,56 @@ def _figures_sql(num: str, den: str, hut: str, universe: str) -> str:
     return f"{aqh} AS aqh_households, {aqh} * 100.0 / {universe} AS rating, {share} AS share"
 
 
+# The public grid is a cross join of the small dimension tables, left-joined
+# to the per-segment counts (``cells``, see _pattern_cells_sql for ``part``);
+# cells nobody watched come out as zeros.
+
 _QH_SQL = f"""
-    WITH {_COMMON_CTES},
-    per_hh AS (
-        SELECT hid, cid, dti, qh, COUNT(*) AS n FROM published GROUP BY hid, cid, dti, qh
-    ),
-    cells AS (
-        SELECT m.sid, p.cid, p.dti, p.qh, SUM(p.n) AS n, COUNT(*) AS contributors
-        FROM per_hh p JOIN members m ON m.hid = p.hid
-        GROUP BY m.sid, p.cid, p.dti, p.qh
-    ),
-    hut_hh AS (SELECT hid, dti, qh, COUNT(*) AS n FROM hut_slots GROUP BY hid, dti, qh),
-    hut AS (
-        SELECT m.sid, x.dti, x.qh, SUM(x.n) AS n
-        FROM hut_hh x JOIN members m ON m.hid = x.hid
-        GROUP BY m.sid, x.dti, x.qh
-    )
     SELECT 'quarter_hour' AS grain, g.segment, ch.channel, dt.day_type, dp.daypart,
            CAST(dp.qh AS SMALLINT) AS quarter_hour, g.universe,
            {_figures_sql("c.n", "dt.n_days", "h.n", "g.universe")},
            CAST(NULL AS BIGINT) AS reach_households, CAST(NULL AS DOUBLE) AS reach,
-           FALSE AS suppressed, COALESCE(c.contributors, 0) AS contributors
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
     FROM segments g CROSS JOIN channels ch CROSS JOIN day_types dt CROSS JOIN dayparts dp
-    LEFT JOIN cells c ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.qh = dp.qh
-    LEFT JOIN hut h ON h.sid = g.sid AND h.dti = dt.dti AND h.qh = dp.qh
+    LEFT JOIN (SELECT * FROM cells WHERE part = 0) c
+        ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.bucket = dp.qh
+    LEFT JOIN (SELECT * FROM cells WHERE part = 3) h
+        ON h.sid = g.sid AND h.dti = dt.dti AND h.bucket = dp.qh
 """
 
 _DAYPART_SQL = f"""
-    WITH {_COMMON_CTES},
-    dp_sizes AS (SELECT dpi, daypart, COUNT(*) AS n_qh FROM dayparts GROUP BY dpi, daypart),
-    per_hh AS (
-        SELECT p.hid, p.cid, p.dti, dp.dpi, COUNT(*) AS n
-        FROM published p JOIN dayparts dp ON dp.qh = p.qh
-        GROUP BY p.hid, p.cid, p.dti, dp.dpi
-    ),
-    cells AS (
-        SELECT m.sid, p.cid, p.dti, p.dpi, SUM(p.n) AS n, COUNT(*) AS contributors
-        FROM per_hh p JOIN members m ON m.hid = p.hid
-        GROUP BY m.sid, p.cid, p.dti, p.dpi
-    ),
-    hut_hh AS (
-        SELECT x.hid, x.dti, dp.dpi, COUNT(*) AS n
-        FROM hut_slots x JOIN dayparts dp ON dp.qh = x.qh
-        GROUP BY x.hid, x.dti, dp.dpi
-    ),
+    WITH dp_sizes AS (SELECT dpi, daypart, COUNT(*) AS n_qh FROM dayparts GROUP BY dpi, daypart),
     hut AS (
-        SELECT m.sid, x.dti, x.dpi, SUM(x.n) AS n
-        FROM hut_hh x JOIN members m ON m.hid = x.hid
-        GROUP BY m.sid, x.dti, x.dpi
+        SELECT h.sid, h.dti, dp.dpi, SUM(h.n) AS n
+        FROM cells h JOIN dayparts dp ON dp.qh = h.bucket
+        WHERE h.part = 3
+        GROUP BY h.sid, h.dti, dp.dpi
     )
     SELECT 'daypart' AS grain, g.segment, ch.channel, dt.day_type, z.daypart,
            CAST(NULL AS SMALLINT) AS quarter_hour, g.universe,
            {_figures_sql("c.n", "(dt.n_days * z.n_qh)", "h.n", "g.universe")},
            CAST(NULL AS BIGINT) AS reach_households, CAST(NULL AS DOUBLE) AS reach,
-           FALSE AS suppressed, COALESCE(c.contributors, 0) AS contributors
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
     FROM segments g CROSS JOIN channels ch CROSS JOIN day_types dt CROSS JOIN dp_sizes z
-    LEFT JOIN cells c ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.dpi = z.dpi
+    LEFT JOIN (SELECT * FROM cells WHERE part = 1) c
+        ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.bucket = z.dpi
     LEFT JOIN hut h ON h.sid = g.sid AND h.dti = dt.dti AND h.dpi = z.dpi
 """
 
 _PERIOD_SQL = f"""
-    WITH {_COMMON_CTES},
-    total AS (SELECT SUM(n_days) * {QUARTER_HOURS_PER_DAY} AS n_slots FROM day_types),
-    per_hh AS (SELECT hid, cid, COUNT(*) AS n FROM published GROUP BY hid, cid),
-    cells AS (
-        SELECT m.sid, p.cid, SUM(p.n) AS n, COUNT(*) AS reach_hh
-        FROM per_hh p JOIN members m ON m.hid = p.hid
-        GROUP BY m.sid, p.cid
-    ),
-    hut_hh AS (SELECT hid, COUNT(*) AS n FROM hut_slots GROUP BY hid),
-    hut AS (
-        SELECT m.sid, SUM(x.n) AS n FROM hut_hh x JOIN members m ON m.hid = x.hid
-        GROUP BY m.sid
-    )
+    WITH total AS (SELECT SUM(n_days) * {QUARTER_HOURS_PER_DAY} AS n_slots FROM day_types),
+    hut AS (SELECT sid, SUM(n) AS n FROM cells WHERE part = 3 GROUP BY sid)
     SELECT 'period' AS grain, g.segment, ch.channel, 'all' AS day_type, 'all' AS daypart,
            CAST(NULL AS SMALLINT) AS quarter_hour, g.universe,
            {_figures_sql("c.n", "t.n_slots", "h.n", "g.universe")},
-           COALESCE(c.reach_hh, 0) AS reach_households,
-           CAST(COALESCE(c.reach_hh, 0) AS DOUBLE) * 100.0 / g.universe AS reach,
-           FALSE AS suppressed, COALESCE(c.reach_hh, 0) AS contributors
+           COALESCE(c.hh, 0) AS reach_households,
+           CAST(COALESCE(c.hh, 0) AS DOUBLE) * 100.0 / g.universe AS reach,
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
     FROM segments g CROSS JOIN channels ch CROSS JOIN total t
-    LEFT JOIN cells c ON c.sid = g.sid AND c.cid = ch.cid
+    LEFT JOIN (SELECT * FROM cells WHERE part = 2) c ON c.sid = g.sid AND c.cid = ch.cid
     LEFT JOIN hut h ON h.sid = g.sid
 """
+
 
 _MEMBERS_SQL = f"""
     SELECT DISTINCT segment, household_id FROM assignments WHERE segment <> '{ALL_SEGMENT}'
@@ -574,7 +782,6 @@ def compute_viewership(
             "cid": pa.array(range(len(everything)), pa.int64()),
         }
     )
-    credited = _credited(viewing, households, channel_ids, days, credit_minutes, engine)
     segments = engine.query(
         "SELECT ROW_NUMBER() OVER (ORDER BY segment) AS sid, segment, universe FROM universes",
         {"universes": universes},
@@ -585,13 +792,38 @@ def compute_viewership(
         "JOIN segments g ON g.segment = m.segment",
         {"members": members, "households": households, "segments": segments},
     )
+    grouped = _patterns(households, members_ids, segments.num_rows, engine)
+    layout = _Layout.of(
+        days,
+        grouped.n_households,
+        grouped.n_patterns,
+        channel_ids.num_rows,
+        len(channel_list),
+    )
+    dayparts = _daypart_table()
+    # One query from the viewing rows to per-pattern counts: the credited
+    # table is built once (materialised where the engine can) and feeds every
+    # grain, and the viewing rows are read once.
+    pattern_cells = engine.query(
+        _pattern_cells_sql(engine.dialect, layout, credit_minutes * 60),
+        {
+            "viewing": viewing,
+            "households": grouped.households,
+            "channel_ids": channel_ids,
+            "offsets": _offsets_table(days),
+            "period": _period_table(days),
+            "dayparts": dayparts,
+        },
+    )
+    cells = engine.query(
+        _SEGMENT_CELLS_SQL, {"pattern_cells": pattern_cells, "patterns": grouped.patterns}
+    )
     tables = {
-        "credited": credited,
-        "members": members_ids,
+        "cells": cells,
         "segments": segments,
         "channels": channel_ids.slice(0, len(channel_list)),
         "day_types": _day_types_table(days),
-        "dayparts": _daypart_table(),
+        "dayparts": dayparts,
     }
     parts = [
         engine.query(sql, tables).cast(CELLS_SCHEMA) for sql in (_QH_SQL, _DAYPART_SQL, _PERIOD_SQL)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from linkage import aggregation
 from linkage.aggregation import (
     ALL_SEGMENT,
     CELLS_SCHEMA,
@@ -159,6 +160,31 @@ def test_overlapping_events_on_one_channel_are_not_double_counted(
         ("h1", "c1", "03-04 20:02", "03-04 20:03"),
     ]
     assert credited_qhs(run(engine, events)) == {}
+
+
+def test_overlapping_pieces_credit_by_their_union(engine: DuckDBEngine) -> None:
+    # Pieces of 3 + 2 + 2 minutes whose union is 20:00-20:05:30: credited on
+    # the union alone, and the next quarter-hour's lone 30 s piece is not.
+    chained = [
+        ("h1", "c1", "03-04 20:00", "03-04 20:03"),
+        ("h1", "c1", "03-04 20:02", "03-04 20:04"),
+        ("h1", "c1", "03-04 20:03:30", "03-04 20:05:30"),
+    ]
+    assert credited_qhs(run(engine, chained)) == {80: 1.0}
+    # A box inside another's interval adds nothing: 4.5 minutes, not 5.5.
+    nested = [
+        ("h1", "c1", "03-04 20:00", "03-04 20:04:30"),
+        ("h1", "c1", "03-04 20:01", "03-04 20:02"),
+    ]
+    assert credited_qhs(run(engine, nested)) == {}
+
+
+def test_too_many_keys_for_one_run_is_refused(
+    engine: DuckDBEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aggregation, "_KEY_LIMIT", 100)
+    with pytest.raises(ValueError, match="split the reporting period"):
+        run(engine, [("h1", "c1", "03-04 20:00", "03-04 20:06")])
 
 
 def test_long_event_credits_every_full_quarter_hour(engine: DuckDBEngine) -> None:
@@ -416,3 +442,13 @@ def test_sql_agrees_with_reference_explicit_period_and_credit(engine: DuckDBEngi
         assignments, events, channels=channels, period=period, credit_minutes=8
     )
     assert_same_cells(fast, slow)
+
+
+def test_many_segments_fall_back_to_one_pattern_per_household(
+    engine: DuckDBEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(aggregation, "_MAX_MASK_SEGMENTS", 1)
+    assignments, events = random_world(4)
+    channels = ["c1", "c2", "c3"]
+    fast = compute_viewership(assignments, events, channels=channels, engine=engine)
+    assert_same_cells(fast, reference_viewership(assignments, events, channels=channels))

@@ -30,7 +30,7 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -219,6 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--truth", type=Path)
     parser.add_argument("--id-a")
     parser.add_argument("--id-b")
+    parser.add_argument(
+        "--hardening",
+        choices=["none", "xor_fold", "balance"],
+        help="override the schema's Bloom-filter hardening (to measure its quality cost)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.dataset == "febrl4":
@@ -238,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             problem = from_files(args.a, args.b, schema, args.truth, args.id_a, args.id_b)
         else:
             parser.error("give --dataset febrl4, --world DIR, or --a --b --schema --truth")
+        if args.hardening is not None:
+            problem = replace(problem, schema=replace(problem.schema, hardening=args.hardening))
         private, outcome = private_path(problem)
         private["baseline"] = baseline(problem)
     except NarwhalError as exc:

@@ -34,7 +34,7 @@ from linkage.plan import (
     validate_request,
 )
 from linkage.refs import random_refs, shuffle
-from linkage.schema import encode_side, load_schema, shipped_schema
+from linkage.schema import encode_side
 from linkage.segments import (
     ALL_MATCHED,
     assign_codes,
@@ -45,8 +45,10 @@ from linkage.segments import (
 from parties.common import (
     ExchangeOpt,
     HomeOpt,
+    SchemaOpt,
     console,
     fail_cleanly,
+    load_link_schema,
     make_app,
     out,
     require_home,
@@ -80,12 +82,7 @@ def tokenize(
     voters: Annotated[Path, typer.Option("--voters", help="Voter file (Parquet or CSV).")],
     segments: Annotated[Path, typer.Option("--segments", help="Segment rules (TOML).")],
     exchange: ExchangeOpt,
-    schema: Annotated[
-        Path | None,
-        typer.Option(
-            "--schema", help="Linkage schema (TOML); default: the shipped voters_subscribers."
-        ),
-    ] = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Turn the voter file into keyed tokens and segment codes for the matcher.
 
@@ -100,11 +97,7 @@ def tokenize(
     state = h.state(x)
     target = h.outbox_message(x, "campaign-tokens")
 
-    link_schema = (
-        shipped_schema()
-        if schema is None
-        else load_schema(files.read_text(schema), file=str(schema))
-    )
+    link_schema = load_link_schema(schema)
     table = files.read_input_table(
         voters,
         # The default schema's phone and e-mail columns are optional, as before.

@@ -21,6 +21,7 @@ from linkage import files
 from linkage.envelope import OpenedMessage, open_message, read_manifest
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.keys import Identity, LinkageKey, PartyCard, agree_linkage_key, generate_identity
+from linkage.schema import LinkageSchema, load_schema, shipped_schema
 
 ROLES = ("campaign", "matcher", "provider")
 
@@ -62,6 +63,23 @@ HomeOpt = Annotated[Path, typer.Option("--home", help="The party's home director
 ExchangeOpt = Annotated[
     str, typer.Option("--exchange", help="Exchange id agreed out of band (e.g. oh-2026-10).")
 ]
+SchemaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema",
+        help="Linkage schema (TOML) both tokenizers use; default: the shipped voters_subscribers.",
+    ),
+]
+EngineOpt = Annotated[
+    str, typer.Option("--engine", help="SQL engine: duckdb (default) or spark (local[2]).")
+]
+
+
+def load_link_schema(path: Path | None) -> LinkageSchema:
+    """The linkage schema at ``path``, or the shipped voters_subscribers schema."""
+    if path is None:
+        return shipped_schema()
+    return load_schema(files.read_text(path), file=str(path))
 
 
 @dataclass(frozen=True)

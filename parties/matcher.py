@@ -7,7 +7,6 @@ random segment codes and household pseudonyms, and sends back only
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -17,8 +16,17 @@ from linkage.engine import make_engine
 from linkage.envelope import seal
 from linkage.keys import validate_exchange_id
 from linkage.matching import MatchSettings, assignments_from_links, link_records, match_report
-from linkage.schema import load_schema, shipped_schema
-from parties.common import ExchangeOpt, HomeOpt, fail_cleanly, make_app, out, require_home
+from parties.common import (
+    EngineOpt,
+    ExchangeOpt,
+    HomeOpt,
+    SchemaOpt,
+    fail_cleanly,
+    load_link_schema,
+    make_app,
+    out,
+    require_home,
+)
 
 app = make_app("matcher", "Matcher role: link the two token files, send assignments and rates.")
 
@@ -31,16 +39,8 @@ def link(
     k: Annotated[
         int, typer.Option("--k", min=1, help="Suppress match-report counts below k.")
     ] = 50,
-    schema: Annotated[
-        Path | None,
-        typer.Option(
-            "--schema",
-            help="Linkage schema (TOML) both tokenizers used; default: voters_subscribers.",
-        ),
-    ] = None,
-    engine_name: Annotated[
-        str, typer.Option("--engine", help="SQL engine: duckdb (default) or spark (local[2]).")
-    ] = "duckdb",
+    schema: SchemaOpt = None,
+    engine_name: EngineOpt = "duckdb",
     threshold: Annotated[
         float | None,
         typer.Option(
@@ -57,11 +57,7 @@ def link(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
-    link_schema = (
-        shipped_schema()
-        if schema is None
-        else load_schema(files.read_text(schema), file=str(schema))
-    )
+    link_schema = load_link_schema(schema)
     settings = MatchSettings.from_schema(link_schema, threshold=threshold)
     me = h.identity()
     campaign_msg = h.open_inbox(x, "campaign-tokens")

@@ -34,8 +34,18 @@ from linkage.ledger import (
 from linkage.metrics import cross_with_intensity
 from linkage.privacy import prune_derived_segments, release_grid, release_viewership
 from linkage.refs import shuffle
-from linkage.schema import encode_side, load_schema, shipped_schema
-from parties.common import ExchangeOpt, HomeOpt, fail_cleanly, make_app, out, require_home
+from linkage.schema import encode_side
+from parties.common import (
+    EngineOpt,
+    ExchangeOpt,
+    HomeOpt,
+    SchemaOpt,
+    fail_cleanly,
+    load_link_schema,
+    make_app,
+    out,
+    require_home,
+)
 
 app = make_app(
     "provider",
@@ -54,12 +64,7 @@ def tokenize(
         Path, typer.Option("--subscribers", help="Subscriber file (Parquet or CSV).")
     ],
     exchange: ExchangeOpt,
-    schema: Annotated[
-        Path | None,
-        typer.Option(
-            "--schema", help="Linkage schema (TOML); default: the shipped voters_subscribers."
-        ),
-    ] = None,
+    schema: SchemaOpt = None,
 ) -> None:
     """Turn the subscriber file into keyed tokens and household pseudonyms for the matcher.
 
@@ -74,11 +79,7 @@ def tokenize(
     secret = files.load_secret(h.keys / "secret.key")
     target = h.outbox_message(x, "provider-tokens")
 
-    link_schema = (
-        shipped_schema()
-        if schema is None
-        else load_schema(files.read_text(schema), file=str(schema))
-    )
+    link_schema = load_link_schema(schema)
     table = files.read_input_table(
         subscribers,
         # The default schema's phone and e-mail columns are optional, as before.
@@ -135,9 +136,7 @@ def aggregate(
             "heavy); thin tiers are dropped, never released.",
         ),
     ] = True,
-    engine_name: Annotated[
-        str, typer.Option("--engine", help="SQL engine: duckdb (default) or spark (local[2]).")
-    ] = "duckdb",
+    engine_name: EngineOpt = "duckdb",
     budget: Annotated[
         float | None,
         typer.Option(

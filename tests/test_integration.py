@@ -125,6 +125,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
 def test_report_files_and_columns(run: Run) -> None:
     report = run.root / "report"
     table = pacsv.read_csv(report / "viewership.csv")
+    # DESIGN §8 spelled out on purpose: importing the constant could not catch a drift.
     assert table.column_names[:9] == [
         "segment",
         "channel",

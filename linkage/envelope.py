@@ -336,7 +336,8 @@ def _manifest_from_bytes(raw: bytes, file: str | None) -> Manifest:
 
     try:
         doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    # ValueError also covers int() digit limits; RecursionError deep nesting.
+    except (UnicodeDecodeError, ValueError, RecursionError):
         raise bad("not UTF-8 JSON") from None
     if not isinstance(doc, dict):
         raise bad("not a JSON object")

@@ -109,6 +109,65 @@ def atomic_write_parquet(
     _atomic_write(Path(path), mode, write)
 
 
+class ParquetSink:
+    """A Parquet file written table by table, atomically: a context manager.
+
+    Tables go to a temp file in the target's directory; a clean exit fsyncs and
+    renames it over ``path``, an exception deletes it. Memory holds one row
+    group at a time, so files larger than memory can be written.
+
+    Example: ``with ParquetSink(path, schema) as sink: sink.write(table)``.
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], schema: pa.Schema, mode: int = PUBLIC_MODE
+    ) -> None:
+        """Remember the target; the temp file is created on entry."""
+        self.path, self.schema, self.mode = Path(path), schema, mode
+        self.rows = 0
+        self._tmp: Path | None = None
+        self._writer: pq.ParquetWriter | None = None
+
+    def __enter__(self) -> ParquetSink:
+        """Create the temp file (with ``mode``) and open the Parquet writer."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(
+            prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent
+        )
+        os.fchmod(fd, self.mode)
+        os.close(fd)
+        self._tmp = Path(name)
+        self._writer = pq.ParquetWriter(name, self.schema, compression="zstd")
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        """Append ``table`` (which must have the sink's schema)."""
+        if self._writer is None:
+            raise StateError("ParquetSink.write outside its with-block", file=str(self.path))
+        self._writer.write_table(table)
+        self.rows += table.num_rows
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, tb: object) -> None:
+        """Publish the file on success; delete the temp file on failure."""
+        writer, tmp = self._writer, self._tmp
+        self._writer = self._tmp = None
+        if writer is None or tmp is None:
+            return
+        try:
+            writer.close()
+            if kind is None:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                tmp.replace(self.path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if kind is None:
+            _fsync_dir(self.path.parent)
+
+
 # === Key files =====================================================================
 
 
@@ -202,7 +261,7 @@ def load_identity(keys_dir: str | os.PathLike[str]) -> Identity:
     try:
         meta = json.loads(_read_private(meta_path).decode("utf-8"))
         name, role = meta["name"], meta["role"]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError):
+    except (ValueError, RecursionError, KeyError, TypeError):
         raise KeyMaterialError("identity file is malformed", file=str(meta_path)) from None
     if not isinstance(name, str) or not isinstance(role, str):
         raise KeyMaterialError("identity file is malformed", file=str(meta_path))

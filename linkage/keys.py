@@ -311,7 +311,7 @@ def card_from_json(text: str, *, file: str | None = None) -> PartyCard:
     """
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):  # JSONDecodeError, digit limits, deep nesting
         raise InputError("party card is not valid JSON", file=file) from None
     if not isinstance(doc, dict):
         raise InputError("party card must be a JSON object", file=file)

@@ -18,7 +18,7 @@ and household pseudonyms. :func:`link_records` is the whole pipeline:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -28,7 +28,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.blocking import Candidates, candidate_pairs
+from linkage.dp import discrete_laplace
 from linkage.engine import Engine
+from linkage.errors import PrivacyError
 from linkage.fuzzy import (
     Feature,
     FittedModel,
@@ -108,19 +110,32 @@ def link_exact(
             }
         )
         return LinkResult(empty, 0, 0)
-    sql = _link_sql(keys, weights, min_score)
+    # Records and households go in as dense integer codes (equal strings,
+    # equal codes): the engine groups and hashes integers rather than
+    # strings, and the strings are looked up again for the links only.
+    rids = pc.dictionary_encode(campaign["rid"].combine_chunks())
+    hps = pc.dictionary_encode(provider["hp"].combine_chunks())
     tables: dict[str, pa.Table] = {
-        "c": campaign.select(["rid", *keys]),
-        "p": provider.select(["hp", *keys]),
+        "c": pa.table([rids.indices, *(campaign[k] for k in keys)], names=["rid", *keys]),
+        "p": pa.table([hps.indices, *(provider[k] for k in keys)], names=["hp", *keys]),
     }
-    resolved = engine.query(sql, tables)
-    counts = engine.query(_count_sql(keys), tables).to_pylist()[0]
-    links = resolved.filter(pa.compute.equal(resolved["n_best"], 1)).select(["rid", "hp", "score"])
-    ambiguous = resolved.num_rows - links.num_rows
+    # One query, so the key joins run once: a row per record with any
+    # agreeing household, carrying its best pair and its candidate count.
+    per_record = engine.query(_link_sql(keys, weights), tables)
+    pairs = pc.sum(per_record["n_pairs"]).as_py() or 0
+    linkable = per_record.filter(pc.greater_equal(per_record["score"], float(min_score)))
+    unique = linkable.filter(pc.equal(linkable["n_best"], 1))
+    links = pa.table(
+        {
+            "rid": rids.dictionary.take(unique["rid"]),
+            "hp": hps.dictionary.take(unique["hp"]),
+            "score": unique["score"].cast(pa.float64()),
+        }
+    )
     return LinkResult(
         links=links.sort_by("rid"),
-        candidate_pairs=int(counts["pairs"]),
-        ambiguous=int(ambiguous),
+        candidate_pairs=int(pairs),
+        ambiguous=linkable.num_rows - unique.num_rows,
     )
 
 
@@ -133,9 +148,15 @@ def _agreements_sql(keys: Sequence[str], weights: Mapping[str, float]) -> str:
     return "\nUNION ALL\n".join(parts)
 
 
-def _link_sql(keys: Sequence[str], weights: Mapping[str, float], min_score: float) -> str:
-    # One row per record: its best household and how many households share
-    # that best score (n_best > 1 = ambiguous, left unlinked).
+def _link_sql(keys: Sequence[str], weights: Mapping[str, float]) -> str:
+    # One row per record that agrees with any household: its best score, the
+    # smallest hp code among households sharing it, how many share it (n_best > 1
+    # = ambiguous, left unlinked) and how many households it agrees with at
+    # all (summed by the caller into candidate_pairs, so the key joins run
+    # once). min_score is applied by the caller, so records whose best pair
+    # falls short still count as candidates. Grouping by (rid, score) makes
+    # each record's best tier unique, so MAX_BY is deterministic; it spares a
+    # window over every pair (MAX_BY is in DuckDB and Spark SQL alike).
     return f"""
 WITH agree AS (
 {_agreements_sql(keys, weights)}
@@ -143,24 +164,16 @@ WITH agree AS (
 pair AS (
     SELECT rid, hp, SUM(w) AS score FROM agree GROUP BY rid, hp
 ),
-ranked AS (
-    SELECT rid, hp, score,
-           MAX(score) OVER (PARTITION BY rid) AS best
-    FROM pair
+tier AS (
+    SELECT rid, score, MIN(hp) AS hp, COUNT(*) AS n FROM pair GROUP BY rid, score
 )
-SELECT rid, MIN(hp) AS hp, MAX(score) AS score, COUNT(*) AS n_best
-FROM ranked
-WHERE score = best AND score >= {float(min_score)!r}
+SELECT rid,
+       MAX_BY(hp, score) AS hp,
+       MAX(score) AS score,
+       MAX_BY(n, score) AS n_best,
+       CAST(SUM(n) AS BIGINT) AS n_pairs
+FROM tier
 GROUP BY rid
-"""
-
-
-def _count_sql(keys: Sequence[str]) -> str:
-    return f"""
-WITH agree AS (
-{_agreements_sql(keys, dict.fromkeys(keys, 1.0))}
-)
-SELECT COUNT(*) AS pairs FROM (SELECT DISTINCT rid, hp FROM agree) AS t
 """
 
 
@@ -418,24 +431,50 @@ ORDER BY segment, hp
     return engine.query(sql, {"l": links, "c": campaign.select(["rid", "segments"])})
 
 
+MATCH_REPORT_SCHEMA: Final = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("voters", pa.int64()),
+        ("matched_voters", pa.int64()),
+        ("households", pa.int64()),
+        ("match_rate", pa.float64()),
+        ("est_precision", pa.float64()),
+        ("est_recall", pa.float64()),
+        ("suppressed", pa.bool_()),
+    ]
+)
+"""The ``match-report`` payload."""
+
+
 def match_report(
     campaign: pa.Table,
     links: pa.Table,
     *,
     engine: Engine,
     k: int,
+    epsilon: float | None,
     evidence: pa.Table | None = None,
+    noise: Callable[[Sequence[int], float], list[int]] = discrete_laplace,
 ) -> pa.Table:
     """Aggregate match rates per segment code (and ``*`` for all records).
 
-    A segment whose voter or matched count is below ``k`` is suppressed: a
-    campaign could otherwise learn whether one named voter subscribes by
-    sending a one-voter segment.
+    The campaign holds the linkage key and chooses its segments, so exact
+    counts would answer "does this one person subscribe?": send segment A and
+    A plus one person, and subtract. Two defences, both on by default in the
+    matcher's CLI:
 
-    ``est_precision`` (mean link posterior) and ``est_recall`` (summed link
-    posteriors over the summed per-record match probabilities in
-    ``evidence``) are the model's aggregate confidence per segment; links
-    without a ``posterior`` column count as certain. Never per record.
+    * ``epsilon``: discrete-Laplace noise (OpenDP) on ``matched_voters`` and
+      ``households``. One record sits in ``*`` and up to S segments and moves
+      each of the two counts by at most one per row, so the L1 sensitivity is
+      ``2 * (S + 1)`` and the scale ``2 * (S + 1) / epsilon``. ``None`` releases
+      exact counts (tests, or a campaign auditing itself).
+    * suppression, decided on the released (noisy) counts: a segment with
+      fewer than ``k`` voters, matched voters or *unmatched* voters is
+      withheld (all matched also discloses every member).
+
+    ``est_precision`` / ``est_recall`` (the model's aggregate confidence) are
+    released for ``*`` only when noise is on: per segment they would leak the
+    same bit. Never per record.
     """
     if "posterior" not in links.column_names:
         links = links.append_column("posterior", pa.array([1.0] * links.num_rows, pa.float64()))
@@ -446,38 +485,52 @@ WITH seg AS (
     SELECT rid, {engine.dialect.unnest("segments")} AS segment FROM c
     UNION ALL
     SELECT rid, '*' AS segment FROM c
-),
-counts AS (
-    SELECT seg.segment,
-           COUNT(*) AS voters,
-           COUNT(l.hp) AS matched_voters,
-           COUNT(DISTINCT l.hp) AS households,
-           AVG(l.posterior) AS est_precision,
-           SUM(l.posterior) / NULLIF(SUM(e.expected), 0) AS est_recall
-    FROM seg LEFT JOIN l ON seg.rid = l.rid LEFT JOIN e ON seg.rid = e.rid
-    GROUP BY seg.segment
 )
-SELECT segment,
-       CAST(voters AS BIGINT) AS voters,
-       CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
-            ELSE CAST(matched_voters AS BIGINT) END AS matched_voters,
-       CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
-            ELSE CAST(households AS BIGINT) END AS households,
-       CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
-            ELSE CAST(matched_voters AS DOUBLE) / voters END AS match_rate,
-       CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
-            ELSE CAST(est_precision AS DOUBLE) END AS est_precision,
-       CASE WHEN voters < {k} OR matched_voters < {k} THEN NULL
-            ELSE CAST(LEAST(est_recall, 1.0) AS DOUBLE) END AS est_recall,
-       (voters < {k} OR matched_voters < {k}) AS suppressed
-FROM counts
+SELECT seg.segment AS segment,
+       CAST(COUNT(*) AS BIGINT) AS voters,
+       CAST(COUNT(l.hp) AS BIGINT) AS matched_voters,
+       CAST(COUNT(DISTINCT l.hp) AS BIGINT) AS households,
+       CAST(AVG(l.posterior) AS DOUBLE) AS est_precision,
+       CAST(LEAST(SUM(l.posterior) / NULLIF(SUM(e.expected), 0), 1.0) AS DOUBLE) AS est_recall
+FROM seg LEFT JOIN l ON seg.rid = l.rid LEFT JOIN e ON seg.rid = e.rid
+GROUP BY seg.segment
 ORDER BY segment
 """
-    return engine.query(
+    exact = engine.query(
         sql,
         {
             "l": links.select(["rid", "hp", "posterior"]),
             "c": campaign.select(["rid", "segments"]),
             "e": evidence.select(["rid", "expected"]),
         },
-    )
+    ).to_pylist()
+    if epsilon is not None:
+        if epsilon <= 0:
+            raise PrivacyError("match-report epsilon must be positive")
+        lengths = pc.list_value_length(campaign["segments"])
+        max_segments = int(pc.max(lengths).as_py() or 0)
+        scale = 2.0 * (max_segments + 1) / epsilon
+        noisy_matched = noise([r["matched_voters"] for r in exact], scale)
+        noisy_households = noise([r["households"] for r in exact], scale)
+        for row, m, h in zip(exact, noisy_matched, noisy_households, strict=True):
+            row["matched_voters"] = min(max(m, 0), row["voters"])
+            row["households"] = min(max(h, 0), row["matched_voters"])
+            if row["segment"] != "*":
+                row["est_precision"] = row["est_recall"] = None
+    rows = []
+    for row in exact:
+        voters, matched = int(row["voters"]), int(row["matched_voters"])
+        hidden = voters < k or matched < k or voters - matched < k
+        rows.append(
+            {
+                "segment": row["segment"],
+                "voters": voters,
+                "matched_voters": None if hidden else matched,
+                "households": None if hidden else int(row["households"]),
+                "match_rate": None if hidden else matched / voters,
+                "est_precision": None if hidden else row["est_precision"],
+                "est_recall": None if hidden else row["est_recall"],
+                "suppressed": hidden,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=MATCH_REPORT_SCHEMA)

@@ -205,16 +205,72 @@ def prune_derived_segments(
         assignments.group_by("segment").aggregate([("household_id", "count_distinct")]).to_pylist()
     ):
         counts[str(row["segment"])] = int(row["household_id_count_distinct"])
-    dropped = sorted(
-        seg
+    thin_parents = {
+        seg.split(separator, 1)[0]
         for seg, n in counts.items()
         if separator in seg
         and (n < min_universe or counts.get(seg.split(separator, 1)[0], n) - n < k)
+    }
+    # All tiers of a parent go together: the tiers partition the parent, so
+    # parent minus the released tiers would rebuild a dropped one.
+    dropped = sorted(
+        seg for seg in counts if separator in seg and seg.split(separator, 1)[0] in thin_parents
     )
     if not dropped:
         return assignments, []
     keep = pc.invert(pc.is_in(assignments["segment"], value_set=pa.array(dropped, pa.string())))
     return assignments.filter(keep), dropped
+
+
+_FIGURES = (
+    "aqh_households",
+    "rating",
+    "share",
+    "reach_households",
+    "reach",
+    "aqh_households_ci",
+    "rating_ci",
+    "share_ci",
+    "reach_ci",
+)
+
+
+def suppress_tier_complements(payload: pa.Table, *, separator: str = ":") -> pa.Table:
+    """Complementary suppression across the tiers of one segment.
+
+    The light / medium / heavy tiers of a segment partition its households,
+    so when the parent cell and all tiers but one are released, the withheld
+    tier is their difference. Whenever any tier cell is suppressed, every
+    sibling tier cell (same parent, grain, channel, day type, daypart and
+    quarter-hour) is suppressed too; the parent's own cell is unaffected.
+    """
+    segment = payload["segment"]
+    is_tier = pc.match_substring(segment, separator)
+    parent = pc.if_else(
+        is_tier, pc.list_element(pc.split_pattern(segment, separator, max_splits=1), 0), segment
+    )
+    parts = [
+        parent,
+        payload["grain"],
+        payload["channel"],
+        payload["day_type"],
+        pc.fill_null(payload["daypart"], ""),
+        pc.fill_null(pc.cast(payload["quarter_hour"], pa.string()), ""),
+    ]
+    key = pc.binary_join_element_wise(*parts, "|")
+    suppressed = payload["suppressed"]
+    bad = pc.unique(key.filter(pc.and_(is_tier, suppressed)))
+    if len(bad) == 0:
+        return payload
+    hide = pc.and_(is_tier, pc.is_in(key, value_set=bad))
+    out = payload
+    for name in _FIGURES:
+        if name in out.column_names:
+            col = out[name]
+            idx = out.column_names.index(name)
+            out = out.set_column(idx, name, pc.if_else(hide, pa.scalar(None, col.type), col))
+    idx = out.column_names.index("suppressed")
+    return out.set_column(idx, "suppressed", pc.or_(suppressed, hide))
 
 
 def release_grid(
@@ -289,7 +345,7 @@ def release_viewership(
         cells = compute_viewership(
             assignments, viewing, channels=channels, engine=engine, period=period
         )
-        return _with_intervals(apply_k_suppression(cells, k))
+        return suppress_tier_complements(_with_intervals(apply_k_suppression(cells, k)))
     grid = release_grid(viewing, channels=channels, engine=engine, period=period)
     plan = plan_noise(grid, len(universes), epsilon)
     bounded = bound_viewing(viewing, grid.channels, engine)
@@ -301,4 +357,4 @@ def release_viewership(
         period=grid.days,
         credit_minutes=grid.credit_minutes,
     )
-    return noisy_release(cells, grid, plan, k, noise)
+    return suppress_tier_complements(noisy_release(cells, grid, plan, k, noise))

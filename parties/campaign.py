@@ -22,6 +22,7 @@ from linkage.errors import InputError, StateError
 from linkage.html_report import Heatmap, ReportContent, render_html
 from linkage.keys import validate_exchange_id
 from linkage.metrics import project_to_voters, tier_codes
+from linkage.parallel import encode_side_parallel
 from linkage.plan import (
     PLAN_NAMES,
     RATECARD_COLUMNS,
@@ -34,7 +35,6 @@ from linkage.plan import (
     validate_request,
 )
 from linkage.refs import random_refs, shuffle
-from linkage.schema import encode_side
 from linkage.segments import (
     ALL_MATCHED,
     assign_codes,
@@ -83,6 +83,10 @@ def tokenize(
     segments: Annotated[Path, typer.Option("--segments", help="Segment rules (TOML).")],
     exchange: ExchangeOpt,
     schema: SchemaOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes for tokenizing; default: one per CPU."),
+    ] = None,
 ) -> None:
     """Turn the voter file into keyed tokens and segment codes for the matcher.
 
@@ -111,7 +115,7 @@ def tokenize(
         masks = evaluate(rules, table)
         codes = assign_codes(rules)
     with out.status(f"normalising and tokenizing {table.num_rows:,} voters"):
-        tokens = encode_side(table, link_schema, "a", key)
+        tokens = encode_side_parallel(table, link_schema, "a", key, workers=workers)
     rids = random_refs(table.num_rows)
     payload = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
     for name in tokens.column_names:
@@ -121,7 +125,9 @@ def tokenize(
 
     # Everything validated and computed: now write (state first, message last).
     files.atomic_write_parquet(
-        state / "rids.parquet", pa.table({"rid": rids, "voter_id": table["voter_id"]})
+        state / "rids.parquet",
+        pa.table({"rid": rids, "voter_id": table["voter_id"]}),
+        mode=files.PRIVATE_MODE,
     )
     files.atomic_write_text(
         state / "segments.json",

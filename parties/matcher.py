@@ -39,6 +39,14 @@ def link(
     k: Annotated[
         int, typer.Option("--k", min=1, help="Suppress match-report counts below k.")
     ] = 50,
+    report_epsilon: Annotated[
+        float,
+        typer.Option(
+            "--report-epsilon",
+            min=0.0,
+            help="Differential privacy on the match report's counts (OpenDP); 0 = exact.",
+        ),
+    ] = 1.0,
     schema: SchemaOpt = None,
     engine_name: EngineOpt = "duckdb",
     threshold: Annotated[
@@ -69,7 +77,14 @@ def link(
     ):
         result = link_records(campaign, provider, engine=engine, settings=settings)
         assignments = assignments_from_links(campaign, result.links, engine=engine)
-        rates = match_report(campaign, result.links, engine=engine, k=k, evidence=result.evidence)
+        rates = match_report(
+            campaign,
+            result.links,
+            engine=engine,
+            k=k,
+            epsilon=report_epsilon or None,
+            evidence=result.evidence,
+        )
     to_provider = seal(
         assignments,
         kind="assignments",

@@ -587,3 +587,14 @@ def test_replay_guard_json_round_trip() -> None:
     for corrupt in ("{", "[]", '{"seen": [{"sender": 1}]}', '{"seen": [{}]}'):
         with pytest.raises(StateError, match="corrupt"):
             ReplayGuard.from_json(corrupt, file="seen.json")
+
+
+@pytest.mark.parametrize(
+    "manifest",
+    [b'{"rows": ' + b"9" * 5000 + b"}", b"[" * 20_000 + b"]" * 20_000],
+    ids=["huge-integer", "deep-nesting"],
+)
+def test_hostile_manifest_json_is_a_clean_rejection(manifest: bytes) -> None:
+    data = b"NWL1" + len(manifest).to_bytes(4, "big") + manifest + bytes(200)
+    with pytest.raises(MessageError):
+        read_manifest(data, file="x.nwl")

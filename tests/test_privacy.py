@@ -220,3 +220,54 @@ def test_release_validates_k(engine: DuckDBEngine) -> None:
     assignments, viewing = world(150, 120)
     with pytest.raises(PrivacyError, match="at least 1"):
         release_viewership(assignments, viewing, channels=["c1"], engine=engine, k=0)
+
+
+def _tier_payload() -> pa.Table:
+    rows = []
+    for seg, aqh, sup in (
+        ("s1", 100.0, False),
+        ("s1:light", None, True),
+        ("s1:medium", 40.0, False),
+        ("s1:heavy", 50.0, False),
+        ("s2:light", 60.0, False),
+    ):
+        rows.append(
+            {
+                "grain": "quarter_hour",
+                "segment": seg,
+                "channel": "CNN",
+                "day_type": "weekday",
+                "daypart": "prime",
+                "quarter_hour": 80,
+                "universe": 500,
+                "aqh_households": aqh,
+                "rating": None if aqh is None else aqh / 5,
+                "suppressed": sup,
+            }
+        )
+    return pa.Table.from_pylist(rows)
+
+
+def test_a_suppressed_tier_hides_its_siblings_not_its_parent() -> None:
+    from linkage.privacy import suppress_tier_complements
+
+    out = {r["segment"]: r for r in suppress_tier_complements(_tier_payload()).to_pylist()}
+    # Without this, s1 - medium - heavy = 10 households would rebuild the light cell.
+    assert out["s1:medium"]["suppressed"] and out["s1:medium"]["aqh_households"] is None
+    assert out["s1:heavy"]["suppressed"] and out["s1:heavy"]["rating"] is None
+    assert not out["s1"]["suppressed"] and out["s1"]["aqh_households"] == 100.0
+    assert not out["s2:light"]["suppressed"]  # another parent: untouched
+    assert out["s1:medium"]["universe"] == 500
+
+
+def test_a_thin_tier_drops_all_tiers_of_its_parent() -> None:
+    from linkage.privacy import prune_derived_segments
+
+    rows = [(f"h{i}", "s1") for i in range(300)]
+    rows += [(f"h{i}", "s1:light") for i in range(200)]
+    rows += [(f"h{i}", "s1:medium") for i in range(200, 280)]
+    rows += [(f"h{i}", "s1:heavy") for i in range(280, 300)]  # 20 < min_universe
+    table = pa.table({"household_id": [r[0] for r in rows], "segment": [r[1] for r in rows]})
+    kept, dropped = prune_derived_segments(table, k=5, min_universe=50)
+    assert dropped == ["s1:heavy", "s1:light", "s1:medium"]
+    assert set(kept["segment"].to_pylist()) == {"s1"}

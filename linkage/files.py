@@ -9,6 +9,7 @@ never half a file. Private files are created 0600 from the first byte.
 from __future__ import annotations
 
 import csv
+import fcntl
 import hashlib
 import io
 import json
@@ -16,7 +17,8 @@ import os
 import re
 import stat
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, Literal
@@ -460,6 +462,33 @@ def save_seen(path: str | os.PathLike[str], guard: ReplayGuard) -> None:
 
 
 # === Ledger files ==================================================================
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created 0600) for the block.
+
+    The provider's ledger check-then-append must not interleave with another
+    run's, or two releases could both pass the budget. A second holder gets a
+    StateError at once rather than waiting.
+    """
+    lock_path = Path(path)
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, PRIVATE_MODE)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise StateError(
+                "another release is in progress on this ledger",
+                file=str(lock_path),
+                hint="wait for it to finish, then run again",
+            ) from None
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
 # The provider's release ledger (see linkage.ledger): an append-only JSON-lines
 # file, a head record, and content-addressed private blobs (household-set
 # hashes, released payloads) named by their SHA-256 and verified on read.

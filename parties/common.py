@@ -211,6 +211,8 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         files.save_identity(h.keys, identity)
         if role == "provider":
             files.save_secret(h.keys / "secret.key")
+            # Created now so a refused release later writes nothing at all.
+            files.atomic_write_bytes(h.ledger / ".lock", b"", mode=0o600)
         files.write_card(h.card_path, identity.card())
         out.print(f"{role} home ready: {h.card_path} (fingerprint {identity.card().fingerprint})")
 

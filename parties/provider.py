@@ -32,9 +32,9 @@ from linkage.ledger import (
     segment_sets,
 )
 from linkage.metrics import cross_with_intensity
+from linkage.parallel import encode_side_parallel
 from linkage.privacy import prune_derived_segments, release_grid, release_viewership
 from linkage.refs import shuffle
-from linkage.schema import encode_side
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
@@ -65,6 +65,10 @@ def tokenize(
     ],
     exchange: ExchangeOpt,
     schema: SchemaOpt = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", min=1, help="Processes for tokenizing; default: one per CPU."),
+    ] = None,
 ) -> None:
     """Turn the subscriber file into keyed tokens and household pseudonyms for the matcher.
 
@@ -91,7 +95,7 @@ def tokenize(
         unique="household_id",
     )
     with out.status(f"normalising and tokenizing {table.num_rows:,} households"):
-        tokens = encode_side(table, link_schema, "b", key)
+        tokens = encode_side_parallel(table, link_schema, "b", key, workers=workers)
         hps = pseudonymize(secret, x, table["household_id"].to_pylist())
     payload = pa.table({"hp": pa.array(hps, pa.string())})
     for name in tokens.column_names:
@@ -199,79 +203,81 @@ def aggregate(
             cross_with_intensity(assigned, intensity), k=k, min_universe=min_universe
         )
 
-    key = ledger_key(secret)
-    ledger_file, head_file = h.ledger / "releases.jsonl", h.ledger / "head.json"
-    sets_dir, payloads_dir = h.ledger / "sets", h.ledger / "payloads"
-    book = Ledger.load(
-        files.read_ledger_lines(ledger_file),
-        key,
-        head=files.read_ledger_head(head_file),
-        file=str(ledger_file),
-    )
-    sets = segment_sets(key, assigned)
-    total = budget
-    with out.status("aggregating viewership"), make_engine(engine_name) as engine:
-        grid = release_grid(view, channels=channel_list, engine=engine)
-        request = ReleaseRequest.build(
-            campaign=campaign.fingerprint,
-            exchange=x,
-            message_id=assignments.manifest.message_id,
-            grid=grid.digest(),
-            epsilon=epsilon,
-            k=k,
-            min_universe=min_universe,
-            sets=sets,
+    # One release at a time per ledger: check-then-append must not interleave.
+    with files.exclusive_lock(h.ledger / ".lock"):
+        key = ledger_key(secret)
+        ledger_file, head_file = h.ledger / "releases.jsonl", h.ledger / "head.json"
+        sets_dir, payloads_dir = h.ledger / "sets", h.ledger / "payloads"
+        book = Ledger.load(
+            files.read_ledger_lines(ledger_file),
+            key,
+            head=files.read_ledger_head(head_file),
+            file=str(ledger_file),
         )
-        replay = book.replay_of(request)
-        if replay is not None:
-            released = files.load_ledger_table(payloads_dir, replay.payload)
-        else:
-            known = {
-                d: HouseholdSet.from_bytes(
-                    files.load_ledger_blob(sets_dir, d), file=str(sets_dir / d)
-                )
-                for d in book.set_digests(campaign.fingerprint)
-            }
-            known.update({s.digest: s for s in sets.values()})
-            total = book.check(request, known, budget=budget)
-            released = release_viewership(
-                assigned,
-                view,
-                channels=grid.channels,
-                engine=engine,
+        sets = segment_sets(key, assigned)
+        total = budget
+        with out.status("aggregating viewership"), make_engine(engine_name) as engine:
+            grid = release_grid(view, channels=channel_list, engine=engine)
+            request = ReleaseRequest.build(
+                campaign=campaign.fingerprint,
+                exchange=x,
+                message_id=assignments.manifest.message_id,
+                grid=grid.digest(),
+                epsilon=epsilon,
                 k=k,
                 min_universe=min_universe,
-                period=grid.days,
-                epsilon=epsilon,
+                sets=sets,
             )
-    sealed = seal(released, kind="viewership", exchange_id=x, sender=me, recipient=campaign)
-    if replay is None:
-        # Ledger first, message last: a crash in between over-counts the budget, never under.
-        for household_set in sets.values():
-            files.store_ledger_blob(sets_dir, household_set.to_bytes())
-        payload = files.store_ledger_table(payloads_dir, released)
-        book, entry = book.append(
-            request,
-            budget=total if total is not None else DEFAULT_BUDGET,
-            payload=payload,
-            released_at=datetime.now(UTC).isoformat(),
-            key=key,
-        )
-        files.append_jsonl(ledger_file, entry.to_line())
-        files.write_ledger_head(head_file, book.head_json())
-    files.save_seen(seen_path, guard)
-    files.write_message(target, sealed)
-    n_sup = int(pc.sum(released["suppressed"]).as_py() or 0)
-    out.print(f"released {released.num_rows:,} cells ({n_sup:,} suppressed under k={k})")
-    if dropped:
-        out.print(f"{len(dropped)} thin viewing-intensity tier(s) not released")
-    fp = campaign.fingerprint
-    if replay is not None:
-        out.print("exact replay of an earlier release: nothing new spent")
-    elif epsilon is not None:
-        left = (book.budget_of(fp) or DEFAULT_BUDGET) - book.spent(fp)
-        out.print(f"differential privacy: epsilon={epsilon:g} spent, {max(left, 0.0):g} left")
-    out.print(f"wrote {target}")
+            replay = book.replay_of(request)
+            if replay is not None:
+                released = files.load_ledger_table(payloads_dir, replay.payload)
+            else:
+                known = {
+                    d: HouseholdSet.from_bytes(
+                        files.load_ledger_blob(sets_dir, d), file=str(sets_dir / d)
+                    )
+                    for d in book.set_digests(campaign.fingerprint)
+                }
+                known.update({s.digest: s for s in sets.values()})
+                total = book.check(request, known, budget=budget)
+                released = release_viewership(
+                    assigned,
+                    view,
+                    channels=grid.channels,
+                    engine=engine,
+                    k=k,
+                    min_universe=min_universe,
+                    period=grid.days,
+                    epsilon=epsilon,
+                )
+        sealed = seal(released, kind="viewership", exchange_id=x, sender=me, recipient=campaign)
+        if replay is None:
+            # Ledger first, message last: a crash in between over-counts the budget, never under.
+            for household_set in sets.values():
+                files.store_ledger_blob(sets_dir, household_set.to_bytes())
+            payload = files.store_ledger_table(payloads_dir, released)
+            book, entry = book.append(
+                request,
+                budget=total if total is not None else DEFAULT_BUDGET,
+                payload=payload,
+                released_at=datetime.now(UTC).isoformat(),
+                key=key,
+            )
+            files.append_jsonl(ledger_file, entry.to_line())
+            files.write_ledger_head(head_file, book.head_json())
+        files.save_seen(seen_path, guard)
+        files.write_message(target, sealed)
+        n_sup = int(pc.sum(released["suppressed"]).as_py() or 0)
+        out.print(f"released {released.num_rows:,} cells ({n_sup:,} suppressed under k={k})")
+        if dropped:
+            out.print(f"{len(dropped)} thin viewing-intensity tier(s) not released")
+        fp = campaign.fingerprint
+        if replay is not None:
+            out.print("exact replay of an earlier release: nothing new spent")
+        elif epsilon is not None:
+            left = (book.budget_of(fp) or DEFAULT_BUDGET) - book.spent(fp)
+            out.print(f"differential privacy: epsilon={epsilon:g} spent, {max(left, 0.0):g} left")
+        out.print(f"wrote {target}")
 
 
 if __name__ == "__main__":

@@ -333,3 +333,16 @@ def test_seen_state_round_trip(tmp_path: Path, campaign: Identity, matcher: Iden
     path.write_text("{broken")
     with pytest.raises(StateError, match="corrupt"):
         load_seen(path)
+
+
+def test_exclusive_lock_refuses_a_second_holder(tmp_path: Path) -> None:
+    from linkage.errors import StateError
+    from linkage.files import exclusive_lock
+
+    lock = tmp_path / "ledger" / ".lock"
+    with exclusive_lock(lock):
+        second = exclusive_lock(lock)
+        with pytest.raises(StateError, match="another release"):
+            second.__enter__()
+    with exclusive_lock(tmp_path / "ledger" / ".lock"):  # released on exit
+        pass

@@ -13,6 +13,8 @@ do the same).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 
@@ -22,6 +24,13 @@ __all__ = ["dice_all_pairs", "dice_pairs", "dice_reference", "popcounts"]
 
 # Bytes of gathered words per chunk: small enough to stay in cache.
 _CHUNK_BYTES = 1 << 17
+# Pairs per all-pairs tile: its uint64 scratch (256 KiB) stays in L2.
+_TILE_PAIRS = 1 << 15
+# Finish a tile by gathering survivors only while at most 1/16 of it survives
+# pruning; a gathered word costs several times a word in the dense pass.
+_DENSE_SHARE = 16
+# Tiles whose survivors are finished and scored together.
+_BATCH_TILES = 16
 
 Clks = npt.NDArray[np.uint8] | npt.NDArray[np.uint64]
 
@@ -145,7 +154,19 @@ def dice_all_pairs(
     """Every pair with Dice >= ``threshold`` (all-to-all, for small inputs).
 
     Cost is ``len(a) * len(b)`` comparisons; use blocking plus
-    :func:`dice_pairs` for real files. Memory is bounded by chunking ``a``.
+    :func:`dice_pairs` for real files. Work goes tile by tile (a few rows of
+    ``a`` against a slice of ``b``, sized to stay in cache), so memory is
+    bounded by one tile plus the pairs found.
+
+    Each tile sums ``popcount(a_word & b_word)`` one word at a time, with
+    ``b`` transposed so every step is one vectorised pass over the whole
+    tile (elementwise ufuncs, one thread). After 7 of every 16 words, a pair
+    whose partial intersection plus the most its other words could add
+    cannot reach the threshold is dropped (at 0.8 on 1024-bit CLKs, all but
+    about 0.5%), and the survivors are finished by gathering their remaining
+    words; when too many survive (low thresholds) the tile is finished
+    densely instead. Kept pairs are scored by the same division as
+    :func:`dice_pairs`, so the result is exactly the brute-force one.
 
     Args:
         a: CLKs of one side.
@@ -163,22 +184,149 @@ def dice_all_pairs(
         raise InputError("threshold must be between 0 and 1")
     wa, wb = _words(a, "a"), _words(b, "b")
     _same_width(wa, wb)
-    count_a, count_b = popcounts(wa), popcounts(wb)
-    found_a: list[npt.NDArray[np.int64]] = []
-    found_b: list[npt.NDArray[np.int64]] = []
-    found_s: list[npt.NDArray[np.float64]] = []
-    step = max(1, (_CHUNK_BYTES * 8) // (8 * max(1, wa.shape[1] * wb.shape[0])))
-    for start in range(0, wa.shape[0], step):
-        block = wa[start : start + step]
-        inter = _row_sums(np.bitwise_count(block[:, None, :] & wb[None, :, :]))
-        scores = _dice(inter, count_a[start : start + step, None], count_b[None, :])
-        rows, cols = np.nonzero(scores >= threshold)
-        found_a.append(rows.astype(np.int64) + start)
-        found_b.append(cols.astype(np.int64))
-        found_s.append(scores[rows, cols])
-    if not found_a:
+    if wa.shape[0] == 0 or wb.shape[0] == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.float64)
-    return np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_s)
+    tiles = _Tiles(wa, wb, threshold)
+    found = [
+        tiles.batch(r0, r0 + tiles.batch_rows) for r0 in range(0, wa.shape[0], tiles.batch_rows)
+    ]
+    return (
+        np.concatenate([f[0] for f in found]),
+        np.concatenate([f[1] for f in found]),
+        np.concatenate([f[2] for f in found]),
+    )
+
+
+def _lower_halves(counts: npt.NDArray[np.int64], threshold: float) -> npt.NDArray[np.int64]:
+    """Per row, an integer ``low`` with ``low_a + low_b`` <= any qualifying intersection.
+
+    A pair scoring at least ``threshold`` has ``|A & B| >= t (|A| + |B|) / 2``
+    up to rounding; each side's share is floored and lowered by one more so
+    that float rounding can never drop a qualifying pair.
+    """
+    lows: npt.NDArray[np.int64] = (np.floor(threshold * counts / 2.0) - 1).astype(np.int64)
+    return lows
+
+
+def _flat_nonzero(mask: npt.NDArray[np.bool_], r0: int, c0: int) -> tuple[_Index, _Index]:
+    """Row and column (offset by ``r0``, ``c0``) of each true entry, row-major.
+
+    ``np.nonzero`` on a 2-D mask is an order of magnitude slower than on a
+    flat one, and tiles are mostly false.
+    """
+    rows, cols = np.divmod(np.flatnonzero(mask), mask.shape[1])
+    return rows + r0, cols + c0
+
+
+_Small = npt.NDArray[np.signedinteger[Any]]
+_Index = npt.NDArray[np.intp]
+
+
+class _Tiles:
+    """Scratch buffers and per-row bounds shared by every tile of one all-pairs run.
+
+    Args:
+        wa: Words of one side.
+        wb: Words of the other side, same width.
+        threshold: Minimum score kept.
+    """
+
+    def __init__(
+        self, wa: npt.NDArray[np.uint64], wb: npt.NDArray[np.uint64], threshold: float
+    ) -> None:
+        self.wa, self.wb, self.threshold = wa, wb, threshold
+        self.width = wa.shape[1]
+        # Words summed before pruning (7 of 16 for 1024-bit CLKs); the bound
+        # needs at least one word after. Fewer leave too many survivors at
+        # usual thresholds, more add dense work that pruning would have saved.
+        self.split = max(1, self.width * 7 // 16) if self.width > 1 else self.width
+        self.count_a, self.count_b = popcounts(wa), popcounts(wb)
+        # Small signed integers throughout: counts, bounds and sums lie within
+        # +-(bits + 2), so int16 serves up to 16,383-bit filters.
+        kind = np.int16 if self.width * 64 < 1 << 14 else np.int32
+        self.low_a: _Small = _lower_halves(self.count_a, threshold).astype(kind)
+        self.low_b: _Small = _lower_halves(self.count_b, threshold).astype(kind)
+        self.rest_a: _Small = popcounts(wa[:, self.split :]).astype(kind)
+        self.rest_b: _Small = popcounts(wb[:, self.split :]).astype(kind)
+        # One row of words per column of b: a tile step is then a broadcast
+        # of one word of a over a contiguous run of b's words.
+        self.b_words = np.ascontiguousarray(wb.T)
+        self.cols = min(wb.shape[0], _TILE_PAIRS)
+        self.rows = max(1, _TILE_PAIRS // self.cols)
+        # Survivors are finished and scored a batch of tiles at a time, which
+        # keeps per-call overhead off the tiles and memory bounded by a batch.
+        self.batch_rows = self.rows * max(1, _BATCH_TILES // -(-wb.shape[0] // self.cols))
+        self.acc: _Small = np.empty((self.rows, self.cols), dtype=kind)
+        self.and_words = np.empty((self.rows, self.cols), dtype=np.uint64)
+        self.group = np.empty((self.rows, self.cols), dtype=np.uint8)
+        self.bits = np.empty((self.rows, self.cols), dtype=np.uint8)
+
+    def batch(
+        self, r0: int, r1: int
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
+        """Pairs reaching the threshold among rows ``r0:r1`` of ``a``, sorted."""
+        r1 = min(r1, self.wa.shape[0])
+        # Per tile: complete intersections, or partial ones still to finish.
+        parts: list[tuple[_Index, _Index, npt.NDArray[np.int64], bool]] = []
+        for t0 in range(r0, r1, self.rows):
+            for c0 in range(0, self.wb.shape[0], self.cols):
+                parts.append(self._tile(t0, min(t0 + self.rows, r1), c0))
+        ia = np.concatenate([p[0] for p in parts])
+        ib = np.concatenate([p[1] for p in parts])
+        inter = np.concatenate([p[2] for p in parts])
+        partial = np.concatenate([np.full(p[0].size, p[3]) for p in parts])
+        if partial.any():
+            ja, jb = ia[partial], ib[partial]
+            tail = np.bitwise_and(self.wa[ja, self.split :], self.wb[jb, self.split :])
+            inter[partial] += _row_sums(np.bitwise_count(tail))
+        scores = _dice(inter, self.count_a[ia], self.count_b[ib])
+        hit = scores >= self.threshold
+        ia, ib, scores = ia[hit].astype(np.int64), ib[hit].astype(np.int64), scores[hit]
+        if self.cols < self.wb.shape[0]:
+            # Column tiles come out one after another; a stable sort on the
+            # row restores (ia, ib) order.
+            order = np.argsort(ia, kind="stable")
+            ia, ib, scores = ia[order], ib[order], scores[order]
+        return ia, ib, scores
+
+    def _tile(
+        self, r0: int, r1: int, c0: int
+    ) -> tuple[_Index, _Index, npt.NDArray[np.int64], bool]:
+        """Candidates of one tile: ``(ia, ib, intersections, partial)``."""
+        c1 = min(c0 + self.cols, self.wb.shape[0])
+        acc = self.acc[: r1 - r0, : c1 - c0]
+        acc.fill(0)
+        self._add_words(acc, r0, r1, c0, c1, 0, self.split)
+        # Every pair reaching the threshold has an intersection >= low (a
+        # conservative integer bound; the exact test comes after).
+        low = self.low_a[r0:r1, None] + self.low_b[None, c0:c1]
+        if self.split < self.width:
+            room = np.minimum(self.rest_a[r0:r1, None], self.rest_b[None, c0:c1])
+            low -= room
+            ia, ib = _flat_nonzero(acc >= low, r0, c0)
+            if ia.size * _DENSE_SHARE <= acc.size:
+                return ia, ib, acc[ia - r0, ib - c0].astype(np.int64), True
+            self._add_words(acc, r0, r1, c0, c1, self.split, self.width)
+            low += room
+        ia, ib = _flat_nonzero(acc >= low, r0, c0)
+        return ia, ib, acc[ia - r0, ib - c0].astype(np.int64), False
+
+    def _add_words(
+        self, acc: _Small, r0: int, r1: int, c0: int, c1: int, first: int, stop: int
+    ) -> None:
+        """Add ``popcount(a & b)`` of words ``first:stop`` to the tile's sums."""
+        words = self.and_words[: r1 - r0, : c1 - c0]
+        group = self.group[: r1 - r0, : c1 - c0]
+        bits = self.bits[: r1 - r0, : c1 - c0]
+        # Up to three words' counts (<= 192) are summed in uint8 first: a
+        # same-type add is several times cheaper than widening each word's.
+        for start in range(first, stop, 3):
+            for w in range(start, min(start + 3, stop)):
+                np.bitwise_and(self.wa[r0:r1, w, None], self.b_words[w, None, c0:c1], out=words)
+                np.bitwise_count(words, out=group if w == start else bits)
+                if w != start:
+                    np.add(group, bits, out=group)
+            np.add(acc, group, out=acc)
 
 
 def dice_reference(x: bytes, y: bytes) -> float:

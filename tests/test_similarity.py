@@ -26,8 +26,10 @@ def random_clks(seed: int, rows: int, nbytes: int, density: float = 0.3) -> np.n
 @pytest.fixture(params=[False, True], ids=["default-chunks", "tiny-chunks"])
 def chunking(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     if request.param:
-        # Force many chunks so the chunk seams are exercised.
+        # Force many chunks and tiles so their seams are exercised.
         monkeypatch.setattr(similarity, "_CHUNK_BYTES", 64)
+        monkeypatch.setattr(similarity, "_TILE_PAIRS", 7)
+        monkeypatch.setattr(similarity, "_BATCH_TILES", 2)
 
 
 def test_reference_by_hand() -> None:
@@ -108,6 +110,63 @@ def test_dice_all_pairs_equals_brute_force(
         if dice_reference(bytes(a[i]), bytes(b[j])) >= threshold
     ]
     assert list(zip(ia.tolist(), ib.tolist(), scores.tolist(), strict=True)) == expected
+
+
+def near_copies(seed: int, clks: np.ndarray, flips: int) -> np.ndarray:
+    """``clks`` with ``flips`` random bits toggled per row (scores near 1, not all 1)."""
+    rng = np.random.default_rng(seed)
+    bits = np.unpackbits(clks, axis=1)
+    for row in bits:
+        row[rng.integers(0, row.size, flips)] ^= 1
+    return np.packbits(bits, axis=1)
+
+
+@pytest.mark.parametrize(
+    ("tile_pairs", "batch_tiles", "threshold"),
+    [
+        (1 << 15, 16, 0.8),  # the default tiling: one column tile per row block
+        (5 * 37, 3, 0.8),  # 5-row tiles, several per batch, ragged last one
+        (29, 2, 0.8),  # column tiles narrower than b: the row order is restored
+        (29, 2, 0.3),  # most pairs survive pruning: tiles finished densely
+        (29, 1, 0.0),  # every pair, empty-vs-empty included
+    ],
+)
+def test_dice_all_pairs_tiles_equal_brute_force(
+    monkeypatch: pytest.MonkeyPatch, tile_pairs: int, batch_tiles: int, threshold: float
+) -> None:
+    # Full-size 1024-bit filters, so pruning after 7 of 16 words is really
+    # taken, with near-duplicates scattered across tile and batch seams.
+    monkeypatch.setattr(similarity, "_TILE_PAIRS", tile_pairs)
+    monkeypatch.setattr(similarity, "_BATCH_TILES", batch_tiles)
+    a = random_clks(11, 41, 128, density=0.5)
+    rng = np.random.default_rng(12)
+    b = np.concatenate([random_clks(13, 20, 128, density=0.5), near_copies(14, a, 40)])
+    b = b[rng.permutation(len(b))]
+    ia, ib, scores = dice_all_pairs(a, b, threshold)
+    expected = [
+        (i, j, score)
+        for i in range(len(a))
+        for j in range(len(b))
+        if (score := dice_reference(bytes(a[i]), bytes(b[j]))) >= threshold
+    ]
+    assert list(zip(ia.tolist(), ib.tolist(), scores.tolist(), strict=True)) == expected
+    # Enough true near-matches that a wrong prune or a lost seam would show.
+    assert threshold < 0.8 or len(expected) >= 30
+
+
+def test_dice_all_pairs_pruning_bound_is_tight() -> None:
+    # Pairs sitting exactly on the threshold must survive pruning: equal
+    # counts c and intersection t*c give Dice == t exactly.
+    base = np.zeros((1, 128), dtype=np.uint8)
+    base[0, :50] = 0xFF  # 400 bits set, all in the first words
+    other = base.copy()
+    other[0, 40:50] = 0  # drop 80 bits ...
+    other[0, 100:110] = 0xFF  # ... and set 80 elsewhere, after the pruning split
+    # |A| = |B| = 400, |A & B| = 320: Dice = 640 / 800 = 0.8 exactly.
+    assert dice_reference(bytes(base[0]), bytes(other[0])) == 0.8
+    ia, ib, scores = dice_all_pairs(base, other, 0.8)
+    assert (ia.tolist(), ib.tolist(), scores.tolist()) == ([0], [0], [0.8])
+    assert dice_all_pairs(base, other, np.nextafter(0.8, 1.0))[0].size == 0
 
 
 def test_empty_inputs() -> None:

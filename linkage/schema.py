@@ -73,6 +73,7 @@ __all__ = [
     "Resolution",
     "blocking_values",
     "drop_fields",
+    "encode_chunk",
     "encode_normalized",
     "encode_side",
     "load_schema",
@@ -827,6 +828,17 @@ def encode_side(table: pa.Table, schema: LinkageSchema, side: Side, keys: Subkey
         KeyMaterialError: The key source returned a short sub-key.
     """
     return encode_normalized(normalize_side(table, schema, side), schema, keys)
+
+
+def encode_chunk(
+    schema: LinkageSchema, side: Side, keys: SubkeySource, table: pa.Table
+) -> pa.Table:
+    """:func:`encode_side` with the table last: a picklable chunk function for worker pools.
+
+    ``functools.partial(encode_chunk, schema, side, keys)`` is what
+    :func:`linkage.parallel.encode_side_parallel` ships to each worker process.
+    """
+    return encode_side(table, schema, side, keys)
 
 
 def drop_fields(schema: LinkageSchema, names: set[str]) -> LinkageSchema:

@@ -12,6 +12,7 @@ The module is pure: it returns tables and text, :mod:`linkage.files` writes them
 from __future__ import annotations
 
 import csv
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from functools import lru_cache
@@ -28,6 +29,7 @@ from linkage.errors import InputError
 
 __all__ = [
     "CHANNELS_SCHEMA",
+    "DEFAULT_CHUNK_VOTERS",
     "RATECARD_SCHEMA",
     "SEGMENTS_TOML",
     "SUBSCRIBERS_SCHEMA",
@@ -35,6 +37,8 @@ __all__ = [
     "VOTERS_SCHEMA",
     "VOTER_HOUSEHOLD_SCHEMA",
     "World",
+    "WorldChunk",
+    "WorldStream",
     "generate_world",
 ]
 
@@ -340,39 +344,180 @@ def generate_world(
     Raises:
         InputError: ``voters`` or ``days`` is out of range.
     """
+    start = _check_args(voters, days, start)
+    voters, days = int(voters), int(days)
+    ref = _reference()
+    streams = _streams(seed, 0)
+    chunk, tuning, subs = _chunk(streams, voters, days, start, ref, (0, 1))
+    return World(
+        voters=chunk.voters,
+        subscribers=chunk.subscribers,
+        viewing=chunk.viewing,
+        channels=_channels_table(ref),
+        ratecard=_ratecard(streams[5], tuning, subs, ref, days),
+        voter_household=chunk.voter_household,
+        segments_toml=SEGMENTS_TOML,
+    )
+
+
+def _check_args(voters: object, days: object, start: object) -> date:
     for name, value in (("voters", voters), ("days", days)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
             raise InputError(f"{name} must be an integer >= 1", hint="pass a positive whole number")
     if not isinstance(start, date):
         raise InputError("start must be a date")
-    if isinstance(start, datetime):
-        start = start.date()
-    voters, days = int(voters), int(days)
-    ref = _reference()
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6)]
+    return start.date() if isinstance(start, datetime) else start
+
+
+def _streams(seed: int, chunk: int) -> list[np.random.Generator]:
+    # Chunk 0 uses exactly generate_world's streams, so a one-chunk stream is the same world.
+    sequence = np.random.SeedSequence(seed if chunk == 0 else [seed, chunk])
+    return [np.random.default_rng(s) for s in sequence.spawn(6)]
+
+
+def _channels_table(ref: _Reference) -> pa.Table:
+    return pa.table(
+        {
+            "channel": ref.channel_codes,
+            "name": ref.channel_names,
+            "genre": ref.channel_genres,
+            "language": ref.channel_languages,
+        },
+        schema=CHANNELS_SCHEMA,
+    )
+
+
+@dataclass(frozen=True)
+class WorldChunk:
+    """The per-household tables of one chunk of a streamed world.
+
+    Households never straddle chunks, and identifiers (voter, household, account)
+    come from disjoint ranges, so chunks concatenate into one valid world:
+    ``voters`` and ``voter_household`` stay sorted by ``voter_id`` across chunks.
+
+    Attributes:
+        voters: Voter rows of this chunk (``VOTERS_SCHEMA``).
+        subscribers: Subscriber rows (``SUBSCRIBERS_SCHEMA``).
+        viewing: Tuning events of this chunk's subscribers (``VIEWING_SCHEMA``).
+        voter_household: Truth rows (``VOTER_HOUSEHOLD_SCHEMA``).
+    """
+
+    voters: pa.Table
+    subscribers: pa.Table
+    viewing: pa.Table
+    voter_household: pa.Table
+
+
+def _chunk(
+    streams: list[np.random.Generator],
+    voters: int,
+    days: int,
+    start: date,
+    ref: _Reference,
+    part: tuple[int, int],
+) -> tuple[WorldChunk, _Tuning, _Subscribers]:
     hh = _households(streams[0], voters, ref)
     people = _people(streams[1], hh, ref, start)
-    voter_table, voter_id = _voter_table(streams[2], hh, people, ref)
-    subs = _subscribers(streams[3], hh, people, ref)
+    voter_table, voter_id = _voter_table(streams[2], hh, people, ref, part)
+    subs = _subscribers(streams[3], hh, people, ref, part)
     tuning = _viewing(streams[4], hh, people, subs, ref, days, start)
-    ratecard = _ratecard(streams[5], tuning, subs, ref, days)
-    return World(
+    chunk = WorldChunk(
         voters=voter_table,
         subscribers=subs.table,
         viewing=tuning.table,
-        channels=pa.table(
-            {
-                "channel": ref.channel_codes,
-                "name": ref.channel_names,
-                "genre": ref.channel_genres,
-                "language": ref.channel_languages,
-            },
-            schema=CHANNELS_SCHEMA,
-        ),
-        ratecard=ratecard,
         voter_household=_truth(hh, people, subs, voter_id),
-        segments_toml=SEGMENTS_TOML,
     )
+    return chunk, tuning, subs
+
+
+DEFAULT_CHUNK_VOTERS = 250_000
+"""Voters per chunk of a :class:`WorldStream` (about 0.7 GB peak with 7 days of viewing)."""
+
+
+class WorldStream:
+    """A synthetic world generated chunk by chunk, in memory bounded by the chunk size.
+
+    Iterate :meth:`chunks` once, writing each chunk out; then :meth:`ratecard`
+    gives the rate card priced from the whole world's viewing. Each chunk of
+    ``chunk_voters`` voters has its own households and its own seeded streams,
+    so the world depends only on the arguments, never on how it is consumed.
+
+    With ``voters <= chunk_voters`` there is one chunk, and the tables are
+    exactly :func:`generate_world`'s for the same arguments. Larger worlds are
+    a different (equally valid) draw: identifiers come from one slice of their
+    range per chunk, and addresses are unique within a chunk only, so a few
+    households in different chunks may share an address line.
+
+    Attributes:
+        voters: Registered voters in the whole world.
+        days: Days of viewing.
+        seed: Seed of every stream.
+        start: First viewing day.
+        chunk_voters: Voters per chunk (the last chunk holds the remainder).
+        channels: The channel list (``CHANNELS_SCHEMA``).
+        segments_toml: Segment rules for the campaign (TOML text).
+    """
+
+    def __init__(
+        self,
+        voters: int = 50_000,
+        days: int = 7,
+        seed: int = 0,
+        start: date = date(2026, 10, 5),
+        chunk_voters: int = DEFAULT_CHUNK_VOTERS,
+    ) -> None:
+        """Validate the arguments; nothing is generated until :meth:`chunks` runs.
+
+        Raises:
+            InputError: ``voters``, ``days`` or ``chunk_voters`` is out of range.
+        """
+        self.start = _check_args(voters, days, start)
+        if isinstance(chunk_voters, bool) or not isinstance(chunk_voters, int) or chunk_voters < 1:
+            raise InputError("chunk_voters must be an integer >= 1")
+        self.voters, self.days, self.seed = int(voters), int(days), int(seed)
+        self.chunk_voters = chunk_voters
+        self._ref = _reference()
+        self.channels = _channels_table(self._ref)
+        self.segments_toml = SEGMENTS_TOML
+        self._seconds: FloatArray | None = None
+        self._light_seconds: FloatArray | None = None
+        self._subscribers = 0
+
+    @property
+    def n_chunks(self) -> int:
+        """How many chunks :meth:`chunks` yields."""
+        return -(-self.voters // self.chunk_voters)
+
+    def chunks(self) -> Iterator[WorldChunk]:
+        """Generate the chunks in order, totalling what the rate card needs on the way."""
+        k = self.n_chunks
+        n_ch, n_dp = len(self._ref.channel_codes), len(DAYPARTS)
+        seconds, light_seconds, subscribers = np.zeros(n_ch * n_dp), np.zeros(n_ch), 0
+        for i in range(k):
+            n = min(self.chunk_voters, self.voters - i * self.chunk_voters)
+            streams = _streams(self.seed, i)
+            chunk, tuning, subs = _chunk(streams, n, self.days, self.start, self._ref, (i, k))
+            s, light = _ratecard_seconds(tuning, self._ref)
+            seconds += s
+            light_seconds += light
+            subscribers += len(subs.hh)
+            del tuning, subs
+            yield chunk
+        self._seconds, self._light_seconds = seconds, light_seconds
+        self._subscribers = subscribers
+
+    def ratecard(self) -> pa.Table:
+        """Spot prices from the whole world's viewing (``RATECARD_SCHEMA``).
+
+        Raises:
+            InputError: :meth:`chunks` has not been run to the end yet.
+        """
+        if self._seconds is None or self._light_seconds is None:
+            raise InputError("the rate card needs every chunk", hint="iterate chunks() first")
+        rng = _streams(self.seed, 0)[5]
+        return _ratecard_prices(
+            rng, self._seconds, self._light_seconds, self._subscribers, self._ref, self.days
+        )
 
 
 # --- reference data ---------------------------------------------------------------------
@@ -520,16 +665,24 @@ def _digits(values: IntArray, width: int, base: int = 10) -> pa.Array:
     return pa.array(raw, pa.binary(width)).cast(pa.string())
 
 
-def _unique_ints(rng: np.random.Generator, n: int, high: int) -> IntArray:
-    """``n`` distinct random integers in ``[0, high)``, in random order."""
-    out = rng.integers(0, high, size=n, dtype=np.int64)
+def _unique_ints(
+    rng: np.random.Generator, n: int, high: int, part: tuple[int, int] = (0, 1)
+) -> IntArray:
+    """``n`` distinct random integers in ``[0, high)``, in random order.
+
+    ``part = (i, k)`` draws from the ``i``-th of ``k`` equal slices of the range, so
+    chunks of a streamed world never share an identifier; ``(0, 1)`` is the whole range.
+    """
+    index, parts = part
+    width = high // parts
+    out = rng.integers(0, width, size=n, dtype=np.int64)
     while True:
         _, first = np.unique(out, return_index=True)
         if len(first) == n:
-            return out
+            return out + index * width
         dup = np.ones(n, dtype=bool)
         dup[first] = False
-        out[dup] = rng.integers(0, high, size=int(dup.sum()), dtype=np.int64)
+        out[dup] = rng.integers(0, width, size=int(dup.sum()), dtype=np.int64)
 
 
 def _take(values: pa.Array, idx: IntArray) -> pa.Array:
@@ -947,11 +1100,15 @@ def _noisy_case(rng: np.random.Generator, values: pa.Array, p_upper: float) -> p
 
 
 def _voter_table(
-    rng: np.random.Generator, hh: _Households, people: _People, ref: _Reference
+    rng: np.random.Generator,
+    hh: _Households,
+    people: _People,
+    ref: _Reference,
+    part: tuple[int, int] = (0, 1),
 ) -> tuple[pa.Table, pa.Array]:
     """The voter file (sorted by voter_id) and the voter ids in generation order."""
     n = len(people.hh)
-    ids = _unique_ints(rng, n, 10**9)
+    ids = _unique_ints(rng, n, 10**9, part)
     order = np.argsort(ids, kind="stable")
     voter_id = _join([pa.array(np.full(n, "OH"), pa.string()), _digits(ids, 9)])
 
@@ -1073,7 +1230,11 @@ def _nicknames(
 
 
 def _subscribers(
-    rng: np.random.Generator, hh: _Households, people: _People, ref: _Reference
+    rng: np.random.Generator,
+    hh: _Households,
+    people: _People,
+    ref: _Reference,
+    part: tuple[int, int] = (0, 1),
 ) -> _Subscribers:
     mean_age = np.bincount(people.hh, weights=people.age, minlength=hh.n) / hh.size
     p_sub = np.clip(0.6 + 0.004 * (mean_age - 50.0), 0.3, 0.9)
@@ -1081,9 +1242,12 @@ def _subscribers(
     m = len(sub_hh)
 
     household_id = _join(
-        [pa.array(np.full(m, "HH"), pa.string()), _digits(_unique_ints(rng, m, 16**10), 10, 16)]
+        [
+            pa.array(np.full(m, "HH"), pa.string()),
+            _digits(_unique_ints(rng, m, 16**10, part), 10, 16),
+        ]
     )
-    account = _digits(_unique_ints(rng, m, 9 * 10**11) + 10**11, 12)
+    account = _digits(_unique_ints(rng, m, 9 * 10**11, part) + 10**11, 12)
 
     anyone = np.floor(rng.random(m) * hh.size[sub_hh]).astype(np.int64)
     pick = np.where(rng.random(m) < 0.7, 0, anyone)
@@ -1425,18 +1589,29 @@ def _ratecard(
     rng: np.random.Generator, tuning: _Tuning, subs: _Subscribers, ref: _Reference, days: int
 ) -> pa.Table:
     """Spot prices roughly proportional to expected audience; light-viewer channels cheaper."""
-    n_ch = len(ref.channel_codes)
-    n_dp = len(DAYPARTS)
+    seconds, light_seconds = _ratecard_seconds(tuning, ref)
+    return _ratecard_prices(rng, seconds, light_seconds, len(subs.hh), ref, days)
+
+
+def _daypart_intervals() -> list[tuple[int, int, int]]:
+    """(start second, end second, daypart index) within a day; midnight-wrapping parts split."""
     intervals: list[tuple[int, int, int]] = []
     for i, dp in enumerate(DAYPARTS):
         if dp.wraps_midnight:
             intervals += [(dp.start_qh * 900, _DAY, i), (0, dp.end_qh * 900, i)]
         else:
             intervals.append((dp.start_qh * 900, dp.end_qh * 900, i))
-    dp_seconds = np.zeros(n_dp)
-    for a, b, i in intervals:
-        dp_seconds[i] += b - a
+    return intervals
 
+
+def _ratecard_seconds(tuning: _Tuning, ref: _Reference) -> tuple[FloatArray, FloatArray]:
+    """Tuned seconds per (channel, daypart) and light-viewer seconds per channel.
+
+    Both are sums over events, so a streamed world adds them up chunk by chunk.
+    """
+    n_ch = len(ref.channel_codes)
+    n_dp = len(DAYPARTS)
+    intervals = _daypart_intervals()
     tod = tuning.start_s % _DAY
     end = tod + (tuning.end_s - tuning.start_s)
     light_ev = tuning.light[tuning.hh]
@@ -1449,8 +1624,25 @@ def _ratecard(
                 tuning.channel * n_dp + i, weights=overlap, minlength=n_ch * n_dp
             )
             light_seconds += np.bincount(tuning.channel, weights=overlap * light_ev, minlength=n_ch)
+    return seconds, light_seconds
+
+
+def _ratecard_prices(
+    rng: np.random.Generator,
+    seconds: FloatArray,
+    light_seconds: FloatArray,
+    subscribers: int,
+    ref: _Reference,
+    days: int,
+) -> pa.Table:
+    """The rate card from the tuned-seconds totals of :func:`_ratecard_seconds`."""
+    n_ch = len(ref.channel_codes)
+    n_dp = len(DAYPARTS)
+    dp_seconds = np.zeros(n_dp)
+    for a, b, i in _daypart_intervals():
+        dp_seconds[i] += b - a
     per_ch = seconds.reshape(n_ch, n_dp)
-    n_sub = max(len(subs.hh), 1)
+    n_sub = max(subscribers, 1)
     avg_households = per_ch / (dp_seconds * days)[None, :] * (_OHIO_TV_HOUSEHOLDS / n_sub)
     ch_total = per_ch.sum(axis=1)
     light_share = np.divide(light_seconds, ch_total, out=np.zeros(n_ch), where=ch_total > 0)

@@ -16,7 +16,7 @@ from nicknames import NickNamer
 from linkage.aggregation import DAYPARTS
 from linkage.errors import InputError
 from linkage.segments import column_kinds, evaluate, load_segments
-from linkage.synth import World, generate_world
+from linkage.synth import World, WorldStream, generate_world
 
 START = date(2026, 10, 5)  # a Monday
 DAYS = 2
@@ -394,3 +394,53 @@ def test_segment_sizes_are_usable(world: World) -> None:
         assert 0.08 < members[name].sum() / n < 0.25, name
     for name in ("latino", "african_american"):
         assert members[name].sum() / n > 0.07, name
+
+
+# --- streaming ------------------------------------------------------------------------------
+
+
+def test_one_chunk_stream_is_generate_world() -> None:
+    world = generate_world(voters=1_500, days=2, seed=21)
+    stream = WorldStream(voters=1_500, days=2, seed=21, chunk_voters=1_500)
+    (chunk,) = list(stream.chunks())
+    assert chunk.voters.equals(world.voters)
+    assert chunk.subscribers.equals(world.subscribers)
+    assert chunk.viewing.equals(world.viewing)
+    assert chunk.voter_household.equals(world.voter_household)
+    assert stream.ratecard().equals(world.ratecard)
+    assert stream.channels.equals(world.channels)
+
+
+def test_chunked_stream_is_one_consistent_world() -> None:
+    stream = WorldStream(voters=2_500, days=2, seed=5, chunk_voters=1_000)
+    chunks = list(stream.chunks())
+    assert stream.n_chunks == 3
+    assert [c.voters.num_rows for c in chunks] == [1_000, 1_000, 500]
+    voters = pa.concat_tables([c.voters for c in chunks])
+    subs = pa.concat_tables([c.subscribers for c in chunks])
+    truth = pa.concat_tables([c.voter_household for c in chunks])
+    viewing = pa.concat_tables([c.viewing for c in chunks])
+    ids = voters["voter_id"].to_pylist()
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert truth["voter_id"].to_pylist() == sorted(truth["voter_id"].to_pylist())
+    households = subs["household_id"].to_pylist()
+    assert len(set(households)) == len(households)
+    assert len(set(subs["account_number"].to_pylist())) == subs.num_rows
+    assert set(truth["voter_id"].to_pylist()) <= set(ids)
+    assert set(viewing["household_id"].to_pylist()) <= set(households)
+    # Chunks are distinct draws, not copies of one another.
+    assert chunks[0].voters["first_name"] != chunks[1].voters["first_name"].slice(0, 1_000)
+    # Deterministic: the same arguments give the same chunks and rate card.
+    again = WorldStream(voters=2_500, days=2, seed=5, chunk_voters=1_000)
+    assert all(a.viewing.equals(b.viewing) for a, b in zip(again.chunks(), chunks, strict=True))
+    assert again.ratecard().equals(stream.ratecard())
+
+
+def test_stream_ratecard_needs_every_chunk_and_args_are_checked() -> None:
+    stream = WorldStream(voters=500, days=1, seed=1, chunk_voters=200)
+    with pytest.raises(InputError, match="every chunk"):
+        stream.ratecard()
+    with pytest.raises(InputError, match="chunk_voters"):
+        WorldStream(voters=500, chunk_voters=0)
+    with pytest.raises(InputError, match="voters"):
+        WorldStream(voters=0)

@@ -31,7 +31,7 @@ from cryptography.exceptions import InvalidTag
 from rich.markup import escape
 
 from linkage import files
-from linkage.aggregation import compute_viewership
+from linkage.aggregation import compute_viewership, household_intensity
 from linkage.engine import DuckDBEngine
 from linkage.envelope import (
     OpenedMessage,
@@ -49,6 +49,7 @@ from linkage.keys import (
     pseudonymize,
 )
 from linkage.matchkeys import DEFAULT_RECIPES, SubkeySource, encode_message, tokenize_records
+from linkage.metrics import cross_with_intensity
 from linkage.normalize import normalize_records
 from parties.common import Home, out
 
@@ -782,7 +783,24 @@ def check_thresholds(ex: Exchange, world: Path) -> CheckResult:
         )
         channels = sorted(set(opened.table["channel"].to_pylist()))
         with DuckDBEngine() as engine:
+            if any(":" in str(seg) for seg in pc.unique(opened.table["segment"]).to_pylist()):
+                # The provider also released viewing-intensity tiers: rebuild them the same way.
+                assigned = cross_with_intensity(
+                    assigned, household_intensity(viewing, engine=engine)
+                )
             truth = compute_viewership(assigned, viewing, channels=channels, engine=engine)
+            unverified = engine.query(
+                """
+                SELECT COUNT(*) AS n FROM r
+                WHERE NOT r.suppressed AND NOT EXISTS (
+                    SELECT 1 FROM t
+                    WHERE r.grain = t.grain AND r.segment = t.segment AND r.channel = t.channel
+                      AND r.day_type = t.day_type AND r.daypart IS NOT DISTINCT FROM t.daypart
+                      AND r.quarter_hour IS NOT DISTINCT FROM t.quarter_hour)
+                """,
+                {"r": opened.table, "t": truth},
+            ).to_pylist()[0]["n"]
+            bad += int(unverified or 0)
             res = engine.query(
                 f"""
                 SELECT COUNT(*) AS released,

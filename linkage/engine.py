@@ -19,6 +19,7 @@ import importlib.util
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,10 @@ class DuckDBEngine:
     Args:
         memory_limit: DuckDB memory limit (e.g. ``"1GB"``); larger work spills.
         threads: Worker threads; ``None`` lets DuckDB use every core.
-        temp_directory: Where DuckDB spills; ``None`` uses its default.
+        temp_directory: Where DuckDB spills. ``None`` makes a private (0700)
+            directory under the system temp dir, removed on :meth:`close`:
+            DuckDB's own default is ``.tmp`` in the working directory, which
+            would leave spilled joins of viewing and segments lying about.
 
     Use as a context manager, or call :meth:`close` when done.
     """
@@ -152,8 +156,10 @@ class DuckDBEngine:
             if threads < 1:
                 raise ValueError("threads must be at least 1")
             config["threads"] = threads
-        if temp_directory is not None:
-            config["temp_directory"] = temp_directory
+        self._own_temp: str | None = None
+        if temp_directory is None:
+            self._own_temp = temp_directory = tempfile.mkdtemp(prefix="narwhal-duckdb-")
+        config["temp_directory"] = temp_directory
         self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(":memory:", config=config)
 
     @property
@@ -215,6 +221,9 @@ class DuckDBEngine:
         if self._con is not None:
             self._con.close()
             self._con = None
+        if self._own_temp is not None:
+            shutil.rmtree(self._own_temp, ignore_errors=True)
+            self._own_temp = None
 
     def __enter__(self) -> DuckDBEngine:
         return self

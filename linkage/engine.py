@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, TypeAlias, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, TypeAlias, runtime_checkable
 
 import duckdb
 import pyarrow as pa
@@ -131,7 +131,25 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class DuckDBEngine:
+class _Closing:
+    """``with engine:`` closes it; engines define :meth:`close`."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class DuckDBEngine(_Closing):
     """The default engine: an in-memory DuckDB connection that spills to disk.
 
     Args:
@@ -225,17 +243,6 @@ class DuckDBEngine:
             shutil.rmtree(self._own_temp, ignore_errors=True)
             self._own_temp = None
 
-    def __enter__(self) -> DuckDBEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
     def __repr__(self) -> str:
         state = "closed" if self._con is None else "open"
         return f"DuckDBEngine({state})"
@@ -274,7 +281,7 @@ def spark_available() -> str | None:
     return None
 
 
-class SparkEngine:
+class SparkEngine(_Closing):
     """Runs the engine SQL on Spark SQL; a drop-in for :class:`DuckDBEngine`.
 
     Arrow tables are registered as temporary views through Arrow
@@ -376,17 +383,6 @@ class SparkEngine:
         if self._spark is not None and self._owned:
             self._spark.stop()
         self._spark = None
-
-    def __enter__(self) -> SparkEngine:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._spark is None else "open"

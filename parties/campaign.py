@@ -46,6 +46,7 @@ from parties.common import (
     ExchangeOpt,
     HomeOpt,
     SchemaOpt,
+    WorkersOpt,
     console,
     fail_cleanly,
     load_link_schema,
@@ -83,10 +84,7 @@ def tokenize(
     segments: Annotated[Path, typer.Option("--segments", help="Segment rules (TOML).")],
     exchange: ExchangeOpt,
     schema: SchemaOpt = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", min=1, help="Processes for tokenizing; default: one per CPU."),
-    ] = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Turn the voter file into keyed tokens and segment codes for the matcher.
 

@@ -70,6 +70,10 @@ SchemaOpt = Annotated[
         help="Linkage schema (TOML) both tokenizers use; default: the shipped voters_subscribers.",
     ),
 ]
+WorkersOpt = Annotated[
+    int | None,
+    typer.Option("--workers", min=1, help="Processes for tokenizing; default: one per CPU."),
+]
 EngineOpt = Annotated[
     str, typer.Option("--engine", help="SQL engine: duckdb (default) or spark (local[2]).")
 ]

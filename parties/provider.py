@@ -40,6 +40,7 @@ from parties.common import (
     ExchangeOpt,
     HomeOpt,
     SchemaOpt,
+    WorkersOpt,
     fail_cleanly,
     load_link_schema,
     make_app,
@@ -65,10 +66,7 @@ def tokenize(
     ],
     exchange: ExchangeOpt,
     schema: SchemaOpt = None,
-    workers: Annotated[
-        int | None,
-        typer.Option("--workers", min=1, help="Processes for tokenizing; default: one per CPU."),
-    ] = None,
+    workers: WorkersOpt = None,
 ) -> None:
     """Turn the subscriber file into keyed tokens and household pseudonyms for the matcher.
 

@@ -20,6 +20,7 @@ import os
 import re
 import shutil
 import tempfile
+from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,11 +132,12 @@ def _sql_string(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-class _Closing:
+class _Closing(ABC):
     """``with engine:`` closes it; engines define :meth:`close`."""
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the engine's resources; further queries raise."""
 
     def __enter__(self) -> Self:
         return self

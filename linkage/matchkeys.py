@@ -168,8 +168,9 @@ def _encoded_column(
     column = table.column(field)
     try:
         text = column.cast(pa.string()).combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        raise InputError("match-key field is not text", column=field) from exc
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        # from None: Arrow's message can quote the offending value.
+        raise InputError("match-key field is not text", column=field) from None
     encoded = pc.dictionary_encode(text)
     distinct = [_lp(v.encode("utf-8")) for v in encoded.dictionary.to_pylist()]
     empty = _lp(b"") if field in empty_when_missing else None

@@ -647,16 +647,21 @@ def normalize_row(row: Mapping[str, str | None]) -> dict[str, str | None]:
     }
 
 
-def _string_column(table: pa.Table, name: str) -> pa.Array:
-    if name not in table.column_names:
+def text_column(table: pa.Table, name: str | None) -> pa.Array:
+    """Column ``name`` as one string array; an absent column is all-null.
+
+    Raises:
+        InputError: The column cannot be cast to text (named; the value never is).
+    """
+    if name is None or name not in table.column_names:
         return pa.nulls(table.num_rows, type=pa.string())
     column = table.column(name)
     try:
         return column.cast(pa.string()).combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
         raise InputError(
             "cannot be read as text", column=name, hint="pass names, addresses and codes as strings"
-        ) from exc
+        ) from None  # Arrow's message can quote the offending value
 
 
 def _map_distinct(values: pa.Array, function: Callable[[str | None], str | None]) -> pa.Array:
@@ -685,12 +690,12 @@ def normalize_records(table: pa.Table) -> pa.Table:
     Raises:
         InputError: A column cannot be cast to text.
     """
-    first = _string_column(table, "first_name")
+    first = text_column(table, "first_name")
     given_raw = _map_distinct(first, normalize_name)
     given = _map_distinct(given_raw, canonical_given_name)
-    surname = _map_distinct(_string_column(table, "last_name"), normalize_name)
+    surname = _map_distinct(text_column(table, "last_name"), normalize_name)
 
-    address = _string_column(table, "address")
+    address = text_column(table, "address")
     encoded = pc.dictionary_encode(address)
     parts = [_street_parts(v) for v in encoded.dictionary.to_pylist()]
     house, street, unit = (
@@ -704,7 +709,7 @@ def normalize_records(table: pa.Table) -> pa.Table:
         "email": normalize_email,
     }
     mapped = {
-        column: _map_distinct(_string_column(table, column), function)
+        column: _map_distinct(text_column(table, column), function)
         for column, function in singles.items()
     }
     arrays = [

@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes, hmac
 
 from linkage.bloom import BloomSchema, FieldEncoding, Hardening, encode_records, to_arrow
-from linkage.errors import InputError, KeyMaterialError, SchemaError
+from linkage.errors import KeyMaterialError, SchemaError
 from linkage.matchkeys import MatchKeyRecipe, SubkeySource, tokenize_records
 from linkage.normalize import (
     canonical_given_name,
@@ -60,6 +60,7 @@ from linkage.normalize import (
     normalize_phone,
     normalize_state,
     parse_street_address,
+    text_column,
 )
 
 __all__ = [
@@ -645,17 +646,6 @@ _NORMALIZERS: Final[Mapping[str, Callable[[str | None], str | None]]] = {
 }
 
 
-def _raw_column(table: pa.Table, column: str | None) -> pa.Array:
-    # An absent column is all-null, as in linkage.normalize; callers that
-    # need every schema column check with LinkageSchema.side_columns first.
-    if column is None or column not in table.column_names:
-        return pa.nulls(table.num_rows, type=pa.string())
-    try:
-        return table.column(column).cast(pa.string()).combine_chunks()
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
-        raise InputError("cannot be read as text", column=column) from exc
-
-
 def _map_distinct(
     values: pa.Array, function: Callable[[str | None], tuple[str | None, ...]], width: int
 ) -> list[pa.Array]:
@@ -692,7 +682,7 @@ def normalize_side(table: pa.Table, schema: LinkageSchema, side: Side) -> pa.Tab
     """
     arrays: dict[str, pa.Array] = {}
     for field in schema.fields:
-        raw = _raw_column(table, field.column(side))
+        raw = text_column(table, field.column(side))
         if field.type == "street_address":
             for name, array in zip(
                 field.outputs, _map_distinct(raw, _street_parts, 3), strict=True

@@ -42,11 +42,11 @@ from parties.audit import CheckResult, audit
 from parties.cli import app
 from parties.common import Home
 from parties.world import make_world
+from tests.parties_setup import ROLES, introduce
 
 pytestmark = pytest.mark.security
 
 X = "audit-1"
-ROLES = ("campaign", "matcher", "provider")
 runner = CliRunner()
 
 
@@ -90,12 +90,7 @@ def deliver(src: Home, dst: Home, kind: str) -> None:
 def clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     d = Demo(tmp_path_factory.mktemp("audit") / "demo")
     make_world(d.world, voters=2000, days=2, seed=13)
-    for role in ROLES:
-        ok(role, "init", "--home", d.root / role, "--name", f"a-{role}")
-    for role in ROLES:
-        for other in ROLES:
-            if other != role:
-                ok(role, "trust", "--home", d.root / role, d.root / other / "card.json")
+    introduce(d.root, ok, "a")
     c, m, p = (d.home(r) for r in ROLES)
     ok(
         "campaign", "tokenize", "--home", c.root, "--voters", d.world / "campaign/voters.parquet",

@@ -35,8 +35,8 @@ from linkage.keys import generate_identity
 from linkage.segments import load_segments
 from parties.cli import app
 from parties.world import make_world
+from tests.parties_setup import assert_ok, introduce
 
-ROLES = ("campaign", "matcher", "provider")
 SECRET_NAME = "Zebediah"  # planted in offending rows; must never reach stderr
 runner = CliRunner()
 
@@ -65,12 +65,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     root = tmp_path_factory.mktemp("bad-input")
     world = root / "world"
     make_world(world, voters=300, days=1, seed=5)
-    for role in ROLES:
-        assert cli(role, "init", "--home", root / role, "--name", f"t-{role}")[0] == 0
-    for role in ROLES:
-        for other in ROLES:
-            if other != role:
-                assert cli(role, "trust", "--home", root / role, root / other / "card.json")[0] == 0
+    introduce(root, lambda *a: assert_ok(cli(*a)), "t")
     voters = pq.read_table(world / "campaign" / "voters.parquet").slice(0, 300)
     yield Setup(root, world, voters)
 

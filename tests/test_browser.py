@@ -41,11 +41,11 @@ from typer.testing import CliRunner
 from linkage.html_report import SECTION_IDS
 from parties import campaign
 from parties.cli import app
+from tests.parties_setup import ROLES, introduce
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 X = "br-2026"
-ROLES = ("campaign", "matcher", "provider")
 WIDTH, HEIGHT = 1280, 900
 INSTALL = "apt-get update && apt-get install -y chromium"
 FLAGS = (
@@ -278,12 +278,7 @@ def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     world = root / "world"
     homes = {role: root / role for role in ROLES}
     ok("synth", "--out", world, "--voters", "3000", "--days", "2", "--seed", "5")
-    for role, home in homes.items():
-        ok(role, "init", "--home", home, "--name", f"browser-{role}")
-    for role, home in homes.items():
-        for other, other_home in homes.items():
-            if other != role:
-                ok(role, "trust", "--home", home, other_home / "card.json")
+    introduce(root, ok, "browser")
 
     def carry(sender: str, kind: str, recipient: str) -> None:
         name = f"{X}.{kind}.nwl"

@@ -14,11 +14,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkage.evaluation import rating_error
+from tests.parties_setup import introduce
 
 pytestmark = pytest.mark.integration
 
 X = "it-2026"
-ROLES = ("campaign", "matcher", "provider")
 
 
 def narwhal(*args: str | Path) -> subprocess.CompletedProcess[str]:
@@ -59,12 +59,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
     world = root / "world"
     ok("synth", "--out", world, "--voters", "6000", "--days", "3", "--seed", "11")
     r = Run(root, world)
-    for role in ROLES:
-        ok(role, "init", "--home", r.home(role), "--name", f"test-{role}")
-    for role in ROLES:
-        for other in ROLES:
-            if other != role:
-                ok(role, "trust", "--home", r.home(role), r.home(other) / "card.json")
+    introduce(r.root, ok, "test")
     ok(
         "campaign",
         "tokenize",

@@ -26,8 +26,8 @@ from linkage import files
 from linkage.envelope import seal
 from linkage.keys import pseudonymize
 from parties.cli import app
+from tests.parties_setup import assert_ok, introduce
 
-ROLES = ("campaign", "matcher", "provider")
 HOUSEHOLDS = [f"HH{i:04d}" for i in range(300)]
 A = HOUSEHOLDS[:150]
 B = HOUSEHOLDS[100:250]
@@ -52,12 +52,7 @@ class World:
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("release-cli")
-    for role in ROLES:
-        assert cli(role, "init", "--home", root / role, "--name", f"t-{role}")[0] == 0
-    for role in ROLES:
-        for other in ROLES:
-            if other != role:
-                assert cli(role, "trust", "--home", root / role, root / other / "card.json")[0] == 0
+    introduce(root, lambda *a: assert_ok(cli(*a)), "t")
     rows = []
     for i, hid in enumerate(HOUSEHOLDS):
         rows.append((hid, "c1", datetime(2024, 3, 4, 20), datetime(2024, 3, 4, 21)))

@@ -25,10 +25,10 @@ from linkage.errors import MessageError
 from parties.cli import app
 from parties.common import Home
 from parties.world import make_world
+from tests.parties_setup import ROLES, assert_ok, introduce
 
 pytestmark = pytest.mark.security
 
-ROLES = ("campaign", "matcher", "provider")
 SECRET_WORDS = re.compile(r"key|secret|passw|passphrase|token|credential|private", re.IGNORECASE)
 runner = CliRunner()
 
@@ -75,12 +75,7 @@ def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
     root = tmp_path_factory.mktemp("security")
     world = root / "world"
     make_world(world, voters=1500, days=1, seed=8)
-    for role in ROLES:
-        assert cli(role, "init", "--home", root / role, "--name", f"s-{role}")[0] == 0
-    for role in ROLES:
-        for other in ROLES:
-            if other != role:
-                assert cli(role, "trust", "--home", root / role, root / other / "card.json")[0] == 0
+    introduce(root, lambda *a: assert_ok(cli(*a)), "s")
     yield Homes(root, world)
 
 

@@ -1,22 +1,36 @@
 """Sealing and opening exchanged messages, as bytes in and bytes out.
 
-Wire format (``NWL1``), every integer big-endian::
+Wire format (``NWL2``), every integer big-endian::
 
-    magic       4 bytes   b"NWL1"
+    magic       4 bytes   b"NWL2"
     mlen        4 bytes   length of the manifest (at most 64 KiB)
     manifest    mlen      UTF-8 JSON, keys sorted, no whitespace (see Manifest)
     ephemeral   32 bytes  sender's one-time X25519 public key
-    nonce       12 bytes  AES-GCM nonce
-    clen        8 bytes   length of the ciphertext (payload + 16-byte GCM tag)
-    ciphertext  clen      AES-256-GCM(payload), AAD = the exact manifest bytes
-    signature   64 bytes  Ed25519 by the sender over magic..ciphertext
+    prefix      8 bytes   random nonce prefix
+    chunk       4 bytes   plaintext bytes per chunk (1 KiB .. 64 MiB; 1 MiB written)
+    plen        8 bytes   plaintext payload length
+    chunks                ceil(plen / chunk) (at least one) AES-256-GCM chunks,
+                          each its plaintext + a 16-byte tag
+    signature   64 bytes  Ed25519 by the sender
+
+Chunk ``i`` is sealed with nonce ``prefix || i`` (4-byte counter) and
+associated data ``SHA-256(magic..plen) || last``, where ``last`` is 1 for the
+final chunk and 0 otherwise: the header (manifest included) is bound to every
+chunk, and chunks cannot be reordered, dropped, cut off or moved to another
+message. The signature is over ``b"narwhal/v2/signature" ||
+SHA-512(magic..last chunk)``, hash-then-sign so that neither side ever holds
+a whole message: a 3 GB campaign file seals and opens in one chunk of memory
+(version 1 sealed the payload in one AES-GCM call, which cryptography caps at
+2 GiB, and held three copies of it while opening).
 
 The payload is a Parquet file (zstd). The AES key is
 ``HKDF-SHA256(X25519(ephemeral, recipient), salt = ephemeral_pub || recipient_pub,
-info = b"narwhal/v1/envelope" || ephemeral_pub || recipient_pub)``: fresh per
-message, bound to the recipient. The manifest is authenticated twice — as AES
-associated data and under the signature — so it cannot be swapped onto
-another ciphertext. A file with any byte missing or extra is rejected.
+info = b"narwhal/v2/envelope" || ephemeral_pub || recipient_pub)``: fresh per
+message, bound to the recipient. The manifest is authenticated twice (as
+associated data and under the signature), so it cannot be swapped onto
+another ciphertext. A file with any byte missing or extra is rejected; the
+signature is checked in a first pass over the file, before anything is
+decrypted.
 
 Manifest fields: ``format_version`` (1), ``kind``, ``exchange_id``, ``sender``
 and ``recipient`` (card fingerprints), ``rows``, ``columns`` (names, in
@@ -31,13 +45,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Final
+from typing import IO, Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -52,8 +67,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from linkage.errors import InputError, MessageError, StateError
 from linkage.keys import Identity, PartyCard, Role, validate_exchange_id
 
-MAGIC: Final = b"NWL1"
-FORMAT_VERSION: Final = 1
+MAGIC: Final = b"NWL2"
+FORMAT_VERSION: Final = 2
 MAX_MANIFEST_BYTES: Final = 64 * 1024
 NONCE_BYTES: Final = 12
 EPHEMERAL_BYTES: Final = 32
@@ -61,9 +76,18 @@ SIGNATURE_BYTES: Final = 64
 TAG_BYTES: Final = 16
 TOKEN_BYTES: Final = 32
 
-_ENVELOPE_INFO: Final = b"narwhal/v1/envelope"
+CHUNK_BYTES: Final = 1 << 20
+"""Plaintext bytes per AES-GCM chunk written by this version."""
+MIN_CHUNK_BYTES: Final = 1 << 10
+MAX_CHUNK_BYTES: Final = 1 << 26
+
+_ENVELOPE_INFO: Final = b"narwhal/v2/envelope"
+_SIGNATURE_CONTEXT: Final = b"narwhal/v2/signature"
 _MLEN: Final = 4
-_CLEN: Final = 8
+_PREFIX_BYTES: Final = 8
+_COUNTER_BYTES: Final = NONCE_BYTES - _PREFIX_BYTES
+_CHUNK_FIELD: Final = 4
+_PLEN: Final = 8
 _HEX32: Final = re.compile(r"[0-9a-f]{32}")
 _HEX64: Final = re.compile(r"[0-9a-f]{64}")
 _TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -396,47 +420,72 @@ def _manifest_from_bytes(raw: bytes, file: str | None) -> Manifest:
 
 
 @dataclass(frozen=True)
-class _Parts:
+class _Layout:
+    """Where everything lies in a message of ``size`` bytes (parsed, not verified)."""
+
+    manifest: Manifest
     manifest_bytes: bytes
     ephemeral: bytes
-    nonce: bytes
-    ciphertext: bytes
-    signed: bytes
-    signature: bytes
+    prefix: bytes
+    chunk_bytes: int
+    payload_bytes: int
+    head: bytes
+    body_end: int
 
 
-def _split(data: bytes, file: str | None) -> _Parts:
-    head = len(MAGIC) + _MLEN
-    if len(data) < len(MAGIC):
-        if MAGIC.startswith(data):
+def _chunk_count(payload_bytes: int, chunk_bytes: int) -> int:
+    """Chunks of a payload: at least one, so an empty payload still has a tag."""
+    return max(1, -(-payload_bytes // chunk_bytes))
+
+
+def _read_exactly(src: IO[bytes], n: int, file: str | None) -> bytes:
+    data = src.read(n)
+    if len(data) != n:
+        raise MessageError("truncated message", file=file)
+    return data
+
+
+def _size(src: IO[bytes]) -> int:
+    src.seek(0, os.SEEK_END)
+    size = src.tell()
+    src.seek(0)
+    return size
+
+
+def _parse(src: IO[bytes], file: str | None) -> _Layout:
+    """Read and check the header of a seekable message; leave ``src`` at the first chunk."""
+    size = _size(src)
+    magic = src.read(len(MAGIC))
+    if magic != MAGIC:
+        if len(magic) < len(MAGIC) and MAGIC.startswith(magic):
             raise MessageError("truncated message", file=file)
         raise MessageError("not a Narwhal message (bad magic)", file=file)
-    if data[: len(MAGIC)] != MAGIC:
-        raise MessageError("not a Narwhal message (bad magic)", file=file)
-    if len(data) < head:
-        raise MessageError("truncated message", file=file)
-    mlen = int.from_bytes(data[len(MAGIC) : head], "big")
+    mlen = int.from_bytes(_read_exactly(src, _MLEN, file), "big")
     if mlen > MAX_MANIFEST_BYTES:
         raise MessageError("malformed message: manifest length out of range", file=file)
-    clen_at = head + mlen + EPHEMERAL_BYTES + NONCE_BYTES
-    if len(data) < clen_at + _CLEN:
+    manifest_bytes = _read_exactly(src, mlen, file)
+    manifest = _manifest_from_bytes(manifest_bytes, file)
+    fixed = _read_exactly(src, EPHEMERAL_BYTES + _PREFIX_BYTES + _CHUNK_FIELD + _PLEN, file)
+    ephemeral = fixed[:EPHEMERAL_BYTES]
+    at = EPHEMERAL_BYTES
+    prefix = fixed[at : at + _PREFIX_BYTES]
+    at += _PREFIX_BYTES
+    chunk_bytes = int.from_bytes(fixed[at : at + _CHUNK_FIELD], "big")
+    payload_bytes = int.from_bytes(fixed[at + _CHUNK_FIELD :], "big")
+    if not MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES:
+        raise MessageError("malformed message: chunk size out of range", file=file)
+    chunks = _chunk_count(payload_bytes, chunk_bytes)
+    if chunks >= 1 << (8 * _COUNTER_BYTES):
+        raise MessageError("malformed message: payload length out of range", file=file)
+    head_end = len(MAGIC) + _MLEN + mlen + len(fixed)
+    body_end = head_end + payload_bytes + TAG_BYTES * chunks
+    if size < body_end + SIGNATURE_BYTES:
         raise MessageError("truncated message", file=file)
-    clen = int.from_bytes(data[clen_at : clen_at + _CLEN], "big")
-    end = clen_at + _CLEN + clen
-    if clen < TAG_BYTES:
-        raise MessageError("malformed message: ciphertext length out of range", file=file)
-    if len(data) < end + SIGNATURE_BYTES:
-        raise MessageError("truncated message", file=file)
-    if len(data) > end + SIGNATURE_BYTES:
+    if size > body_end + SIGNATURE_BYTES:
         raise MessageError("malformed message: trailing bytes after the signature", file=file)
-    eph_at = head + mlen
-    return _Parts(
-        manifest_bytes=data[head:eph_at],
-        ephemeral=data[eph_at : eph_at + EPHEMERAL_BYTES],
-        nonce=data[eph_at + EPHEMERAL_BYTES : clen_at],
-        ciphertext=data[clen_at + _CLEN : end],
-        signed=data[:end],
-        signature=data[end:],
+    head = MAGIC + mlen.to_bytes(_MLEN, "big") + manifest_bytes + fixed
+    return _Layout(
+        manifest, manifest_bytes, ephemeral, prefix, chunk_bytes, payload_bytes, head, body_end
     )
 
 
@@ -449,11 +498,78 @@ def _aead_key(shared: bytes, ephemeral_pub: bytes, recipient_pub: bytes) -> byte
     ).derive(shared)
 
 
+def _nonce(prefix: bytes, index: int) -> bytes:
+    return prefix + index.to_bytes(_COUNTER_BYTES, "big")
+
+
+def _chunk_aad(head_digest: bytes, last: bool) -> bytes:
+    # The header (manifest included) is associated data of every chunk, and
+    # the last chunk is marked: chunks cannot be moved between messages,
+    # reordered (the counter is in the nonce) or cut off.
+    return head_digest + (b"\x01" if last else b"\x00")
+
+
+def _to_sign(digest: bytes) -> bytes:
+    return _SIGNATURE_CONTEXT + digest
+
+
 def encode_payload(table: pa.Table) -> bytes:
     """Serialize a payload table as Parquet (zstd) bytes."""
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, compression="zstd")
     return bytes(sink.getvalue().to_pybytes())
+
+
+def _seal_stream(
+    payload: IO[bytes],
+    payload_bytes: int,
+    dst: IO[bytes],
+    manifest: Manifest,
+    *,
+    sender: Identity,
+    recipient: PartyCard,
+    ephemeral: X25519PrivateKey,
+    prefix: bytes,
+    chunk_bytes: int,
+) -> None:
+    """Encrypt ``payload_bytes`` bytes read from ``payload`` chunk by chunk and sign."""
+    manifest_bytes = manifest.to_bytes()
+    if len(manifest_bytes) > MAX_MANIFEST_BYTES:
+        raise MessageError("manifest too large (too many columns?)")
+    if len(prefix) != _PREFIX_BYTES:
+        raise ValueError(f"nonce prefix must be {_PREFIX_BYTES} bytes")
+    if not MIN_CHUNK_BYTES <= chunk_bytes <= MAX_CHUNK_BYTES:
+        raise ValueError("chunk size out of range")
+    ephemeral_pub = ephemeral.public_key().public_bytes_raw()
+    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient.exchange_public))
+    aead = AESGCM(_aead_key(shared, ephemeral_pub, recipient.exchange_public))
+    head = b"".join(
+        (
+            MAGIC,
+            len(manifest_bytes).to_bytes(_MLEN, "big"),
+            manifest_bytes,
+            ephemeral_pub,
+            prefix,
+            chunk_bytes.to_bytes(_CHUNK_FIELD, "big"),
+            payload_bytes.to_bytes(_PLEN, "big"),
+        )
+    )
+    head_digest = hashlib.sha256(head).digest()
+    signed = hashlib.sha512(head)
+    dst.write(head)
+    chunks = _chunk_count(payload_bytes, chunk_bytes)
+    left = payload_bytes
+    for index in range(chunks):
+        plain = payload.read(min(chunk_bytes, left))
+        if len(plain) != min(chunk_bytes, left):
+            raise MessageError("payload ended early while sealing")
+        left -= len(plain)
+        sealed = aead.encrypt(
+            _nonce(prefix, index), plain, _chunk_aad(head_digest, index == chunks - 1)
+        )
+        signed.update(sealed)
+        dst.write(sealed)
+    dst.write(sender.signing_key.sign(_to_sign(signed.digest())))
 
 
 def _seal_raw(
@@ -464,29 +580,62 @@ def _seal_raw(
     recipient: PartyCard,
     ephemeral: X25519PrivateKey,
     nonce: bytes,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> bytes:
     """Encrypt and sign already-encoded payload bytes; no allow-list check (tests only)."""
-    manifest_bytes = manifest.to_bytes()
-    if len(manifest_bytes) > MAX_MANIFEST_BYTES:
-        raise MessageError("manifest too large (too many columns?)")
-    if len(nonce) != NONCE_BYTES:
-        raise ValueError("nonce must be 12 bytes")
-    ephemeral_pub = ephemeral.public_key().public_bytes_raw()
-    shared = ephemeral.exchange(X25519PublicKey.from_public_bytes(recipient.exchange_public))
-    key = _aead_key(shared, ephemeral_pub, recipient.exchange_public)
-    ciphertext = AESGCM(key).encrypt(nonce, payload, manifest_bytes)
-    signed = b"".join(
-        (
-            MAGIC,
-            len(manifest_bytes).to_bytes(_MLEN, "big"),
-            manifest_bytes,
-            ephemeral_pub,
-            nonce,
-            len(ciphertext).to_bytes(_CLEN, "big"),
-            ciphertext,
-        )
+    out = io.BytesIO()
+    _seal_stream(
+        io.BytesIO(payload),
+        len(payload),
+        out,
+        manifest,
+        sender=sender,
+        recipient=recipient,
+        ephemeral=ephemeral,
+        prefix=nonce[:_PREFIX_BYTES] if len(nonce) >= _PREFIX_BYTES else nonce,
+        chunk_bytes=chunk_bytes,
     )
-    return signed + sender.signing_key.sign(signed)
+    return out.getvalue()
+
+
+def _check_roles(kind: str, sender: Identity, recipient: PartyCard) -> None:
+    spec = KIND_SPECS[kind]
+    if sender.role != spec.sender_role or recipient.role != spec.recipient_role:
+        raise MessageError(
+            f"a {kind} message goes from a {spec.sender_role} to a {spec.recipient_role}",
+            hint=f"sender is a {sender.role}, recipient is a {recipient.role}",
+        )
+
+
+def _manifest_for(
+    kind: str,
+    exchange_id: str,
+    sender: Identity,
+    recipient: PartyCard,
+    *,
+    rows: int,
+    columns: tuple[str, ...],
+    payload_sha256: str,
+    created_at: datetime | None,
+    message_id: str | None,
+) -> Manifest:
+    validate_exchange_id(exchange_id)
+    if message_id is None:
+        message_id = os.urandom(16).hex()
+    elif _HEX32.fullmatch(message_id) is None:
+        raise ValueError("message_id must be 32 lowercase hex characters")
+    return Manifest(
+        format_version=FORMAT_VERSION,
+        kind=kind,
+        exchange_id=exchange_id,
+        sender=sender.fingerprint,
+        recipient=recipient.fingerprint,
+        rows=rows,
+        columns=columns,
+        payload_sha256=payload_sha256,
+        created_at=created_at if created_at is not None else datetime.now(UTC),
+        message_id=message_id,
+    )
 
 
 def seal(
@@ -501,7 +650,10 @@ def seal(
     ephemeral: X25519PrivateKey | None = None,
     nonce: bytes | None = None,
 ) -> bytes:
-    """Validate, encrypt to ``recipient`` and sign a payload.
+    """Validate, encrypt to ``recipient`` and sign a payload held in memory.
+
+    Large payloads go through :func:`seal_parquet` instead, which never holds
+    the payload or the message in memory.
 
     Args:
         payload: The table to send; checked against the kind's allow-list first.
@@ -512,7 +664,8 @@ def seal(
         created_at: Timestamp (aware); default now.
         message_id: 32 hex chars; default random.
         ephemeral: One-time X25519 key; default fresh. Inject only in tests.
-        nonce: 12-byte AES-GCM nonce; default random. Inject only in tests.
+        nonce: AES-GCM nonce prefix (its first 8 bytes are used); default
+            random. Inject only in tests.
 
     Returns:
         The sealed message bytes.
@@ -523,28 +676,17 @@ def seal(
         InputError: Invalid exchange id.
     """
     validate_payload(kind, payload)
-    spec = KIND_SPECS[kind]
-    if sender.role != spec.sender_role or recipient.role != spec.recipient_role:
-        raise MessageError(
-            f"a {kind} message goes from a {spec.sender_role} to a {spec.recipient_role}",
-            hint=f"sender is a {sender.role}, recipient is a {recipient.role}",
-        )
-    validate_exchange_id(exchange_id)
-    if message_id is None:
-        message_id = os.urandom(16).hex()
-    elif _HEX32.fullmatch(message_id) is None:
-        raise ValueError("message_id must be 32 lowercase hex characters")
+    _check_roles(kind, sender, recipient)
     encoded = encode_payload(payload)
-    manifest = Manifest(
-        format_version=FORMAT_VERSION,
-        kind=kind,
-        exchange_id=exchange_id,
-        sender=sender.fingerprint,
-        recipient=recipient.fingerprint,
+    manifest = _manifest_for(
+        kind,
+        exchange_id,
+        sender,
+        recipient,
         rows=payload.num_rows,
         columns=tuple(payload.column_names),
         payload_sha256=hashlib.sha256(encoded).hexdigest(),
-        created_at=created_at if created_at is not None else datetime.now(UTC),
+        created_at=created_at,
         message_id=message_id,
     )
     return _seal_raw(
@@ -553,8 +695,110 @@ def seal(
         sender=sender,
         recipient=recipient,
         ephemeral=ephemeral if ephemeral is not None else X25519PrivateKey.generate(),
-        nonce=nonce if nonce is not None else os.urandom(NONCE_BYTES),
+        nonce=nonce if nonce is not None else os.urandom(_PREFIX_BYTES),
     )
+
+
+def validate_payload_file(kind: str, payload: pq.ParquetFile, *, file: str | None = None) -> None:
+    """:func:`validate_payload` for a Parquet file, one column of one row group at a time.
+
+    Names, types and required columns are checked on the schema; a column
+    whose rule also looks at values (variable-width tokens) is scanned row
+    group by row group, so memory stays at one column chunk.
+
+    Raises:
+        MessageError: As :func:`validate_payload`.
+    """
+    schema = payload.schema_arrow
+    validate_payload(kind, schema.empty_table(), file=file)
+    spec = KIND_SPECS[kind]
+    for name in schema.names:
+        if pa.types.is_fixed_size_binary(schema.field(name).type):
+            continue
+        rule = spec.rule_for(name)
+        for group in range(payload.metadata.num_row_groups):
+            column = payload.read_row_group(group, columns=[name]).column(name)
+            if rule is not None and not rule.check(column):
+                raise MessageError(
+                    f"column must be {rule.type_name} in a {kind} payload (got {column.type})",
+                    file=file,
+                    column=name,
+                )
+
+
+def seal_parquet(
+    payload: IO[bytes],
+    dst: IO[bytes],
+    *,
+    kind: str,
+    exchange_id: str,
+    sender: Identity,
+    recipient: PartyCard,
+    created_at: datetime | None = None,
+    message_id: str | None = None,
+) -> Manifest:
+    """Seal a payload that is already a Parquet file, streaming it chunk by chunk.
+
+    Memory stays at one chunk (:data:`CHUNK_BYTES`) and one column chunk of
+    the payload whatever its size. The payload is read three times: to check
+    it against the allow-list, to hash it for the manifest and to encrypt it.
+
+    Args:
+        payload: The Parquet payload, open for reading (seekable).
+        dst: Where the sealed message is written.
+        kind: One of :data:`KINDS`.
+        exchange_id: The exchange the message belongs to.
+        sender: This party.
+        recipient: The recipient's card.
+        created_at: Timestamp (aware); default now.
+        message_id: 32 hex chars; default random.
+
+    Returns:
+        The message's manifest.
+
+    Raises:
+        MessageError: Payload unreadable or outside the allow-list, or roles
+            that do not fit the kind.
+        InputError: Invalid exchange id.
+    """
+    if kind not in KIND_SPECS:
+        raise MessageError("unknown message kind", hint=f"kinds: {', '.join(KINDS)}")
+    try:
+        parquet = pq.ParquetFile(payload)
+    except (pa.ArrowException, OSError, ValueError):
+        raise MessageError("payload is not a readable Parquet file") from None
+    validate_payload_file(kind, parquet)
+    _check_roles(kind, sender, recipient)
+    payload.seek(0)
+    digest = hashlib.sha256()
+    size = 0
+    while block := payload.read(CHUNK_BYTES):
+        digest.update(block)
+        size += len(block)
+    manifest = _manifest_for(
+        kind,
+        exchange_id,
+        sender,
+        recipient,
+        rows=parquet.metadata.num_rows,
+        columns=tuple(parquet.schema_arrow.names),
+        payload_sha256=digest.hexdigest(),
+        created_at=created_at,
+        message_id=message_id,
+    )
+    payload.seek(0)
+    _seal_stream(
+        payload,
+        size,
+        dst,
+        manifest,
+        sender=sender,
+        recipient=recipient,
+        ephemeral=X25519PrivateKey.generate(),
+        prefix=os.urandom(_PREFIX_BYTES),
+        chunk_bytes=CHUNK_BYTES,
+    )
+    return manifest
 
 
 def read_manifest(data: bytes, *, file: str | None = None) -> Manifest:
@@ -563,7 +807,16 @@ def read_manifest(data: bytes, *, file: str | None = None) -> Manifest:
     Raises:
         MessageError: Malformed or truncated message.
     """
-    return _manifest_from_bytes(_split(data, file).manifest_bytes, file)
+    return read_manifest_stream(io.BytesIO(data), file=file)
+
+
+def read_manifest_stream(src: IO[bytes], *, file: str | None = None) -> Manifest:
+    """:func:`read_manifest` from an open, seekable message file.
+
+    Raises:
+        MessageError: Malformed or truncated message.
+    """
+    return _parse(src, file).manifest
 
 
 @dataclass(frozen=True)
@@ -575,38 +828,40 @@ class OpenedMessage:
     sender: PartyCard
 
 
-def open_message(
-    data: bytes,
+@dataclass(frozen=True)
+class VerifiedMessage:
+    """A verified message whose payload was decrypted into a caller's file."""
+
+    manifest: Manifest
+    sender: PartyCard
+
+
+def open_stream(
+    src: IO[bytes],
+    dst: IO[bytes],
     *,
     me: Identity,
     contacts: Mapping[str, PartyCard],
     expected_kind: str,
     expected_exchange: str,
     file: str | None = None,
-    check_allow_list: bool = True,
-) -> OpenedMessage:
-    """Verify, decrypt and check a message addressed to ``me``.
+) -> VerifiedMessage:
+    """Verify a message and decrypt its payload into ``dst``, chunk by chunk.
 
-    Checks, in order: format, known sender, signature, recipient, kind,
-    exchange id, sender role, decryption, payload hash, Parquet, row count and
-    columns, allow-list. The first failure is raised.
+    Checks, in order: format, known sender, signature (a first pass over the
+    whole message, before anything is decrypted), recipient, kind, exchange
+    id, sender role, decryption of every chunk and the payload hash. The
+    first failure is raised; ``dst`` then holds garbage the caller must
+    discard. Memory stays at one chunk whatever the message size.
 
-    Args:
-        data: The message bytes.
-        me: The recipient's identity.
-        contacts: Trusted cards by fingerprint.
-        expected_kind: The kind the caller is prepared to consume.
-        expected_exchange: The exchange the caller is working on.
-        file: Message file name for error messages.
-        check_allow_list: Hazmat. ``False`` skips only the final column
-            allow-list check so an *auditor* can read a payload that breaks it
-            and report what leaked. Never consume such a payload.
+    The payload is not yet checked as Parquet: :func:`check_payload` does
+    that once the caller can read ``dst`` back.
 
     Raises:
         MessageError: The message was rejected; the text says why.
     """
-    parts = _split(data, file)
-    manifest = _manifest_from_bytes(parts.manifest_bytes, file)
+    layout = _parse(src, file)
+    manifest = layout.manifest
     sender = contacts.get(manifest.sender)
     if sender is None:
         raise MessageError(
@@ -614,9 +869,16 @@ def open_message(
             file=file,
             hint="import the sender's card with `trust` if you expect it",
         )
+    signed = hashlib.sha512(layout.head)
+    left = layout.body_end - len(layout.head)
+    while left:
+        block = _read_exactly(src, min(left, CHUNK_BYTES), file)
+        signed.update(block)
+        left -= len(block)
+    signature = _read_exactly(src, SIGNATURE_BYTES, file)
     try:
         Ed25519PublicKey.from_public_bytes(sender.signing_public).verify(
-            parts.signature, parts.signed
+            signature, _to_sign(signed.digest())
         )
     except InvalidSignature:
         raise MessageError(
@@ -643,28 +905,130 @@ def open_message(
             f"to a {spec.recipient_role}, not from a {sender.role} to a {me.role}",
             file=file,
         )
+    _decrypt_into(src, dst, layout, me, file)
+    return VerifiedMessage(manifest=manifest, sender=sender)
+
+
+def _decrypt_into(
+    src: IO[bytes], dst: IO[bytes], layout: _Layout, me: Identity, file: str | None
+) -> None:
     try:
-        shared = me.exchange_key.exchange(X25519PublicKey.from_public_bytes(parts.ephemeral))
-        key = _aead_key(shared, parts.ephemeral, me.exchange_public)
-        payload = AESGCM(key).decrypt(parts.nonce, parts.ciphertext, parts.manifest_bytes)
-    except (InvalidTag, ValueError):
+        shared = me.exchange_key.exchange(X25519PublicKey.from_public_bytes(layout.ephemeral))
+    except ValueError:
         raise MessageError("decryption failed", file=file) from None
-    if not hmac.compare_digest(hashlib.sha256(payload).hexdigest(), manifest.payload_sha256):
+    aead = AESGCM(_aead_key(shared, layout.ephemeral, me.exchange_public))
+    head_digest = hashlib.sha256(layout.head).digest()
+    src.seek(len(layout.head))
+    plain_hash = hashlib.sha256()
+    chunks = _chunk_count(layout.payload_bytes, layout.chunk_bytes)
+    left = layout.payload_bytes
+    for index in range(chunks):
+        size = min(layout.chunk_bytes, left)
+        sealed = _read_exactly(src, size + TAG_BYTES, file)
+        try:
+            plain = aead.decrypt(
+                _nonce(layout.prefix, index), sealed, _chunk_aad(head_digest, index == chunks - 1)
+            )
+        except (InvalidTag, ValueError):
+            raise MessageError("decryption failed", file=file) from None
+        plain_hash.update(plain)
+        dst.write(plain)
+        left -= size
+    if not hmac.compare_digest(plain_hash.hexdigest(), layout.manifest.payload_sha256):
         raise MessageError("payload SHA-256 does not match the manifest", file=file)
-    try:
-        table = pq.read_table(pa.BufferReader(payload))
-    except (pa.ArrowException, OSError, ValueError):
-        raise MessageError("payload is not a readable Parquet table", file=file) from None
-    if table.num_rows != manifest.rows:
+
+
+def check_payload(
+    manifest: Manifest,
+    payload: pq.ParquetFile,
+    *,
+    file: str | None = None,
+    check_allow_list: bool = True,
+) -> None:
+    """Check a decrypted payload against its manifest and its kind's allow-list.
+
+    Raises:
+        MessageError: Row count, columns or allow-list do not match.
+    """
+    rows = payload.metadata.num_rows
+    if rows != manifest.rows:
         raise MessageError(
-            f"row count mismatch: manifest says {manifest.rows}, payload has {table.num_rows}",
+            f"row count mismatch: manifest says {manifest.rows}, payload has {rows}",
             file=file,
         )
-    if tuple(table.column_names) != manifest.columns:
+    if tuple(payload.schema_arrow.names) != manifest.columns:
         raise MessageError("payload columns do not match the manifest", file=file)
     if check_allow_list:
-        validate_payload(manifest.kind, table, file=file)
-    return OpenedMessage(manifest=manifest, table=table, sender=sender)
+        validate_payload_file(manifest.kind, payload, file=file)
+
+
+def open_message(
+    data: bytes,
+    *,
+    me: Identity,
+    contacts: Mapping[str, PartyCard],
+    expected_kind: str,
+    expected_exchange: str,
+    file: str | None = None,
+    check_allow_list: bool = True,
+) -> OpenedMessage:
+    """Verify, decrypt and check a message held in memory (see :func:`open_stream`).
+
+    Args:
+        data: The message bytes.
+        me: The recipient's identity.
+        contacts: Trusted cards by fingerprint.
+        expected_kind: The kind the caller is prepared to consume.
+        expected_exchange: The exchange the caller is working on.
+        file: Message file name for error messages.
+        check_allow_list: Hazmat. ``False`` skips only the final column
+            allow-list check so an *auditor* can read a payload that breaks it
+            and report what leaked. Never consume such a payload.
+
+    Raises:
+        MessageError: The message was rejected; the text says why.
+    """
+    plain = io.BytesIO()
+    verified = open_stream(
+        io.BytesIO(data),
+        plain,
+        me=me,
+        contacts=contacts,
+        expected_kind=expected_kind,
+        expected_exchange=expected_exchange,
+        file=file,
+    )
+    table = read_payload(
+        pa.BufferReader(plain.getvalue()),
+        verified.manifest,
+        file=file,
+        check_allow_list=check_allow_list,
+    )
+    return OpenedMessage(manifest=verified.manifest, table=table, sender=verified.sender)
+
+
+def read_payload(
+    source: pa.NativeFile | IO[bytes],
+    manifest: Manifest,
+    *,
+    file: str | None = None,
+    check_allow_list: bool = True,
+) -> pa.Table:
+    """Read a decrypted payload as a table after :func:`check_payload`.
+
+    Raises:
+        MessageError: Not Parquet, or the checks fail.
+    """
+    unreadable = MessageError("payload is not a readable Parquet table", file=file)
+    try:
+        parquet = pq.ParquetFile(source)
+    except (pa.ArrowException, OSError, ValueError):
+        raise unreadable from None
+    check_payload(manifest, parquet, file=file, check_allow_list=check_allow_list)
+    try:
+        return parquet.read()
+    except (pa.ArrowException, OSError, ValueError):
+        raise unreadable from None
 
 
 # --- replay ------------------------------------------------------------------------

@@ -28,7 +28,14 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from linkage.envelope import OpenedMessage, ReplayGuard, open_message
+from linkage.envelope import (
+    Manifest,
+    OpenedMessage,
+    ReplayGuard,
+    open_stream,
+    read_payload,
+    seal_parquet,
+)
 from linkage.errors import InputError, KeyMaterialError, MessageError, StateError
 
 if TYPE_CHECKING:
@@ -421,20 +428,92 @@ def open_message_file(
     contacts: Mapping[str, PartyCard],
     expected_kind: str,
     expected_exchange: str,
+    scratch: str | os.PathLike[str] | None = None,
+    check_allow_list: bool = True,
 ) -> OpenedMessage:
-    """Read and open a message file (see :func:`linkage.envelope.open_message`).
+    """Open a message file of any size (see :func:`linkage.envelope.open_stream`).
+
+    The file is verified in a first streaming pass, then decrypted chunk by
+    chunk into an anonymous 0600 file in ``scratch`` (default: the system
+    temp directory) that no other process can open and that disappears
+    when closed, even after a crash. Only the decoded table is held in
+    memory, never the message or the plaintext Parquet bytes.
+
+    Args:
+        path: The message file.
+        me: The recipient's identity.
+        contacts: Trusted cards by fingerprint.
+        expected_kind: The kind the caller is prepared to consume.
+        expected_exchange: The exchange the caller is working on.
+        scratch: Directory for the decrypted payload while it is read.
+        check_allow_list: Hazmat, for the auditor only (see
+            :func:`linkage.envelope.open_message`).
 
     Raises:
         MessageError: Missing, unreadable or rejected.
     """
-    return open_message(
-        read_message_bytes(path),
-        me=me,
-        contacts=contacts,
-        expected_kind=expected_kind,
-        expected_exchange=expected_exchange,
-        file=str(path),
-    )
+    target = Path(path)
+    try:
+        src = target.open("rb")
+    except FileNotFoundError:
+        raise MessageError("message file not found", file=str(target)) from None
+    except OSError:
+        raise MessageError("message file is not readable", file=str(target)) from None
+    with src, tempfile.TemporaryFile(dir=scratch) as plain:
+        verified = open_stream(
+            src,
+            plain,
+            me=me,
+            contacts=contacts,
+            expected_kind=expected_kind,
+            expected_exchange=expected_exchange,
+            file=str(target),
+        )
+        plain.flush()
+        plain.seek(0)
+        table = read_payload(
+            pa.PythonFile(plain, mode="r"),
+            verified.manifest,
+            file=str(target),
+            check_allow_list=check_allow_list,
+        )
+    return OpenedMessage(manifest=verified.manifest, table=table, sender=verified.sender)
+
+
+def write_sealed_parquet(
+    target: str | os.PathLike[str],
+    payload: str | os.PathLike[str],
+    *,
+    kind: str,
+    exchange_id: str,
+    sender: Identity,
+    recipient: PartyCard,
+) -> Manifest:
+    """Seal the Parquet file ``payload`` into the message file ``target``, streaming.
+
+    Memory stays at one chunk whatever the payload size; ``target`` appears
+    atomically (0644: it is encrypted) or not at all.
+
+    Raises:
+        MessageError: Payload unreadable or outside the kind's allow-list.
+    """
+    sealed: list[Manifest] = []
+
+    def write(handle: IO[bytes]) -> None:
+        with Path(payload).open("rb") as src:
+            sealed.append(
+                seal_parquet(
+                    src,
+                    handle,
+                    kind=kind,
+                    exchange_id=exchange_id,
+                    sender=sender,
+                    recipient=recipient,
+                )
+            )
+
+    _atomic_write(Path(target), PUBLIC_MODE, write)
+    return sealed[0]
 
 
 # === Seen-message state ============================================================

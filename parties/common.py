@@ -166,14 +166,15 @@ class Home:
         its checks have passed, so a rejected run leaves no state behind.
         """
         path = self.inbox_message(exchange, kind)
-        data = files.read_message_bytes(path)
-        opened = open_message(
-            data,
+        opened = files.open_message_file(
+            path,
             me=self.identity(),
             contacts=self.trusted(),
             expected_kind=kind,
             expected_exchange=exchange,
-            file=str(path),
+            # The decrypted payload is briefly on disk (an unlinked 0600
+            # file) beside the party's own state, not in a shared /tmp.
+            scratch=self.root / "state",
         )
         files.load_seen(self.state(exchange) / "seen.json").consume(opened.manifest, file=str(path))
         return opened

@@ -35,7 +35,7 @@ from linkage.bloom import (
     encode_records,
     to_arrow,
 )
-from linkage.envelope import Manifest, _seal_raw, encode_payload, open_message
+from linkage.envelope import FORMAT_VERSION, Manifest, _seal_raw, encode_payload, open_message
 from linkage.keys import agree_linkage_key
 from linkage.normalize import normalize_records
 from parties.audit import CheckResult, audit
@@ -140,7 +140,7 @@ def reseal(d: Demo, holder: str, kind: str, change: Callable[[pa.Table], pa.Tabl
     table = change(opened.table)
     payload = encode_payload(table)
     manifest = Manifest(
-        format_version=1,
+        format_version=FORMAT_VERSION,
         kind=kind,
         exchange_id=X,
         sender=opened.sender.fingerprint,

@@ -12,11 +12,15 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from linkage.envelope import (
+    FORMAT_VERSION,
     KIND_SPECS,
     KINDS,
     MAGIC,
@@ -154,7 +158,7 @@ def raw_message(
 ) -> bytes:
     """Seal bypassing every check of `seal`, to build messages a good sender never emits."""
     manifest = Manifest(
-        format_version=1,
+        format_version=FORMAT_VERSION,
         kind=kind,
         exchange_id=EXCHANGE,
         sender=signer.fingerprint,
@@ -229,6 +233,36 @@ def test_seal_is_deterministic_only_with_injected_randomness() -> None:
     assert read_manifest(a).message_id != read_manifest(b).message_id
 
 
+def wire_by_hand(
+    vec: dict[str, Any], sender: Identity, recipient: Identity, payload: bytes
+) -> bytes:
+    """The NWL2 bytes built from the module docstring with bare primitives, one chunk."""
+    eph = X25519PrivateKey.from_private_bytes(bytes.fromhex(vec["ephemeral_private"]))
+    eph_pub = eph.public_key().public_bytes_raw()
+    rec_pub = recipient.exchange_public
+    key = HKDF(
+        algorithm=hashes.SHA256(),
+        length=32,
+        salt=eph_pub + rec_pub,
+        info=b"narwhal/v2/envelope" + eph_pub + rec_pub,
+    ).derive(eph.exchange(X25519PublicKey.from_public_bytes(rec_pub)))
+    manifest = vec["manifest"].encode()
+    prefix = bytes.fromhex(vec["nonce"])
+    head = (
+        b"NWL2"
+        + len(manifest).to_bytes(4, "big")
+        + manifest
+        + eph_pub
+        + prefix
+        + (1 << 20).to_bytes(4, "big")
+        + len(payload).to_bytes(8, "big")
+    )
+    aad = hashlib.sha256(head).digest() + b"\x01"
+    body = head + AESGCM(key).encrypt(prefix + bytes(4), payload, aad)
+    signature = sender.signing_key.sign(b"narwhal/v2/signature" + hashlib.sha512(body).digest())
+    return body + signature
+
+
 def test_golden_envelope() -> None:
     vec = VECTORS["envelope"]
 
@@ -244,7 +278,7 @@ def test_golden_envelope() -> None:
     sender, recipient = golden(vec["sender"]), golden(vec["recipient"])
     payload = bytes.fromhex(vec["payload"])
     manifest = Manifest(
-        format_version=1,
+        format_version=2,
         kind=vec["kind"],
         exchange_id=vec["exchange_id"],
         sender=sender.fingerprint,
@@ -266,6 +300,7 @@ def test_golden_envelope() -> None:
     )
     assert len(sealed) == vec["sealed_length"]
     assert hashlib.sha256(sealed).hexdigest() == vec["sealed_sha256"]
+    assert sealed == wire_by_hand(vec, sender, recipient, payload)
     # The recipient gets as far as Parquet decoding: everything before it verified.
     with pytest.raises(MessageError, match="not a readable Parquet"):
         open_message(
@@ -328,7 +363,7 @@ def test_reject_malformed_manifest() -> None:
 
 def test_reject_unsupported_version() -> None:
     table = sample_table("assignments")
-    data = raw_table_message("assignments", table, format_version=2)
+    data = raw_table_message("assignments", table, format_version=FORMAT_VERSION + 1)
     assert_rejected(data, PROVIDER, "assignments", "unsupported message format version")
 
 

@@ -15,6 +15,8 @@ import io
 import json
 import os
 import re
+import secrets
+import shutil
 import stat
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -23,6 +25,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Final, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -175,6 +178,106 @@ class ParquetSink:
             tmp.unlink(missing_ok=True)
         if kind is None:
             _fsync_dir(self.path.parent)
+
+
+@contextmanager
+def private_scratch(parent: str | os.PathLike[str]) -> Iterator[Path]:
+    """A fresh 0700 directory under ``parent``, removed with its contents on exit.
+
+    For intermediate files of one command (shuffle buckets, a payload before
+    it is sealed): nothing in it outlives the command, whether it succeeds or
+    fails.
+    """
+    root = Path(parent)
+    root.mkdir(parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix=".scratch-", dir=root))  # mkdtemp: 0700
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+class ShuffledParquet:
+    """A Parquet file whose rows come out in a uniformly random order, in bounded memory.
+
+    Each appended row goes to one of ``buckets`` files chosen uniformly at
+    random; on a clean exit every bucket is read back, permuted at random and
+    appended to ``path`` (through :class:`ParquetSink`, so atomically). With
+    i.i.d. uniform buckets and uniform permutations inside them, every order
+    of the rows is equally likely, whatever order they were appended in, and
+    memory holds one appended table plus one bucket. Bucket files live in
+    ``scratch`` (use :func:`private_scratch`) and are deleted as they are
+    consumed.
+
+    Args:
+        path: The output file.
+        scratch: A private directory for the bucket files.
+        rng: Randomness for buckets and permutations; default seeded from
+            the OS (pass a seeded one in tests).
+        buckets: Number of bucket files; the largest in-memory step is about
+            1/``buckets`` of the output.
+        mode: Permission bits of the output.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        scratch: str | os.PathLike[str],
+        *,
+        rng: np.random.Generator | None = None,
+        buckets: int = 32,
+        mode: int = PRIVATE_MODE,
+    ) -> None:
+        """Remember the target; bucket files are created on the first write."""
+        if buckets < 1:
+            raise ValueError("buckets must be at least 1")
+        self.path, self.scratch, self.mode, self.buckets = Path(path), Path(scratch), mode, buckets
+        self.rng = rng if rng is not None else np.random.default_rng(secrets.randbits(128))
+        self.rows = 0
+        self.schema: pa.Schema | None = None
+        self._writers: list[pq.ParquetWriter] = []
+
+    def _bucket(self, index: int) -> Path:
+        return self.scratch / f"bucket-{index:04d}.parquet"
+
+    def __enter__(self) -> ShuffledParquet:
+        """Nothing to open until the schema is known."""
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        """Scatter ``table``'s rows over the buckets (every table must share one schema)."""
+        if self.schema is None:
+            self.schema = table.schema
+            self._writers = [
+                pq.ParquetWriter(self._bucket(i), table.schema, compression="zstd")
+                for i in range(self.buckets)
+            ]
+        bucket = self.rng.integers(0, self.buckets, table.num_rows)
+        order = np.argsort(bucket, kind="stable")
+        ends = np.cumsum(np.bincount(bucket, minlength=self.buckets))
+        grouped = table.take(pa.array(order))
+        start = 0
+        for writer, end in zip(self._writers, ends.tolist(), strict=True):
+            if end > start:
+                writer.write_table(grouped.slice(start, end - start))
+            start = end
+        self.rows += table.num_rows
+
+    def __exit__(self, kind: type[BaseException] | None, error: object, tb: object) -> None:
+        """On success, write ``path`` bucket by bucket; always remove the buckets."""
+        writers, self._writers = self._writers, []
+        try:
+            for writer in writers:
+                writer.close()
+            if kind is None and self.schema is not None:
+                with ParquetSink(self.path, self.schema, self.mode) as sink:
+                    for i in range(len(writers)):
+                        part = pq.read_table(self._bucket(i))
+                        self._bucket(i).unlink()
+                        sink.write(part.take(pa.array(self.rng.permutation(part.num_rows))))
+        finally:
+            for i in range(len(writers)):
+                self._bucket(i).unlink(missing_ok=True)
 
 
 # === Key files =====================================================================

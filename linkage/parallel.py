@@ -35,7 +35,9 @@ __all__ = [
     "DEFAULT_CHUNK_ROWS",
     "ChunkFunction",
     "default_workers",
+    "encode_side_chunks",
     "encode_side_parallel",
+    "imap_chunks",
     "iter_chunks",
     "map_chunks",
 ]
@@ -84,10 +86,57 @@ def _combine(parts: list[pa.Table], empty: Callable[[], pa.Table]) -> pa.Table:
     return pa.concat_tables(parts)
 
 
+def imap_chunks(
+    func: ChunkFunction,
+    table: pa.Table,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    workers: int = 1,
+    *,
+    start_method: str = "spawn",
+) -> Iterator[pa.Table]:
+    """Yield ``func(chunk)`` for each chunk of ``table``, in input order, as each is ready.
+
+    The streaming form of :func:`map_chunks`: a caller that writes each
+    result away (to a file, a shuffle) holds only the chunks in flight, at
+    most ``2 * workers``, never the whole output. An empty input yields
+    nothing.
+
+    Args:
+        func: Picklable function from a chunk (a ``pa.Table`` slice) to a
+            ``pa.Table``.
+        table: Input rows.
+        chunk_rows: Largest chunk.
+        workers: Processes to use; 1 runs in this process (no pool, no pickling).
+        start_method: ``multiprocessing`` start method for the pool. ``spawn``
+            (the default) starts clean interpreters, safe even when this
+            process holds threads (DuckDB, Arrow's pool), unlike ``fork``.
+
+    Raises:
+        ValueError: ``chunk_rows`` or ``workers`` is below 1.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    chunks = iter_chunks(table, chunk_rows)
+    if workers == 1 or table.num_rows <= chunk_rows:
+        yield from (func(chunk) for chunk in chunks)
+        return
+    context = multiprocessing.get_context(start_method)
+    pending: deque[Future[bytes]] = deque()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for chunk in chunks:
+            pending.append(pool.submit(_apply, func, _to_ipc(chunk)))
+            # Collect in submission order once the window is full: order is
+            # deterministic and at most 2 * workers chunks are held.
+            if len(pending) >= 2 * workers:
+                yield _from_ipc(pending.popleft().result())
+        while pending:
+            yield _from_ipc(pending.popleft().result())
+
+
 def map_chunks(
     func: ChunkFunction,
     table: pa.Table,
-    chunk_rows: int = 100_000,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
     workers: int = 1,
     *,
     start_method: str = "spawn",
@@ -101,9 +150,7 @@ def map_chunks(
         chunk_rows: Largest chunk; smaller chunks bound memory, larger ones
             amortise per-chunk overhead (tens of thousands of rows is plenty).
         workers: Processes to use; 1 runs in this process (no pool, no pickling).
-        start_method: ``multiprocessing`` start method for the pool. ``spawn``
-            (the default) starts clean interpreters, safe even when this
-            process holds threads (DuckDB, Arrow's pool), unlike ``fork``.
+        start_method: See :func:`imap_chunks`.
 
     Returns:
         The concatenation of ``func(chunk)`` over the chunks in input order.
@@ -112,28 +159,8 @@ def map_chunks(
     Raises:
         ValueError: ``chunk_rows`` or ``workers`` is below 1.
     """
-    if workers < 1:
-        raise ValueError("workers must be at least 1")
-    chunks = iter_chunks(table, chunk_rows)
-
-    def empty() -> pa.Table:
-        return func(table.slice(0, 0))
-
-    if workers == 1 or table.num_rows <= chunk_rows:
-        return _combine([func(chunk) for chunk in chunks], empty)
-    context = multiprocessing.get_context(start_method)
-    parts: list[pa.Table] = []
-    pending: deque[Future[bytes]] = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
-        for chunk in chunks:
-            pending.append(pool.submit(_apply, func, _to_ipc(chunk)))
-            # Collect in submission order once the window is full: order is
-            # deterministic and at most 2 * workers chunks are held.
-            if len(pending) >= 2 * workers:
-                parts.append(_from_ipc(pending.popleft().result()))
-        while pending:
-            parts.append(_from_ipc(pending.popleft().result()))
-    return _combine(parts, empty)
+    parts = list(imap_chunks(func, table, chunk_rows, workers, start_method=start_method))
+    return _combine(parts, lambda: func(table.slice(0, 0)))
 
 
 def default_workers() -> int:
@@ -176,3 +203,24 @@ def encode_side_parallel(
     func = functools.partial(encode_chunk, schema, side, keys)
     n = default_workers() if workers is None else workers
     return map_chunks(func, table, chunk_rows=chunk_rows, workers=n)
+
+
+def encode_side_chunks(
+    table: pa.Table,
+    schema: LinkageSchema,
+    side: Side,
+    keys: SubkeySource,
+    *,
+    workers: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[pa.Table]:
+    """:func:`encode_side_parallel` chunk by chunk, in input order, for streaming writers.
+
+    Concatenated, the chunks are exactly ``encode_side_parallel``'s table.
+
+    Raises:
+        ValueError: ``workers`` or ``chunk_rows`` is below 1.
+    """
+    func = functools.partial(encode_chunk, schema, side, keys)
+    n = default_workers() if workers is None else workers
+    return imap_chunks(func, table, chunk_rows=chunk_rows, workers=n)

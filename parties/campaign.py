@@ -17,12 +17,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from linkage import files, report
-from linkage.envelope import seal
 from linkage.errors import InputError, StateError
 from linkage.html_report import Heatmap, ReportContent, render_html
 from linkage.keys import validate_exchange_id
 from linkage.metrics import project_to_voters, tier_codes
-from linkage.parallel import encode_side_parallel
+from linkage.parallel import encode_side_chunks
 from linkage.plan import (
     PLAN_NAMES,
     RATECARD_COLUMNS,
@@ -34,7 +33,7 @@ from linkage.plan import (
     parse_ratecard,
     validate_request,
 )
-from linkage.refs import random_refs, shuffle
+from linkage.refs import random_refs
 from linkage.segments import (
     ALL_MATCHED,
     assign_codes,
@@ -53,6 +52,7 @@ from parties.common import (
     make_app,
     out,
     require_home,
+    write_token_message,
 )
 
 app = make_app("campaign", "Campaign role: tokenize the voter file, read the results, plan.")
@@ -93,7 +93,7 @@ def tokenize(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
-    me = h.identity()
+    h.identity()  # fail before the long work if the keys are unreadable
     matcher = h.peer("matcher")
     key = h.linkage_key("provider", x)
     state = h.state(x)
@@ -112,27 +112,24 @@ def tokenize(
     with out.status("evaluating segments"):
         masks = evaluate(rules, table)
         codes = assign_codes(rules)
-    with out.status(f"normalising and tokenizing {table.num_rows:,} voters"):
-        tokens = encode_side_parallel(table, link_schema, "a", key, workers=workers)
     rids = random_refs(table.num_rows)
-    payload = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
-    for name in tokens.column_names:
-        payload = payload.append_column(name, tokens[name])
-    payload = shuffle(payload)
-    sealed = seal(payload, kind="campaign-tokens", exchange_id=x, sender=me, recipient=matcher)
+    known = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
+    tokens = encode_side_chunks(table, link_schema, "a", key, workers=workers)
 
-    # Everything validated and computed: now write (state first, message last).
-    files.atomic_write_parquet(
-        state / "rids.parquet",
-        pa.table({"rid": rids, "voter_id": table["voter_id"]}),
-        mode=files.PRIVATE_MODE,
-    )
-    files.atomic_write_text(
-        state / "segments.json",
-        json.dumps({"codes": codes, "linkage_key": key.fingerprint()}, indent=2),
-        mode=0o600,
-    )
-    files.write_message(target, sealed)
+    def write_state() -> None:
+        # Everything validated and computed: state first, the message last.
+        files.atomic_write_parquet(
+            state / "rids.parquet",
+            pa.table({"rid": rids, "voter_id": table["voter_id"]}),
+            mode=files.PRIVATE_MODE,
+        )
+        files.atomic_write_text(
+            state / "segments.json",
+            json.dumps({"codes": codes, "linkage_key": key.fingerprint()}, indent=2),
+            mode=0o600,
+        )
+
+    write_token_message(h, x, "campaign-tokens", matcher, known, tokens, before_publish=write_state)
     sizes = {name: int(mask.sum()) for name, mask in masks.items()}
     out.print(f"tokenized {table.num_rows:,} voters; segments: {sizes}")
     out.print(f"wrote {target}")

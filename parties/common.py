@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from linkage import files
-from linkage.envelope import OpenedMessage, open_message, read_manifest
+from linkage.envelope import OpenedMessage, open_message, read_manifest, validate_payload_file
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.keys import Identity, LinkageKey, PartyCard, agree_linkage_key, generate_identity
 from linkage.schema import LinkageSchema, load_schema, shipped_schema
@@ -186,6 +189,81 @@ class Home:
         for opened in messages:
             guard = guard.consume(opened.manifest, file=str(seen))
         files.save_seen(seen, guard)
+
+
+def row_progress(label: str) -> Progress:
+    """A progress bar over rows, on stderr (stdout stays for results)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    )
+
+
+def write_token_message(
+    h: Home,
+    exchange: str,
+    kind: str,
+    recipient: PartyCard,
+    columns: pa.Table,
+    tokens: Iterator[pa.Table],
+    *,
+    before_publish: Callable[[], None] = lambda: None,
+) -> Path:
+    """Seal ``columns`` joined row by row with streamed ``tokens`` into the outbox.
+
+    Rows go through a private on-disk shuffle (every order equally likely, so
+    the payload's order leaks no sort key of the input) and are sealed
+    chunk by chunk: memory holds one token chunk and one shuffle bucket,
+    not the payload. Nothing is published until the whole payload has been
+    built and checked against the kind's allow-list; ``before_publish`` then
+    writes the command's own state, and the message is written last.
+
+    Args:
+        h: The sender's home.
+        exchange: Exchange id.
+        kind: Message kind.
+        recipient: The recipient's card.
+        columns: Per-row columns known up front (``rid``, ``segments``, ``hp``).
+        tokens: Token tables for consecutive row ranges, in order.
+        before_publish: Writes that must precede the message.
+
+    Returns:
+        The message path.
+    """
+    target = h.outbox_message(exchange, kind)
+    with files.private_scratch(h.root / "state") as scratch:
+        payload = scratch / "payload.parquet"
+        offset = 0
+        with (
+            row_progress(f"tokenizing {columns.num_rows:,} rows") as progress,
+            files.ShuffledParquet(payload, scratch) as shuffled,
+        ):
+            task = progress.add_task("tokenizing", total=columns.num_rows)
+            for chunk in tokens:
+                part = columns.slice(offset, chunk.num_rows)
+                for name in chunk.column_names:
+                    part = part.append_column(name, chunk[name])
+                shuffled.write(part)
+                offset += chunk.num_rows
+                progress.advance(task, chunk.num_rows)
+        if offset != columns.num_rows:
+            raise StateError(f"tokenizer returned {offset} rows for {columns.num_rows}")
+        with out.status("checking and sealing the payload"):
+            validate_payload_file(kind, pq.ParquetFile(payload))
+            before_publish()
+            files.write_sealed_parquet(
+                target,
+                payload,
+                kind=kind,
+                exchange_id=exchange,
+                sender=h.identity(),
+                recipient=recipient,
+            )
+    return target
 
 
 def require_home(home: Path) -> Home:

@@ -32,9 +32,8 @@ from linkage.ledger import (
     segment_sets,
 )
 from linkage.metrics import cross_with_intensity
-from linkage.parallel import encode_side_parallel
+from linkage.parallel import encode_side_chunks
 from linkage.privacy import prune_derived_segments, release_grid, release_viewership
-from linkage.refs import shuffle
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
@@ -46,6 +45,7 @@ from parties.common import (
     make_app,
     out,
     require_home,
+    write_token_message,
 )
 
 app = make_app(
@@ -75,7 +75,7 @@ def tokenize(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
-    me = h.identity()
+    h.identity()  # fail before the long work if the keys are unreadable
     matcher = h.peer("matcher")
     key = h.linkage_key("campaign", x)
     secret = files.load_secret(h.keys / "secret.key")
@@ -92,15 +92,11 @@ def tokenize(
         ),
         unique="household_id",
     )
-    with out.status(f"normalising and tokenizing {table.num_rows:,} households"):
-        tokens = encode_side_parallel(table, link_schema, "b", key, workers=workers)
+    with out.status("pseudonymizing households"):
         hps = pseudonymize(secret, x, table["household_id"].to_pylist())
-    payload = pa.table({"hp": pa.array(hps, pa.string())})
-    for name in tokens.column_names:
-        payload = payload.append_column(name, tokens[name])
-    payload = shuffle(payload)
-    sealed = seal(payload, kind="provider-tokens", exchange_id=x, sender=me, recipient=matcher)
-    files.write_message(target, sealed)
+    known = pa.table({"hp": pa.array(hps, pa.string())})
+    tokens = encode_side_chunks(table, link_schema, "b", key, workers=workers)
+    write_token_message(h, x, "provider-tokens", matcher, known, tokens)
     out.print(f"tokenized {table.num_rows:,} households")
     out.print(f"wrote {target}")
 
@@ -171,7 +167,11 @@ def aggregate(
     # Open without consuming: a refused release must leave the replay state untouched.
     source = h.inbox_message(x, "assignments")
     assignments = files.open_message_file(
-        source, me=me, contacts=h.trusted(), expected_kind="assignments", expected_exchange=x
+        source,
+        me=me,
+        contacts=h.trusted(),
+        expected_kind="assignments",
+        expected_exchange=x,
     )
     seen_path = h.state(x) / "seen.json"
     guard = files.load_seen(seen_path).consume(assignments.manifest, file=str(source))

@@ -14,6 +14,7 @@ from linkage.normalize import normalize_records
 from linkage.parallel import (
     _to_ipc,
     default_workers,
+    encode_side_chunks,
     encode_side_parallel,
     iter_chunks,
     map_chunks,
@@ -115,6 +116,13 @@ def test_parallel_encode_side_is_byte_identical(side: str) -> None:
     )
     assert pooled.equals(whole)
     assert pooled.schema == whole.schema
+    streamed = list(
+        encode_side_chunks(
+            table, schema, "a" if side == "a" else "b", key, workers=2, chunk_rows=97
+        )
+    )
+    assert [c.num_rows for c in streamed] == [97] * (table.num_rows // 97) + [table.num_rows % 97]
+    assert pa.concat_tables(streamed).equals(whole)
     # CLK and match-key columns really carry data, so equality is not vacuous.
     assert any(name.startswith("clk_") for name in whole.column_names)
     assert whole.num_rows == table.num_rows

@@ -249,7 +249,8 @@ class ShuffledParquet:
         if self.schema is None:
             self.schema = table.schema
             self._writers = [
-                pq.ParquetWriter(self._bucket(i), table.schema, compression="zstd")
+                # Uncompressed: buckets live seconds, and tokens do not compress.
+                pq.ParquetWriter(self._bucket(i), table.schema, compression="none")
                 for i in range(self.buckets)
             ]
         bucket = self.rng.integers(0, self.buckets, table.num_rows)

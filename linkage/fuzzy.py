@@ -213,6 +213,59 @@ class _LevelECM(ECM):  # type: ignore[misc]
                 rows[cls].extend((weights / weights.sum()).tolist())
         return np.log(np.array([0.9, 0.1])), np.log(np.array(rows))
 
+    def fit_counts(self, patterns: npt.NDArray[np.int64], counts: npt.NDArray[np.int64]) -> None:
+        """recordlinkage's ``ECM.fit`` on distinct comparison vectors and their counts.
+
+        ``ECM.fit`` first reduces its input to distinct rows with
+        ``np.unique(X, axis=0)``, a lexicographic sort of every pair that took
+        23 of the matcher's 65 s at 1M voters. The caller reduces much faster
+        (one integer key per row); the EM loop below is recordlinkage's own
+        (same start, updates and stopping rule) run on the reduced data, so
+        the fitted model is the same.
+        """
+        freq = np.atleast_2d(counts.astype(np.float64))
+        total = float(counts.sum())
+        x_bin = self._fit_data(patterns)
+        self.classes_ = np.array([0, 1])
+        self.class_log_prior_, self.feature_log_prob_ = self._init_parameters_jaro(x_bin)
+        for _ in range(self.max_iter):
+            g_freq = self.predict_proba(patterns) * freq.T
+            g_freq_sum = g_freq.sum(axis=0)
+            class_log_prior = np.log(g_freq_sum) - np.log(total)
+            feature_log_prob = np.log(g_freq.T @ x_bin)
+            feature_log_prob -= np.log(np.atleast_2d(g_freq_sum).T)
+            converged = np.allclose(
+                np.exp(class_log_prior), np.exp(self.class_log_prior_), atol=self.atol
+            ) and np.allclose(
+                np.exp(feature_log_prob), np.exp(self.feature_log_prob_), atol=self.atol
+            )
+            if np.all(np.isnan(feature_log_prob)):
+                break
+            self.class_log_prior_, self.feature_log_prob_ = class_log_prior, feature_log_prob
+            if converged:
+                break
+
+
+def distinct_rows(levels: IntArray) -> tuple[IntArray, IntArray]:
+    """Distinct rows of a small-integer matrix, sorted lexicographically, with their counts.
+
+    Equal to ``np.unique(levels, axis=0, return_counts=True)``, through one
+    mixed-radix integer per row (a 1-D sort, an order of magnitude faster).
+    """
+    if levels.shape[0] == 0:
+        return levels.copy(), np.zeros(0, np.int64)
+    low = levels.min(axis=0)
+    radix = levels.max(axis=0) - low + 1
+    if float(np.prod(radix.astype(np.float64))) >= 2.0**62:
+        rows, counts = np.unique(levels, axis=0, return_counts=True)
+        return rows.astype(np.int64), counts.astype(np.int64)
+    key = np.zeros(levels.shape[0], np.int64)
+    for column in range(levels.shape[1]):
+        key = key * radix[column] + (levels[:, column] - low[column])
+    keys, first, counts = np.unique(key, return_index=True, return_counts=True)
+    del keys
+    return levels[first].astype(np.int64), counts.astype(np.int64)
+
 
 @dataclass(frozen=True)
 class FittedModel:
@@ -262,14 +315,12 @@ def fit_model(levels: IntArray, features: Sequence[Feature], *, max_iter: int = 
     if levels.shape[0] < 2:
         raise InputError("too few candidate pairs to fit a linkage model")
     starts = [_DICE_START if f.kind == "dice" else _EXACT_START for f in features]
-    classifier = recordlinkage.ECMClassifier()
-    classifier.kernel = _LevelECM(starts, max_iter=max_iter)
-    frame = pd.DataFrame(levels, columns=[f.column for f in features])
+    kernel = _LevelECM(starts, max_iter=max_iter)
+    patterns, counts = distinct_rows(levels)
     # A level no pair of one class shows has probability 0; EM's log of it is
     # -inf by design (that level then rules the class out).
     with np.errstate(divide="ignore", invalid="ignore"):
-        classifier.fit(frame)
-    kernel = classifier.kernel
+        kernel.fit_counts(patterns, counts)
     with np.errstate(invalid="ignore"):
         probs = np.nan_to_num(np.exp(kernel.feature_log_prob_), nan=0.0)
         prior = float(np.nan_to_num(np.exp(kernel.class_log_prior_[1]), nan=0.5))

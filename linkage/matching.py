@@ -301,6 +301,25 @@ def _propagate(
     return new_b, new_p, inherited
 
 
+def _pair_lookup(
+    keys: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    wanted: npt.NDArray[np.int64],
+    *,
+    missing: float,
+) -> npt.NDArray[np.float64]:
+    """``values`` at each of ``wanted`` among ``keys`` (distinct), ``missing`` where absent."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), max(sorted_keys.size - 1, 0))
+    found = sorted_keys.size > 0
+    hit = (sorted_keys[at] == wanted) if found else np.zeros(wanted.size, dtype=bool)
+    out = np.full(wanted.size, missing, dtype=np.float64)
+    if found:
+        out[hit] = values[order[at[hit]]]
+    return out
+
+
 def link_records(
     campaign: pa.Table,
     provider: pa.Table,
@@ -352,9 +371,7 @@ def link_records(
         model = fit_model(levels, features)
         posterior = model.posterior(levels)
         # Exact links carry the model's posterior of their pair where it was scored.
-        pair_p = dict(zip((ia * n_b + ib).tolist(), posterior.tolist(), strict=True))
-        for x in ea.tolist():
-            link_p[x] = pair_p.get(x * n_b + int(link_b[x]), 1.0)
+        link_p[ea] = _pair_lookup(ia * n_b + ib, posterior, ea * n_b + link_b[ea], missing=1.0)
         rest = link_b[ia] < 0
         if settings.mode == "one_to_one":
             taken = np.zeros(n_b, dtype=bool)

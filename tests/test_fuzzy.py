@@ -13,9 +13,13 @@ from hypothesis import strategies as st
 from linkage.bloom import BloomSchema, FieldEncoding, encode_records, to_arrow
 from linkage.errors import InputError
 from linkage.fuzzy import (
+    _DICE_START,
+    _EXACT_START,
     Feature,
+    _LevelECM,
     choose_threshold,
     comparison_vectors,
+    distinct_rows,
     fit_model,
     resolve_many_to_one,
     resolve_one_to_one,
@@ -121,3 +125,49 @@ def test_resolutions_respect_their_cardinality(pairs: list[tuple[int, int, float
     assert len(set(ia[many].tolist())) == len(many)
     for k in many.tolist():
         assert post[k] == post[ia == ia[k]].max()
+
+
+def _recordlinkage_fit(levels: np.ndarray, features: tuple[Feature, ...]) -> np.ndarray:
+    """The model as recordlinkage's own ECM.fit gives it on every row (the oracle)."""
+    starts = [_DICE_START if f.kind == "dice" else _EXACT_START for f in features]
+    kernel = _LevelECM(starts, max_iter=100)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kernel.fit(levels)
+        return np.nan_to_num(np.exp(kernel.feature_log_prob_), nan=0.0)
+
+
+def test_fit_on_distinct_rows_equals_recordlinkage_fit_on_all_rows() -> None:
+    rng = np.random.default_rng(11)
+    features = (Feature("clk_a", "dice"), Feature("clk_b", "dice"), Feature("mk_f_c", "exact"))
+    matches = rng.random(20_000) < 0.1
+    levels = np.stack(
+        [
+            np.where(
+                matches, rng.integers(3, len(_DICE_START), 20_000), rng.integers(0, 3, 20_000)
+            ),
+            np.where(
+                matches, rng.integers(2, len(_DICE_START), 20_000), rng.integers(0, 4, 20_000)
+            ),
+            np.where(matches, rng.random(20_000) < 0.9, rng.random(20_000) < 0.05).astype(int),
+        ],
+        axis=1,
+    ).astype(np.int64)
+    model = fit_model(levels, features)
+    expected = _recordlinkage_fit(levels, features)
+    ours = np.array([*(u for row in model.u for u in row if u > 0)])
+    theirs = expected[0][expected[0] > 0]
+    np.testing.assert_allclose(np.sort(ours), np.sort(theirs), rtol=1e-9, atol=1e-12)
+    ours_m = np.array([*(m for row in model.m for m in row if m > 0)])
+    np.testing.assert_allclose(np.sort(ours_m), np.sort(expected[1][expected[1] > 0]), rtol=1e-9)
+
+
+def test_distinct_rows_matches_numpy_unique() -> None:
+    rng = np.random.default_rng(4)
+    levels = rng.integers(-2, 5, size=(5_000, 4)).astype(np.int64)
+    rows, counts = distinct_rows(levels)
+    want_rows, want_counts = np.unique(levels, axis=0, return_counts=True)
+    order = np.lexsort(want_rows.T[::-1])
+    np.testing.assert_array_equal(rows, want_rows[order])
+    np.testing.assert_array_equal(counts, want_counts[order])
+    empty_rows, empty_counts = distinct_rows(np.zeros((0, 3), np.int64))
+    assert empty_rows.shape == (0, 3) and empty_counts.size == 0

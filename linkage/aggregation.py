@@ -175,6 +175,22 @@ def _check_columns(
             )
 
 
+def distinct_values(source: pa.Table | Path, column: str, engine: Engine) -> list[str]:
+    """Sorted distinct non-null values of a text column, scanned by the engine.
+
+    Works on a Parquet path without loading the file (a state's viewing log).
+
+    Raises:
+        InputError: No such column.
+    """
+    _check_columns(source, "source", (column,), engine)
+    col = engine.dialect.ident(column)
+    found = engine.query(
+        f"SELECT DISTINCT {col} AS v FROM source WHERE {col} IS NOT NULL", {"source": source}
+    )
+    return sorted(str(v) for v in found["v"].to_pylist())
+
+
 def _checked_assignments(assignments: pa.Table) -> pa.Table:
     for column in ("household_id", "segment"):
         if column not in assignments.column_names:

@@ -1008,13 +1008,16 @@ def open_message(
 
 
 def read_payload(
-    source: pa.NativeFile | IO[bytes],
+    source: pa.NativeFile | IO[bytes] | str | os.PathLike[str],
     manifest: Manifest,
     *,
     file: str | None = None,
     check_allow_list: bool = True,
 ) -> pa.Table:
     """Read a decrypted payload as a table after :func:`check_payload`.
+
+    Row groups are read one at a time and joined without copying, so memory
+    peaks at the table plus one row group.
 
     Raises:
         MessageError: Not Parquet, or the checks fail.
@@ -1026,7 +1029,10 @@ def read_payload(
         raise unreadable from None
     check_payload(manifest, parquet, file=file, check_allow_list=check_allow_list)
     try:
-        return parquet.read()
+        groups = [parquet.read_row_group(i) for i in range(parquet.metadata.num_row_groups)]
+        if not groups:
+            return parquet.schema_arrow.empty_table()
+        return pa.concat_tables(groups)
     except (pa.ArrowException, OSError, ValueError):
         raise unreadable from None
 

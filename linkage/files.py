@@ -538,10 +538,10 @@ def open_message_file(
     """Open a message file of any size (see :func:`linkage.envelope.open_stream`).
 
     The file is verified in a first streaming pass, then decrypted chunk by
-    chunk into an anonymous 0600 file in ``scratch`` (default: the system
-    temp directory) that no other process can open and that disappears
-    when closed, even after a crash. Only the decoded table is held in
-    memory, never the message or the plaintext Parquet bytes.
+    chunk into a file in a private (0700) scratch directory under
+    ``scratch`` (default: the system temp directory), removed as soon as the
+    table is read, whether or not that succeeds. Only the decoded table is
+    held in memory, never the message or the plaintext Parquet bytes.
 
     Args:
         path: The message file.
@@ -563,20 +563,22 @@ def open_message_file(
         raise MessageError("message file not found", file=str(target)) from None
     except OSError:
         raise MessageError("message file is not readable", file=str(target)) from None
-    with src, tempfile.TemporaryFile(dir=scratch) as plain:
-        verified = open_stream(
-            src,
-            plain,
-            me=me,
-            contacts=contacts,
-            expected_kind=expected_kind,
-            expected_exchange=expected_exchange,
-            file=str(target),
-        )
-        plain.flush()
-        plain.seek(0)
+    with src, private_scratch(scratch or tempfile.gettempdir()) as tmp:
+        plain_path = tmp / "payload.parquet"
+        with plain_path.open("wb") as plain:
+            verified = open_stream(
+                src,
+                plain,
+                me=me,
+                contacts=contacts,
+                expected_kind=expected_kind,
+                expected_exchange=expected_exchange,
+                file=str(target),
+            )
+        # Arrow reads the file itself, row group by row group: memory holds
+        # the table and one row group's pages, never the whole plaintext.
         table = read_payload(
-            pa.PythonFile(plain, mode="r"),
+            plain_path,
             verified.manifest,
             file=str(target),
             check_allow_list=check_allow_list,
@@ -926,6 +928,76 @@ def read_input_table(
     return table
 
 
+def check_input_file(
+    path: Path,
+    *,
+    required: Sequence[str],
+    kinds: Mapping[str, ColumnKind] = INPUT_COLUMN_KINDS,
+    batch_rows: int = 1 << 20,
+) -> int:
+    """:func:`read_input_table`'s checks on a Parquet file, batch by batch, keeping nothing.
+
+    For inputs larger than memory (a state's viewing log) that an engine then
+    scans from the file itself. Errors are the same, rows numbered across
+    batches from 1.
+
+    Returns:
+        The number of rows.
+
+    Raises:
+        InputError: As :func:`read_input_table` (no uniqueness check), or the
+            file is not Parquet.
+    """
+    path = Path(path)
+    file = str(path)
+    if not path.is_file():
+        raise InputError("file not found", file=file)
+    if path.suffix.lower() != ".parquet":
+        raise InputError("expected a Parquet file", file=file, hint="use .parquet")
+    unreadable = InputError(
+        "not a readable Parquet file (truncated or corrupt)",
+        file=file,
+        hint="re-export the file, or check the transfer completed",
+    )
+    try:
+        parquet = pq.ParquetFile(path)
+        names = parquet.schema_arrow.names
+        rows = parquet.metadata.num_rows
+    except (pa.ArrowException, OSError, ValueError, IndexError, TypeError):
+        raise unreadable from None
+    for name in names:
+        if names.count(name) > 1:
+            raise InputError("column appears more than once", file=file, column=name)
+    missing = [c for c in required if c not in names]
+    if missing:
+        raise InputError(
+            f"missing required column(s): {', '.join(missing)}",
+            file=file,
+            column=missing[0],
+            hint=f"expected at least: {', '.join(required)}",
+        )
+    if rows == 0:
+        raise InputError("file has no rows", file=file)
+    offset = 0
+    batches = parquet.iter_batches(batch_size=batch_rows)
+    while True:
+        try:
+            batch = next(batches, None)
+        except (pa.ArrowException, OSError, ValueError, IndexError, TypeError):
+            raise unreadable from None
+        if batch is None:
+            break
+        table = pa.Table.from_batches([batch])
+        for name in names:
+            kind = kinds.get(name)
+            if kind is not None:
+                _check_kind(table[name], kind, file, name, offset)
+            if _is_text(table[name].type):
+                _check_text(table[name], file, name, offset)
+        offset += batch.num_rows
+    return offset
+
+
 def _is_text(arrow_type: pa.DataType) -> bool:
     return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
 
@@ -960,7 +1032,9 @@ def _parses_as(value: object, kind: ColumnKind) -> bool:
     return True
 
 
-def _check_kind(column: pa.ChunkedArray, kind: ColumnKind, file: str, name: str) -> None:
+def _check_kind(
+    column: pa.ChunkedArray, kind: ColumnKind, file: str, name: str, first_row: int = 0
+) -> None:
     if _kind_fits(column.type, kind):
         return
     values = column.to_pylist()
@@ -972,13 +1046,13 @@ def _check_kind(column: pa.ChunkedArray, kind: ColumnKind, file: str, name: str)
         f"expected {'text' if kind == 'string' else f'a {kind}'} (column type is {column.type})",
         file=file,
         column=name,
-        row=row + 1,
+        row=first_row + row + 1,
     )
 
 
-def _check_text(column: pa.ChunkedArray, file: str, name: str) -> None:
+def _check_text(column: pa.ChunkedArray, file: str, name: str, first_row: int = 0) -> None:
     """Valid UTF-8 and at most MAX_FIELD_CHARS characters per value."""
-    offset = 0
+    offset = first_row
     for chunk in column.chunks:
         try:
             chunk.validate(full=True)
@@ -995,7 +1069,7 @@ def _check_text(column: pa.ChunkedArray, file: str, name: str) -> None:
         offset += len(chunk)
     too_long = pc.greater(pc.utf8_length(column), MAX_FIELD_CHARS)
     if pc.any(too_long).as_py():
-        row = int(pc.index(too_long, True).as_py()) + 1
+        row = first_row + int(pc.index(too_long, True).as_py()) + 1
         raise InputError(
             f"value longer than {MAX_FIELD_CHARS} characters",
             file=file,

@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import typer
 
 from linkage import files
-from linkage.aggregation import household_intensity
+from linkage.aggregation import distinct_values, household_intensity
 from linkage.engine import make_engine
 from linkage.envelope import seal
 from linkage.errors import PrivacyError
@@ -176,16 +176,25 @@ def aggregate(
     seen_path = h.state(x) / "seen.json"
     guard = files.load_seen(seen_path).consume(assignments.manifest, file=str(source))
 
-    view = files.read_input_table(viewing, required=VIEWING_COLUMNS)
-    if channels_file is not None:
-        channel_list = files.read_input_table(channels_file, required=("channel",))[
-            "channel"
-        ].to_pylist()
+    # A Parquet log is checked batch by batch and scanned by the engine from
+    # the file: a state's week of tuning does not fit in memory.
+    view: pa.Table | Path
+    if viewing.suffix.lower() == ".parquet":
+        with out.status("checking the viewing log"):
+            files.check_input_file(viewing, required=VIEWING_COLUMNS)
+        view = viewing
     else:
-        channel_list = sorted(pc.unique(view["channel"]).to_pylist())
+        view = files.read_input_table(viewing, required=VIEWING_COLUMNS)
+    with make_engine(engine_name) as scan:
+        if channels_file is not None:
+            channel_list = files.read_input_table(channels_file, required=("channel",))[
+                "channel"
+            ].to_pylist()
+        else:
+            channel_list = distinct_values(view, "channel", scan)
+        hids = distinct_values(view, "household_id", scan)
 
     # Map pseudonyms back to household ids using the viewing log's own ids.
-    hids = pc.unique(view["household_id"]).to_pylist()
     back = dict(zip(pseudonymize(secret, x, hids), hids, strict=True))
     hp_list = assignments.table["hp"].to_pylist()
     household = [back.get(hp, "unseen:" + hp) for hp in hp_list]

@@ -62,6 +62,8 @@ __all__ = [
 Kind = Literal["dice", "exact"]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+LevelArray = npt.NDArray[np.int8]
+"""Comparison levels: one byte per pair and feature (levels are 0..6)."""
 
 DICE_EDGES: Final = (0.5, 0.7, 0.85, 1.0)
 """Dice level edges: below 0.5, [0.5, 0.7), [0.7, 0.85), [0.85, 1.0), exactly 1.0."""
@@ -100,29 +102,42 @@ def comparison_features(a: pa.Schema, b: pa.Schema) -> tuple[Feature, ...]:
 
 
 def _dice_levels(
-    clk_a: npt.NDArray[np.uint8], clk_b: npt.NDArray[np.uint8], ia: IntArray, ib: IntArray
-) -> tuple[IntArray, FloatArray]:
-    empty_a = popcounts(clk_a)[ia] == 0
-    empty_b = popcounts(clk_b)[ib] == 0
+    clk_a: npt.NDArray[np.uint8],
+    clk_b: npt.NDArray[np.uint8],
+    empty_a: npt.NDArray[np.bool_],
+    empty_b: npt.NDArray[np.bool_],
+    ia: IntArray,
+    ib: IntArray,
+) -> tuple[LevelArray, FloatArray]:
+    no_a, no_b = empty_a[ia], empty_b[ib]
     scores = dice_pairs(clk_a, clk_b, ia, ib)
     levels = 2 + np.searchsorted(np.asarray(DICE_EDGES), scores, side="right")
-    levels = np.where(empty_a | empty_b, np.where(empty_a & empty_b, 0, 1), levels)
-    return levels.astype(np.int64), np.where(empty_a | empty_b, 0.0, scores)
+    levels = np.where(no_a | no_b, np.where(no_a & no_b, 0, 1), levels)
+    return levels.astype(np.int8), np.where(no_a | no_b, 0.0, scores)
 
 
-def _exact_levels(tok_a: pa.Array, tok_b: pa.Array, ia: IntArray, ib: IntArray) -> IntArray:
-    # Dense ids of the token values, shared across sides; -1 = missing.
+def _token_codes(tok_a: pa.Array, tok_b: pa.Array) -> tuple[IntArray, IntArray]:
+    """Dense ids of the token values, shared across sides; -1 = missing."""
     both = pa.concat_arrays([tok_a, tok_b]).cast(pa.binary())
     codes = both.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False)
-    ca, cb = codes[: len(tok_a)][ia], codes[len(tok_a) :][ib]
+    codes = codes.astype(np.int64)
+    return codes[: len(tok_a)], codes[len(tok_a) :]
+
+
+def _exact_levels(code_a: IntArray, code_b: IntArray, ia: IntArray, ib: IntArray) -> LevelArray:
+    ca, cb = code_a[ia], code_b[ib]
     missing_a, missing_b = ca < 0, cb < 0
     levels = np.where(ca == cb, 3, 2)
     levels = np.where(missing_a | missing_b, np.where(missing_a & missing_b, 0, 1), levels)
-    return levels.astype(np.int64)
+    return levels.astype(np.int8)
 
 
 class _KeyedCompare(BaseCompareFeature):  # type: ignore[misc]
-    """A recordlinkage comparison over keyed columns, addressed by row number."""
+    """A recordlinkage comparison over keyed columns, addressed by row number.
+
+    Per-record work (CLK bit counts, token ids) is done once here, so the
+    comparison can run chunk by chunk over any number of pairs.
+    """
 
     name = "keyed"
     description = "Dice levels of CLKs or agreement of keyed tokens"
@@ -134,17 +149,23 @@ class _KeyedCompare(BaseCompareFeature):  # type: ignore[misc]
         column_a, column_b = a.column(feature.column), b.column(feature.column)
         if feature.kind == "dice":
             self.clk_a, self.clk_b = from_arrow(column_a), from_arrow(column_b)
+            self.empty_a = popcounts(self.clk_a) == 0
+            self.empty_b = popcounts(self.clk_b) == 0
         else:
-            self.tok_a, self.tok_b = column_a.combine_chunks(), column_b.combine_chunks()
+            self.code_a, self.code_b = _token_codes(
+                column_a.combine_chunks(), column_b.combine_chunks()
+            )
 
-    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> IntArray:
+    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> LevelArray:
         ia = left.to_numpy(dtype=np.int64)
         ib = right.to_numpy(dtype=np.int64)
         if self.feature.kind == "dice":
-            levels, scores = _dice_levels(self.clk_a, self.clk_b, ia, ib)
+            levels, scores = _dice_levels(
+                self.clk_a, self.clk_b, self.empty_a, self.empty_b, ia, ib
+            )
             self.sink.append(scores)
             return levels
-        return _exact_levels(self.tok_a, self.tok_b, ia, ib)
+        return _exact_levels(self.code_a, self.code_b, ia, ib)
 
 
 def comparison_vectors(
@@ -153,8 +174,14 @@ def comparison_vectors(
     ia: IntArray,
     ib: IntArray,
     features: Sequence[Feature],
-) -> tuple[IntArray, FloatArray]:
+    *,
+    chunk_pairs: int = 1 << 21,
+) -> tuple[LevelArray, FloatArray]:
     """Comparison levels of each candidate pair, via ``recordlinkage.Compare``.
+
+    Pairs go through ``Compare`` ``chunk_pairs`` at a time: its pandas index
+    and frames cost tens of bytes per pair, so memory is bounded by a chunk
+    and the result (one byte per pair and feature, plus the Dice sum).
 
     Args:
         a: Side-a tokens (the features' columns).
@@ -177,18 +204,25 @@ def comparison_vectors(
             raise InputError("comparison column missing on one side", column=feature.column)
     n = int(ia.shape[0])
     if n == 0:
-        return np.zeros((0, len(features)), np.int64), np.zeros(0, np.float64)
+        return np.zeros((0, len(features)), np.int8), np.zeros(0, np.float64)
     sink: list[FloatArray] = []
     compare = recordlinkage.Compare(
         features=[_KeyedCompare(f, a, b, sink) for f in features], n_jobs=1
     )
     frame_a = pd.DataFrame({_ROW: np.arange(a.num_rows, dtype=np.int64)})
     frame_b = pd.DataFrame({_ROW: np.arange(b.num_rows, dtype=np.int64)})
-    pairs = pd.MultiIndex.from_arrays([ia, ib])
-    vectors = compare.compute(pairs, frame_a, frame_b)
-    levels = vectors[[f.column for f in features]].to_numpy(dtype=np.int64)
-    dice_sum = np.sum(sink, axis=0) if sink else np.zeros(n, np.float64)
-    return levels, np.asarray(dice_sum, dtype=np.float64)
+    names = [f.column for f in features]
+    levels = np.empty((n, len(features)), dtype=np.int8)
+    dice_sum = np.zeros(n, dtype=np.float64)
+    for start in range(0, n, max(1, chunk_pairs)):
+        stop = min(n, start + max(1, chunk_pairs))
+        sink.clear()
+        pairs = pd.MultiIndex.from_arrays([ia[start:stop], ib[start:stop]])
+        vectors = compare.compute(pairs, frame_a, frame_b)
+        levels[start:stop] = vectors[names].to_numpy(dtype=np.int8)
+        if sink:
+            dice_sum[start:stop] = np.sum(sink, axis=0)
+    return levels, dice_sum
 
 
 class _LevelECM(ECM):  # type: ignore[misc]
@@ -246,22 +280,22 @@ class _LevelECM(ECM):  # type: ignore[misc]
                 break
 
 
-def distinct_rows(levels: IntArray) -> tuple[IntArray, IntArray]:
+def distinct_rows(levels: LevelArray | IntArray) -> tuple[IntArray, IntArray]:
     """Distinct rows of a small-integer matrix, sorted lexicographically, with their counts.
 
     Equal to ``np.unique(levels, axis=0, return_counts=True)``, through one
     mixed-radix integer per row (a 1-D sort, an order of magnitude faster).
     """
     if levels.shape[0] == 0:
-        return levels.copy(), np.zeros(0, np.int64)
-    low = levels.min(axis=0)
-    radix = levels.max(axis=0) - low + 1
+        return levels.astype(np.int64), np.zeros(0, np.int64)
+    low = levels.min(axis=0).astype(np.int64)
+    radix = levels.max(axis=0).astype(np.int64) - low + 1
     if float(np.prod(radix.astype(np.float64))) >= 2.0**62:
         rows, counts = np.unique(levels, axis=0, return_counts=True)
         return rows.astype(np.int64), counts.astype(np.int64)
     key = np.zeros(levels.shape[0], np.int64)
     for column in range(levels.shape[1]):
-        key = key * radix[column] + (levels[:, column] - low[column])
+        key = key * radix[column] + (levels[:, column].astype(np.int64) - low[column])
     keys, first, counts = np.unique(key, return_index=True, return_counts=True)
     del keys
     return levels[first].astype(np.int64), counts.astype(np.int64)
@@ -283,7 +317,7 @@ class FittedModel:
     u: tuple[tuple[float, ...], ...]
     prior: float
 
-    def log_odds(self, levels: IntArray) -> FloatArray:
+    def log_odds(self, levels: LevelArray | IntArray) -> FloatArray:
         """Posterior log-odds of a match for each row of ``levels``."""
         total = np.full(levels.shape[0], np.log(self.prior / (1.0 - self.prior)))
         for i in range(len(self.features)):
@@ -292,13 +326,15 @@ class FittedModel:
             total += np.log(m / u)[levels[:, i]]
         return total
 
-    def posterior(self, levels: IntArray) -> FloatArray:
+    def posterior(self, levels: LevelArray | IntArray) -> FloatArray:
         """P(match | comparison vector) for each row of ``levels``."""
         odds = np.clip(self.log_odds(levels), -700.0, 700.0)
         return 1.0 / (1.0 + np.exp(-odds))
 
 
-def fit_model(levels: IntArray, features: Sequence[Feature], *, max_iter: int = 100) -> FittedModel:
+def fit_model(
+    levels: LevelArray | IntArray, features: Sequence[Feature], *, max_iter: int = 100
+) -> FittedModel:
     """Fit recordlinkage's ECM (unsupervised) to comparison levels.
 
     Args:

@@ -40,7 +40,6 @@ import pyarrow as pa
 import recordlinkage
 
 from linkage import files
-from linkage.blocking import pair_completeness
 from linkage.engine import DuckDBEngine
 from linkage.errors import InputError, NarwhalError
 from linkage.evaluation import linkage_quality
@@ -143,8 +142,16 @@ def private_path(problem: Problem) -> tuple[dict[str, object], LinkOutcome]:
     pred_b = np.asarray([int(x) for x in outcome.links["hp"].to_pylist()], dtype=np.int64)
     result: dict[str, object] = dict(_quality(pred_a, pred_b, problem))
     result["candidate_pairs"] = outcome.candidates.count
-    result["pair_completeness"] = pair_completeness(
-        outcome.candidates, problem.true_a, problem.true_b
+    # Pairs the matcher considered: blocking's candidates, plus the exact
+    # stage's links (many-to-one blocking skips records linked exactly).
+    exact = np.asarray(outcome.links["stage"].to_pylist()) == "exact"
+    considered = set(
+        zip(outcome.candidates.ia.tolist(), outcome.candidates.ib.tolist(), strict=True)
+    )
+    considered |= set(zip(pred_a[exact].tolist(), pred_b[exact].tolist(), strict=True))
+    truth = list(zip(problem.true_a.tolist(), problem.true_b.tolist(), strict=True))
+    result["pair_completeness"] = (
+        sum(1 for t in truth if t in considered) / len(truth) if truth else 1.0
     )
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result, outcome

@@ -131,12 +131,25 @@ def _rows(path: Path) -> int:
     return int(pq.ParquetFile(path).metadata.num_rows)
 
 
-def run(root: Path, *, voters: int, days: int, seed: int) -> dict[str, object]:
-    """Run every step under ``root`` and return the measurements."""
+def run(
+    root: Path, *, voters: int, days: int, seed: int, world: Path | None = None
+) -> dict[str, object]:
+    """Run every step under ``root`` and return the measurements.
+
+    With ``world``, that already-generated world is used (linked, not copied)
+    and the synth step is skipped: the exchange is timed on its own.
+    """
     prepare(root)
     steps = demo_steps(root, voters=voters, days=days, seed=seed)
+    if world is not None:
+        (root / "world").symlink_to(world.resolve(), target_is_directory=True)
+        steps = [s for s in steps if s.label != "synth"]
     t0 = time.perf_counter()
-    results = [run_step(step) for step in steps]
+    results = []
+    for step in steps:
+        results.append(run_step(step))
+        # Progress on stderr: a state-scale run takes a while.
+        print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     total = time.perf_counter() - t0
     world = root / "world"
     subscribers = _rows(world / "provider/subscribers.parquet")
@@ -164,8 +177,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("build/state_scale"))
+    parser.add_argument(
+        "--world",
+        type=Path,
+        default=None,
+        help="reuse a world made by `narwhal synth` (skips the synth step; "
+        "--voters/--days/--seed must describe it)",
+    )
     args = parser.parse_args(argv)
-    result = run(args.out, voters=args.voters, days=args.days, seed=args.seed)
+    result = run(args.out, voters=args.voters, days=args.days, seed=args.seed, world=args.world)
     print(json.dumps(result, indent=2))
     return 0
 

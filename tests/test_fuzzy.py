@@ -56,6 +56,10 @@ def test_levels_distinguish_missing_disagree_and_agree() -> None:
     assert levels[2, 0] == 1  # missing on one side
     assert levels[:, 1].tolist() == [3, 1, 0, 2]  # agree, one missing, both missing, disagree
     assert dice[0] == pytest.approx(1.0)
+    # Chunk by chunk (one pair at a time) gives the same vectors.
+    small, small_dice = comparison_vectors(a, b, ia, ib, features, chunk_pairs=1)
+    np.testing.assert_array_equal(small, levels)
+    np.testing.assert_array_equal(small_dice, dice)
 
 
 def test_comparison_needs_features() -> None:

@@ -1,17 +1,30 @@
-"""The ``narwhal`` entry point: one sub-app per role, plus synth, demo and audit."""
+"""The ``narwhal`` entry point: one sub-app per role, plus synth, demo and audit.
+
+``narwhal <role> ...`` imports only that role's module: a party step is its
+own process, and loading the other roles' libraries (the matcher's
+recordlinkage and numba, the campaign's matplotlib and CBC) cost seconds per
+step. ``narwhal --help`` and the other commands load everything.
+"""
 
 from __future__ import annotations
 
+import functools
+import importlib
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from parties import audit as audit_mod
-from parties import campaign, demo, matcher, provider, world
 from parties.common import fail_cleanly, out
 
-app = typer.Typer(
+ROLE_MODULES = {
+    "campaign": "parties.campaign",
+    "matcher": "parties.matcher",
+    "provider": "parties.provider",
+}
+
+_app = typer.Typer(
     name="narwhal",
     help=(
         "Privacy-preserving record linkage for TV audience measurement.\n\n"
@@ -23,12 +36,31 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-app.add_typer(campaign.app, name="campaign")
-app.add_typer(matcher.app, name="matcher")
-app.add_typer(provider.app, name="provider")
 
 
-@app.command("synth")
+def _role_app(role: str) -> typer.Typer:
+    module = importlib.import_module(ROLE_MODULES[role])
+    role_app: typer.Typer = module.app
+    return role_app
+
+
+@functools.cache
+def full_app() -> typer.Typer:
+    """The whole CLI: synth, demo, audit and every role's sub-app (imports them all)."""
+    for role in ROLE_MODULES:
+        _app.add_typer(_role_app(role), name=role)
+    return _app
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # ``from parties.cli import app`` (tests, embedding) gets the whole CLI;
+    # only the console entry point takes the one-role shortcut.
+    if name == "app":
+        return full_app()
+    raise AttributeError(name)
+
+
+@_app.command("synth")
 @fail_cleanly
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the world.")],
@@ -40,11 +72,13 @@ def synth(
 
     Example: narwhal synth --out world --voters 50000 --days 7 --seed 1
     """
+    from parties import world
+
     world.make_world(out_dir, voters=voters, days=days, seed=seed)
     out.print(f"world written to {out_dir}")
 
 
-@app.command("demo")
+@_app.command("demo")
 @fail_cleanly
 def demo_(
     out_dir: Annotated[Path, typer.Option("--out", help="Demo directory.")] = Path("build/demo"),
@@ -56,10 +90,12 @@ def demo_(
 
     Example: narwhal demo --out build/demo --voters 40000
     """
+    from parties import demo
+
     demo.run_demo(out_dir, voters=voters, days=days, seed=seed)
 
 
-@app.command("audit")
+@_app.command("audit")
 def audit(
     directory: Annotated[Path, typer.Argument(help="A demo directory holding party homes.")],
 ) -> None:
@@ -67,12 +103,18 @@ def audit(
 
     Example: narwhal audit build/demo
     """
+    from parties import audit as audit_mod
+
     raise typer.Exit(audit_mod.run_audit(directory))
 
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    args = sys.argv[1:]
+    if args and args[0] in ROLE_MODULES:
+        _role_app(args[0])(args=args[1:], prog_name=f"narwhal {args[0]}")
+        return
+    full_app()()
 
 
 if __name__ == "__main__":

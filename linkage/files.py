@@ -35,6 +35,8 @@ from linkage.envelope import (
     Manifest,
     OpenedMessage,
     ReplayGuard,
+    VerifiedMessage,
+    check_payload,
     open_stream,
     read_payload,
     seal_parquet,
@@ -584,6 +586,84 @@ def open_message_file(
             check_allow_list=check_allow_list,
         )
     return OpenedMessage(manifest=verified.manifest, table=table, sender=verified.sender)
+
+
+class ParquetColumns:
+    """A Parquet file read column by column (``linkage.matching.Columns``).
+
+    Args:
+        path: The file; it must stay in place while the object is used.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        """Read the footer only."""
+        self.path = Path(path)
+        meta = pq.ParquetFile(self.path)
+        self._rows = int(meta.metadata.num_rows)
+        self._schema = meta.schema_arrow
+
+    @property
+    def num_rows(self) -> int:
+        """Rows."""
+        return self._rows
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Column names and Arrow types."""
+        return self._schema
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The named columns, in that order, read from the file now."""
+        return pq.read_table(self.path, columns=list(columns), memory_map=False)
+
+
+@contextmanager
+def opened_columns(
+    path: str | os.PathLike[str],
+    *,
+    me: Identity,
+    contacts: Mapping[str, PartyCard],
+    expected_kind: str,
+    expected_exchange: str,
+    scratch: str | os.PathLike[str] | None = None,
+) -> Iterator[tuple[VerifiedMessage, ParquetColumns]]:
+    """Open a message whose payload is read column by column while the block runs.
+
+    As :func:`open_message_file` (same checks, same errors), but the
+    decrypted payload stays in a private scratch directory under
+    ``scratch`` until the with-block ends, so the caller can read a few
+    columns at a time instead of holding the whole payload in memory.
+
+    Raises:
+        MessageError: Missing, unreadable or rejected.
+    """
+    target = Path(path)
+    try:
+        src = target.open("rb")
+    except FileNotFoundError:
+        raise MessageError("message file not found", file=str(target)) from None
+    except OSError:
+        raise MessageError("message file is not readable", file=str(target)) from None
+    with src, private_scratch(scratch or tempfile.gettempdir()) as tmp:
+        plain_path = tmp / "payload.parquet"
+        with plain_path.open("wb") as plain:
+            verified = open_stream(
+                src,
+                plain,
+                me=me,
+                contacts=contacts,
+                expected_kind=expected_kind,
+                expected_exchange=expected_exchange,
+                file=str(target),
+            )
+        try:
+            columns = ParquetColumns(plain_path)
+            check_payload(verified.manifest, pq.ParquetFile(plain_path), file=str(target))
+        except (pa.ArrowException, OSError, ValueError):
+            raise MessageError(
+                "payload is not a readable Parquet table", file=str(target)
+            ) from None
+        yield verified, columns
 
 
 def write_sealed_parquet(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -321,14 +321,62 @@ def _pair_lookup(
     return out
 
 
+class Columns(Protocol):
+    """A token payload read column by column (a table, or a file too big to hold whole)."""
+
+    @property
+    def num_rows(self) -> int:
+        """Rows."""
+        ...
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Column names and types."""
+        ...
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The named columns, in that order."""
+        ...
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """:class:`Columns` over a table already in memory."""
+
+    table: pa.Table
+
+    @property
+    def num_rows(self) -> int:
+        """Rows."""
+        return int(self.table.num_rows)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's schema."""
+        return self.table.schema
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The named columns (zero-copy)."""
+        return self.table.select(list(columns))
+
+
+def as_columns(source: pa.Table | Columns) -> Columns:
+    """A table wrapped as :class:`Columns`; anything else is returned as is."""
+    return TableColumns(source) if isinstance(source, pa.Table) else source
+
+
 def link_records(
-    campaign: pa.Table,
-    provider: pa.Table,
+    campaign: pa.Table | Columns,
+    provider: pa.Table | Columns,
     *,
     engine: Engine,
     settings: MatchSettings | None = None,
 ) -> LinkOutcome:
     """Link campaign records to provider records: exact stage, fuzzy stage, resolution.
+
+    Each stage reads only the columns it needs and lets them go: given
+    :class:`Columns` over a file, memory holds one stage's columns (the
+    match keys, then the blocking keys, then the CLKs), not the payload.
 
     Args:
         campaign: campaign-tokens payload (``rid``, ``mk_*``, ``clk_*``, ``bk_*``).
@@ -340,17 +388,21 @@ def link_records(
         The links and aggregate estimates.
     """
     settings = settings or MatchSettings()
-    n_a, n_b = campaign.num_rows, provider.num_rows
+    a_cols, b_cols = as_columns(campaign), as_columns(provider)
+    n_a, n_b = a_cols.num_rows, b_cols.num_rows
     link_b = np.full(n_a, -1, dtype=np.int64)
     link_p = np.zeros(n_a, dtype=np.float64)
     link_score = np.zeros(n_a, dtype=np.float64)
     stage = np.full(n_a, "", dtype=object)
 
+    keys = shared_keys(a_cols.schema, b_cols.schema, settings.weights)
+    a_exact, b_exact = a_cols.read(["rid", *keys]), b_cols.read(["hp", *keys])
     exact = link_exact(
-        campaign, provider, engine=engine, weights=settings.weights, min_score=settings.min_score
+        a_exact, b_exact, engine=engine, weights=settings.weights, min_score=settings.min_score
     )
-    ea = _positions(exact.links["rid"], campaign["rid"])
-    eb = _positions(exact.links["hp"], provider["hp"])
+    ea = _positions(exact.links["rid"], a_exact["rid"])
+    eb = _positions(exact.links["hp"], b_exact["hp"])
+    del a_exact, b_exact
     escore = exact.links["score"].to_numpy().astype(np.float64)
     if settings.mode == "one_to_one" and eb.size:
         # A provider record claimed by two campaign records is left to the fuzzy stage.
@@ -360,37 +412,41 @@ def link_records(
     link_b[ea], link_score[ea], link_p[ea] = eb, escore, 1.0
     stage[ea] = _STAGE_EXACT
 
+    blocking = [c for c in a_cols.schema.names if c.startswith("bk_") and c in b_cols.schema.names]
+    b_block = b_cols.read(blocking)
     if settings.mode == "many_to_one":
         # Exact links are final here (resolution only considers records the
         # exact stage left), so blocking skips them: at 8M voters that is
         # 58% fewer candidate pairs to compare and hold.
         open_rows = np.flatnonzero(link_b < 0)
-        blocking = [c for c in campaign.column_names if c.startswith("bk_")]
         found = candidate_pairs(
-            campaign.select(blocking).take(pa.array(open_rows)),
-            provider,
+            a_cols.read(blocking).take(pa.array(open_rows)),
+            b_block,
             engine=engine,
             max_block=settings.max_block,
         )
         candidates = dataclasses.replace(found, ia=open_rows[found.ia], n_a=n_a)
     else:
         candidates = candidate_pairs(
-            campaign, provider, engine=engine, max_block=settings.max_block
+            a_cols.read(blocking), b_block, engine=engine, max_block=settings.max_block
         )
+    del b_block
     ia, ib = candidates.ia, candidates.ib
-    features = settings.features or comparison_features(campaign.schema, provider.schema)
+    features = settings.features or comparison_features(a_cols.schema, b_cols.schema)
+    compared = [f.column for f in features]
+    a_feat, b_feat = a_cols.read(compared), b_cols.read(compared)
     model: FittedModel | None = None
     threshold = settings.threshold if settings.threshold is not None else 0.5
     expected = np.zeros(n_a, dtype=np.float64)
     ambiguous = exact.ambiguous
     if ia.size >= 2 and features:
-        levels, tie = comparison_vectors(campaign, provider, ia, ib, features)
+        levels, tie = comparison_vectors(a_feat, b_feat, ia, ib, features)
         model = fit_model(levels, features)
         posterior = model.posterior(levels)
         if settings.mode == "many_to_one":
             # Blocking skipped the exact links: score their pairs directly so
             # the match report's precision estimate covers them too.
-            exact_levels, _ = comparison_vectors(campaign, provider, ea, link_b[ea], features)
+            exact_levels, _ = comparison_vectors(a_feat, b_feat, ea, link_b[ea], features)
             link_p[ea] = model.posterior(exact_levels)
         else:
             # Exact links carry the model's posterior of their pair where it was scored.
@@ -413,20 +469,22 @@ def link_records(
         link_b[ra[accept]], link_p[ra[accept]] = rb[accept], rp[accept]
         stage[ra[accept]] = _STAGE_FUZZY
 
+    del a_feat, b_feat
     group_links = 0
-    if settings.mode == "many_to_one" and settings.group_by in campaign.column_names:
-        groups = _group_ids(campaign[settings.group_by])
+    group_by = settings.group_by
+    if settings.mode == "many_to_one" and group_by is not None and group_by in a_cols.schema.names:
+        groups = _group_ids(a_cols.read([group_by])[group_by])
         link_b, link_p, inherited = _propagate(link_b, link_p, groups)
         stage[inherited] = _STAGE_GROUP
         group_links = int(inherited.sum())
 
     linked = np.flatnonzero(link_b >= 0)
     expected = np.maximum(expected, np.where(link_b >= 0, link_p, 0.0))
-    rids = campaign["rid"].combine_chunks()
+    rids = a_cols.read(["rid"])["rid"].combine_chunks()
     links = pa.table(
         {
             "rid": rids.take(pa.array(linked)),
-            "hp": provider["hp"].combine_chunks().take(pa.array(link_b[linked])),
+            "hp": b_cols.read(["hp"])["hp"].combine_chunks().take(pa.array(link_b[linked])),
             "score": pa.array(link_score[linked], pa.float64()),
             "posterior": pa.array(link_p[linked], pa.float64()),
             "stage": pa.array(stage[linked].tolist(), pa.string()),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
@@ -21,7 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from linkage import files
-from linkage.envelope import OpenedMessage, open_message, read_manifest, validate_payload_file
+from linkage.envelope import (
+    OpenedMessage,
+    VerifiedMessage,
+    open_message,
+    read_manifest,
+    validate_payload_file,
+)
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.keys import Identity, LinkageKey, PartyCard, agree_linkage_key, generate_identity
 from linkage.schema import LinkageSchema, load_schema, shipped_schema
@@ -182,7 +189,26 @@ class Home:
         files.load_seen(self.state(exchange) / "seen.json").consume(opened.manifest, file=str(path))
         return opened
 
-    def mark_consumed(self, exchange: str, *messages: OpenedMessage) -> None:
+    @contextmanager
+    def inbox_columns(
+        self, exchange: str, kind: str
+    ) -> Iterator[tuple[VerifiedMessage, files.ParquetColumns]]:
+        """:meth:`open_inbox` for payloads too big to hold: read column by column in the block."""
+        path = self.inbox_message(exchange, kind)
+        with files.opened_columns(
+            path,
+            me=self.identity(),
+            contacts=self.trusted(),
+            expected_kind=kind,
+            expected_exchange=exchange,
+            scratch=self.root / "state",
+        ) as (verified, columns):
+            files.load_seen(self.state(exchange) / "seen.json").consume(
+                verified.manifest, file=str(path)
+            )
+            yield verified, columns
+
+    def mark_consumed(self, exchange: str, *messages: OpenedMessage | VerifiedMessage) -> None:
         """Record messages as consumed (replay protection), just before writing outputs."""
         seen = self.state(exchange) / "seen.json"
         guard = files.load_seen(seen)

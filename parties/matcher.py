@@ -68,23 +68,25 @@ def link(
     link_schema = load_link_schema(schema)
     settings = MatchSettings.from_schema(link_schema, threshold=threshold)
     me = h.identity()
-    campaign_msg = h.open_inbox(x, "campaign-tokens")
-    provider_msg = h.open_inbox(x, "provider-tokens")
-    campaign, provider = campaign_msg.table, provider_msg.table
     with (
+        h.inbox_columns(x, "campaign-tokens") as (campaign_msg, campaign),
+        h.inbox_columns(x, "provider-tokens") as (provider_msg, provider),
         out.status(f"linking {campaign.num_rows:,} records to {provider.num_rows:,} households"),
         make_engine(engine_name) as engine,
     ):
+        # Stage by stage, column by column: the payloads stay on disk.
         result = link_records(campaign, provider, engine=engine, settings=settings)
-        assignments = assignments_from_links(campaign, result.links, engine=engine)
+        segments = campaign.read(["rid", "segments"])
+        assignments = assignments_from_links(segments, result.links, engine=engine)
         rates = match_report(
-            campaign,
+            segments,
             result.links,
             engine=engine,
             k=k,
             epsilon=report_epsilon or None,
             evidence=result.evidence,
         )
+        records = campaign.num_rows
     to_provider = seal(
         assignments,
         kind="assignments",
@@ -98,9 +100,9 @@ def link(
     h.mark_consumed(x, campaign_msg, provider_msg)
     files.write_message(h.outbox_message(x, "assignments"), to_provider)
     files.write_message(h.outbox_message(x, "match-report"), to_campaign)
-    rate = result.links.num_rows / max(campaign.num_rows, 1)
+    rate = result.links.num_rows / max(records, 1)
     out.print(
-        f"linked {result.links.num_rows:,} of {campaign.num_rows:,} records ({rate:.1%}): "
+        f"linked {result.links.num_rows:,} of {records:,} records ({rate:.1%}): "
         f"{result.exact_links:,} exact, {result.fuzzy_links:,} fuzzy, "
         f"{result.group_links:,} by household; {result.ambiguous:,} ambiguous left unlinked"
     )

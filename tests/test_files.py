@@ -303,6 +303,23 @@ def test_message_write_read_open(tmp_path: Path, campaign: Identity, matcher: Id
             expected_exchange="ex-2",
         )
     assert info.value.file == str(path)
+    # Column by column: the decrypted payload lives in a private scratch dir
+    # only while the block runs.
+    scratch = tmp_path / "state"
+    with files.opened_columns(
+        path,
+        me=matcher,
+        contacts={campaign.fingerprint: campaign.card()},
+        expected_kind="campaign-tokens",
+        expected_exchange="ex-1",
+        scratch=scratch,
+    ) as (verified, columns):
+        assert verified.manifest.rows == columns.num_rows == 1
+        assert columns.schema.names == table.column_names
+        assert columns.read(["mk_addr", "rid"]).equals(table.select(["mk_addr", "rid"]))
+        (inside,) = list(scratch.iterdir())
+        assert stat.S_IMODE(inside.stat().st_mode) == 0o700
+    assert list(scratch.iterdir()) == []
 
 
 def test_missing_or_unreadable_message(tmp_path: Path) -> None:

@@ -71,11 +71,16 @@ def link(
     with (
         h.inbox_columns(x, "campaign-tokens") as (campaign_msg, campaign),
         h.inbox_columns(x, "provider-tokens") as (provider_msg, provider),
-        out.status(f"linking {campaign.num_rows:,} records to {provider.num_rows:,} households"),
+        out.status("linking") as status,
         make_engine(engine_name) as engine,
     ):
+        head = f"linking {campaign.num_rows:,} records to {provider.num_rows:,} households"
+
+        def stage(name: str) -> None:
+            status.update(f"{head}: {name}")
+
         # Stage by stage, column by column: the payloads stay on disk.
-        result = link_records(campaign, provider, engine=engine, settings=settings)
+        result = link_records(campaign, provider, engine=engine, settings=settings, progress=stage)
         segments = campaign.read(["rid", "segments"])
         assignments = assignments_from_links(segments, result.links, engine=engine)
         rates = match_report(

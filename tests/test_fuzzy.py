@@ -175,3 +175,38 @@ def test_distinct_rows_matches_numpy_unique() -> None:
     np.testing.assert_array_equal(counts, want_counts[order])
     empty_rows, empty_counts = distinct_rows(np.zeros((0, 3), np.int64))
     assert empty_rows.shape == (0, 3) and empty_counts.size == 0
+
+
+def _many_to_one_by_sorting(
+    ia: np.ndarray, ib: np.ndarray, posterior: np.ndarray, tie: np.ndarray
+) -> tuple[list[int], int]:
+    """The definition: sort every pair, best first per record; equal top two = tie."""
+    best: dict[int, list[tuple[float, float, int, int]]] = {}
+    for k, (a, b, p, t) in enumerate(zip(ia, ib, posterior, tie, strict=True)):
+        best.setdefault(int(a), []).append((-float(p), -float(t), int(b), k))
+    chosen, tied = [], 0
+    for a in sorted(best):
+        ranked = sorted(best[a])
+        if len(ranked) > 1 and ranked[0][:2] == ranked[1][:2]:
+            tied += 1
+        else:
+            chosen.append(ranked[0][3])
+    return chosen, tied
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_many_to_one_by_runs_equals_sorting_every_pair(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 400
+    ia = rng.integers(0, 60, n).astype(np.int64)
+    ib = rng.integers(0, 30, n).astype(np.int64)
+    if seed % 2 == 0:  # the matcher's order: sorted by (ia, ib)
+        order = np.lexsort((ib, ia))
+        ia, ib = ia[order], ib[order]
+    # Few distinct values, so ties on posterior and on the tie-breaker happen.
+    posterior = rng.choice([0.2, 0.5, 0.9], n)
+    tie = rng.choice([0.0, 1.0], n)
+    got, ambiguous = resolve_many_to_one(ia, ib, posterior, tie)
+    want, want_ambiguous = _many_to_one_by_sorting(ia, ib, posterior, tie)
+    assert got.tolist() == want
+    assert ambiguous == want_ambiguous > 0

@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from linkage.engine import DuckDBEngine
-from linkage.matching import assignments_from_links, link_exact, match_report
+from linkage.matching import _propagate, assignments_from_links, link_exact, match_report
 
 
 def tok(label: str | None) -> bytes | None:
@@ -251,3 +251,43 @@ def test_all_matched_segment_is_suppressed() -> None:
     }
     assert report["a"]["suppressed"]  # 10 voters, 10 matched: 0 unmatched < k
     assert not report["*"]["suppressed"]
+
+
+def _propagate_by_dicts(
+    link_b: np.ndarray, link_p: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The definition, one row at a time (the matcher's code before it was vectorised)."""
+    support: dict[int, dict[int, float]] = {}
+    best_p: dict[tuple[int, int], float] = {}
+    for row in np.flatnonzero((link_b >= 0) & (groups >= 0)).tolist():
+        g, hb, p = int(groups[row]), int(link_b[row]), float(link_p[row])
+        votes = support.setdefault(g, {})
+        votes[hb] = votes.get(hb, 0.0) + p
+        best_p[(g, hb)] = max(best_p.get((g, hb), 0.0), p)
+    choice: dict[int, int] = {}
+    for g, votes in support.items():
+        ranked = sorted(votes.items(), key=lambda item: -item[1])
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            choice[g] = ranked[0][0]
+    new_b, new_p = link_b.copy(), link_p.copy()
+    inherited = np.zeros(link_b.shape[0], dtype=bool)
+    for row in np.flatnonzero((link_b < 0) & (groups >= 0)).tolist():
+        chosen = choice.get(int(groups[row]))
+        if chosen is not None:
+            new_b[row], new_p[row] = chosen, best_p[(int(groups[row]), chosen)]
+            inherited[row] = True
+    return new_b, new_p, inherited
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_household_propagation_equals_the_definition(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 500
+    groups = rng.integers(-1, 80, n).astype(np.int64)
+    link_b = np.where(rng.random(n) < 0.5, rng.integers(0, 4, n), -1).astype(np.int64)
+    link_p = np.where(link_b >= 0, rng.choice([0.5, 0.75, 1.0], n), 0.0)
+    got = _propagate(link_b, link_p, groups)
+    want = _propagate_by_dicts(link_b, link_p, groups)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert want[2].any() and not want[2].all()

@@ -129,7 +129,18 @@ def segment_sets(key: bytes, assignments: pa.Table) -> dict[str, HouseholdSet]:
         by_segment[ALL_SEGMENT].add(str(hid))
         if code != ALL_SEGMENT:
             by_segment.setdefault(str(code), set()).add(str(hid))
-    return {code: HouseholdSet.of(key, ids) for code, ids in sorted(by_segment.items())}
+    # Each household is hashed once, not once per segment it is in (a
+    # household sits in several segments and tiers: 8M hashes at state scale).
+    base = hmac.new(key, digestmod=hashlib.sha256)
+    hashed: dict[str, bytes] = {}
+    for hid in by_segment[ALL_SEGMENT]:
+        mac = base.copy()
+        mac.update(hid.encode("utf-8"))
+        hashed[hid] = mac.digest()[:HOUSEHOLD_HASH_BYTES]
+    return {
+        code: HouseholdSet(frozenset(hashed[hid] for hid in ids))
+        for code, ids in sorted(by_segment.items())
+    }
 
 
 @dataclass(frozen=True)

@@ -171,8 +171,11 @@ def candidate_pairs(
         row = engine.query(_dropped_sql(name, max_block), tables).to_pylist()[0]
         dropped_blocks += int(row["blocks"])
         dropped_pairs += int(row["pairs"])
-    ia = pairs["ia"].to_numpy().astype(np.int64) if pairs.num_rows else empty
-    ib = pairs["ib"].to_numpy().astype(np.int64) if pairs.num_rows else empty
+    # One copy out of Arrow (a chunked column cannot be viewed), then the
+    # Arrow result is dropped: at 8M voters these are 95M pairs each.
+    ia = np.asarray(pairs["ia"].to_numpy(), dtype=np.int64) if pairs.num_rows else empty
+    ib = np.asarray(pairs["ib"].to_numpy(), dtype=np.int64) if pairs.num_rows else empty
+    del pairs
     return Candidates(
         ia=ia,
         ib=ib,

@@ -429,11 +429,19 @@ ENGINE_NAMES: tuple[str, ...] = ("duckdb", "spark")
 """Names accepted by :func:`make_engine` (the ``--engine`` choices)."""
 
 
-def make_engine(name: str) -> DuckDBEngine | SparkEngine:
+MEMORY_ENV = "NARWHAL_DUCKDB_MEMORY"
+DEFAULT_DUCKDB_MEMORY = "1GB"
+_MEMORY_PATTERN = re.compile(r"[1-9][0-9]{0,5}(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+
+
+def make_engine(name: str, *, memory_limit: str | None = None) -> DuckDBEngine | SparkEngine:
     """Build the engine called ``name`` with its defaults.
 
     Args:
         name: ``"duckdb"`` (default everywhere) or ``"spark"`` (local[2]).
+        memory_limit: DuckDB's memory limit (e.g. ``"3GB"``); default
+            ``$NARWHAL_DUCKDB_MEMORY`` or ``1GB``. Work beyond it spills to a
+            private temp directory.
 
     Returns:
         A new engine; close it (or use it as a context manager) when done.
@@ -442,7 +450,12 @@ def make_engine(name: str) -> DuckDBEngine | SparkEngine:
         InputError: ``name`` is unknown, or Spark cannot start here.
     """
     if name == "duckdb":
-        return DuckDBEngine()
+        limit = memory_limit or os.environ.get(MEMORY_ENV) or DEFAULT_DUCKDB_MEMORY
+        if _MEMORY_PATTERN.fullmatch(limit) is None:
+            raise InputError(
+                f"DuckDB memory limit must look like 512MB or 3GB (from {MEMORY_ENV} or the caller)"
+            )
+        return DuckDBEngine(memory_limit=limit)
     if name == "spark":
         return SparkEngine()
     raise InputError(

@@ -31,6 +31,7 @@ pandas is used only inside :func:`comparison_vectors` and :func:`fit_model`
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
@@ -101,6 +102,14 @@ def comparison_features(a: pa.Schema, b: pa.Schema) -> tuple[Feature, ...]:
     return tuple(found)
 
 
+def default_threads() -> int:
+    """Threads for the Dice kernel: every CPU this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
 def _dice_levels(
     clk_a: npt.NDArray[np.uint8],
     clk_b: npt.NDArray[np.uint8],
@@ -110,7 +119,7 @@ def _dice_levels(
     ib: IntArray,
 ) -> tuple[LevelArray, FloatArray]:
     no_a, no_b = empty_a[ia], empty_b[ib]
-    scores = dice_pairs(clk_a, clk_b, ia, ib)
+    scores = dice_pairs(clk_a, clk_b, ia, ib, threads=default_threads())
     levels = 2 + np.searchsorted(np.asarray(DICE_EDGES), scores, side="right")
     levels = np.where(no_a | no_b, np.where(no_a & no_b, 0, 1), levels)
     return levels.astype(np.int8), np.where(no_a | no_b, 0.0, scores)

@@ -874,15 +874,22 @@ def household_intensity(
         f"WHEN minutes < {bound} THEN '{name}'" for name, bound in INTENSITY_TIERS if bound
     )
     top = INTENSITY_TIERS[-1][0]
+    indices = [_day_index(day) for day in days]
+    if indices == list(range(indices[0], indices[0] + len(indices))):
+        # Consecutive days: every second of the clipped, merged intervals is
+        # in the period, so no interval needs cutting into quarter-hours.
+        in_period = "in_period AS (SELECT household_id, e - s AS secs FROM merged)"
+    else:
+        in_period = f"""in_period AS (
+        SELECT s.household_id, s.secs FROM slot_secs s
+        JOIN period p ON p.day_index = CAST(FLOOR(s.slot / {qpd}.0) AS BIGINT)
+    )"""
     sql = f"""
     WITH events AS (
         SELECT household_id, {d.ident("start")}, {d.ident("end")} FROM viewing
     ),
     {_tuned_seconds_sql(d, ["household_id"], lo_s, hi_s)},
-    in_period AS (
-        SELECT s.household_id, s.secs FROM slot_secs s
-        JOIN period p ON p.day_index = CAST(FLOOR(s.slot / {qpd}.0) AS BIGINT)
-    ),
+    {in_period},
     per_hh AS (
         SELECT household_id, CAST(SUM(secs) AS DOUBLE) / 60.0 / {len(days)} AS minutes
         FROM in_period GROUP BY household_id

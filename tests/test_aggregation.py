@@ -374,6 +374,17 @@ def test_household_intensity_tiers(engine: DuckDBEngine) -> None:
     ]
     two_days = household_intensity(viewing(events[:1]), engine=engine, period=WEEK[:2])
     assert two_days["avg_minutes_per_day"].to_pylist() == [30.0]
+    # A period with a gap (Monday and Wednesday): Tuesday's viewing is out,
+    # also when one interval runs across the gap.
+    gap = [
+        ("h1", "c1", "03-04 23:00", "03-06 01:00"),  # 60 min Mon, 24 h Tue, 60 min Wed
+        ("h2", "c1", "03-05 10:00", "03-05 12:00"),  # Tuesday only
+    ]
+    out = household_intensity(viewing(gap), engine=engine, period=[WEEK[0], WEEK[2]])
+    assert out.to_pylist() == [{"household_id": "h1", "avg_minutes_per_day": 60.0, "tier": "light"}]
+    # Consecutive days take the shortcut and give the same minutes as the cut-up path.
+    three = household_intensity(viewing(gap), engine=engine, period=WEEK[:3])
+    assert three["avg_minutes_per_day"].to_pylist() == [(60 + 1440 + 60) / 3, 40.0]
 
 
 # --------------------------------------------------------------------------- reference

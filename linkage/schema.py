@@ -745,23 +745,28 @@ def blocking_values(normalized: pa.Table, spec: BlockingPass) -> list[bytes | No
 
 
 def _block_column(normalized: pa.Table, spec: BlockingPass, key: bytes) -> pa.Array:
-    parts = _block_parts(normalized, spec)
+    # Per row only Arrow kernels run: each part's distinct values are
+    # transformed once, parts are joined column-wise, and the HMAC runs once
+    # per distinct blocking value (a few per block), then is taken back out.
+    parts: list[pa.Array] = []
+    for column, transform in spec.parts:
+        encoded = pc.dictionary_encode(normalized.column(column).combine_chunks())
+        distinct = []
+        for value in encoded.dictionary.to_pylist():
+            out = _transform(value, transform)
+            distinct.append(None if out is None else _lp(out.encode("utf-8")))
+        parts.append(pa.array(distinct, pa.binary()).take(encoded.indices))
+    # Null when any part is null (Arrow's emit_null), as the keyed value is.
+    joined = pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
+    messages = pc.dictionary_encode(joined)
     prefix = _BLOCK_DOMAIN + _lp(spec.name.encode())
     base = hmac.HMAC(key, hashes.SHA256())
-    cache: dict[bytes, bytes] = {}
-    tokens: list[bytes | None] = []
-    for row in zip(*parts, strict=True):
-        if None in row:
-            tokens.append(None)
-            continue
-        message = prefix + b"".join(cast("tuple[bytes, ...]", row))
-        token = cache.get(message)
-        if token is None:
-            mac = base.copy()
-            mac.update(message)
-            token = cache[message] = mac.finalize()[:BLOCK_KEY_BYTES]
-        tokens.append(token)
-    return pa.array(tokens, type=pa.binary(BLOCK_KEY_BYTES))
+    tokens: list[bytes] = []
+    for message in messages.dictionary.to_pylist():
+        mac = base.copy()
+        mac.update(prefix + message)
+        tokens.append(mac.finalize()[:BLOCK_KEY_BYTES])
+    return pa.array(tokens, type=pa.binary(BLOCK_KEY_BYTES)).take(messages.indices)
 
 
 def _key(keys: SubkeySource, purpose: str) -> bytes:

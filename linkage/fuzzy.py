@@ -9,9 +9,12 @@ has one entry per keyed comparison column present on both sides:
 * ``mk_f_<col>``: exact agreement of keyed tokens (both missing, one
   missing, disagree, agree).
 
-Vectors are built with recordlinkage's ``Compare`` and our own comparison
-features (the features hold the keyed matrices; recordlinkage hands them the
-pair row numbers). The model is recordlinkage's ``ECMClassifier``, an
+Vectors are computed directly on row numbers, a chunk of pairs at a time,
+by compiled Dice (:mod:`linkage.similarity`) and integer token ids. (They
+went through recordlinkage's ``Compare`` until state scale: its pandas
+``MultiIndex`` and frames cost 65 of the 75 s that 95M pairs took at 8M
+voters, for no change in the vectors.) The model is recordlinkage's
+``ECMClassifier``, an
 unsupervised Fellegi-Sunter latent-class model fitted by EM. Its ``jaro``
 start only accepts binary features, so :class:`_LevelECM` starts multi-level
 features from their agreement order instead (match class tilted towards the
@@ -25,8 +28,8 @@ the aggregate precision and recall estimates of the match-report. They assume
 the model's conditional independence, so they are optimistic when features
 are correlated; they never leave the matcher per record.
 
-pandas is used only inside :func:`comparison_vectors` and :func:`fit_model`
-(recordlinkage needs a ``MultiIndex``); everything else is numpy.
+The EM runs on distinct comparison vectors with their counts
+(:meth:`_LevelECM.fit_counts`), not on every pair.
 """
 
 from __future__ import annotations
@@ -38,11 +41,8 @@ from typing import Final, Literal
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import pyarrow as pa
-import recordlinkage
 from recordlinkage.algorithms.nb_sklearn import ECM
-from recordlinkage.base import BaseCompareFeature
 
 from linkage.bloom import from_arrow
 from linkage.errors import InputError
@@ -141,20 +141,11 @@ def _exact_levels(code_a: IntArray, code_b: IntArray, ia: IntArray, ib: IntArray
     return levels.astype(np.int8)
 
 
-class _KeyedCompare(BaseCompareFeature):  # type: ignore[misc]
-    """A recordlinkage comparison over keyed columns, addressed by row number.
+class _Comparator:
+    """One comparison feature, with its per-record work (bit counts, token ids) done once."""
 
-    Per-record work (CLK bit counts, token ids) is done once here, so the
-    comparison can run chunk by chunk over any number of pairs.
-    """
-
-    name = "keyed"
-    description = "Dice levels of CLKs or agreement of keyed tokens"
-
-    def __init__(self, feature: Feature, a: pa.Table, b: pa.Table, sink: list[FloatArray]) -> None:
-        super().__init__(_ROW, _ROW, label=feature.column)
+    def __init__(self, feature: Feature, a: pa.Table, b: pa.Table) -> None:
         self.feature = feature
-        self.sink = sink
         column_a, column_b = a.column(feature.column), b.column(feature.column)
         if feature.kind == "dice":
             self.clk_a, self.clk_b = from_arrow(column_a), from_arrow(column_b)
@@ -165,16 +156,11 @@ class _KeyedCompare(BaseCompareFeature):  # type: ignore[misc]
                 column_a.combine_chunks(), column_b.combine_chunks()
             )
 
-    def _compute_vectorized(self, left: pd.Series, right: pd.Series) -> LevelArray:
-        ia = left.to_numpy(dtype=np.int64)
-        ib = right.to_numpy(dtype=np.int64)
+    def levels(self, ia: IntArray, ib: IntArray) -> tuple[LevelArray, FloatArray | None]:
+        """Levels of pairs ``(ia[i], ib[i])``, and their Dice scores for a Dice feature."""
         if self.feature.kind == "dice":
-            levels, scores = _dice_levels(
-                self.clk_a, self.clk_b, self.empty_a, self.empty_b, ia, ib
-            )
-            self.sink.append(scores)
-            return levels
-        return _exact_levels(self.code_a, self.code_b, ia, ib)
+            return _dice_levels(self.clk_a, self.clk_b, self.empty_a, self.empty_b, ia, ib)
+        return _exact_levels(self.code_a, self.code_b, ia, ib), None
 
 
 def comparison_vectors(
@@ -186,11 +172,10 @@ def comparison_vectors(
     *,
     chunk_pairs: int = 1 << 21,
 ) -> tuple[LevelArray, FloatArray]:
-    """Comparison levels of each candidate pair, via ``recordlinkage.Compare``.
+    """Comparison levels of each candidate pair.
 
-    Pairs go through ``Compare`` ``chunk_pairs`` at a time: its pandas index
-    and frames cost tens of bytes per pair, so memory is bounded by a chunk
-    and the result (one byte per pair and feature, plus the Dice sum).
+    Pairs go ``chunk_pairs`` at a time, so scratch memory is bounded by a
+    chunk; the result is one byte per pair and feature, plus the Dice sum.
 
     Args:
         a: Side-a tokens (the features' columns).
@@ -198,9 +183,10 @@ def comparison_vectors(
         ia: Row positions on side a.
         ib: Row positions on side b (same length).
         features: What to compare.
+        chunk_pairs: Pairs per chunk.
 
     Returns:
-        ``(levels, dice_sum)``: an ``int64`` matrix ``(pairs, features)`` of
+        ``(levels, dice_sum)``: an ``int8`` matrix ``(pairs, features)`` of
         levels and, per pair, the summed raw Dice scores (a tie-breaker).
 
     Raises:
@@ -212,25 +198,19 @@ def comparison_vectors(
         if feature.column not in a.column_names or feature.column not in b.column_names:
             raise InputError("comparison column missing on one side", column=feature.column)
     n = int(ia.shape[0])
-    if n == 0:
-        return np.zeros((0, len(features)), np.int8), np.zeros(0, np.float64)
-    sink: list[FloatArray] = []
-    compare = recordlinkage.Compare(
-        features=[_KeyedCompare(f, a, b, sink) for f in features], n_jobs=1
-    )
-    frame_a = pd.DataFrame({_ROW: np.arange(a.num_rows, dtype=np.int64)})
-    frame_b = pd.DataFrame({_ROW: np.arange(b.num_rows, dtype=np.int64)})
-    names = [f.column for f in features]
     levels = np.empty((n, len(features)), dtype=np.int8)
     dice_sum = np.zeros(n, dtype=np.float64)
-    for start in range(0, n, max(1, chunk_pairs)):
-        stop = min(n, start + max(1, chunk_pairs))
-        sink.clear()
-        pairs = pd.MultiIndex.from_arrays([ia[start:stop], ib[start:stop]])
-        vectors = compare.compute(pairs, frame_a, frame_b)
-        levels[start:stop] = vectors[names].to_numpy(dtype=np.int8)
-        if sink:
-            dice_sum[start:stop] = np.sum(sink, axis=0)
+    if n == 0:
+        return levels, dice_sum
+    comparators = [_Comparator(f, a, b) for f in features]
+    step = max(1, chunk_pairs)
+    for start in range(0, n, step):
+        stop = min(n, start + step)
+        for j, comparator in enumerate(comparators):
+            column, scores = comparator.levels(ia[start:stop], ib[start:stop])
+            levels[start:stop, j] = column
+            if scores is not None:
+                dice_sum[start:stop] += scores
     return levels, dice_sum
 
 

@@ -328,9 +328,17 @@ class FittedModel:
         return total
 
     def posterior(self, levels: LevelArray | IntArray) -> FloatArray:
-        """P(match | comparison vector) for each row of ``levels``."""
-        odds = np.clip(self.log_odds(levels), -700.0, 700.0)
-        return 1.0 / (1.0 + np.exp(-odds))
+        """P(match | comparison vector) for each row of ``levels``.
+
+        Computed a block of rows at a time, so the temporaries stay small
+        whatever the number of pairs.
+        """
+        out = np.empty(levels.shape[0], dtype=np.float64)
+        step = 1 << 22
+        for start in range(0, levels.shape[0], step):
+            odds = np.clip(self.log_odds(levels[start : start + step]), -700.0, 700.0)
+            out[start : start + step] = 1.0 / (1.0 + np.exp(-odds))
+        return out
 
 
 def fit_model(

@@ -466,13 +466,20 @@ def link_records(
     if ia.size >= 2 and features:
         progress(f"comparing {ia.size:,} candidate pairs")
         levels, tie = comparison_vectors(a_feat, b_feat, ia, ib, features)
+        # Blocking skipped the exact links (many-to-one): their pairs are
+        # compared directly, so the match report's precision estimate covers
+        # them too. The keyed columns are not needed after that.
+        exact_levels = (
+            comparison_vectors(a_feat, b_feat, ea, link_b[ea], features)[0]
+            if settings.mode == "many_to_one"
+            else None
+        )
+        del a_feat, b_feat
+        _release_memory()
         progress("fitting the model")
         model = fit_model(levels, features)
         posterior = model.posterior(levels)
-        if settings.mode == "many_to_one":
-            # Blocking skipped the exact links: score their pairs directly so
-            # the match report's precision estimate covers them too.
-            exact_levels, _ = comparison_vectors(a_feat, b_feat, ea, link_b[ea], features)
+        if exact_levels is not None:
             link_p[ea] = model.posterior(exact_levels)
         else:
             # Exact links carry the model's posterior of their pair where it was scored.
@@ -502,7 +509,6 @@ def link_records(
         link_b[ra[accept]], link_p[ra[accept]] = rb[accept], rp[accept]
         stage[ra[accept]] = _STAGE_FUZZY
 
-    del a_feat, b_feat
     group_links = 0
     progress("households")
     group_by = settings.group_by

@@ -459,6 +459,9 @@ def resolve_many_to_one(
         ia, ib, posterior, tie = ia[order], ib[order], posterior[order], tie[order]
     # Pairs now come in runs, one per record: the best of a run is found by
     # segment maxima (linear), not by sorting every pair (95M at 8M voters).
+    # An unfitted model can leave NaN posteriors: they rank below everything.
+    posterior = np.nan_to_num(posterior, nan=-np.inf)
+    tie = np.nan_to_num(tie, nan=-np.inf)
     starts = np.flatnonzero(np.r_[True, ia[1:] != ia[:-1]])
     sizes = np.diff(np.r_[starts, ia.size])
     top_p = posterior == np.repeat(np.maximum.reduceat(posterior, starts), sizes)

@@ -210,3 +210,15 @@ def test_many_to_one_by_runs_equals_sorting_every_pair(seed: int) -> None:
     want, want_ambiguous = _many_to_one_by_sorting(ia, ib, posterior, tie)
     assert got.tolist() == want
     assert ambiguous == want_ambiguous > 0
+
+
+def test_many_to_one_ranks_nan_posteriors_last() -> None:
+    ia = np.array([0, 0, 1, 1, 2], dtype=np.int64)
+    ib = np.array([0, 1, 0, 1, 0], dtype=np.int64)
+    posterior = np.array([np.nan, 0.4, np.nan, np.nan, 0.9])
+    tie = np.array([1.0, 0.5, 0.5, 0.2, 1.0])
+    chosen, ambiguous = resolve_many_to_one(ia, ib, posterior, tie)
+    # Record 0 takes its one real score; record 1 (all NaN) falls back on the
+    # tie-breaker; nothing crashes and nothing is called a tie.
+    assert chosen.tolist() == [1, 2, 4]
+    assert ambiguous == 0

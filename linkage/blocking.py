@@ -124,6 +124,16 @@ WHERE sa.n * sb.n > {int(max_block)}
 """
 
 
+def _widened(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """int64 numpy copy of an integer column, written chunk by chunk (no int32 concatenation)."""
+    out = np.empty(len(column), dtype=np.int64)
+    at = 0
+    for chunk in column.chunks:
+        out[at : at + len(chunk)] = chunk.to_numpy(zero_copy_only=False)
+        at += len(chunk)
+    return out
+
+
 def candidate_pairs(
     a: pa.Table,
     b: pa.Table,
@@ -160,9 +170,12 @@ def candidate_pairs(
     empty = np.zeros(0, dtype=np.int64)
     if not names:
         return Candidates(empty, empty, (), 0, 0, a.num_rows, b.num_rows)
+    # Row numbers as int32 (files are far below 2^31 rows): the engine's
+    # result is 95M pairs at 8M voters, and half the width is half the memory.
+    row_type = pa.int32() if max(a.num_rows, b.num_rows) < 2**31 else pa.int64()
     tables = {
-        "a": a.select(names).append_column(ROW, pa.array(np.arange(a.num_rows), pa.int64())),
-        "b": b.select(names).append_column(ROW, pa.array(np.arange(b.num_rows), pa.int64())),
+        "a": a.select(names).append_column(ROW, pa.array(np.arange(a.num_rows), row_type)),
+        "b": b.select(names).append_column(ROW, pa.array(np.arange(b.num_rows), row_type)),
     }
     union = "\nUNION\n".join(_pass_sql(n, max_block) for n in names)
     pairs = engine.query(f"SELECT ia, ib FROM ({union}) AS u ORDER BY ia, ib", tables)
@@ -171,10 +184,7 @@ def candidate_pairs(
         row = engine.query(_dropped_sql(name, max_block), tables).to_pylist()[0]
         dropped_blocks += int(row["blocks"])
         dropped_pairs += int(row["pairs"])
-    # One copy out of Arrow (a chunked column cannot be viewed), then the
-    # Arrow result is dropped: at 8M voters these are 95M pairs each.
-    ia = np.asarray(pairs["ia"].to_numpy(), dtype=np.int64) if pairs.num_rows else empty
-    ib = np.asarray(pairs["ib"].to_numpy(), dtype=np.int64) if pairs.num_rows else empty
+    ia, ib = _widened(pairs["ia"]), _widened(pairs["ib"])
     del pairs
     return Candidates(
         ia=ia,

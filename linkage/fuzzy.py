@@ -163,6 +163,49 @@ class _Comparator:
         return _exact_levels(self.code_a, self.code_b, ia, ib), None
 
 
+class Comparison:
+    """Comparison vectors for pairs of rows of two token tables.
+
+    Construction does the per-record work (CLK matrices, token ids) and keeps
+    only numpy arrays, so the tables can be dropped right after: at 8M voters
+    that halves what the fuzzy stage holds.
+
+    Args:
+        features: What to compare.
+        a: Side-a tokens (the features' columns).
+        b: Side-b tokens.
+
+    Raises:
+        InputError: A feature column is missing or no feature is given.
+    """
+
+    def __init__(self, features: Sequence[Feature], a: pa.Table, b: pa.Table) -> None:
+        if not features:
+            raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
+        for feature in features:
+            if feature.column not in a.column_names or feature.column not in b.column_names:
+                raise InputError("comparison column missing on one side", column=feature.column)
+        self.features = tuple(features)
+        self._comparators = [_Comparator(f, a, b) for f in features]
+
+    def vectors(
+        self, ia: IntArray, ib: IntArray, *, chunk_pairs: int = 1 << 21
+    ) -> tuple[LevelArray, FloatArray]:
+        """Levels of pairs ``(ia[i], ib[i])`` and their summed Dice scores."""
+        n = int(ia.shape[0])
+        levels = np.empty((n, len(self.features)), dtype=np.int8)
+        dice_sum = np.zeros(n, dtype=np.float64)
+        step = max(1, chunk_pairs)
+        for start in range(0, n, step):
+            stop = min(n, start + step)
+            for j, comparator in enumerate(self._comparators):
+                column, scores = comparator.levels(ia[start:stop], ib[start:stop])
+                levels[start:stop, j] = column
+                if scores is not None:
+                    dice_sum[start:stop] += scores
+        return levels, dice_sum
+
+
 def comparison_vectors(
     a: pa.Table,
     b: pa.Table,
@@ -192,26 +235,7 @@ def comparison_vectors(
     Raises:
         InputError: A feature column is missing or no feature is given.
     """
-    if not features:
-        raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
-    for feature in features:
-        if feature.column not in a.column_names or feature.column not in b.column_names:
-            raise InputError("comparison column missing on one side", column=feature.column)
-    n = int(ia.shape[0])
-    levels = np.empty((n, len(features)), dtype=np.int8)
-    dice_sum = np.zeros(n, dtype=np.float64)
-    if n == 0:
-        return levels, dice_sum
-    comparators = [_Comparator(f, a, b) for f in features]
-    step = max(1, chunk_pairs)
-    for start in range(0, n, step):
-        stop = min(n, start + step)
-        for j, comparator in enumerate(comparators):
-            column, scores = comparator.levels(ia[start:stop], ib[start:stop])
-            levels[start:stop, j] = column
-            if scores is not None:
-                dice_sum[start:stop] += scores
-    return levels, dice_sum
+    return Comparison(features, a, b).vectors(ia, ib, chunk_pairs=chunk_pairs)
 
 
 class _LevelECM(ECM):  # type: ignore[misc]

@@ -65,3 +65,29 @@ def test_state_scale_runs_the_whole_exchange(tmp_path: Path) -> None:
     assert result["peak_rss_mib"] == max(s["tree_rss_mib"] for s in result["steps"])
     assert result["total_seconds"] >= sum(s["seconds"] for s in result["steps"]) * 0.99
     assert (tmp_path / "run/report/viewership.csv").exists()
+    # Again on the same world, without synth: the exchange timed on its own.
+    again = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/state_scale.py"),
+            "--voters",
+            "8000",
+            "--days",
+            "1",
+            "--world",
+            str(tmp_path / "run/world"),
+            "--out",
+            str(tmp_path / "again"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    rerun = json.loads(again.stdout)
+    assert [s["step"] for s in rerun["steps"]] == labels[1:]
+    assert rerun["subscriber_households"] == result["subscriber_households"]
+    assert (tmp_path / "again/report/viewership.csv").exists()
+    # The given world is used in place, never copied or deleted.
+    assert (tmp_path / "run/world/campaign/voters.parquet").exists()

@@ -35,7 +35,7 @@ The EM runs on distinct comparison vectors with their counts
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -187,6 +187,27 @@ class Comparison:
                 raise InputError("comparison column missing on one side", column=feature.column)
         self.features = tuple(features)
         self._comparators = [_Comparator(f, a, b) for f in features]
+
+    @classmethod
+    def read_column_by_column(
+        cls,
+        features: Sequence[Feature],
+        read_a: Callable[[list[str]], pa.Table],
+        read_b: Callable[[list[str]], pa.Table],
+    ) -> Comparison:
+        """Build from readers, one feature column at a time, so only one is in Arrow at once."""
+        if not features:
+            raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
+        comparison = cls.__new__(cls)
+        comparison.features = tuple(features)
+        comparison._comparators = []
+        for feature in features:
+            a, b = read_a([feature.column]), read_b([feature.column])
+            if feature.column not in a.column_names or feature.column not in b.column_names:
+                raise InputError("comparison column missing on one side", column=feature.column)
+            comparison._comparators.append(_Comparator(feature, a, b))
+            del a, b
+        return comparison
 
     def vectors(
         self, ia: IntArray, ib: IntArray, *, chunk_pairs: int = 1 << 21
@@ -484,13 +505,17 @@ def resolve_many_to_one(
     # Pairs now come in runs, one per record: the best of a run is found by
     # segment maxima (linear), not by sorting every pair (95M at 8M voters).
     # An unfitted model can leave NaN posteriors: they rank below everything.
-    posterior = np.nan_to_num(posterior, nan=-np.inf)
-    tie = np.nan_to_num(tie, nan=-np.inf)
+    # (Copied only then: each is 760 MB at 8M voters.)
+    if np.isnan(posterior).any():
+        posterior = np.nan_to_num(posterior, nan=-np.inf)
+    if np.isnan(tie).any():
+        tie = np.nan_to_num(tie, nan=-np.inf)
     starts = np.flatnonzero(np.r_[True, ia[1:] != ia[:-1]])
     sizes = np.diff(np.r_[starts, ia.size])
     top_p = posterior == np.repeat(np.maximum.reduceat(posterior, starts), sizes)
-    masked_tie = np.where(top_p, tie, -np.inf)
-    top = top_p & (tie == np.repeat(np.maximum.reduceat(masked_tie, starts), sizes))
+    best_tie = np.maximum.reduceat(np.where(top_p, tie, -np.inf), starts)
+    top = top_p & (tie == np.repeat(best_tie, sizes))
+    del top_p, best_tie
     n_top = np.add.reduceat(top.astype(np.int64), starts)
     # Among equal best pairs the one with the smallest side-b row comes first
     # (runs are sorted by ib); two or more equal best pairs mean a tie.

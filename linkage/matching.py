@@ -479,7 +479,6 @@ def link_records(
     _release_memory()
     ia, ib = candidates.ia, candidates.ib
     features = settings.features or comparison_features(a_cols.schema, b_cols.schema)
-    compared = [f.column for f in features]
     model: FittedModel | None = None
     threshold = settings.threshold if settings.threshold is not None else 0.5
     expected = np.zeros(n_a, dtype=np.float64)
@@ -487,7 +486,7 @@ def link_records(
     if ia.size >= 2 and features:
         progress(f"comparing {ia.size:,} candidate pairs")
         # The columns are read into the comparison's own arrays and dropped.
-        comparison = Comparison(features, a_cols.read(compared), b_cols.read(compared))
+        comparison = Comparison.read_column_by_column(features, a_cols.read, b_cols.read)
         _release_memory()
         levels, tie = comparison.vectors(ia, ib)
         # Blocking skipped the exact links (many-to-one): their pairs are

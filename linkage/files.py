@@ -512,6 +512,26 @@ def write_message(path: str | os.PathLike[str], data: bytes) -> None:
     atomic_write_bytes(path, data)
 
 
+def copy_message(src: str | os.PathLike[str], dst: str | os.PathLike[str]) -> None:
+    """Copy a message file atomically, streaming (a courier never holds a 3 GB file).
+
+    Raises:
+        MessageError: The source is missing or unreadable.
+    """
+    source = Path(src)
+
+    def write(handle: IO[bytes]) -> None:
+        try:
+            with source.open("rb") as reader:
+                shutil.copyfileobj(reader, handle, 1 << 20)
+        except FileNotFoundError:
+            raise MessageError("message file not found", file=str(source)) from None
+        except OSError:
+            raise MessageError("message file is not readable", file=str(source)) from None
+
+    _atomic_write(Path(dst), PUBLIC_MODE, write)
+
+
 def read_message_bytes(path: str | os.PathLike[str]) -> bytes:
     """Read a message file.
 

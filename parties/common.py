@@ -401,5 +401,5 @@ def deliver(src: Path, dst_inbox: Path) -> Path:
     if not src.exists():
         raise MessageError("message not found", file=str(src))
     target = dst_inbox / src.name
-    files.atomic_write_bytes(target, files.read_message_bytes(src))
+    files.copy_message(src, target)
     return target

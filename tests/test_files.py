@@ -451,3 +451,14 @@ def test_check_input_file_streams_and_numbers_rows_across_batches(tmp_path: Path
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     with pytest.raises(InputError, match="not a readable Parquet"):
         files.check_input_file(tmp_path / "bad.parquet", required=())
+
+
+def test_copy_message_streams_atomically(tmp_path: Path) -> None:
+    src = tmp_path / "a.nwl"
+    src.write_bytes(os.urandom(3 * (1 << 20) + 5))
+    files.copy_message(src, tmp_path / "inbox" / "a.nwl")
+    assert (tmp_path / "inbox" / "a.nwl").read_bytes() == src.read_bytes()
+    assert stat.S_IMODE((tmp_path / "inbox" / "a.nwl").stat().st_mode) == files.PUBLIC_MODE
+    with pytest.raises(MessageError, match="not found"):
+        files.copy_message(tmp_path / "missing.nwl", tmp_path / "inbox" / "b.nwl")
+    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["a.nwl"]

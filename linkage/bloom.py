@@ -174,8 +174,9 @@ class BloomSchema:
 
             Measured quality cost on this toolkit's full private path
             (``scripts/linkage_quality.py ... --hardening H``; F1 for none /
-            xor_fold / balance): FEBRL4 without SSN 0.9992 / 0.9992 / 0.9984;
-            synthetic voters -> households (50k voters) 0.9936 / 0.9936 / 0.9936.
+            xor_fold / balance): FEBRL4 without SSN 0.9993 / 0.9991 / 0.9982
+            (fresh keys every run: +-0.0002); synthetic voters -> households
+            (50k voters) 0.9936 / 0.9936 / 0.9936.
             Neither option changes the frequency attack on a filter that
             encodes one common field (both are deterministic); what defends
             against it is never encoding a name alone (see the audit's

@@ -547,6 +547,47 @@ def read_message_bytes(path: str | os.PathLike[str]) -> bytes:
         raise MessageError("message file is not readable", file=str(target)) from None
 
 
+@contextmanager
+def _decrypted_payload(
+    path: str | os.PathLike[str],
+    *,
+    me: Identity,
+    contacts: Mapping[str, PartyCard],
+    expected_kind: str,
+    expected_exchange: str,
+    scratch: str | os.PathLike[str] | None,
+) -> Iterator[tuple[VerifiedMessage, Path]]:
+    """Verify a message and decrypt its payload into a private scratch file for the block.
+
+    The file lives in a 0700 directory under ``scratch`` (default: the
+    system temp directory) and is removed when the block ends, however it
+    ends.
+
+    Raises:
+        MessageError: Missing, unreadable or rejected.
+    """
+    target = Path(path)
+    try:
+        src = target.open("rb")
+    except FileNotFoundError:
+        raise MessageError("message file not found", file=str(target)) from None
+    except OSError:
+        raise MessageError("message file is not readable", file=str(target)) from None
+    with src, private_scratch(scratch or tempfile.gettempdir()) as tmp:
+        plain_path = tmp / "payload.parquet"
+        with plain_path.open("wb") as plain:
+            verified = open_stream(
+                src,
+                plain,
+                me=me,
+                contacts=contacts,
+                expected_kind=expected_kind,
+                expected_exchange=expected_exchange,
+                file=str(target),
+            )
+        yield verified, plain_path
+
+
 def open_message_file(
     path: str | os.PathLike[str],
     *,
@@ -578,31 +619,20 @@ def open_message_file(
     Raises:
         MessageError: Missing, unreadable or rejected.
     """
-    target = Path(path)
-    try:
-        src = target.open("rb")
-    except FileNotFoundError:
-        raise MessageError("message file not found", file=str(target)) from None
-    except OSError:
-        raise MessageError("message file is not readable", file=str(target)) from None
-    with src, private_scratch(scratch or tempfile.gettempdir()) as tmp:
-        plain_path = tmp / "payload.parquet"
-        with plain_path.open("wb") as plain:
-            verified = open_stream(
-                src,
-                plain,
-                me=me,
-                contacts=contacts,
-                expected_kind=expected_kind,
-                expected_exchange=expected_exchange,
-                file=str(target),
-            )
+    with _decrypted_payload(
+        path,
+        me=me,
+        contacts=contacts,
+        expected_kind=expected_kind,
+        expected_exchange=expected_exchange,
+        scratch=scratch,
+    ) as (verified, plain_path):
         # Arrow reads the file itself, row group by row group: memory holds
         # the table and one row group's pages, never the whole plaintext.
         table = read_payload(
             plain_path,
             verified.manifest,
-            file=str(target),
+            file=str(path),
             check_allow_list=check_allow_list,
         )
     return OpenedMessage(manifest=verified.manifest, table=table, sender=verified.sender)
@@ -657,32 +687,19 @@ def opened_columns(
     Raises:
         MessageError: Missing, unreadable or rejected.
     """
-    target = Path(path)
-    try:
-        src = target.open("rb")
-    except FileNotFoundError:
-        raise MessageError("message file not found", file=str(target)) from None
-    except OSError:
-        raise MessageError("message file is not readable", file=str(target)) from None
-    with src, private_scratch(scratch or tempfile.gettempdir()) as tmp:
-        plain_path = tmp / "payload.parquet"
-        with plain_path.open("wb") as plain:
-            verified = open_stream(
-                src,
-                plain,
-                me=me,
-                contacts=contacts,
-                expected_kind=expected_kind,
-                expected_exchange=expected_exchange,
-                file=str(target),
-            )
+    with _decrypted_payload(
+        path,
+        me=me,
+        contacts=contacts,
+        expected_kind=expected_kind,
+        expected_exchange=expected_exchange,
+        scratch=scratch,
+    ) as (verified, plain_path):
         try:
             columns = ParquetColumns(plain_path)
-            check_payload(verified.manifest, pq.ParquetFile(plain_path), file=str(target))
+            check_payload(verified.manifest, pq.ParquetFile(plain_path), file=str(path))
         except (pa.ArrowException, OSError, ValueError):
-            raise MessageError(
-                "payload is not a readable Parquet table", file=str(target)
-            ) from None
+            raise MessageError("payload is not a readable Parquet table", file=str(path)) from None
         yield verified, columns
 
 

@@ -166,48 +166,33 @@ class _Comparator:
 class Comparison:
     """Comparison vectors for pairs of rows of two token tables.
 
-    Construction does the per-record work (CLK matrices, token ids) and keeps
-    only numpy arrays, so the tables can be dropped right after: at 8M voters
-    that halves what the fuzzy stage holds.
+    Construction does the per-record work (CLK matrices, token ids) one
+    feature column at a time and keeps only numpy arrays: the callers' column
+    readers hand over one column per side at a time, so at 8M voters only one
+    column is ever in Arrow.
 
     Args:
-        features: What to compare.
-        a: Side-a tokens (the features' columns).
-        b: Side-b tokens.
+        features: What to compare (their columns must exist on both sides).
+        read_a: Reads named side-a token columns (``Table.select``,
+            ``Columns.read``).
+        read_b: The same for side b.
 
     Raises:
-        InputError: A feature column is missing or no feature is given.
+        InputError: No feature is given.
     """
 
-    def __init__(self, features: Sequence[Feature], a: pa.Table, b: pa.Table) -> None:
-        if not features:
-            raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
-        for feature in features:
-            if feature.column not in a.column_names or feature.column not in b.column_names:
-                raise InputError("comparison column missing on one side", column=feature.column)
-        self.features = tuple(features)
-        self._comparators = [_Comparator(f, a, b) for f in features]
-
-    @classmethod
-    def read_column_by_column(
-        cls,
+    def __init__(
+        self,
         features: Sequence[Feature],
         read_a: Callable[[list[str]], pa.Table],
         read_b: Callable[[list[str]], pa.Table],
-    ) -> Comparison:
-        """Build from readers, one feature column at a time, so only one is in Arrow at once."""
+    ) -> None:
         if not features:
             raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
-        comparison = cls.__new__(cls)
-        comparison.features = tuple(features)
-        comparison._comparators = []
-        for feature in features:
-            a, b = read_a([feature.column]), read_b([feature.column])
-            if feature.column not in a.column_names or feature.column not in b.column_names:
-                raise InputError("comparison column missing on one side", column=feature.column)
-            comparison._comparators.append(_Comparator(feature, a, b))
-            del a, b
-        return comparison
+        self.features = tuple(features)
+        self._comparators = [
+            _Comparator(f, read_a([f.column]), read_b([f.column])) for f in features
+        ]
 
     def vectors(
         self, ia: IntArray, ib: IntArray, *, chunk_pairs: int = 1 << 21
@@ -256,7 +241,12 @@ def comparison_vectors(
     Raises:
         InputError: A feature column is missing or no feature is given.
     """
-    return Comparison(features, a, b).vectors(ia, ib, chunk_pairs=chunk_pairs)
+    if not features:
+        raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
+    for feature in features:
+        if feature.column not in a.column_names or feature.column not in b.column_names:
+            raise InputError("comparison column missing on one side", column=feature.column)
+    return Comparison(features, a.select, b.select).vectors(ia, ib, chunk_pairs=chunk_pairs)
 
 
 class _LevelECM(ECM):  # type: ignore[misc]

@@ -486,7 +486,7 @@ def link_records(
     if ia.size >= 2 and features:
         progress(f"comparing {ia.size:,} candidate pairs")
         # The columns are read into the comparison's own arrays and dropped.
-        comparison = Comparison.read_column_by_column(features, a_cols.read, b_cols.read)
+        comparison = Comparison(features, a_cols.read, b_cols.read)
         _release_memory()
         levels, tie = comparison.vectors(ia, ib)
         # Blocking skipped the exact links (many-to-one): their pairs are

@@ -1,8 +1,9 @@
-"""Random per-exchange references and order-hiding shuffles.
+"""Random per-exchange references.
 
 A record reference must carry nothing from the voter file: not the voter_id,
-not its position. Both come from a CSPRNG by default and are injectable so
-tests can be deterministic.
+not its position. References come from a CSPRNG by default (injectable so
+tests can be deterministic); row order is hidden by the tokenizers' on-disk
+shuffle, :class:`linkage.files.ShuffledParquet`.
 """
 
 from __future__ import annotations
@@ -58,10 +59,3 @@ def _distinct(raw: npt.NDArray[np.uint8]) -> bool:
         return True
     suspects = np.flatnonzero(np.isin(head, shared))
     return len({bytes(raw[i]) for i in suspects}) == suspects.size
-
-
-def shuffle(table: pa.Table, *, token_bytes: TokenSource = secrets.token_bytes) -> pa.Table:
-    """Return ``table`` in a random row order, so a payload's order leaks no sort key."""
-    seed = int.from_bytes(token_bytes(16), "big")
-    order = np.random.default_rng(seed).permutation(table.num_rows)
-    return table.take(pa.array(order))

@@ -175,25 +175,20 @@ class Home:
         Nothing is recorded yet: a command calls :meth:`mark_consumed` once all
         its checks have passed, so a rejected run leaves no state behind.
         """
-        path = self.inbox_message(exchange, kind)
-        opened = files.open_message_file(
-            path,
-            me=self.identity(),
-            contacts=self.trusted(),
-            expected_kind=kind,
-            expected_exchange=exchange,
-            # The decrypted payload is briefly on disk (an unlinked 0600
-            # file) beside the party's own state, not in a shared /tmp.
-            scratch=self.root / "state",
-        )
-        files.load_seen(self.state(exchange) / "seen.json").consume(opened.manifest, file=str(path))
-        return opened
+        with self.inbox_columns(exchange, kind) as (verified, columns):
+            table = columns.read(columns.schema.names)
+        return OpenedMessage(manifest=verified.manifest, table=table, sender=verified.sender)
 
     @contextmanager
     def inbox_columns(
         self, exchange: str, kind: str
     ) -> Iterator[tuple[VerifiedMessage, files.ParquetColumns]]:
-        """:meth:`open_inbox` for payloads too big to hold: read column by column in the block."""
+        """:meth:`open_inbox` for payloads too big to hold: read column by column in the block.
+
+        The decrypted payload stays beside the party's own state (a private
+        scratch directory under ``state/``, removed when the block ends), not
+        in a shared /tmp.
+        """
         path = self.inbox_message(exchange, kind)
         with files.opened_columns(
             path,

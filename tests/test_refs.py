@@ -1,4 +1,4 @@
-"""Tests for linkage.refs: random references and the order-hiding shuffle."""
+"""Tests for linkage.refs: random per-exchange references."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from linkage.refs import _distinct, random_refs, shuffle
+from linkage.refs import _distinct, random_refs
 
 
 def test_refs_are_prefix_and_hex_of_the_random_bytes() -> None:
@@ -37,10 +37,3 @@ def test_distinct_looks_past_a_shared_prefix() -> None:
     assert _distinct(rows)
     rows[2] = rows[0]
     assert not _distinct(rows)
-
-
-def test_shuffle_is_a_permutation() -> None:
-    table = pa.table({"x": list(range(100))})
-    out = shuffle(table)
-    assert sorted(out["x"].to_pylist()) == list(range(100))
-    assert out["x"].to_pylist() != list(range(100))

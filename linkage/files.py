@@ -73,7 +73,12 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def _atomic_write(path: Path, mode: int, write: Callable[[IO[bytes]], None]) -> None:
+def _atomic_write(
+    path: Path,
+    mode: int,
+    write: Callable[[IO[bytes]], None],
+    before_rename: Callable[[], None] = lambda: None,
+) -> None:
     directory = path.parent
     directory.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
@@ -85,6 +90,7 @@ def _atomic_write(path: Path, mode: int, write: Callable[[IO[bytes]], None]) -> 
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        before_rename()
         tmp.replace(path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -711,11 +717,15 @@ def write_sealed_parquet(
     exchange_id: str,
     sender: Identity,
     recipient: PartyCard,
+    before_publish: Callable[[], None] = lambda: None,
 ) -> Manifest:
     """Seal the Parquet file ``payload`` into the message file ``target``, streaming.
 
     Memory stays at one chunk whatever the payload size; ``target`` appears
-    atomically (0644: it is encrypted) or not at all.
+    atomically (0644: it is encrypted) or not at all. ``before_publish``
+    runs once the message is sealed (so the payload passed the allow-list)
+    and before it appears: the sender's own state goes first, the message
+    last.
 
     Raises:
         MessageError: Payload unreadable or outside the kind's allow-list.
@@ -735,7 +745,7 @@ def write_sealed_parquet(
                 )
             )
 
-    _atomic_write(Path(target), PUBLIC_MODE, write)
+    _atomic_write(Path(target), PUBLIC_MODE, write, before_publish)
     return sealed[0]
 
 

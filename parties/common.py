@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Annotated, ParamSpec, TypeVar
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,7 +26,6 @@ from linkage.envelope import (
     VerifiedMessage,
     open_message,
     read_manifest,
-    validate_payload_file,
 )
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.keys import Identity, LinkageKey, PartyCard, agree_linkage_key, generate_identity
@@ -274,8 +272,6 @@ def write_token_message(
         if offset != columns.num_rows:
             raise StateError(f"tokenizer returned {offset} rows for {columns.num_rows}")
         with out.status("checking and sealing the payload"):
-            validate_payload_file(kind, pq.ParquetFile(payload))
-            before_publish()
             files.write_sealed_parquet(
                 target,
                 payload,
@@ -283,6 +279,7 @@ def write_token_message(
                 exchange_id=exchange,
                 sender=h.identity(),
                 recipient=recipient,
+                before_publish=before_publish,
             )
     return target
 

@@ -185,6 +185,8 @@ def main(argv: list[str] | None = None) -> int:
         "--voters/--days/--seed must describe it)",
     )
     args = parser.parse_args(argv)
+    if args.world is not None and not (args.world / "campaign" / "voters.parquet").is_file():
+        parser.error(f"--world {args.world}: not a world made by `narwhal synth`")
     result = run(args.out, voters=args.voters, days=args.days, seed=args.seed, world=args.world)
     print(json.dumps(result, indent=2))
     return 0

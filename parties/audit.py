@@ -30,27 +30,30 @@ import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidTag
 from rich.markup import escape
 
-from linkage import files
-from linkage.aggregation import compute_viewership, household_intensity
-from linkage.engine import DuckDBEngine
-from linkage.envelope import (
-    OpenedMessage,
-    open_message,
-    read_manifest,
-    validate_payload,
+from linkage.encode import (
+    DEFAULT_RECIPES,
+    SubkeySource,
+    encode_message,
+    normalize_records,
+    tokenize_records,
 )
+from linkage.engine import DuckDBEngine
 from linkage.errors import MessageError, NarwhalError
-from linkage.keys import (
+from linkage.io import load_secret, read_input_table, read_message_bytes
+from linkage.measure import compute_viewership, cross_with_intensity, household_intensity
+from linkage.protocol import (
     Identity,
     LinkageKey,
+    OpenedMessage,
     PartyCard,
     agree_linkage_key,
     derive_linkage_key,
+    open_message,
     pseudonymize,
+    read_manifest,
+    validate_payload,
 )
-from linkage.matchkeys import DEFAULT_RECIPES, SubkeySource, encode_message, tokenize_records
-from linkage.metrics import cross_with_intensity
-from linkage.normalize import normalize_records
+from linkage.tables import DEFAULT_K
 from parties.common import Home, out
 
 #: kind -> (sender role, recipient role)
@@ -83,8 +86,6 @@ CLK_TOP_PATTERNS = 50
 
 MAX_REIDENTIFICATION = 0.01
 """Largest share of records the CLK frequency attack may re-identify before the check fails."""
-
-DEFAULT_K = 50
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ def _load(root: Path) -> Exchange:
         contacts = home.trusted()
         for path in sorted(home.inbox.glob("*.nwl")):
             try:
-                data = files.read_message_bytes(path)
+                data = read_message_bytes(path)
                 manifest = read_manifest(data, file=str(path))
                 opened = open_message(
                     data,
@@ -305,7 +306,7 @@ def _public_strings(world: Path) -> set[str]:
     path = world / "provider" / "channels.csv"
     vals: set[str] = set()
     if path.exists():
-        table = files.read_input_table(path, required=("channel",))
+        table = read_input_table(path, required=("channel",))
         for col in table.column_names:
             vals.update(str(v) for v in table[col].to_pylist() if v is not None)
     return vals
@@ -346,7 +347,7 @@ def check_key_separation(ex: Exchange) -> CheckResult:
         key = agree_linkage_key(c.identity(), p.card(), x)
         fingerprints.add(key.fingerprint())
         secrets_.extend(key.subkey(f"match:{r.name}") for r in DEFAULT_RECIPES)
-    provider_secret = files.load_secret(p.keys / "secret.key")
+    provider_secret = load_secret(p.keys / "secret.key")
     secrets_.append(provider_secret)
     needles = list(secrets_) + [s.hex().encode() for s in secrets_]
     found: list[str] = []
@@ -683,7 +684,7 @@ def _truth_rows(ex: Exchange, world: Path, opened: OpenedMessage) -> pa.Table | 
         source = voters
     elif opened.manifest.kind == "provider-tokens":
         subs = pq.read_table(world / "provider" / "subscribers.parquet")
-        secret = files.load_secret(ex.homes["provider"].keys / "secret.key")
+        secret = load_secret(ex.homes["provider"].keys / "secret.key")
         hids = subs["household_id"].to_pylist()
         row_of = {hp: i for i, hp in enumerate(pseudonymize(secret, x, hids))}
         index = [row_of.get(hp, -1) for hp in opened.table["hp"].to_pylist()]
@@ -756,7 +757,7 @@ def check_thresholds(ex: Exchange, world: Path) -> CheckResult:
         return CheckResult("thresholds", False, "provider ledger missing")
     bad = 0
     checked = 0
-    secret = files.load_secret(ex.homes["provider"].keys / "secret.key")
+    secret = load_secret(ex.homes["provider"].keys / "secret.key")
     viewing = pq.read_table(world / "provider" / "viewing.parquet")
     for _, opened in _messages(ex, "match-report"):
         t = opened.table.filter(pc.invert(opened.table["suppressed"]))
@@ -847,7 +848,7 @@ def check_differencing(ex: Exchange, world: Path) -> CheckResult:
     records = _ledger(ex)
     if records is None:
         return CheckResult("differencing", False, "provider ledger missing")
-    secret = files.load_secret(ex.homes["provider"].keys / "secret.key")
+    secret = load_secret(ex.homes["provider"].keys / "secret.key")
     released = {o.manifest.exchange_id for _, o in _messages(ex, "viewership")}
     segments: dict[str, set[str]] = {}
     k = DEFAULT_K

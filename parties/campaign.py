@@ -16,12 +16,24 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from linkage import files, report
+from linkage.encode import (
+    assign_codes,
+    encode_side_chunks,
+    evaluate,
+    load_segments,
+    membership_lists,
+)
 from linkage.errors import InputError, StateError
-from linkage.html_report import Heatmap, ReportContent, render_html
-from linkage.keys import validate_exchange_id
-from linkage.metrics import project_to_voters, tier_codes
-from linkage.parallel import encode_side_chunks
+from linkage.io import (
+    PRIVATE_MODE,
+    atomic_write_bytes,
+    atomic_write_csv,
+    atomic_write_parquet,
+    atomic_write_text,
+    read_input_table,
+    read_text,
+)
+from linkage.measure import project_to_voters, tier_codes
 from linkage.plan import (
     PLAN_NAMES,
     RATECARD_COLUMNS,
@@ -33,14 +45,24 @@ from linkage.plan import (
     parse_ratecard,
     validate_request,
 )
-from linkage.refs import random_refs
-from linkage.segments import (
-    ALL_MATCHED,
-    assign_codes,
-    evaluate,
-    load_segments,
-    membership_lists,
+from linkage.protocol import random_refs, validate_exchange_id
+from linkage.report import (
+    Heatmap,
+    ReportContent,
+    decode_viewership,
+    figure_png,
+    heatmap_figure,
+    index_table,
+    match_rate_table,
+    noise_table,
+    projected_match_rates,
+    release_facts,
+    render_html,
+    suppression_table,
+    top_by_index,
+    viewership_csv_table,
 )
+from linkage.tables import ALL_MATCHED
 from parties.common import (
     ExchangeOpt,
     HomeOpt,
@@ -100,14 +122,14 @@ def tokenize(
     target = h.outbox_message(x, "campaign-tokens")
 
     link_schema = load_link_schema(schema)
-    table = files.read_input_table(
+    table = read_input_table(
         voters,
         # The default schema's phone and e-mail columns are optional, as before.
         required=VOTER_COLUMNS if schema is None else ("voter_id", *link_schema.side_columns("a")),
         unique="voter_id",
     )
     rules = load_segments(
-        files.read_text(segments), columns=column_kinds(table.schema), file=str(segments)
+        read_text(segments), columns=column_kinds(table.schema), file=str(segments)
     )
     with out.status("evaluating segments"):
         masks = evaluate(rules, table)
@@ -118,12 +140,12 @@ def tokenize(
 
     def write_state() -> None:
         # Everything validated and computed: state first, the message last.
-        files.atomic_write_parquet(
+        atomic_write_parquet(
             state / "rids.parquet",
             pa.table({"rid": rids, "voter_id": table["voter_id"]}),
-            mode=files.PRIVATE_MODE,
+            mode=PRIVATE_MODE,
         )
-        files.atomic_write_text(
+        atomic_write_text(
             state / "segments.json",
             json.dumps({"codes": codes, "linkage_key": key.fingerprint()}, indent=2),
             mode=0o600,
@@ -144,7 +166,7 @@ def load_codes(state: Path) -> dict[str, str]:
             file=str(path),
             hint="run `narwhal campaign tokenize` for this exchange first",
         )
-    data = json.loads(files.read_text(path))
+    data = json.loads(read_text(path))
     codes = data.get("codes")
     if not isinstance(codes, dict):
         raise StateError("segment-code state is malformed", file=str(path))
@@ -179,14 +201,14 @@ def report_(
     match = h.open_inbox(x, "match-report")
     view = h.open_inbox(x, "viewership")
 
-    decoded = report.decode_viewership(view.table, tier_codes(codes))
-    csv_table = report.viewership_csv_table(decoded)
-    rates = report.match_rate_table(match.table, codes)
-    index = report.index_table(decoded)
+    decoded = decode_viewership(view.table, tier_codes(codes))
+    csv_table = viewership_csv_table(decoded)
+    rates = match_rate_table(match.table, codes)
+    index = index_table(decoded)
     present = set(index["day_type"].to_pylist())
     day_types = [d for d in ("weekday", "weekend") if d in present] or sorted(present)
     top_day = day_types[0] if day_types else "all"
-    top = report.top_by_index(index, per_segment=3, day_type=top_day)
+    top = top_by_index(index, per_segment=3, day_type=top_day)
     drawn = set(zip(index["segment"].to_pylist(), index["day_type"].to_pylist(), strict=True))
     charts = [(n, d) for n in sorted(codes) for d in day_types if (n, d) in drawn]
     pngs: dict[tuple[str, str], bytes] = {}
@@ -200,8 +222,8 @@ def report_(
     ) as progress:
         task = progress.add_task("drawing heatmaps", total=len(charts))
         for name, day_type in charts:
-            fig = report.heatmap_figure(index, name, day_type=day_type)
-            pngs[name, day_type] = report.figure_png(fig)
+            fig = heatmap_figure(index, name, day_type=day_type)
+            pngs[name, day_type] = figure_png(fig)
             progress.advance(task)
 
     plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
@@ -209,16 +231,16 @@ def report_(
     if html_page:
         content = ReportContent(
             exchange_id=x,
-            match_rates=report.projected_match_rates(rates),
+            match_rates=projected_match_rates(rates),
             heatmaps=[
                 Heatmap(name, day_type, png, f"heatmap_{name}_{day_type}.png")
                 for (name, day_type), png in pngs.items()
             ],
             top=top,
             top_day_type=top_day,
-            suppression=report.suppression_table(decoded),
-            facts=report.release_facts(decoded),
-            noise=report.noise_table(decoded),
+            suppression=suppression_table(decoded),
+            facts=release_facts(decoded),
+            noise=noise_table(decoded),
             plan=plan_table,
             plan_comparison=comparison,
         )
@@ -227,13 +249,13 @@ def report_(
     # Everything computed: now write.
     h.mark_consumed(x, match, view)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files.atomic_write_csv(out_dir / "viewership.csv", csv_table)
-    files.atomic_write_csv(out_dir / "match_rates.csv", rates)
-    files.atomic_write_csv(out_dir / "index.csv", index)
+    atomic_write_csv(out_dir / "viewership.csv", csv_table)
+    atomic_write_csv(out_dir / "match_rates.csv", rates)
+    atomic_write_csv(out_dir / "index.csv", index)
     for (name, day_type), png in pngs.items():
-        files.atomic_write_bytes(out_dir / f"heatmap_{name}_{day_type}.png", png)
+        atomic_write_bytes(out_dir / f"heatmap_{name}_{day_type}.png", png)
     if page is not None:
-        files.atomic_write_text(out_dir / REPORT_HTML, page)
+        atomic_write_text(out_dir / REPORT_HTML, page)
 
     t = Table(title="Match rates")
     for col in rates.column_names:
@@ -258,9 +280,9 @@ def report_(
 def _read_plan(out_dir: Path) -> tuple[pa.Table | None, pa.Table | None]:
     """plan.csv and plan_comparison.csv from the report directory, when `plan` wrote them."""
     plan_path, comparison_path = out_dir / PLAN_CSV, out_dir / PLAN_COMPARISON_CSV
-    plan_table = files.read_input_table(plan_path, required=()) if plan_path.is_file() else None
+    plan_table = read_input_table(plan_path, required=()) if plan_path.is_file() else None
     comparison = (
-        files.read_input_table(comparison_path, required=()) if comparison_path.is_file() else None
+        read_input_table(comparison_path, required=()) if comparison_path.is_file() else None
     )
     return plan_table, comparison
 
@@ -337,12 +359,12 @@ def plan_(
                 hint=f"known segments: {', '.join(sorted({ALL_MATCHED, *codes}))}",
             )
     cells = parse_ratecard(
-        files.read_input_table(ratecard, required=RATECARD_COLUMNS), file=str(ratecard)
+        read_input_table(ratecard, required=RATECARD_COLUMNS), file=str(ratecard)
     )
     check_feasible(cells, request)
 
     view = h.open_inbox(x, "viewership")
-    decoded = report.decode_viewership(view.table, tier_codes(codes))
+    decoded = decode_viewership(view.table, tier_codes(codes))
     with out.status("solving the spot-selection program (CBC)"):
         result = make_plan(cells, decoded, request)
     comparison = result.comparison
@@ -350,14 +372,14 @@ def plan_(
     if h.inbox_message(x, "match-report").is_file():
         match = h.open_inbox(x, "match-report")
         consumed.append(match)
-        rates = report.match_rate_table(match.table, codes)
+        rates = match_rate_table(match.table, codes)
         comparison = project_to_voters(comparison, rates, columns=("reach",))
 
     h.mark_consumed(x, *consumed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    files.atomic_write_csv(out_dir / PLAN_CSV, result.schedule)
-    files.atomic_write_csv(out_dir / "plan_all_households.csv", result.baseline_schedule)
-    files.atomic_write_csv(out_dir / PLAN_COMPARISON_CSV, comparison)
+    atomic_write_csv(out_dir / PLAN_CSV, result.schedule)
+    atomic_write_csv(out_dir / "plan_all_households.csv", result.baseline_schedule)
+    atomic_write_csv(out_dir / PLAN_COMPARISON_CSV, comparison)
     _print_plan(result, comparison, request, targets)
     out.print(f"plan written to {out_dir / PLAN_CSV} (comparison: {PLAN_COMPARISON_CSV})")
 

@@ -20,16 +20,38 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from linkage import files
-from linkage.envelope import (
+from linkage.encode import LinkageSchema, load_schema, shipped_schema
+from linkage.errors import MessageError, NarwhalError, StateError
+from linkage.io import (
+    ParquetColumns,
+    ShuffledParquet,
+    atomic_write_bytes,
+    copy_message,
+    load_identity,
+    load_seen,
+    opened_columns,
+    private_scratch,
+    read_card,
+    read_contacts,
+    read_message_bytes,
+    read_text,
+    save_identity,
+    save_secret,
+    save_seen,
+    write_card,
+    write_sealed_parquet,
+)
+from linkage.protocol import (
+    Identity,
+    LinkageKey,
     OpenedMessage,
+    PartyCard,
     VerifiedMessage,
+    agree_linkage_key,
+    generate_identity,
     open_message,
     read_manifest,
 )
-from linkage.errors import MessageError, NarwhalError, StateError
-from linkage.keys import Identity, LinkageKey, PartyCard, agree_linkage_key, generate_identity
-from linkage.schema import LinkageSchema, load_schema, shipped_schema
 
 ROLES = ("campaign", "matcher", "provider")
 
@@ -91,7 +113,7 @@ def load_link_schema(path: Path | None) -> LinkageSchema:
     """The linkage schema at ``path``, or the shipped voters_subscribers schema."""
     if path is None:
         return shipped_schema()
-    return load_schema(files.read_text(path), file=str(path))
+    return load_schema(read_text(path), file=str(path))
 
 
 @dataclass(frozen=True)
@@ -144,14 +166,14 @@ class Home:
                 file=str(self.root),
                 hint="run `narwhal <role> init --home DIR --name NAME` first",
             )
-        return files.load_identity(self.keys)
+        return load_identity(self.keys)
 
     def card(self) -> PartyCard:
-        return files.read_card(self.card_path)
+        return read_card(self.card_path)
 
     def trusted(self) -> dict[str, PartyCard]:
         """Trusted cards by fingerprint."""
-        return files.read_contacts(self.contacts)
+        return read_contacts(self.contacts)
 
     def peer(self, role: str) -> PartyCard:
         """The single trusted card of ``role``."""
@@ -180,7 +202,7 @@ class Home:
     @contextmanager
     def inbox_columns(
         self, exchange: str, kind: str
-    ) -> Iterator[tuple[VerifiedMessage, files.ParquetColumns]]:
+    ) -> Iterator[tuple[VerifiedMessage, ParquetColumns]]:
         """:meth:`open_inbox` for payloads too big to hold: read column by column in the block.
 
         The decrypted payload stays beside the party's own state (a private
@@ -188,7 +210,7 @@ class Home:
         in a shared /tmp.
         """
         path = self.inbox_message(exchange, kind)
-        with files.opened_columns(
+        with opened_columns(
             path,
             me=self.identity(),
             contacts=self.trusted(),
@@ -196,18 +218,16 @@ class Home:
             expected_exchange=exchange,
             scratch=self.root / "state",
         ) as (verified, columns):
-            files.load_seen(self.state(exchange) / "seen.json").consume(
-                verified.manifest, file=str(path)
-            )
+            load_seen(self.state(exchange) / "seen.json").consume(verified.manifest, file=str(path))
             yield verified, columns
 
     def mark_consumed(self, exchange: str, *messages: OpenedMessage | VerifiedMessage) -> None:
         """Record messages as consumed (replay protection), just before writing outputs."""
         seen = self.state(exchange) / "seen.json"
-        guard = files.load_seen(seen)
+        guard = load_seen(seen)
         for opened in messages:
             guard = guard.consume(opened.manifest, file=str(seen))
-        files.save_seen(seen, guard)
+        save_seen(seen, guard)
 
 
 def row_progress(label: str) -> Progress:
@@ -254,12 +274,12 @@ def write_token_message(
         The message path.
     """
     target = h.outbox_message(exchange, kind)
-    with files.private_scratch(h.root / "state") as scratch:
+    with private_scratch(h.root / "state") as scratch:
         payload = scratch / "payload.parquet"
         offset = 0
         with (
             row_progress(f"tokenizing {columns.num_rows:,} rows") as progress,
-            files.ShuffledParquet(payload, scratch) as shuffled,
+            ShuffledParquet(payload, scratch) as shuffled,
         ):
             task = progress.add_task("tokenizing", total=columns.num_rows)
             for chunk in tokens:
@@ -272,7 +292,7 @@ def write_token_message(
         if offset != columns.num_rows:
             raise StateError(f"tokenizer returned {offset} rows for {columns.num_rows}")
         with out.status("checking and sealing the payload"):
-            files.write_sealed_parquet(
+            write_sealed_parquet(
                 target,
                 payload,
                 kind=kind,
@@ -309,12 +329,12 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
             )
         h.create_dirs()
         identity = generate_identity(name, role)
-        files.save_identity(h.keys, identity)
+        save_identity(h.keys, identity)
         if role == "provider":
-            files.save_secret(h.keys / "secret.key")
+            save_secret(h.keys / "secret.key")
             # Created now so a refused release later writes nothing at all.
-            files.atomic_write_bytes(h.ledger / ".lock", b"", mode=0o600)
-        files.write_card(h.card_path, identity.card())
+            atomic_write_bytes(h.ledger / ".lock", b"", mode=0o600)
+        write_card(h.card_path, identity.card())
         out.print(f"{role} home ready: {h.card_path} (fingerprint {identity.card().fingerprint})")
 
     @app.command(
@@ -329,11 +349,11 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
     ) -> None:
         h = require_home(home)
         h.identity()
-        theirs = files.read_card(card)
+        theirs = read_card(card)
         if theirs.fingerprint == h.card().fingerprint:
             raise StateError("that is this party's own card", file=str(card))
         target = h.contacts / f"{theirs.role}-{theirs.fingerprint}.json"
-        files.write_card(target, theirs)
+        write_card(target, theirs)
         out.print(f"trusted {theirs.role} {theirs.name!r} ({theirs.fingerprint})")
 
     @app.command(
@@ -348,7 +368,7 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         rows: Annotated[int, typer.Option("--rows", help="Payload rows to show.")] = 5,
     ) -> None:
         h = require_home(home)
-        data = files.read_message_bytes(message)
+        data = read_message_bytes(message)
         manifest = read_manifest(data, file=str(message))
         opened = open_message(
             data,
@@ -393,5 +413,5 @@ def deliver(src: Path, dst_inbox: Path) -> Path:
     if not src.exists():
         raise MessageError("message not found", file=str(src))
     target = dst_inbox / src.name
-    files.copy_message(src, target)
+    copy_message(src, target)
     return target

@@ -26,9 +26,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from linkage import files
 from linkage.errors import NarwhalError, StateError
-from linkage.evaluation import rating_error
+from linkage.io import atomic_write_text
+from linkage.measure import rating_error
 from parties.campaign import REPORT_HTML
 from parties.common import Home, deliver, out
 
@@ -248,7 +248,7 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
         out.out(text.rstrip("\n"), highlight=False)
     out.print(f"Report directory: {report_dir}   Audit: python scripts/audit.py {root}")
     out.print(f"demo finished in {elapsed:.0f}s")
-    files.atomic_write_text(root / "summary.txt", f"mean_abs_error={err.mean_abs_error:.6f}\n")
+    atomic_write_text(root / "summary.txt", f"mean_abs_error={err.mean_abs_error:.6f}\n")
     out.print(
         f"HTML report: {report_dir / REPORT_HTML}", soft_wrap=True, markup=False, highlight=False
     )

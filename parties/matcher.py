@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 
-from linkage import files
 from linkage.engine import make_engine
-from linkage.envelope import seal
-from linkage.keys import validate_exchange_id
-from linkage.matching import MatchSettings, assignments_from_links, link_records, match_report
+from linkage.io import write_message
+from linkage.match import MatchSettings, assignments_from_links, link_records, match_report
+from linkage.protocol import seal, validate_exchange_id
+from linkage.tables import DEFAULT_K
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
@@ -38,7 +38,7 @@ def link(
     exchange: ExchangeOpt,
     k: Annotated[
         int, typer.Option("--k", min=1, help="Suppress match-report counts below k.")
-    ] = 50,
+    ] = DEFAULT_K,
     report_epsilon: Annotated[
         float,
         typer.Option(
@@ -103,8 +103,8 @@ def link(
         rates, kind="match-report", exchange_id=x, sender=me, recipient=campaign_msg.sender
     )
     h.mark_consumed(x, campaign_msg, provider_msg)
-    files.write_message(h.outbox_message(x, "assignments"), to_provider)
-    files.write_message(h.outbox_message(x, "match-report"), to_campaign)
+    write_message(h.outbox_message(x, "assignments"), to_provider)
+    write_message(h.outbox_message(x, "match-report"), to_campaign)
     rate = result.links.num_rows / max(records, 1)
     out.print(
         f"linked {result.links.num_rows:,} of {records:,} records ({rate:.1%}): "

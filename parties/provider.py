@@ -17,23 +17,41 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import typer
 
-from linkage import files
-from linkage.aggregation import distinct_values, household_intensity
+from linkage.encode import encode_side_chunks
 from linkage.engine import make_engine
-from linkage.envelope import seal
 from linkage.errors import PrivacyError
-from linkage.keys import pseudonymize, validate_exchange_id
-from linkage.ledger import (
+from linkage.io import (
+    append_jsonl,
+    check_input_file,
+    exclusive_lock,
+    load_ledger_blob,
+    load_ledger_table,
+    load_secret,
+    load_seen,
+    open_message_file,
+    read_input_table,
+    read_ledger_head,
+    read_ledger_lines,
+    save_seen,
+    store_ledger_blob,
+    store_ledger_table,
+    write_ledger_head,
+    write_message,
+)
+from linkage.measure import cross_with_intensity, distinct_values, household_intensity
+from linkage.protocol import pseudonymize, seal, validate_exchange_id
+from linkage.release import (
     DEFAULT_BUDGET,
     HouseholdSet,
     Ledger,
     ReleaseRequest,
     ledger_key,
+    prune_derived_segments,
+    release_grid,
+    release_viewership,
     segment_sets,
 )
-from linkage.metrics import cross_with_intensity
-from linkage.parallel import encode_side_chunks
-from linkage.privacy import prune_derived_segments, release_grid, release_viewership
+from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
@@ -78,11 +96,11 @@ def tokenize(
     h.identity()  # fail before the long work if the keys are unreadable
     matcher = h.peer("matcher")
     key = h.linkage_key("campaign", x)
-    secret = files.load_secret(h.keys / "secret.key")
+    secret = load_secret(h.keys / "secret.key")
     target = h.outbox_message(x, "provider-tokens")
 
     link_schema = load_link_schema(schema)
-    table = files.read_input_table(
+    table = read_input_table(
         subscribers,
         # The default schema's phone and e-mail columns are optional, as before.
         required=(
@@ -109,10 +127,10 @@ def aggregate(
     exchange: ExchangeOpt,
     k: Annotated[
         int, typer.Option("--k", min=1, help="Minimum households per released cell.")
-    ] = 50,
+    ] = DEFAULT_K,
     min_universe: Annotated[
         int, typer.Option("--min-universe", min=1, help="Minimum households per segment.")
-    ] = 100,
+    ] = DEFAULT_MIN_UNIVERSE,
     channels_file: Annotated[
         Path | None,
         typer.Option(
@@ -156,7 +174,7 @@ def aggregate(
     x = validate_exchange_id(exchange)
     h = require_home(home)
     me = h.identity()
-    secret = files.load_secret(h.keys / "secret.key")
+    secret = load_secret(h.keys / "secret.key")
     campaign = h.peer("campaign")
     target = h.outbox_message(x, "viewership")
     if epsilon is not None and channels_file is None:
@@ -166,7 +184,7 @@ def aggregate(
         )
     # Open without consuming: a refused release must leave the replay state untouched.
     source = h.inbox_message(x, "assignments")
-    assignments = files.open_message_file(
+    assignments = open_message_file(
         source,
         me=me,
         contacts=h.trusted(),
@@ -174,20 +192,20 @@ def aggregate(
         expected_exchange=x,
     )
     seen_path = h.state(x) / "seen.json"
-    guard = files.load_seen(seen_path).consume(assignments.manifest, file=str(source))
+    guard = load_seen(seen_path).consume(assignments.manifest, file=str(source))
 
     # A Parquet log is checked batch by batch and scanned by the engine from
     # the file: a state's week of tuning does not fit in memory.
     view: pa.Table | Path
     if viewing.suffix.lower() == ".parquet":
         with out.status("checking the viewing log"):
-            files.check_input_file(viewing, required=VIEWING_COLUMNS)
+            check_input_file(viewing, required=VIEWING_COLUMNS)
         view = viewing
     else:
-        view = files.read_input_table(viewing, required=VIEWING_COLUMNS)
+        view = read_input_table(viewing, required=VIEWING_COLUMNS)
     with make_engine(engine_name) as scan:
         if channels_file is not None:
-            channel_list = files.read_input_table(channels_file, required=("channel",))[
+            channel_list = read_input_table(channels_file, required=("channel",))[
                 "channel"
             ].to_pylist()
         else:
@@ -211,14 +229,14 @@ def aggregate(
         )
 
     # One release at a time per ledger: check-then-append must not interleave.
-    with files.exclusive_lock(h.ledger / ".lock"):
+    with exclusive_lock(h.ledger / ".lock"):
         key = ledger_key(secret)
         ledger_file, head_file = h.ledger / "releases.jsonl", h.ledger / "head.json"
         sets_dir, payloads_dir = h.ledger / "sets", h.ledger / "payloads"
         book = Ledger.load(
-            files.read_ledger_lines(ledger_file),
+            read_ledger_lines(ledger_file),
             key,
-            head=files.read_ledger_head(head_file),
+            head=read_ledger_head(head_file),
             file=str(ledger_file),
         )
         sets = segment_sets(key, assigned)
@@ -237,11 +255,11 @@ def aggregate(
             )
             replay = book.replay_of(request)
             if replay is not None:
-                released = files.load_ledger_table(payloads_dir, replay.payload)
+                released = load_ledger_table(payloads_dir, replay.payload)
             else:
                 known = {
                     d: HouseholdSet.from_bytes(
-                        files.load_ledger_blob(sets_dir, d), file=str(sets_dir / d)
+                        load_ledger_blob(sets_dir, d), file=str(sets_dir / d)
                     )
                     for d in book.set_digests(campaign.fingerprint)
                 }
@@ -261,8 +279,8 @@ def aggregate(
         if replay is None:
             # Ledger first, message last: a crash in between over-counts the budget, never under.
             for household_set in sets.values():
-                files.store_ledger_blob(sets_dir, household_set.to_bytes())
-            payload = files.store_ledger_table(payloads_dir, released)
+                store_ledger_blob(sets_dir, household_set.to_bytes())
+            payload = store_ledger_table(payloads_dir, released)
             book, entry = book.append(
                 request,
                 budget=total if total is not None else DEFAULT_BUDGET,
@@ -270,10 +288,10 @@ def aggregate(
                 released_at=datetime.now(UTC).isoformat(),
                 key=key,
             )
-            files.append_jsonl(ledger_file, entry.to_line())
-            files.write_ledger_head(head_file, book.head_json())
-        files.save_seen(seen_path, guard)
-        files.write_message(target, sealed)
+            append_jsonl(ledger_file, entry.to_line())
+            write_ledger_head(head_file, book.head_json())
+        save_seen(seen_path, guard)
+        write_message(target, sealed)
         n_sup = int(pc.sum(released["suppressed"]).as_py() or 0)
         out.print(f"released {released.num_rows:,} cells ({n_sup:,} suppressed under k={k})")
         if dropped:

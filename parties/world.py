@@ -20,10 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage import files, report
-from linkage.aggregation import compute_viewership
+from linkage.encode import evaluate, load_segments
 from linkage.engine import DuckDBEngine
-from linkage.segments import evaluate, load_segments
+from linkage.io import ParquetSink, atomic_write_csv, atomic_write_text
+from linkage.measure import compute_viewership
+from linkage.report import decode_viewership, viewership_csv_table
 from linkage.synth import (
     DEFAULT_CHUNK_VOTERS,
     SUBSCRIBERS_SCHEMA,
@@ -33,10 +34,9 @@ from linkage.synth import (
     World,
     WorldStream,
 )
+from linkage.tables import ALL_HOUSEHOLDS
 from parties.campaign import column_kinds
 from parties.common import out
-
-ALL = "*"
 
 
 def make_world(
@@ -53,10 +53,10 @@ def make_world(
     viewing_path = prov / "viewing.parquet"
     parts: list[pa.Table] = []
     with (
-        files.ParquetSink(camp / "voters.parquet", VOTERS_SCHEMA) as voter_sink,
-        files.ParquetSink(prov / "subscribers.parquet", SUBSCRIBERS_SCHEMA) as sub_sink,
-        files.ParquetSink(viewing_path, VIEWING_SCHEMA) as viewing_sink,
-        files.ParquetSink(tru / "voter_household.parquet", VOTER_HOUSEHOLD_SCHEMA) as vh_sink,
+        ParquetSink(camp / "voters.parquet", VOTERS_SCHEMA) as voter_sink,
+        ParquetSink(prov / "subscribers.parquet", SUBSCRIBERS_SCHEMA) as sub_sink,
+        ParquetSink(viewing_path, VIEWING_SCHEMA) as viewing_sink,
+        ParquetSink(tru / "voter_household.parquet", VOTER_HOUSEHOLD_SCHEMA) as vh_sink,
     ):
         for i, chunk in enumerate(stream.chunks(), start=1):
             with out.status(
@@ -73,10 +73,10 @@ def make_world(
                 )
     with out.status("computing truth viewership"):
         truth = _truth_cells(pa.concat_tables(parts), viewing_path, stream.channels)
-    files.atomic_write_text(camp / "segments.toml", stream.segments_toml)
-    files.atomic_write_csv(camp / "ratecard.csv", stream.ratecard())
-    files.atomic_write_csv(prov / "channels.csv", stream.channels)
-    files.atomic_write_csv(tru / "viewership.csv", truth)
+    atomic_write_text(camp / "segments.toml", stream.segments_toml)
+    atomic_write_csv(camp / "ratecard.csv", stream.ratecard())
+    atomic_write_csv(prov / "channels.csv", stream.channels)
+    atomic_write_csv(tru / "viewership.csv", truth)
 
 
 def true_assignments_of(
@@ -88,7 +88,9 @@ def true_assignments_of(
     vh = voter_household
     index = pc.index_in(vh["voter_id"], value_set=voters["voter_id"]).to_numpy(zero_copy_only=False)
     households = vh["household_id"]
-    parts = [pa.table({"household_id": households, "segment": pa.array([ALL] * vh.num_rows)})]
+    parts = [
+        pa.table({"household_id": households, "segment": pa.array([ALL_HOUSEHOLDS] * vh.num_rows)})
+    ]
     for name, mask in masks.items():
         sel = np.asarray(mask)[index]
         hh = households.filter(pa.array(sel))
@@ -109,8 +111,8 @@ def _truth_cells(assignments: pa.Table, viewing: pa.Table | Path, channels: pa.T
         )
     cells = cells.drop_columns(["contributors"])
     # Truth is keyed by segment name already: decode with the identity mapping.
-    names = {s for s in cells["segment"].to_pylist() if s != ALL}
-    return report.viewership_csv_table(report.decode_viewership(cells, {n: n for n in names}))
+    names = {s for s in cells["segment"].to_pylist() if s != ALL_HOUSEHOLDS}
+    return viewership_csv_table(decode_viewership(cells, {n: n for n in names}))
 
 
 def truth_viewership(world: World) -> pa.Table:

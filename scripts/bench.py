@@ -77,7 +77,7 @@ def _config(work: Path) -> Json:
 
 
 def _key() -> Any:
-    from linkage.keys import LinkageKey
+    from linkage.protocol import LinkageKey
 
     # A fixed key: the bench measures speed, not secrecy.
     return LinkageKey(exchange_id="bench", _key=bytes(range(32)))
@@ -114,8 +114,7 @@ def stage_synth(work: Path) -> tuple[int, str, float, Json]:
 def stage_tokenize(work: Path) -> tuple[int, str, float, Json]:
     import pyarrow.parquet as pq
 
-    from linkage.matchkeys import tokenize_records
-    from linkage.normalize import normalize_records
+    from linkage.encode import normalize_records, tokenize_records
 
     voters = pq.read_table(work / "voters.parquet")
     subscribers = pq.read_table(work / "subscribers.parquet")
@@ -144,7 +143,7 @@ def stage_encode(work: Path) -> tuple[int, str, float, Json]:
     import numpy as np
     import pyarrow.parquet as pq
 
-    from linkage.bloom import DEFAULT_BLOOM_SCHEMA, encode_records
+    from linkage.encode import DEFAULT_BLOOM_SCHEMA, encode_records
 
     norm_c = pq.read_table(work / "norm_campaign.parquet")
     norm_p = pq.read_table(work / "norm_provider.parquet")
@@ -175,7 +174,7 @@ def stage_dice(work: Path) -> tuple[int, str, float, Json]:
     # has not loaded it yet).
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     os.environ["OMP_NUM_THREADS"] = "1"
-    from linkage.similarity import dice_all_pairs, warm_up
+    from linkage.match import dice_all_pairs, warm_up
 
     a, b = _dice_sides(work)
     # JIT compilation (or loading it from numba's cache) is excluded, as
@@ -211,7 +210,7 @@ _LINK_DUCKDB_MEMORY = "1GB"
 def stage_link_exact(work: Path) -> tuple[int, str, float, Json]:
     import pyarrow.parquet as pq
 
-    from linkage.matching import link_exact
+    from linkage.match import link_exact
 
     campaign = pq.read_table(work / "tok_campaign.parquet")
     provider = pq.read_table(work / "tok_provider.parquet")
@@ -231,7 +230,7 @@ def stage_anchor_duckdb_join(work: Path) -> tuple[int, str, float, Json]:
     import duckdb
     import pyarrow.parquet as pq
 
-    from linkage.matching import DEFAULT_WEIGHTS, shared_keys
+    from linkage.match import DEFAULT_WEIGHTS, shared_keys
 
     c = pq.read_table(work / "tok_campaign.parquet")
     p = pq.read_table(work / "tok_provider.parquet")
@@ -269,8 +268,8 @@ _DUCKDB_MEMORY = "1GB"
 def stage_aggregate(work: Path) -> tuple[int, str, float, Json]:
     import pyarrow.parquet as pq
 
-    from linkage.aggregation import compute_viewership
     from linkage.engine import DuckDBEngine
+    from linkage.measure import compute_viewership
 
     assignments = pq.read_table(work / "assignments.parquet")
     channels = pq.read_table(work / "channels.parquet")["channel"].to_pylist()
@@ -456,7 +455,7 @@ print(json.dumps({"comparisons": len(a) * len(b), "seconds": seconds, "pairs_fou
 
 
 def _clkhash_schema() -> Json:
-    from linkage.bloom import DEFAULT_BLOOM_SCHEMA
+    from linkage.encode import DEFAULT_BLOOM_SCHEMA
 
     features: list[Json] = [{"identifier": "rid", "ignored": True}]
     for field in DEFAULT_BLOOM_SCHEMA.fields:

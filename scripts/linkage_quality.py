@@ -39,14 +39,7 @@ import pandas as pd
 import pyarrow as pa
 import recordlinkage
 
-from linkage import files
-from linkage.engine import DuckDBEngine
-from linkage.errors import InputError, NarwhalError
-from linkage.evaluation import linkage_quality
-from linkage.fuzzy import resolve_many_to_one, resolve_one_to_one
-from linkage.keys import agree_linkage_key, generate_identity
-from linkage.matching import LinkOutcome, MatchSettings, link_records
-from linkage.schema import (
+from linkage.encode import (
     LinkageSchema,
     blocking_values,
     drop_fields,
@@ -55,6 +48,18 @@ from linkage.schema import (
     normalize_side,
     shipped_schema,
 )
+from linkage.engine import DuckDBEngine
+from linkage.errors import InputError, NarwhalError
+from linkage.io import read_input_table, read_text
+from linkage.match import (
+    LinkOutcome,
+    MatchSettings,
+    link_records,
+    resolve_many_to_one,
+    resolve_one_to_one,
+)
+from linkage.measure import linkage_quality
+from linkage.protocol import agree_linkage_key, generate_identity
 
 EXCHANGE = "quality-check"
 IntArray = npt.NDArray[np.int64]
@@ -97,13 +102,13 @@ def febrl4(no_ssn: bool) -> Problem:
 def from_files(a_path: Path, b_path: Path, schema: LinkageSchema, truth_path: Path,
                id_a: str | None, id_b: str | None) -> Problem:  # fmt: skip
     """Two files, a schema and a truth file of id pairs."""
-    truth = files.read_input_table(truth_path, required=())
+    truth = read_input_table(truth_path, required=())
     if truth.num_columns < 2:
         raise InputError("truth needs two columns (id in a, id in b)", file=str(truth_path))
     col_a, col_b = truth.column_names[0], truth.column_names[1]
     id_a, id_b = id_a or col_a, id_b or col_b
-    a = files.read_input_table(a_path, required=(id_a, *schema.side_columns("a")), unique=id_a)
-    b = files.read_input_table(b_path, required=(id_b, *schema.side_columns("b")), unique=id_b)
+    a = read_input_table(a_path, required=(id_a, *schema.side_columns("a")), unique=id_a)
+    b = read_input_table(b_path, required=(id_b, *schema.side_columns("b")), unique=id_b)
     ids_a = [str(x) for x in a[id_a].to_pylist()]
     ids_b = [str(x) for x in b[id_b].to_pylist()]
     true_a = _positions([str(x) for x in truth[col_a].to_pylist()], ids_a, "file a")
@@ -246,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
                 None,
             )
         elif None not in (args.a, args.b, args.schema, args.truth):
-            schema = load_schema(files.read_text(args.schema), file=str(args.schema))
+            schema = load_schema(read_text(args.schema), file=str(args.schema))
             problem = from_files(args.a, args.b, schema, args.truth, args.id_a, args.id_b)
         else:
             parser.error("give --dataset febrl4, --world DIR, or --a --b --schema --truth")

@@ -1,0 +1,226 @@
+"""Chunked, multi-process mapping over Arrow tables: both cores, bounded memory.
+
+Tokenization (normalisation, HMAC match keys, CLK encoding) is CPU-bound
+Python and numpy; the GIL keeps it on one core. :func:`map_chunks` cuts a
+table into record batches of at most ``chunk_rows`` rows, runs a function on
+each in a pool of worker processes, and concatenates the results in input
+order, so the output is the same whatever the number of workers or how the
+work was scheduled.
+
+Memory stays flat as the input grows: at most ``2 * workers`` chunks are in
+flight at once (one computing and one queued per worker) besides the input
+and the finished output.
+
+The function must be picklable (a module-level function, or a
+``functools.partial`` of one) and deterministic for equal chunks. Any key it
+closes over is pickled to the workers through an anonymous pipe between
+processes of the same user, never to disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
+
+import pyarrow as pa
+
+from linkage.encode.matchkeys import SubkeySource
+from linkage.encode.schema import LinkageSchema, Side, encode_chunk
+
+__all__ = [
+    "DEFAULT_CHUNK_ROWS",
+    "ChunkFunction",
+    "default_workers",
+    "encode_side_chunks",
+    "encode_side_parallel",
+    "imap_chunks",
+    "iter_chunks",
+    "map_chunks",
+]
+
+DEFAULT_CHUNK_ROWS = 100_000
+"""Rows per tokenization chunk: large enough to amortise IPC, small enough to stay flat."""
+
+ChunkFunction = Callable[[pa.Table], pa.Table]
+"""What :func:`map_chunks` applies: one chunk in, one table (same rows or not) out."""
+
+
+def iter_chunks(table: pa.Table, chunk_rows: int) -> Iterator[pa.Table]:
+    """Consecutive zero-copy slices of ``table`` with at most ``chunk_rows`` rows.
+
+    Raises:
+        ValueError: ``chunk_rows`` is below 1.
+    """
+    if chunk_rows < 1:
+        raise ValueError("chunk_rows must be at least 1")
+    for offset in range(0, table.num_rows, chunk_rows):
+        yield table.slice(offset, chunk_rows)
+
+
+def _to_ipc(table: pa.Table) -> bytes:
+    # Pickling a slice ships its whole parent buffers; the IPC writer
+    # truncates them to the slice, so each chunk costs only its own bytes.
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def _from_ipc(data: bytes) -> pa.Table:
+    with pa.ipc.open_stream(data) as reader:
+        return reader.read_all()
+
+
+def _apply(func: ChunkFunction, data: bytes) -> bytes:
+    """Worker side: decode a chunk, apply ``func``, encode the result."""
+    return _to_ipc(func(_from_ipc(data)))
+
+
+def _combine(parts: list[pa.Table], empty: Callable[[], pa.Table]) -> pa.Table:
+    if not parts:
+        return empty()
+    return pa.concat_tables(parts)
+
+
+def imap_chunks(
+    func: ChunkFunction,
+    table: pa.Table,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    workers: int = 1,
+    *,
+    start_method: str = "spawn",
+) -> Iterator[pa.Table]:
+    """Yield ``func(chunk)`` for each chunk of ``table``, in input order, as each is ready.
+
+    The streaming form of :func:`map_chunks`: a caller that writes each
+    result away (to a file, a shuffle) holds only the chunks in flight, at
+    most ``2 * workers``, never the whole output. An empty input yields
+    nothing.
+
+    Args:
+        func: Picklable function from a chunk (a ``pa.Table`` slice) to a
+            ``pa.Table``.
+        table: Input rows.
+        chunk_rows: Largest chunk.
+        workers: Processes to use; 1 runs in this process (no pool, no pickling).
+        start_method: ``multiprocessing`` start method for the pool. ``spawn``
+            (the default) starts clean interpreters, safe even when this
+            process holds threads (DuckDB, Arrow's pool), unlike ``fork``.
+
+    Raises:
+        ValueError: ``chunk_rows`` or ``workers`` is below 1.
+    """
+    if workers < 1:
+        raise ValueError("workers must be at least 1")
+    chunks = iter_chunks(table, chunk_rows)
+    if workers == 1 or table.num_rows <= chunk_rows:
+        yield from (func(chunk) for chunk in chunks)
+        return
+    context = multiprocessing.get_context(start_method)
+    pending: deque[Future[bytes]] = deque()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        for chunk in chunks:
+            pending.append(pool.submit(_apply, func, _to_ipc(chunk)))
+            # Collect in submission order once the window is full: order is
+            # deterministic and at most 2 * workers chunks are held.
+            if len(pending) >= 2 * workers:
+                yield _from_ipc(pending.popleft().result())
+        while pending:
+            yield _from_ipc(pending.popleft().result())
+
+
+def map_chunks(
+    func: ChunkFunction,
+    table: pa.Table,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    workers: int = 1,
+    *,
+    start_method: str = "spawn",
+) -> pa.Table:
+    """Apply ``func`` to each chunk of ``table`` and concatenate the results in order.
+
+    Args:
+        func: Picklable function from a chunk (a ``pa.Table`` slice) to a
+            ``pa.Table``. Every result must share one schema.
+        table: Input rows.
+        chunk_rows: Largest chunk; smaller chunks bound memory, larger ones
+            amortise per-chunk overhead (tens of thousands of rows is plenty).
+        workers: Processes to use; 1 runs in this process (no pool, no pickling).
+        start_method: See :func:`imap_chunks`.
+
+    Returns:
+        The concatenation of ``func(chunk)`` over the chunks in input order.
+        An empty input gives ``func`` of the empty table.
+
+    Raises:
+        ValueError: ``chunk_rows`` or ``workers`` is below 1.
+    """
+    parts = list(imap_chunks(func, table, chunk_rows, workers, start_method=start_method))
+    return _combine(parts, lambda: func(table.slice(0, 0)))
+
+
+def default_workers() -> int:
+    """One worker per CPU this process may run on (at least 1)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def encode_side_parallel(
+    table: pa.Table,
+    schema: LinkageSchema,
+    side: Side,
+    keys: SubkeySource,
+    *,
+    workers: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> pa.Table:
+    """:func:`linkage.schema.encode_side` over chunks on ``workers`` processes.
+
+    Encoding is row by row, so the result is byte-identical to the
+    single-process call whatever ``workers`` and ``chunk_rows`` are. The key
+    travels to the workers pickled over the pool's pipe, never to disk.
+
+    Args:
+        table: The side's raw records.
+        schema: The shared linkage schema.
+        side: ``"a"`` or ``"b"``.
+        keys: The exchange's linkage key.
+        workers: Processes; None means :func:`default_workers`.
+        chunk_rows: Rows per chunk.
+
+    Returns:
+        ``encode_side(table, schema, side, keys)``.
+
+    Raises:
+        ValueError: ``workers`` or ``chunk_rows`` is below 1.
+    """
+    func = functools.partial(encode_chunk, schema, side, keys)
+    n = default_workers() if workers is None else workers
+    return map_chunks(func, table, chunk_rows=chunk_rows, workers=n)
+
+
+def encode_side_chunks(
+    table: pa.Table,
+    schema: LinkageSchema,
+    side: Side,
+    keys: SubkeySource,
+    *,
+    workers: int | None = None,
+    chunk_rows: int = DEFAULT_CHUNK_ROWS,
+) -> Iterator[pa.Table]:
+    """:func:`encode_side_parallel` chunk by chunk, in input order, for streaming writers.
+
+    Concatenated, the chunks are exactly ``encode_side_parallel``'s table.
+
+    Raises:
+        ValueError: ``workers`` or ``chunk_rows`` is below 1.
+    """
+    func = functools.partial(encode_chunk, schema, side, keys)
+    n = default_workers() if workers is None else workers
+    return imap_chunks(func, table, chunk_rows=chunk_rows, workers=n)

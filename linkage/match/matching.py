@@ -1,0 +1,681 @@
+"""The matcher: exact multi-key stage, fuzzy stage on the rest, resolution.
+
+The matcher sees only opaque keyed tokens, Bloom filters, record references
+and household pseudonyms. :func:`link_records` is the whole pipeline:
+
+1. **Exact stage** (:func:`link_exact`): each agreeing match key adds its
+   weight to a (record, household) pair; the best pair wins if it reaches
+   ``min_score``, and a tie between two households is left unlinked.
+2. **Fuzzy stage** on the records left (:mod:`linkage.blocking`,
+   :mod:`linkage.fuzzy`): keyed blocking, comparison vectors, an unsupervised
+   ECM model fitted on every candidate pair, a threshold chosen from the model.
+3. **Resolution**: one-to-one (person files: each record on either side used
+   once, best pairs first) or many-to-one (voters to households: a voter to at
+   most one household; voters sharing the ``group_by`` key, i.e. one address
+   and unit, are one household, so unlinked members inherit the household
+   their linked members agree on).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import dataclasses
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.encode import LinkageSchema, ResolutionMode
+from linkage.engine import Engine
+from linkage.errors import PrivacyError
+from linkage.match.blocking import Candidates, candidate_pairs
+from linkage.match.fuzzy import (
+    Comparison,
+    Feature,
+    FittedModel,
+    choose_threshold,
+    comparison_features,
+    fit_model,
+    resolve_many_to_one,
+    resolve_one_to_one,
+)
+from linkage.release import discrete_laplace
+from linkage.tables import ALL_HOUSEHOLDS, MATCH_REPORT_SCHEMA
+
+#: Weight of each exact key: roughly log2 of how much more likely agreement is
+#: among true links than among non-links in voter-vs-subscriber data. Address
+#: keys decide the household; name, phone and e-mail keys confirm it.
+DEFAULT_WEIGHTS: Mapping[str, float] = {
+    "mk_name_addr": 8.0,
+    "mk_email": 7.0,
+    "mk_surname_addr": 6.0,
+    "mk_phone": 5.0,
+    "mk_addr": 4.0,
+    "mk_addr_nounit": 2.0,
+}
+
+#: An address-with-unit agreement (4) alone links; a building address without
+#: unit (2) needs a confirming name, phone or e-mail key.
+DEFAULT_MIN_SCORE = 4.0
+
+
+@dataclass(frozen=True)
+class LinkResult:
+    """Resolved links and how they were reached.
+
+    Attributes:
+        links: one row per linked record: ``rid``, ``hp``, ``score``.
+        candidate_pairs: distinct (record, household) pairs that agreed on any key.
+        ambiguous: records whose best score was shared by two or more households.
+    """
+
+    links: pa.Table
+    candidate_pairs: int
+    ambiguous: int
+
+
+def shared_keys(a: pa.Schema, b: pa.Schema, weights: Mapping[str, float]) -> list[str]:
+    """Match-key columns present in both payloads and known to ``weights``."""
+    return [k for k in weights if k in a.names and k in b.names]
+
+
+def link_exact(
+    campaign: pa.Table,
+    provider: pa.Table,
+    *,
+    engine: Engine,
+    weights: Mapping[str, float] = DEFAULT_WEIGHTS,
+    min_score: float = DEFAULT_MIN_SCORE,
+) -> LinkResult:
+    """Link campaign records (``rid``) to provider households (``hp``) on exact keys.
+
+    Args:
+        campaign: campaign-tokens payload (``rid`` and ``mk_*`` columns).
+        provider: provider-tokens payload (``hp`` and ``mk_*`` columns).
+        engine: SQL engine running the joins.
+        weights: weight per match-key column; keys absent from either side are skipped.
+        min_score: smallest summed weight that may link.
+
+    Returns:
+        The resolved links (each ``rid`` at most once).
+    """
+    keys = shared_keys(campaign.schema, provider.schema, weights)
+    if not keys:
+        empty = pa.table(
+            {
+                "rid": pa.array([], pa.string()),
+                "hp": pa.array([], pa.string()),
+                "score": pa.array([], pa.float64()),
+            }
+        )
+        return LinkResult(empty, 0, 0)
+    # Records and households go in as dense integer codes (equal strings,
+    # equal codes): the engine groups and hashes integers rather than
+    # strings, and the strings are looked up again for the links only.
+    rids = pc.dictionary_encode(campaign["rid"].combine_chunks())
+    hps = pc.dictionary_encode(provider["hp"].combine_chunks())
+    tables: dict[str, pa.Table] = {
+        "c": pa.table([rids.indices, *(campaign[k] for k in keys)], names=["rid", *keys]),
+        "p": pa.table([hps.indices, *(provider[k] for k in keys)], names=["hp", *keys]),
+    }
+    # One query, so the key joins run once: a row per record with any
+    # agreeing household, carrying its best pair and its candidate count.
+    per_record = engine.query(_link_sql(keys, weights), tables)
+    pairs = pc.sum(per_record["n_pairs"]).as_py() or 0
+    linkable = per_record.filter(pc.greater_equal(per_record["score"], float(min_score)))
+    unique = linkable.filter(pc.equal(linkable["n_best"], 1))
+    links = pa.table(
+        {
+            "rid": rids.dictionary.take(unique["rid"]),
+            "hp": hps.dictionary.take(unique["hp"]),
+            "score": unique["score"].cast(pa.float64()),
+        }
+    )
+    return LinkResult(
+        links=links.sort_by("rid"),
+        candidate_pairs=int(pairs),
+        ambiguous=linkable.num_rows - unique.num_rows,
+    )
+
+
+def _agreements_sql(keys: Sequence[str], weights: Mapping[str, float]) -> str:
+    parts = [
+        f"SELECT c.rid, p.hp, CAST({float(weights[k])!r} AS DOUBLE) AS w "
+        f"FROM c JOIN p ON c.{k} = p.{k}"
+        for k in keys
+    ]
+    return "\nUNION ALL\n".join(parts)
+
+
+def _link_sql(keys: Sequence[str], weights: Mapping[str, float]) -> str:
+    # One row per record that agrees with any household: its best score, the
+    # smallest hp code among households sharing it, how many share it (n_best > 1
+    # = ambiguous, left unlinked) and how many households it agrees with at
+    # all (summed by the caller into candidate_pairs, so the key joins run
+    # once). min_score is applied by the caller, so records whose best pair
+    # falls short still count as candidates. Grouping by (rid, score) makes
+    # each record's best tier unique, so MAX_BY is deterministic; it spares a
+    # window over every pair (MAX_BY is in DuckDB and Spark SQL alike).
+    return f"""
+WITH agree AS (
+{_agreements_sql(keys, weights)}
+),
+pair AS (
+    SELECT rid, hp, SUM(w) AS score FROM agree GROUP BY rid, hp
+),
+tier AS (
+    SELECT rid, score, MIN(hp) AS hp, COUNT(*) AS n FROM pair GROUP BY rid, score
+)
+SELECT rid,
+       MAX_BY(hp, score) AS hp,
+       MAX(score) AS score,
+       MAX_BY(n, score) AS n_best,
+       CAST(SUM(n) AS BIGINT) AS n_pairs
+FROM tier
+GROUP BY rid
+"""
+
+
+@dataclass(frozen=True)
+class MatchSettings:
+    """What the matcher needs from a linkage schema (nothing secret).
+
+    Attributes:
+        mode: ``many_to_one`` (voters to households) or ``one_to_one``.
+        weights: Exact-stage weight per match key (empty: no exact stage).
+        min_score: Smallest summed weight that links in the exact stage.
+        group_by: Side-a key marking one household (many-to-one only), or None.
+        max_block: Blocking cap (pairs per blocking value).
+        threshold: Posterior cut for fuzzy links; None chooses it from the model.
+        features: Comparison-vector entries; empty: every ``clk_*``/``mk_f_*``
+            column both sides sent.
+    """
+
+    mode: ResolutionMode = "many_to_one"
+    weights: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
+    min_score: float = DEFAULT_MIN_SCORE
+    group_by: str | None = "mk_addr"
+    max_block: int = 2_000
+    threshold: float | None = None
+    features: tuple[Feature, ...] = ()
+
+    @classmethod
+    def from_schema(cls, schema: LinkageSchema, threshold: float | None = None) -> MatchSettings:
+        """Settings from a compiled linkage schema (and an optional threshold override)."""
+        r = schema.resolution
+        return cls(
+            mode=r.mode,
+            weights=schema.weights,
+            min_score=r.min_score,
+            group_by=r.group_by if r.mode == "many_to_one" else None,
+            max_block=r.max_block,
+            threshold=threshold,
+            features=tuple(
+                Feature(c.output, "dice" if c.method == "dice" else "exact") for c in schema.compare
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class LinkOutcome:
+    """Resolved links of the whole pipeline and aggregate quality estimates.
+
+    Attributes:
+        links: ``rid``, ``hp``, ``score`` (exact-stage weight, 0 for fuzzy),
+            ``posterior`` (model probability) and ``stage`` (``exact``,
+            ``fuzzy``, ``group``); each ``rid`` at most once.
+        evidence: ``rid``, ``expected`` — per record the model's probability
+            that it has a match (linked or not); the denominator of recall.
+            Stays inside the matcher; only sums per segment leave it.
+        candidates: The blocking result.
+        model: The fitted model (None when there were no candidate pairs).
+        threshold: The posterior cut used for fuzzy links.
+        exact_links: Links made by the exact stage.
+        fuzzy_links: Links made by the fuzzy stage.
+        group_links: Links inherited within a ``group_by`` household.
+        ambiguous: Records left unlinked because two households tied.
+        est_precision: Mean posterior of the links.
+        est_recall: Expected linked matches / expected matches.
+    """
+
+    links: pa.Table
+    evidence: pa.Table
+    candidates: Candidates
+    model: FittedModel | None
+    threshold: float
+    exact_links: int
+    fuzzy_links: int
+    group_links: int
+    ambiguous: int
+    est_precision: float
+    est_recall: float
+
+
+_STAGE_EXACT: Final = "exact"
+_STAGE_FUZZY: Final = "fuzzy"
+_STAGE_GROUP: Final = "group"
+
+
+def _positions(
+    values: pa.ChunkedArray | pa.Array, universe: pa.ChunkedArray
+) -> npt.NDArray[np.int64]:
+    index = pc.index_in(values, value_set=universe.combine_chunks())
+    return np.asarray(index.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _group_ids(column: pa.ChunkedArray) -> npt.NDArray[np.int64]:
+    """Dense group id per row (-1 where the key is null)."""
+    encoded = column.combine_chunks().dictionary_encode()
+    return np.asarray(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64)
+
+
+def _propagate(
+    link_b: npt.NDArray[np.int64], link_p: npt.NDArray[np.float64], groups: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    """Unlinked members of a group inherit the household its linked members favour.
+
+    The favoured household has the largest summed posterior among the group's
+    linked members; a tie between two leaves the unlinked members unlinked.
+    """
+    new_b, new_p = link_b.copy(), link_p.copy()
+    inherited = np.zeros(link_b.shape[0], dtype=bool)
+    linked = np.flatnonzero((link_b >= 0) & (groups >= 0))
+    if linked.size == 0:
+        return new_b, new_p, inherited
+    # Votes per (group, household), summed in row order (a stable sort keeps
+    # it), then each group's strictly best household: segment operations
+    # over sorted runs, linear in the links (5M at 8M voters).
+    order = np.lexsort((link_b[linked], groups[linked]))
+    g, hb, p = groups[linked][order], link_b[linked][order], link_p[linked][order]
+    runs = np.flatnonzero(np.r_[True, (g[1:] != g[:-1]) | (hb[1:] != hb[:-1])])
+    support = np.add.reduceat(p, runs)
+    best_p = np.maximum.reduceat(p, runs)
+    run_g, run_hb = g[runs], hb[runs]
+    first = np.flatnonzero(np.r_[True, run_g[1:] != run_g[:-1]])
+    sizes = np.diff(np.r_[first, run_g.size])
+    top = support == np.repeat(np.maximum.reduceat(support, first), sizes)
+    n_top = np.add.reduceat(top.astype(np.int64), first)
+    winner = np.flatnonzero(top)[np.r_[0, np.cumsum(n_top)[:-1]]]
+    decided = n_top == 1
+    choice_b = np.full(int(groups.max()) + 1, -1, dtype=np.int64)
+    choice_p = np.zeros(choice_b.size, dtype=np.float64)
+    choice_b[run_g[first][decided]] = run_hb[winner[decided]]
+    choice_p[run_g[first][decided]] = best_p[winner[decided]]
+    rows = np.flatnonzero((link_b < 0) & (groups >= 0))
+    rows = rows[choice_b[groups[rows]] >= 0]
+    new_b[rows] = choice_b[groups[rows]]
+    new_p[rows] = choice_p[groups[rows]]
+    inherited[rows] = True
+    return new_b, new_p, inherited
+
+
+def _pair_lookup(
+    keys: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    wanted: npt.NDArray[np.int64],
+    *,
+    missing: float,
+) -> npt.NDArray[np.float64]:
+    """``values`` at each of ``wanted`` among ``keys`` (distinct), ``missing`` where absent."""
+    order = np.argsort(keys, kind="stable")
+    sorted_keys = keys[order]
+    at = np.minimum(np.searchsorted(sorted_keys, wanted), max(sorted_keys.size - 1, 0))
+    found = sorted_keys.size > 0
+    hit = (sorted_keys[at] == wanted) if found else np.zeros(wanted.size, dtype=bool)
+    out = np.full(wanted.size, missing, dtype=np.float64)
+    if found:
+        out[hit] = values[order[at[hit]]]
+    return out
+
+
+class Columns(Protocol):
+    """A token payload read column by column (a table, or a file too big to hold whole)."""
+
+    @property
+    def num_rows(self) -> int:
+        """Rows."""
+        ...
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Column names and types."""
+        ...
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The named columns, in that order."""
+        ...
+
+
+@dataclass(frozen=True)
+class TableColumns:
+    """:class:`Columns` over a table already in memory."""
+
+    table: pa.Table
+
+    @property
+    def num_rows(self) -> int:
+        """Rows."""
+        return int(self.table.num_rows)
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The table's schema."""
+        return self.table.schema
+
+    def read(self, columns: Sequence[str]) -> pa.Table:
+        """The named columns (zero-copy)."""
+        return self.table.select(list(columns))
+
+
+def as_columns(source: pa.Table | Columns) -> Columns:
+    """A table wrapped as :class:`Columns`; anything else is returned as is."""
+    return TableColumns(source) if isinstance(source, pa.Table) else source
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    """glibc, for ``malloc_trim``; None elsewhere (musl, macOS), where it is skipped."""
+    name = ctypes.util.find_library("c")
+    if name is None or not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(name)
+    except OSError:
+        return None
+    return libc if hasattr(libc, "malloc_trim") else None
+
+
+_LIBC = _load_libc()
+
+
+def _release_memory() -> None:
+    """Hand freed memory back to the OS between stages.
+
+    Arrow's allocator keeps freed blocks for reuse, and glibc keeps freed
+    numpy buffers in its heap once its mmap threshold has grown; between
+    stages whose peaks are different arrays, both show up as resident memory
+    nobody uses (gigabytes at 8M voters).
+    """
+    pa.default_memory_pool().release_unused()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def link_records(
+    campaign: pa.Table | Columns,
+    provider: pa.Table | Columns,
+    *,
+    engine: Engine,
+    settings: MatchSettings | None = None,
+    progress: Callable[[str], None] = lambda stage: None,
+) -> LinkOutcome:
+    """Link campaign records to provider records: exact stage, fuzzy stage, resolution.
+
+    Each stage reads only the columns it needs and lets them go: given
+    :class:`Columns` over a file, memory holds one stage's columns (the
+    match keys, then the blocking keys, then the CLKs), not the payload.
+
+    Args:
+        campaign: campaign-tokens payload (``rid``, ``mk_*``, ``clk_*``, ``bk_*``).
+        provider: provider-tokens payload (``hp`` and the same token families).
+        engine: SQL engine (exact joins and blocking).
+        settings: Resolution and thresholds (default: voters to households).
+        progress: Called with the name of each stage as it starts.
+
+    Returns:
+        The links and aggregate estimates.
+    """
+    settings = settings or MatchSettings()
+    a_cols, b_cols = as_columns(campaign), as_columns(provider)
+    n_a, n_b = a_cols.num_rows, b_cols.num_rows
+    link_b = np.full(n_a, -1, dtype=np.int64)
+    link_p = np.zeros(n_a, dtype=np.float64)
+    link_score = np.zeros(n_a, dtype=np.float64)
+    stage = np.full(n_a, "", dtype=object)
+
+    progress("exact keys")
+    keys = shared_keys(a_cols.schema, b_cols.schema, settings.weights)
+    a_exact, b_exact = a_cols.read(["rid", *keys]), b_cols.read(["hp", *keys])
+    exact = link_exact(
+        a_exact, b_exact, engine=engine, weights=settings.weights, min_score=settings.min_score
+    )
+    ea = _positions(exact.links["rid"], a_exact["rid"])
+    eb = _positions(exact.links["hp"], b_exact["hp"])
+    del a_exact, b_exact
+    _release_memory()
+    escore = exact.links["score"].to_numpy().astype(np.float64)
+    if settings.mode == "one_to_one" and eb.size:
+        # A provider record claimed by two campaign records is left to the fuzzy stage.
+        counts = np.bincount(eb, minlength=n_b)
+        keep = counts[eb] == 1
+        ea, eb, escore = ea[keep], eb[keep], escore[keep]
+    link_b[ea], link_score[ea], link_p[ea] = eb, escore, 1.0
+    stage[ea] = _STAGE_EXACT
+
+    progress("blocking")
+    blocking = [c for c in a_cols.schema.names if c.startswith("bk_") and c in b_cols.schema.names]
+    b_block = b_cols.read(blocking)
+    if settings.mode == "many_to_one":
+        # Exact links are final here (resolution only considers records the
+        # exact stage left), so blocking skips them: at 8M voters that is
+        # 58% fewer candidate pairs to compare and hold.
+        open_rows = np.flatnonzero(link_b < 0)
+        found = candidate_pairs(
+            a_cols.read(blocking).take(pa.array(open_rows)),
+            b_block,
+            engine=engine,
+            max_block=settings.max_block,
+        )
+        candidates = dataclasses.replace(found, ia=open_rows[found.ia], n_a=n_a)
+    else:
+        candidates = candidate_pairs(
+            a_cols.read(blocking), b_block, engine=engine, max_block=settings.max_block
+        )
+    del b_block
+    _release_memory()
+    ia, ib = candidates.ia, candidates.ib
+    features = settings.features or comparison_features(a_cols.schema, b_cols.schema)
+    model: FittedModel | None = None
+    threshold = settings.threshold if settings.threshold is not None else 0.5
+    expected = np.zeros(n_a, dtype=np.float64)
+    ambiguous = exact.ambiguous
+    if ia.size >= 2 and features:
+        progress(f"comparing {ia.size:,} candidate pairs")
+        # The columns are read into the comparison's own arrays and dropped.
+        comparison = Comparison(features, a_cols.read, b_cols.read)
+        _release_memory()
+        levels, tie = comparison.vectors(ia, ib)
+        # Blocking skipped the exact links (many-to-one): their pairs are
+        # compared directly, so the match report's precision estimate covers
+        # them too.
+        exact_levels = (
+            comparison.vectors(ea, link_b[ea])[0] if settings.mode == "many_to_one" else None
+        )
+        del comparison
+        _release_memory()
+        progress("fitting the model")
+        model = fit_model(levels, features)
+        posterior = model.posterior(levels)
+        if exact_levels is not None:
+            link_p[ea] = model.posterior(exact_levels)
+        else:
+            # Exact links carry the model's posterior of their pair where it was scored.
+            link_p[ea] = _pair_lookup(ia * n_b + ib, posterior, ea * n_b + link_b[ea], missing=1.0)
+        rest = link_b[ia] < 0
+        if settings.mode == "one_to_one":
+            taken = np.zeros(n_b, dtype=bool)
+            taken[eb] = True
+            rest &= ~taken[ib]
+        if rest.all():
+            # Many-to-one blocking saw open records only: no copy of 4 x 95M.
+            ra, rb, rp, rt = ia, ib, posterior, tie
+        else:
+            ra, rb, rp, rt = ia[rest], ib[rest], posterior[rest], tie[rest]
+        del levels
+        _release_memory()
+        progress("resolving")
+        if settings.mode == "one_to_one":
+            chosen = resolve_one_to_one(ra, rb, rp, rt)
+        else:
+            chosen, tied = resolve_many_to_one(ra, rb, rp, rt)
+            ambiguous += tied
+        if settings.threshold is None:
+            threshold = choose_threshold(rp[chosen])
+        np.maximum.at(expected, ra[chosen], rp[chosen])
+        accept = chosen[rp[chosen] >= threshold]
+        link_b[ra[accept]], link_p[ra[accept]] = rb[accept], rp[accept]
+        stage[ra[accept]] = _STAGE_FUZZY
+
+    group_links = 0
+    progress("households")
+    group_by = settings.group_by
+    if settings.mode == "many_to_one" and group_by is not None and group_by in a_cols.schema.names:
+        groups = _group_ids(a_cols.read([group_by])[group_by])
+        link_b, link_p, inherited = _propagate(link_b, link_p, groups)
+        stage[inherited] = _STAGE_GROUP
+        group_links = int(inherited.sum())
+
+    linked = np.flatnonzero(link_b >= 0)
+    expected = np.maximum(expected, np.where(link_b >= 0, link_p, 0.0))
+    rids = a_cols.read(["rid"])["rid"].combine_chunks()
+    links = pa.table(
+        {
+            "rid": rids.take(pa.array(linked)),
+            "hp": b_cols.read(["hp"])["hp"].combine_chunks().take(pa.array(link_b[linked])),
+            "score": pa.array(link_score[linked], pa.float64()),
+            "posterior": pa.array(link_p[linked], pa.float64()),
+            "stage": pa.array(stage[linked].tolist(), pa.string()),
+        }
+    ).sort_by("rid")
+    evidence = pa.table({"rid": rids, "expected": pa.array(expected, pa.float64())})
+    total_expected = float(expected.sum())
+    return LinkOutcome(
+        links=links,
+        evidence=evidence,
+        candidates=candidates,
+        model=model,
+        threshold=threshold,
+        exact_links=int(np.count_nonzero(stage == _STAGE_EXACT)),
+        fuzzy_links=int(np.count_nonzero(stage == _STAGE_FUZZY)),
+        group_links=group_links,
+        ambiguous=ambiguous,
+        est_precision=float(link_p[linked].mean()) if linked.size else 0.0,
+        est_recall=float(link_p[linked].sum()) / total_expected if total_expected else 0.0,
+    )
+
+
+def assignments_from_links(campaign: pa.Table, links: pa.Table, *, engine: Engine) -> pa.Table:
+    """(household pseudonym, segment code) rows for the provider, deduplicated.
+
+    A household is in a segment when any of its linked voters is. Every linked
+    household is also in ``*`` (all matched households), the base of the
+    campaign's index; the provider learns that these households hold at least
+    one listed voter, which segment membership would tell it anyway.
+    """
+    sql = f"""
+SELECT DISTINCT hp, segment FROM (
+    SELECT l.hp AS hp, s.segment AS segment
+    FROM l
+    JOIN (SELECT rid, {engine.dialect.unnest("segments")} AS segment FROM c) AS s
+      ON s.rid = l.rid
+    UNION ALL
+    SELECT hp, '*' AS segment FROM l
+) AS a
+ORDER BY segment, hp
+"""
+    return engine.query(sql, {"l": links, "c": campaign.select(["rid", "segments"])})
+
+
+def match_report(
+    campaign: pa.Table,
+    links: pa.Table,
+    *,
+    engine: Engine,
+    k: int,
+    epsilon: float | None,
+    evidence: pa.Table | None = None,
+    noise: Callable[[Sequence[int], float], list[int]] = discrete_laplace,
+) -> pa.Table:
+    """Aggregate match rates per segment code (and ``*`` for all records).
+
+    The campaign holds the linkage key and chooses its segments, so exact
+    counts would answer "does this one person subscribe?": send segment A and
+    A plus one person, and subtract. Two defences, both on by default in the
+    matcher's CLI:
+
+    * ``epsilon``: discrete-Laplace noise (OpenDP) on ``matched_voters`` and
+      ``households``. One record sits in ``*`` and up to S segments and moves
+      each of the two counts by at most one per row, so the L1 sensitivity is
+      ``2 * (S + 1)`` and the scale ``2 * (S + 1) / epsilon``. ``None`` releases
+      exact counts (tests, or a campaign auditing itself).
+    * suppression, decided on the released (noisy) counts: a segment with
+      fewer than ``k`` voters, matched voters or *unmatched* voters is
+      withheld (all matched also discloses every member).
+
+    ``est_precision`` / ``est_recall`` (the model's aggregate confidence) are
+    released for ``*`` only when noise is on: per segment they would leak the
+    same bit. Never per record.
+    """
+    if "posterior" not in links.column_names:
+        links = links.append_column("posterior", pa.array([1.0] * links.num_rows, pa.float64()))
+    if evidence is None:
+        evidence = links.select(["rid", "posterior"]).rename_columns(["rid", "expected"])
+    sql = f"""
+WITH seg AS (
+    SELECT rid, {engine.dialect.unnest("segments")} AS segment FROM c
+    UNION ALL
+    SELECT rid, '*' AS segment FROM c
+)
+SELECT seg.segment AS segment,
+       CAST(COUNT(*) AS BIGINT) AS voters,
+       CAST(COUNT(l.hp) AS BIGINT) AS matched_voters,
+       CAST(COUNT(DISTINCT l.hp) AS BIGINT) AS households,
+       CAST(AVG(l.posterior) AS DOUBLE) AS est_precision,
+       CAST(LEAST(SUM(l.posterior) / NULLIF(SUM(e.expected), 0), 1.0) AS DOUBLE) AS est_recall
+FROM seg LEFT JOIN l ON seg.rid = l.rid LEFT JOIN e ON seg.rid = e.rid
+GROUP BY seg.segment
+ORDER BY segment
+"""
+    exact = engine.query(
+        sql,
+        {
+            "l": links.select(["rid", "hp", "posterior"]),
+            "c": campaign.select(["rid", "segments"]),
+            "e": evidence.select(["rid", "expected"]),
+        },
+    ).to_pylist()
+    if epsilon is not None:
+        if epsilon <= 0:
+            raise PrivacyError("match-report epsilon must be positive")
+        lengths = pc.list_value_length(campaign["segments"])
+        max_segments = int(pc.max(lengths).as_py() or 0)
+        scale = 2.0 * (max_segments + 1) / epsilon
+        noisy_matched = noise([r["matched_voters"] for r in exact], scale)
+        noisy_households = noise([r["households"] for r in exact], scale)
+        for row, m, h in zip(exact, noisy_matched, noisy_households, strict=True):
+            row["matched_voters"] = min(max(m, 0), row["voters"])
+            row["households"] = min(max(h, 0), row["matched_voters"])
+            if row["segment"] != ALL_HOUSEHOLDS:
+                row["est_precision"] = row["est_recall"] = None
+    rows = []
+    for row in exact:
+        voters, matched = int(row["voters"]), int(row["matched_voters"])
+        hidden = voters < k or matched < k or voters - matched < k
+        rows.append(
+            {
+                "segment": row["segment"],
+                "voters": voters,
+                "matched_voters": None if hidden else matched,
+                "households": None if hidden else int(row["households"]),
+                "match_rate": None if hidden else matched / voters,
+                "est_precision": None if hidden else row["est_precision"],
+                "est_recall": None if hidden else row["est_recall"],
+                "suppressed": hidden,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=MATCH_REPORT_SCHEMA)

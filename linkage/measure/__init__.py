@@ -1,0 +1,56 @@
+"""measure."""
+
+from linkage.measure.aggregation import (
+    DAYPARTS,
+    QUARTER_HOUR_SECONDS,
+    QUARTER_HOURS_PER_DAY,
+    compute_viewership,
+    daypart_of,
+    distinct_values,
+    household_intensity,
+    reference_viewership,
+    resolve_period,
+    segment_members,
+    segment_universes,
+)
+from linkage.measure.evaluation import linkage_quality, rating_error
+from linkage.measure.metrics import (
+    DAYPART_NAMES,
+    PROJECTION_NOTE,
+    channel_reach_frequency,
+    cross_with_intensity,
+    hut,
+    index_vs_all,
+    project_to_voters,
+    schedule_points,
+    split_tier,
+    spot_ratings,
+    tier_codes,
+)
+
+__all__ = [
+    "DAYPARTS",
+    "DAYPART_NAMES",
+    "PROJECTION_NOTE",
+    "QUARTER_HOURS_PER_DAY",
+    "QUARTER_HOUR_SECONDS",
+    "channel_reach_frequency",
+    "compute_viewership",
+    "cross_with_intensity",
+    "daypart_of",
+    "distinct_values",
+    "household_intensity",
+    "hut",
+    "index_vs_all",
+    "linkage_quality",
+    "project_to_voters",
+    "rating_error",
+    "reference_viewership",
+    "resolve_period",
+    "schedule_points",
+    "segment_members",
+    "segment_universes",
+    "split_tier",
+    "spot_ratings",
+    "tier_codes",
+]

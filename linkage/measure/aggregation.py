@@ -1,0 +1,1004 @@
+"""Audience measurement per segment: AQH crediting, ratings, shares and reach.
+
+Runs on the provider's side after assignment pseudonyms have been mapped back
+to household IDs. The heavy work is SQL handed to an :class:`~linkage.engine.Engine`;
+the output still holds a ``contributors`` count per cell and is unsuppressed —
+:mod:`linkage.privacy` decides what may be released.
+
+Crediting (the usual AQH convention): each tuning event is split across
+quarter-hours (slot = floor(epoch seconds / 900), naive local time). A household
+is credited to (channel, date, quarter-hour) when it was tuned to that channel
+for at least ``credit_minutes`` within that quarter-hour. Overlapping events of
+one household on one channel (two set-top boxes on the same programme) are
+merged first so the same minute is never counted twice; separate events in one
+quarter-hour add up. A household counts towards HUT (households using TV) in a
+slot when it is credited to any channel there, including channels outside the
+published list.
+
+Calendar dates are used throughout: quarter-hour 0 is midnight and belongs to
+the date it falls on (no 6 a.m. broadcast day).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.engine import Engine, SqlDialect
+from linkage.errors import InputError
+from linkage.tables import ALL_HOUSEHOLDS, CELLS_SCHEMA
+
+__all__ = [
+    "DAYPARTS",
+    "INTENSITY_TIERS",
+    "Daypart",
+    "compute_viewership",
+    "daypart_of",
+    "household_intensity",
+    "reference_viewership",
+    "resolve_period",
+    "segment_members",
+    "segment_universes",
+]
+
+QUARTER_HOUR_SECONDS = 900
+QUARTER_HOURS_PER_DAY = 96
+DAY_SECONDS = 86_400
+"""Pseudo-segment: every assigned household (the base for index computation)."""
+
+_EPOCH = datetime(1970, 1, 1)
+_EPOCH_DATE = _EPOCH.date()
+
+
+@dataclass(frozen=True)
+class Daypart:
+    """A named run of quarter-hours; ``end_qh < start_qh`` when it wraps midnight.
+
+    Attributes:
+        name: Daypart name as released.
+        start_qh: First quarter-hour (0 = 00:00), inclusive.
+        end_qh: Quarter-hour after the last one, exclusive (96 = midnight).
+    """
+
+    name: str
+    start_qh: int
+    end_qh: int
+
+    @property
+    def wraps_midnight(self) -> bool:
+        """True when the daypart runs past midnight."""
+        return self.end_qh < self.start_qh
+
+    def quarter_hours(self) -> tuple[int, ...]:
+        """The daypart's quarter-hours in broadcast order."""
+        if self.wraps_midnight:
+            return (*range(self.start_qh, QUARTER_HOURS_PER_DAY), *range(0, self.end_qh))
+        return tuple(range(self.start_qh, self.end_qh))
+
+
+DAYPARTS: tuple[Daypart, ...] = (
+    Daypart("early_morning", 24, 36),  # 06:00-09:00
+    Daypart("daytime", 36, 64),  # 09:00-16:00
+    Daypart("early_fringe", 64, 72),  # 16:00-18:00
+    Daypart("prime_access", 72, 80),  # 18:00-20:00
+    Daypart("prime", 80, 92),  # 20:00-23:00
+    Daypart("late_news", 92, 94),  # 23:00-23:30
+    Daypart("late_fringe", 94, 4),  # 23:30-01:00
+    Daypart("overnight", 4, 24),  # 01:00-06:00
+)
+"""Standard US dayparts; together they cover each of the 96 quarter-hours once."""
+
+_QH_DAYPART: dict[int, str] = {qh: dp.name for dp in DAYPARTS for qh in dp.quarter_hours()}
+assert sorted(_QH_DAYPART) == list(range(QUARTER_HOURS_PER_DAY))
+
+INTENSITY_TIERS: tuple[tuple[str, float | None], ...] = (
+    ("light", 120.0),
+    ("medium", 300.0),
+    ("heavy", None),
+)
+"""Viewing-intensity tiers: (name, exclusive upper bound in minutes per day)."""
+
+_SORT_KEYS = [
+    ("grain", "ascending"),
+    ("segment", "ascending"),
+    ("channel", "ascending"),
+    ("day_type", "ascending"),
+    ("daypart", "ascending"),
+    ("quarter_hour", "ascending"),
+]
+
+
+def daypart_of(quarter_hour: int) -> str:
+    """Name of the standard daypart containing ``quarter_hour`` (0-95)."""
+    return _QH_DAYPART[quarter_hour]
+
+
+def _day_type(day: date) -> str:
+    return "weekend" if day.weekday() >= 5 else "weekday"
+
+
+def _day_index(day: date) -> int:
+    return (day - _EPOCH_DATE).days
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _column_names(source: pa.Table | Path, name: str, engine: Engine) -> list[str]:
+    if isinstance(source, Path):
+        return list(engine.query(f"SELECT * FROM {name} LIMIT 0", {name: source}).column_names)
+    return list(source.column_names)
+
+
+def _check_columns(
+    source: pa.Table | Path, name: str, required: Sequence[str], engine: Engine
+) -> None:
+    present = set(_column_names(source, name, engine))
+    for column in required:
+        if column not in present:
+            raise InputError(
+                f"{name} table has no such column",
+                file=str(source) if isinstance(source, Path) else None,
+                column=column,
+                hint=f"{name} needs columns {', '.join(required)}",
+            )
+
+
+def distinct_values(source: pa.Table | Path, column: str, engine: Engine) -> list[str]:
+    """Sorted distinct non-null values of a text column, scanned by the engine.
+
+    Works on a Parquet path without loading the file (a state's viewing log).
+
+    Raises:
+        InputError: No such column.
+    """
+    _check_columns(source, "source", (column,), engine)
+    col = engine.dialect.ident(column)
+    found = engine.query(
+        f"SELECT DISTINCT {col} AS v FROM source WHERE {col} IS NOT NULL", {"source": source}
+    )
+    return sorted(str(v) for v in found["v"].to_pylist())
+
+
+def _checked_assignments(assignments: pa.Table) -> pa.Table:
+    for column in ("household_id", "segment"):
+        if column not in assignments.column_names:
+            raise InputError(
+                "assignments table has no such column",
+                column=column,
+                hint="map pseudonyms back to household_id before aggregating",
+            )
+        if assignments[column].null_count:
+            raise InputError("assignments column holds nulls", column=column)
+    if assignments.num_rows == 0:
+        raise InputError(
+            "assignments table is empty", hint="nothing was matched; nothing to report"
+        )
+    table = assignments.select(["household_id", "segment"]).cast(
+        pa.schema([("household_id", pa.string()), ("segment", pa.string())])
+    )
+    return table
+
+
+def resolve_period(
+    viewing: pa.Table | Path, engine: Engine, period: Sequence[date] | None = None
+) -> list[date]:
+    """The sorted distinct dates of the reporting period.
+
+    Args:
+        viewing: Tuning events (``start``, ``end``).
+        engine: Engine used to scan ``viewing`` when ``period`` is not given.
+        period: Explicit dates; returned sorted and de-duplicated.
+
+    Returns:
+        Every calendar date from the first event's start to the last event's
+        end when ``period`` is ``None`` (days without any viewing included).
+
+    Raises:
+        InputError: ``period`` is empty, or it is ``None`` and there are no events.
+    """
+    if period is not None:
+        days = sorted(set(period))
+        if not days:
+            raise InputError("the reporting period has no dates")
+        return days
+    d = engine.dialect
+    span = engine.query(
+        f"SELECT MIN({d.epoch_seconds(d.ident('start'))}) AS lo, "
+        f"MAX({d.epoch_seconds(d.ident('end'))}) AS hi FROM viewing",
+        {"viewing": viewing},
+    )
+    lo, hi = span["lo"][0].as_py(), span["hi"][0].as_py()
+    if lo is None or hi is None:
+        raise InputError("viewing table has no events", hint="pass an explicit period to report on")
+    first = _EPOCH_DATE + timedelta(days=lo // DAY_SECONDS)
+    last = _EPOCH_DATE + timedelta(days=max(lo, hi - 1) // DAY_SECONDS)
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+_DAY_TYPES = ("weekday", "weekend")
+
+
+def _period_table(days: Sequence[date]) -> pa.Table:
+    return pa.table(
+        {
+            "day_index": pa.array([_day_index(d) for d in days], pa.int64()),
+            "dti": pa.array([_DAY_TYPES.index(_day_type(d)) for d in days], pa.int64()),
+        }
+    )
+
+
+def _day_types_table(days: Sequence[date]) -> pa.Table:
+    counts = [sum(1 for d in days if _day_type(d) == t) for t in _DAY_TYPES]
+    present = [i for i, n in enumerate(counts) if n]
+    return pa.table(
+        {
+            "dti": pa.array(present, pa.int64()),
+            "day_type": pa.array([_DAY_TYPES[i] for i in present], pa.string()),
+            "n_days": pa.array([counts[i] for i in present], pa.int64()),
+        }
+    )
+
+
+def _daypart_table() -> pa.Table:
+    rows = [(i, dp.name, qh) for i, dp in enumerate(DAYPARTS) for qh in dp.quarter_hours()]
+    return pa.table(
+        {
+            "dpi": pa.array([r[0] for r in rows], pa.int64()),
+            "daypart": pa.array([r[1] for r in rows], pa.string()),
+            "qh": pa.array([r[2] for r in rows], pa.int64()),
+        }
+    )
+
+
+def _unique(values: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(values))
+
+
+# --------------------------------------------------------------------------- SQL
+
+
+def _offsets_table(days: Sequence[date]) -> pa.Table:
+    """``k`` = 0 .. slots in the period's date range: the rows an interval expands into."""
+    span = (_day_index(days[-1]) - _day_index(days[0]) + 1) * QUARTER_HOURS_PER_DAY
+    return pa.table({"k": pa.array(range(span), pa.int64())})
+
+
+def _tuned_seconds_sql(d: SqlDialect, keys: Sequence[str], lo_s: int, hi_s: int) -> str:
+    """CTEs ending in ``slot_secs(<keys>, slot, secs)``: seconds tuned per slot.
+
+    Reads ``events(<keys>, start, end)`` and ``offsets(k)``. Events are clipped
+    to ``[lo_s, hi_s)``; overlapping events with equal ``keys`` are merged
+    (gaps-and-islands) so no second is counted twice. Intervals expand into
+    slots by a join with the ``offsets`` numbers table, which is plain SQL on
+    every engine (and, on DuckDB, faster than a lateral ``UNNEST``).
+    """
+    key_list = ", ".join(keys)
+    start, end = d.epoch_seconds(d.ident("start")), d.epoch_seconds(d.ident("end"))
+    qs = QUARTER_HOUR_SECONDS
+    return f"""
+    ev AS (
+        SELECT {key_list},
+               CASE WHEN {start} < {lo_s} THEN {lo_s} ELSE {start} END AS s,
+               CASE WHEN {end} > {hi_s} THEN {hi_s} ELSE {end} END AS e
+        FROM events
+        WHERE {end} > {lo_s} AND {start} < {hi_s}
+    ),
+    ordered AS (
+        SELECT {key_list}, s, e,
+               MAX(e) OVER (PARTITION BY {key_list} ORDER BY s, e
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+        FROM ev WHERE e > s
+    ),
+    islands AS (
+        SELECT {key_list}, s, e,
+               SUM(CASE WHEN prev_end IS NULL OR s > prev_end THEN 1 ELSE 0 END)
+                   OVER (PARTITION BY {key_list} ORDER BY s, e
+                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
+        FROM ordered
+    ),
+    merged AS (
+        SELECT {key_list}, MIN(s) AS s, MAX(e) AS e FROM islands GROUP BY {key_list}, island
+    ),
+    spans AS (
+        SELECT {key_list}, s, e,
+               CAST(FLOOR(s / {qs}.0) AS BIGINT) AS first_slot,
+               CAST(FLOOR((e - 1) / {qs}.0) AS BIGINT) AS last_slot
+        FROM merged
+    ),
+    slot_secs AS (
+        SELECT {", ".join(f"m.{k}" for k in keys)}, m.first_slot + o.k AS slot,
+               LEAST(m.e, (m.first_slot + o.k + 1) * {qs})
+                   - GREATEST(m.s, (m.first_slot + o.k) * {qs}) AS secs
+        FROM spans m JOIN offsets o ON o.k <= m.last_slot - m.first_slot
+    )"""
+
+
+_KEY_LIMIT = 2**50
+"""Packed integer keys stay below this: both engines divide integers as doubles,
+and FLOOR(key / m) is exact for keys this small."""
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """Sizes of the integer surrogates, for packing several into one BIGINT.
+
+    The big groupings key on one packed integer (e.g. ``(hid * C + cid) * S +
+    slot``) instead of several columns: DuckDB then hashes and compares one
+    value per row, which roughly halves their cost. Keys are unpacked with
+    ``%`` and ``FLOOR(key / m)`` before anything leaves the query.
+
+    Attributes:
+        lo_s: Epoch second of midnight starting the period's first date.
+        hi_s: Epoch second of midnight ending the period's last date.
+        n_households: ``H``, household surrogates ``hid`` 0..H-1.
+        n_patterns: ``P``, membership patterns; ``hid % P`` is the
+            household's pattern ``pid`` (see :func:`_patterns`), so no
+            query joins to find it and every grouping keys on one integer.
+        n_channels: ``C``, channel surrogates ``cid`` 0..C-1.
+        n_published: Channels 0..n_published-1 are reported; the rest only
+            count towards HUT.
+    """
+
+    lo_s: int
+    hi_s: int
+    n_households: int
+    n_patterns: int
+    n_channels: int
+    n_published: int
+
+    @property
+    def n_slots(self) -> int:
+        """``S``: quarter-hours from ``lo_s`` to ``hi_s``."""
+        return (self.hi_s - self.lo_s) // QUARTER_HOUR_SECONDS
+
+    @property
+    def first_day(self) -> int:
+        """Day index (days since 1970-01-01) of the period's first date."""
+        return self.lo_s // DAY_SECONDS
+
+    @classmethod
+    def of(
+        cls,
+        days: Sequence[date],
+        n_households: int,
+        n_patterns: int,
+        n_channels: int,
+        n_published: int,
+    ) -> _Layout:
+        """The layout for a period, checking that every packed key fits.
+
+        Raises:
+            ValueError: The product of the sizes is too large for one run.
+        """
+        lo_s = _day_index(days[0]) * DAY_SECONDS
+        hi_s = (_day_index(days[-1]) + 1) * DAY_SECONDS
+        layout = cls(lo_s, hi_s, n_households, n_patterns, n_channels, n_published)
+        widest = max(layout.n_slots, 2 * QUARTER_HOURS_PER_DAY)
+        if n_households * n_channels * widest >= _KEY_LIMIT:
+            raise ValueError(
+                "households x channels x quarter-hours (x segment combinations) is too "
+                "large for one run; split the reporting period or the segments"
+            )
+        return layout
+
+
+def _materialized(d: SqlDialect) -> str:
+    """CTE modifier that computes a CTE once for all its readers, where the engine has one.
+
+    Without it DuckDB may inline a CTE into each reader and redo the work;
+    Spark has no such syntax (its optimizer reuses identical exchanges).
+    """
+    return "MATERIALIZED " if d.name == "duckdb" else ""
+
+
+def _credited_ctes(d: SqlDialect, layout: _Layout, credit_seconds: int) -> str:
+    """CTEs ending in ``credited(hid, cid, slot)``: every credited household, channel, slot.
+
+    Reads ``viewing``, ``households(household_id, hid)``, ``channel_ids(channel,
+    cid)`` and ``offsets(k)``; ``slot`` counts quarter-hours from ``lo_s``.
+
+    Each event is clipped to the period and cut into per-quarter-hour pieces
+    (a join with the ``offsets`` numbers table: plain SQL everywhere, and on
+    DuckDB faster than a lateral ``UNNEST``). Pieces are summed per key. Where
+    a key has a single piece (nearly always) the sum is the tuned time. Only
+    keys with several pieces whose sum reaches the threshold can be
+    overstated by overlapping events (two boxes on one programme), so only
+    their pieces go through the sort-based sweep that measures the union: no
+    window over the whole table and no interval merge when events don't
+    overlap.
+    """
+    start, end = d.epoch_seconds(d.ident("start")), d.epoch_seconds(d.ident("end"))
+    qs, c, s = QUARTER_HOUR_SECONDS, layout.n_channels, layout.n_slots
+    lo, hi = layout.lo_s, layout.hi_s
+    return f"""
+    ev AS (
+        SELECT (h.hid * {c} + ch.cid) * {s} AS base,
+               CASE WHEN {start} < {lo} THEN 0 ELSE {start} - {lo} END AS s,
+               CASE WHEN {end} > {hi} THEN {hi - lo} ELSE {end} - {lo} END AS e
+        FROM viewing v
+        JOIN households h ON h.household_id = v.household_id
+        JOIN channel_ids ch ON ch.channel = v.channel
+        WHERE {end} > {lo} AND {start} < {hi} AND {end} > {start}
+    ),
+    spans AS (
+        SELECT base, s, e,
+               CAST(FLOOR(s / {qs}.0) AS BIGINT) AS first_slot,
+               CAST(FLOOR((e - 1) / {qs}.0) AS BIGINT) AS last_slot
+        FROM ev
+    ),
+    pieces AS (
+        SELECT m.base + m.first_slot + o.k AS key,
+               GREATEST(m.s, (m.first_slot + o.k) * {qs}) AS ps,
+               LEAST(m.e, (m.first_slot + o.k + 1) * {qs}) AS pe
+        FROM spans m JOIN offsets o ON o.k <= m.last_slot - m.first_slot
+    ),
+    summed AS (
+        SELECT key, COUNT(*) AS n_pieces FROM pieces
+        GROUP BY key HAVING SUM(pe - ps) >= {credit_seconds}
+    ),
+    swept AS (
+        SELECT p.key, p.ps, p.pe,
+               MAX(p.pe) OVER (PARTITION BY p.key ORDER BY p.ps, p.pe
+                               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
+        FROM pieces p JOIN summed t ON t.key = p.key
+        WHERE t.n_pieces > 1
+    ),
+    merged AS (
+        SELECT key FROM swept GROUP BY key
+        HAVING SUM(CASE WHEN prev_end IS NULL OR ps >= prev_end THEN pe - ps
+                        WHEN pe > prev_end THEN pe - prev_end ELSE 0 END) >= {credit_seconds}
+    ),
+    credited_keys AS (
+        SELECT key FROM summed WHERE n_pieces = 1
+        UNION ALL
+        SELECT key FROM merged
+    ),
+    credited AS (
+        SELECT CAST(FLOOR(key / {c * s}.0) AS BIGINT) AS hid,
+               CAST(FLOOR(key / {s}.0) AS BIGINT) % {c} AS cid,
+               key % {s} AS slot
+        FROM credited_keys
+    )"""
+
+
+def _pattern_cells_sql(d: SqlDialect, layout: _Layout, credit_seconds: int) -> str:
+    """Credited counts per membership pattern: every grain and HUT, one query.
+
+    Reads what :func:`_credited_ctes` reads plus ``period(day_index, dti)``
+    and ``dayparts(dpi, daypart, qh)``.
+    Returns ``(part, pid, cid, dti, bucket, n, hh)``: part 0 = quarter-hour
+    (bucket = qh), 1 = daypart (bucket = dpi), 2 = period, 3 = HUT per
+    quarter-hour (cid -1). ``n`` counts credited household-slots (for HUT: on
+    any channel, each household-slot once), ``hh`` distinct households.
+
+    Households with the same segment memberships share a pattern ``pid``, and
+    patterns partition households, so distinct-household counts per pattern
+    add up to distinct counts per segment: the big tables are grouped once,
+    without multiplying their rows by a segment join. Each distinct count is
+    a grouping on ``cell * H + hid``, then a count per (pid, cell); ``pid`` is
+    ``hid % P``, and ``k % P`` too since ``H`` is a multiple of ``P``.
+    """
+    qpd, ndp = QUARTER_HOURS_PER_DAY, len(DAYPARTS)
+    h, s, n_p = layout.n_households, layout.n_slots, layout.n_patterns
+    mat = _materialized(d)
+    return f"""
+    WITH {_credited_ctes(d, layout, credit_seconds)},
+    x AS {mat}(
+        SELECT c.hid % {n_p} AS pid, c.hid, c.cid, p.dti,
+               c.slot - {qpd} * (p.day_index - {layout.first_day}) AS qh, c.slot
+        FROM credited c
+        JOIN period p
+            ON p.day_index = {layout.first_day} + CAST(FLOOR(c.slot / {qpd}.0) AS BIGINT)
+    ),
+    pub AS (
+        SELECT x.pid, x.hid, x.cid, (x.cid * 2 + x.dti) * {qpd} + x.qh AS q,
+               (x.cid * 2 + x.dti) * {ndp} + dp.dpi AS r
+        FROM x JOIN dayparts dp ON dp.qh = x.qh
+        WHERE x.cid < {layout.n_published}
+    ),
+    qh_hh AS (
+        SELECT k, COUNT(*) AS n FROM (SELECT q * {h} + hid AS k FROM pub) t GROUP BY k
+    ),
+    dp_hh AS (
+        SELECT k, COUNT(*) AS n FROM (SELECT r * {h} + hid AS k FROM pub) t GROUP BY k
+    ),
+    period_hh AS (
+        SELECT k, COUNT(*) AS n FROM (SELECT cid * {h} + hid AS k FROM pub) t GROUP BY k
+    ),
+    hut_hh AS (
+        SELECT k FROM (SELECT hid * {s} + slot AS k FROM x) t GROUP BY k
+    ),
+    qh_cells AS (
+        SELECT pid, cell, SUM(n) AS n, COUNT(*) AS hh
+        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM qh_hh) t
+        GROUP BY pid, cell
+    ),
+    dp_cells AS (
+        SELECT pid, cell, SUM(n) AS n, COUNT(*) AS hh
+        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM dp_hh) t
+        GROUP BY pid, cell
+    ),
+    period_cells AS (
+        SELECT pid, cell AS cid, SUM(n) AS n, COUNT(*) AS hh
+        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM period_hh) t
+        GROUP BY pid, cell
+    ),
+    hut_slots AS (
+        SELECT pid, slot, COUNT(*) AS n
+        FROM (SELECT CAST(FLOOR(k / {s}.0) AS BIGINT) % {n_p} AS pid, k % {s} AS slot FROM hut_hh) t
+        GROUP BY pid, slot
+    ),
+    hut AS (
+        SELECT u.pid, p.dti, u.slot - {qpd} * (p.day_index - {layout.first_day}) AS qh,
+               SUM(u.n) AS n
+        FROM hut_slots u
+        JOIN period p
+            ON p.day_index = {layout.first_day} + CAST(FLOOR(u.slot / {qpd}.0) AS BIGINT)
+        GROUP BY u.pid, p.dti, u.slot - {qpd} * (p.day_index - {layout.first_day})
+    )
+    SELECT 0 AS part, pid, CAST(FLOOR(cell / {2 * qpd}.0) AS BIGINT) AS cid,
+           CAST(FLOOR(cell / {qpd}.0) AS BIGINT) % 2 AS dti, cell % {qpd} AS bucket, n, hh
+    FROM qh_cells
+    UNION ALL
+    SELECT 1 AS part, pid, CAST(FLOOR(cell / {2 * ndp}.0) AS BIGINT) AS cid,
+           CAST(FLOOR(cell / {ndp}.0) AS BIGINT) % 2 AS dti, cell % {ndp} AS bucket, n, hh
+    FROM dp_cells
+    UNION ALL
+    SELECT 2 AS part, pid, cid, -1 AS dti, -1 AS bucket, n, hh FROM period_cells
+    UNION ALL
+    SELECT 3 AS part, pid, -1 AS cid, dti, qh AS bucket, n, 0 AS hh FROM hut"""
+
+
+_SEGMENT_CELLS_SQL = """
+    SELECT ps.sid, c.part, c.cid, c.dti, c.bucket, SUM(c.n) AS n, SUM(c.hh) AS hh
+    FROM pattern_cells c JOIN patterns ps ON ps.pid = c.pid
+    GROUP BY ps.sid, c.part, c.cid, c.dti, c.bucket
+"""
+
+# Bitmask patterns need one bit per segment in a BIGINT; beyond that every
+# household is its own pattern (correct, just without the saving).
+_MAX_MASK_SEGMENTS = 62
+
+_MASK_PATTERNS_SQL = """
+    WITH masks AS (
+        SELECT hid, SUM(CAST(POWER(2, sid - 1) AS BIGINT)) AS mask FROM members GROUP BY hid
+    )
+    SELECT hid, DENSE_RANK() OVER (ORDER BY mask) - 1 AS pid FROM masks
+"""
+
+
+@dataclass(frozen=True)
+class _Patterns:
+    """Households grouped by the exact set of segments they belong to.
+
+    Attributes:
+        households: ``(household_id, hid)`` with ``hid = rank * P + pid``
+            (``rank`` numbers the households of one pattern), so ``hid % P``
+            is the pattern and ``hid`` stays below ``P * largest pattern``.
+        patterns: ``(pid, sid)``: the segments of each pattern.
+        n_patterns: ``P``.
+        n_households: ``H``, a multiple of ``P`` above every ``hid``.
+    """
+
+    households: pa.Table
+    patterns: pa.Table
+    n_patterns: int
+    n_households: int
+
+
+def _patterns(
+    households: pa.Table, members: pa.Table, n_segments: int, engine: Engine
+) -> _Patterns:
+    """Membership patterns from ``households(household_id, hid)`` and ``members(sid, hid)``.
+
+    Every household in ``households`` must appear in ``members``.
+    """
+    if n_segments <= _MAX_MASK_SEGMENTS:
+        pids = engine.query(_MASK_PATTERNS_SQL, {"members": members})
+    else:
+        pids = engine.query("SELECT DISTINCT hid, hid AS pid FROM members", {"members": members})
+    n_patterns = int(pc.max(pids["pid"]).as_py()) + 1
+    coded = engine.query(
+        f"SELECT h.household_id, (ROW_NUMBER() OVER (PARTITION BY p.pid ORDER BY h.hid) - 1) "
+        f"* {n_patterns} + p.pid AS hid FROM households h JOIN pids p ON p.hid = h.hid",
+        {"households": households, "pids": pids},
+    )
+    patterns = engine.query(
+        "SELECT DISTINCT p.pid, m.sid FROM members m JOIN pids p ON p.hid = m.hid",
+        {"members": members, "pids": pids},
+    )
+    largest = int(pc.max(coded["hid"]).as_py()) // n_patterns + 1
+    return _Patterns(coded, patterns, n_patterns, n_patterns * largest)
+
+
+def _figures_sql(num: str, den: str, hut: str, universe: str) -> str:
+    """aqh_households, rating, share from credited counts (numerator over ``den`` slots)."""
+    aqh = f"CAST(COALESCE({num}, 0) AS DOUBLE) / {den}"
+    share = (
+        f"CASE WHEN COALESCE({hut}, 0) > 0 "
+        f"THEN CAST(COALESCE({num}, 0) AS DOUBLE) * 100.0 / {hut} ELSE 0.0 END"
+    )
+    return f"{aqh} AS aqh_households, {aqh} * 100.0 / {universe} AS rating, {share} AS share"
+
+
+# The public grid is a cross join of the small dimension tables, left-joined
+# to the per-segment counts (``cells``, see _pattern_cells_sql for ``part``);
+# cells nobody watched come out as zeros.
+
+_QH_SQL = f"""
+    SELECT 'quarter_hour' AS grain, g.segment, ch.channel, dt.day_type, dp.daypart,
+           CAST(dp.qh AS SMALLINT) AS quarter_hour, g.universe,
+           {_figures_sql("c.n", "dt.n_days", "h.n", "g.universe")},
+           CAST(NULL AS BIGINT) AS reach_households, CAST(NULL AS DOUBLE) AS reach,
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
+    FROM segments g CROSS JOIN channels ch CROSS JOIN day_types dt CROSS JOIN dayparts dp
+    LEFT JOIN (SELECT * FROM cells WHERE part = 0) c
+        ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.bucket = dp.qh
+    LEFT JOIN (SELECT * FROM cells WHERE part = 3) h
+        ON h.sid = g.sid AND h.dti = dt.dti AND h.bucket = dp.qh
+"""
+
+_DAYPART_SQL = f"""
+    WITH dp_sizes AS (SELECT dpi, daypart, COUNT(*) AS n_qh FROM dayparts GROUP BY dpi, daypart),
+    hut AS (
+        SELECT h.sid, h.dti, dp.dpi, SUM(h.n) AS n
+        FROM cells h JOIN dayparts dp ON dp.qh = h.bucket
+        WHERE h.part = 3
+        GROUP BY h.sid, h.dti, dp.dpi
+    )
+    SELECT 'daypart' AS grain, g.segment, ch.channel, dt.day_type, z.daypart,
+           CAST(NULL AS SMALLINT) AS quarter_hour, g.universe,
+           {_figures_sql("c.n", "(dt.n_days * z.n_qh)", "h.n", "g.universe")},
+           CAST(NULL AS BIGINT) AS reach_households, CAST(NULL AS DOUBLE) AS reach,
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
+    FROM segments g CROSS JOIN channels ch CROSS JOIN day_types dt CROSS JOIN dp_sizes z
+    LEFT JOIN (SELECT * FROM cells WHERE part = 1) c
+        ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.bucket = z.dpi
+    LEFT JOIN hut h ON h.sid = g.sid AND h.dti = dt.dti AND h.dpi = z.dpi
+"""
+
+_PERIOD_SQL = f"""
+    WITH total AS (SELECT SUM(n_days) * {QUARTER_HOURS_PER_DAY} AS n_slots FROM day_types),
+    hut AS (SELECT sid, SUM(n) AS n FROM cells WHERE part = 3 GROUP BY sid)
+    SELECT 'period' AS grain, g.segment, ch.channel, 'all' AS day_type, 'all' AS daypart,
+           CAST(NULL AS SMALLINT) AS quarter_hour, g.universe,
+           {_figures_sql("c.n", "t.n_slots", "h.n", "g.universe")},
+           COALESCE(c.hh, 0) AS reach_households,
+           CAST(COALESCE(c.hh, 0) AS DOUBLE) * 100.0 / g.universe AS reach,
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
+    FROM segments g CROSS JOIN channels ch CROSS JOIN total t
+    LEFT JOIN (SELECT * FROM cells WHERE part = 2) c ON c.sid = g.sid AND c.cid = ch.cid
+    LEFT JOIN hut h ON h.sid = g.sid
+"""
+
+
+_MEMBERS_SQL = f"""
+    SELECT DISTINCT segment, household_id FROM assignments WHERE segment <> '{ALL_HOUSEHOLDS}'
+    UNION ALL
+    SELECT DISTINCT '{ALL_HOUSEHOLDS}' AS segment, household_id FROM assignments
+"""
+
+
+def segment_members(assignments: pa.Table, engine: Engine) -> pa.Table:
+    """Distinct ``(segment, household_id)`` pairs, plus every household under ``*``.
+
+    ``*`` always means every household in ``assignments``; rows that already
+    carry ``*`` (e.g. matched households in no segment) only add to that set.
+
+    Raises:
+        InputError: Columns are missing or null, or the table is empty.
+    """
+    table = _checked_assignments(assignments)
+    return engine.query(_MEMBERS_SQL, {"assignments": table})
+
+
+def segment_universes(members: pa.Table, engine: Engine) -> pa.Table:
+    """``(segment, universe)``: distinct households per segment of ``members``."""
+    return engine.query(
+        "SELECT segment, COUNT(DISTINCT household_id) AS universe FROM members GROUP BY segment",
+        {"members": members},
+    )
+
+
+def compute_viewership(
+    assignments: pa.Table,
+    viewing: pa.Table | Path,
+    *,
+    channels: Sequence[str],
+    engine: Engine,
+    period: Sequence[date] | None = None,
+    credit_minutes: int = 5,
+) -> pa.Table:
+    """All viewership cells for every segment and ``*``, unsuppressed.
+
+    Emits the full public grid — every segment x channel x day type present in
+    the period x quarter-hour (and daypart, and the period roll-up) — so the
+    presence of a row says nothing; cells nobody watched hold zeros.
+
+    Grains:
+        ``quarter_hour``: aqh_households = credited segment households summed
+        over the day type's days / number of such days; rating = aqh /
+        universe * 100; share = aqh / segment HUT AQH * 100 (0 when HUT is 0);
+        contributors = distinct households credited in the cell.
+        ``daypart``: the same averaged over the daypart's quarter-hours;
+        contributors = distinct households credited in any of them.
+        ``period`` (day_type and daypart ``all``): total-day AQH over the
+        whole period, reach_households = distinct households credited at
+        least once to the channel, reach = reach_households / universe * 100.
+
+    Args:
+        assignments: ``household_id``, ``segment`` (one row per pair).
+        viewing: Tuning events ``household_id, channel, start, end`` (naive
+            local timestamps), as Arrow or a Parquet path.
+        channels: Channels to report (the public channel list).
+        engine: Engine running the SQL.
+        period: Reporting dates; default: every date the viewing spans.
+            Viewing outside the period is ignored.
+        credit_minutes: Minutes of tuning in a quarter-hour needed for credit.
+
+    Returns:
+        A table with :data:`CELLS_SCHEMA` (includes ``contributors``, which
+        must never be released).
+
+    Raises:
+        InputError: An input table is missing a column or is unusable.
+        ValueError: ``channels`` is empty or ``credit_minutes`` is not 1-15.
+    """
+    if not 1 <= credit_minutes <= QUARTER_HOUR_SECONDS // 60:
+        raise ValueError("credit_minutes must be between 1 and 15")
+    channel_list = _unique(channels)
+    if not channel_list:
+        raise ValueError("channels must name at least one channel")
+    _check_columns(viewing, "viewing", ("household_id", "channel", "start", "end"), engine)
+    members = segment_members(assignments, engine)
+    universes = segment_universes(members, engine)
+    days = resolve_period(viewing, engine, period)
+    ids = pc.unique(members["household_id"])
+    households = pa.table({"household_id": ids, "hid": pa.array(range(len(ids)), pa.int64())})
+    # Published channels get ids 0..n-1; other channels still count towards HUT.
+    seen = engine.query(
+        "SELECT DISTINCT channel FROM viewing WHERE channel IS NOT NULL", {"viewing": viewing}
+    )
+    everything = channel_list + sorted(set(seen["channel"].to_pylist()) - set(channel_list))
+    channel_ids = pa.table(
+        {
+            "channel": pa.array(everything, pa.string()),
+            "cid": pa.array(range(len(everything)), pa.int64()),
+        }
+    )
+    segments = engine.query(
+        "SELECT ROW_NUMBER() OVER (ORDER BY segment) AS sid, segment, universe FROM universes",
+        {"universes": universes},
+    )
+    members_ids = engine.query(
+        "SELECT g.sid, h.hid FROM members m "
+        "JOIN households h ON h.household_id = m.household_id "
+        "JOIN segments g ON g.segment = m.segment",
+        {"members": members, "households": households, "segments": segments},
+    )
+    grouped = _patterns(households, members_ids, segments.num_rows, engine)
+    layout = _Layout.of(
+        days,
+        grouped.n_households,
+        grouped.n_patterns,
+        channel_ids.num_rows,
+        len(channel_list),
+    )
+    dayparts = _daypart_table()
+    # One query from the viewing rows to per-pattern counts: the credited
+    # table is built once (materialised where the engine can) and feeds every
+    # grain, and the viewing rows are read once.
+    pattern_cells = engine.query(
+        _pattern_cells_sql(engine.dialect, layout, credit_minutes * 60),
+        {
+            "viewing": viewing,
+            "households": grouped.households,
+            "channel_ids": channel_ids,
+            "offsets": _offsets_table(days),
+            "period": _period_table(days),
+            "dayparts": dayparts,
+        },
+    )
+    cells = engine.query(
+        _SEGMENT_CELLS_SQL, {"pattern_cells": pattern_cells, "patterns": grouped.patterns}
+    )
+    tables = {
+        "cells": cells,
+        "segments": segments,
+        "channels": channel_ids.slice(0, len(channel_list)),
+        "day_types": _day_types_table(days),
+        "dayparts": dayparts,
+    }
+    parts = [
+        engine.query(sql, tables).cast(CELLS_SCHEMA) for sql in (_QH_SQL, _DAYPART_SQL, _PERIOD_SQL)
+    ]
+    return pa.concat_tables(parts).sort_by(_SORT_KEYS)
+
+
+def household_intensity(
+    viewing: pa.Table | Path,
+    *,
+    engine: Engine,
+    period: Sequence[date] | None = None,
+) -> pa.Table:
+    """Average minutes of TV per day and intensity tier of each viewing household.
+
+    Minutes count time with any set tuned (overlapping events merged), within
+    the period, divided by the number of days in the period. Households with
+    no viewing in the period are absent (treat them as ``light``).
+
+    Returns:
+        ``household_id`` (string), ``avg_minutes_per_day`` (float64), ``tier``
+        (``light`` < 120 min/day <= ``medium`` < 300 <= ``heavy``), sorted by
+        household_id.
+    """
+    _check_columns(viewing, "viewing", ("household_id", "start", "end"), engine)
+    days = resolve_period(viewing, engine, period)
+    d = engine.dialect
+    lo_s = _day_index(days[0]) * DAY_SECONDS
+    hi_s = (_day_index(days[-1]) + 1) * DAY_SECONDS
+    qpd = QUARTER_HOURS_PER_DAY
+    tiers = " ".join(
+        f"WHEN minutes < {bound} THEN '{name}'" for name, bound in INTENSITY_TIERS if bound
+    )
+    top = INTENSITY_TIERS[-1][0]
+    indices = [_day_index(day) for day in days]
+    if indices == list(range(indices[0], indices[0] + len(indices))):
+        # Consecutive days: every second of the clipped, merged intervals is
+        # in the period, so no interval needs cutting into quarter-hours.
+        in_period = "in_period AS (SELECT household_id, e - s AS secs FROM merged)"
+    else:
+        in_period = f"""in_period AS (
+        SELECT s.household_id, s.secs FROM slot_secs s
+        JOIN period p ON p.day_index = CAST(FLOOR(s.slot / {qpd}.0) AS BIGINT)
+    )"""
+    sql = f"""
+    WITH events AS (
+        SELECT household_id, {d.ident("start")}, {d.ident("end")} FROM viewing
+    ),
+    {_tuned_seconds_sql(d, ["household_id"], lo_s, hi_s)},
+    {in_period},
+    per_hh AS (
+        SELECT household_id, CAST(SUM(secs) AS DOUBLE) / 60.0 / {len(days)} AS minutes
+        FROM in_period GROUP BY household_id
+    )
+    SELECT household_id, minutes AS avg_minutes_per_day,
+           CASE {tiers} ELSE '{top}' END AS tier
+    FROM per_hh ORDER BY household_id
+    """
+    tables = {"viewing": viewing, "period": _period_table(days), "offsets": _offsets_table(days)}
+    result = engine.query(sql, tables)
+    return result.cast(
+        pa.schema(
+            [
+                ("household_id", pa.string()),
+                ("avg_minutes_per_day", pa.float64()),
+                ("tier", pa.string()),
+            ]
+        )
+    )
+
+
+# --------------------------------------------------------------------------- reference
+
+
+def _seconds(ts: datetime) -> int:
+    return int((ts - _EPOCH).total_seconds())
+
+
+def reference_viewership(
+    assignments: pa.Table,
+    viewing: pa.Table,
+    *,
+    channels: Sequence[str],
+    period: Sequence[date] | None = None,
+    credit_minutes: int = 5,
+) -> pa.Table:
+    """Slow, obviously-correct twin of :func:`compute_viewership`, for tests only.
+
+    Walks every tuned second of every event in plain Python; use on a few
+    hundred events at most.
+    """
+    members: dict[str, set[str]] = defaultdict(set)
+    for row in assignments.select(["household_id", "segment"]).to_pylist():
+        if row["segment"] != ALL_HOUSEHOLDS:
+            members[row["segment"]].add(row["household_id"])
+        members[ALL_HOUSEHOLDS].add(row["household_id"])
+    events = viewing.select(["household_id", "channel", "start", "end"]).to_pylist()
+    if period is None:
+        first = min(e["start"] for e in events).date()
+        last = max(max(e["end"] - timedelta(seconds=1), e["start"]) for e in events).date()
+        days = {first + timedelta(days=i) for i in range((last - first).days + 1)}
+    else:
+        days = set(period)
+    n_days = {t: sum(1 for d in days if _day_type(d) == t) for t in ("weekday", "weekend")}
+
+    tuned: dict[tuple[str, str, date, int], set[int]] = defaultdict(set)
+    for e in events:
+        for second in range(_seconds(e["start"]), _seconds(e["end"])):
+            moment = _EPOCH + timedelta(seconds=second)
+            if moment.date() in days:
+                qh = (moment.hour * 60 + moment.minute) // 15
+                tuned[(e["household_id"], e["channel"], moment.date(), qh)].add(second)
+    credited = {key for key, secs in tuned.items() if len(secs) >= credit_minutes * 60}
+    hut = {(hh, day, qh) for hh, _, day, qh in credited}
+
+    rows: list[dict[str, object]] = []
+    channel_list = _unique(channels)
+
+    def figures(n: int, slots: int, hut_n: int, universe: int) -> dict[str, object]:
+        aqh = n / slots
+        return {
+            "aqh_households": aqh,
+            "rating": aqh * 100.0 / universe,
+            "share": n * 100.0 / hut_n if hut_n else 0.0,
+        }
+
+    for segment, households in members.items():
+        universe = len(households)
+        for channel in channel_list:
+            seg = {
+                (hh, day, qh) for hh, ch, day, qh in credited if ch == channel and hh in households
+            }
+            seg_hut = {(hh, day, qh) for hh, day, qh in hut if hh in households}
+            base = {"segment": segment, "channel": channel, "universe": universe}
+            for day_type, nd in n_days.items():
+                if not nd:
+                    continue
+                typed = {(hh, qh) for hh, day, qh in seg if _day_type(day) == day_type}
+                typed_n = [x for x in seg if _day_type(x[1]) == day_type]
+                typed_hut = [x for x in seg_hut if _day_type(x[1]) == day_type]
+                for qh in range(QUARTER_HOURS_PER_DAY):
+                    n = sum(1 for x in typed_n if x[2] == qh)
+                    rows.append(
+                        {
+                            **base,
+                            "grain": "quarter_hour",
+                            "day_type": day_type,
+                            "daypart": daypart_of(qh),
+                            "quarter_hour": qh,
+                            **figures(n, nd, sum(1 for x in typed_hut if x[2] == qh), universe),
+                            "contributors": len({hh for hh, q in typed if q == qh}),
+                        }
+                    )
+                for dp in DAYPARTS:
+                    qhs = set(dp.quarter_hours())
+                    n = sum(1 for x in typed_n if x[2] in qhs)
+                    hut_n = sum(1 for x in typed_hut if x[2] in qhs)
+                    rows.append(
+                        {
+                            **base,
+                            "grain": "daypart",
+                            "day_type": day_type,
+                            "daypart": dp.name,
+                            "quarter_hour": None,
+                            **figures(n, nd * len(qhs), hut_n, universe),
+                            "contributors": len({hh for hh, q in typed if q in qhs}),
+                        }
+                    )
+            reach = len({hh for hh, _, _ in seg})
+            rows.append(
+                {
+                    **base,
+                    "grain": "period",
+                    "day_type": "all",
+                    "daypart": "all",
+                    "quarter_hour": None,
+                    **figures(len(seg), len(days) * QUARTER_HOURS_PER_DAY, len(seg_hut), universe),
+                    "reach_households": reach,
+                    "reach": reach * 100.0 / universe,
+                    "contributors": reach,
+                }
+            )
+    for row in rows:
+        row.setdefault("reach_households", None)
+        row.setdefault("reach", None)
+        row["suppressed"] = False
+    return pa.Table.from_pylist(rows, schema=CELLS_SCHEMA).sort_by(_SORT_KEYS)

@@ -1,0 +1,43 @@
+"""plan."""
+
+from linkage.plan.planner import (
+    COMPARISON_COLUMNS,
+    PLAN_NAMES,
+    RATECARD_COLUMNS,
+    Instance,
+    PlanRequest,
+    PlanResult,
+    RateCell,
+    brute_force,
+    cell_values,
+    check_feasible,
+    estimate_reach,
+    greedy,
+    make_plan,
+    normalise_weights,
+    parse_ratecard,
+    solve,
+    validate_request,
+    with_tier_estimates,
+)
+
+__all__ = [
+    "COMPARISON_COLUMNS",
+    "PLAN_NAMES",
+    "RATECARD_COLUMNS",
+    "Instance",
+    "PlanRequest",
+    "PlanResult",
+    "RateCell",
+    "brute_force",
+    "cell_values",
+    "check_feasible",
+    "estimate_reach",
+    "greedy",
+    "make_plan",
+    "normalise_weights",
+    "parse_ratecard",
+    "solve",
+    "validate_request",
+    "with_tier_estimates",
+]

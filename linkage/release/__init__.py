@@ -1,0 +1,61 @@
+"""release."""
+
+from linkage.release.dp import (
+    CellGrid,
+    MeasureSplit,
+    bound_viewing,
+    discrete_laplace,
+    discrete_laplace_variance,
+    measures,
+    noisy_release,
+    plan_noise,
+    sensitivities,
+    single_half_width,
+)
+from linkage.release.ledger import (
+    DEFAULT_BUDGET,
+    HouseholdSet,
+    Ledger,
+    ReleaseRequest,
+    ledger_key,
+    segment_sets,
+)
+from linkage.release.rules import (
+    SUPPRESSIBLE_COLUMNS,
+    apply_k_suppression,
+    check_differencing,
+    check_min_universe,
+    prune_derived_segments,
+    release_grid,
+    release_viewership,
+    suppress_tier_complements,
+    validate_k,
+)
+
+__all__ = [
+    "DEFAULT_BUDGET",
+    "SUPPRESSIBLE_COLUMNS",
+    "CellGrid",
+    "HouseholdSet",
+    "Ledger",
+    "MeasureSplit",
+    "ReleaseRequest",
+    "apply_k_suppression",
+    "bound_viewing",
+    "check_differencing",
+    "check_min_universe",
+    "discrete_laplace",
+    "discrete_laplace_variance",
+    "ledger_key",
+    "measures",
+    "noisy_release",
+    "plan_noise",
+    "prune_derived_segments",
+    "release_grid",
+    "release_viewership",
+    "segment_sets",
+    "sensitivities",
+    "single_half_width",
+    "suppress_tier_complements",
+    "validate_k",
+]

@@ -1,0 +1,103 @@
+"""The shared vocabulary: markers, defaults and table shapes every stage agrees on.
+
+Each name here is defined once and imported everywhere it is used, so a marker
+or a default cannot drift between the matcher, the provider and the report.
+The shapes are the payloads that cross a party boundary (see
+``docs/ARCHITECTURE.md``); a stage's private working tables stay in its module.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import pyarrow as pa
+
+__all__ = [
+    "ALL_HOUSEHOLDS",
+    "ALL_MATCHED",
+    "CELLS_SCHEMA",
+    "DEFAULT_K",
+    "DEFAULT_MIN_UNIVERSE",
+    "INTERVAL_COLUMNS",
+    "MATCH_REPORT_SCHEMA",
+    "RELEASE_SCHEMA",
+    "ROW",
+    "TIER_SEPARATOR",
+    "VIEWERSHIP_SCHEMA",
+]
+
+# --- markers ---------------------------------------------------------------------
+
+ALL_HOUSEHOLDS: Final = "*"
+"""The segment code for every matched household, whatever its segments.
+
+The matcher and provider send it; the campaign's report decodes it to
+:data:`ALL_MATCHED`. It is the denominator of every index."""
+
+ALL_MATCHED: Final = "all_matched"
+"""Reserved segment name: what the report calls :data:`ALL_HOUSEHOLDS`."""
+
+TIER_SEPARATOR: Final = ":"
+"""Joins a segment code and a viewing-intensity tier: ``<code>:light``."""
+
+ROW: Final = "__row"
+"""Row-number column the matcher adds to each side's payload while it links."""
+
+# --- release defaults ----------------------------------------------------------------
+
+DEFAULT_K: Final = 50
+"""Minimum distinct households behind any released figure (the k rule)."""
+
+DEFAULT_MIN_UNIVERSE: Final = 100
+"""Minimum matched households for a segment to be released at all."""
+
+# --- payloads ------------------------------------------------------------------------
+
+VIEWERSHIP_SCHEMA: Final = pa.schema(
+    [
+        ("grain", pa.string()),
+        ("segment", pa.string()),
+        ("channel", pa.string()),
+        ("day_type", pa.string()),
+        ("daypart", pa.string()),
+        ("quarter_hour", pa.int16()),
+        ("universe", pa.int64()),
+        ("aqh_households", pa.float64()),
+        ("rating", pa.float64()),
+        ("share", pa.float64()),
+        ("reach_households", pa.int64()),
+        ("reach", pa.float64()),
+        ("suppressed", pa.bool_()),
+    ]
+)
+"""Measured viewership cells, one row per (grain, segment, channel, day type, slot)."""
+
+CELLS_SCHEMA: Final = VIEWERSHIP_SCHEMA.append(pa.field("contributors", pa.int64()))
+"""Unreleased cells: the viewership columns plus the distinct-household count behind each."""
+
+INTERVAL_COLUMNS: Final[tuple[str, ...]] = (
+    "aqh_households_ci",
+    "rating_ci",
+    "share_ci",
+    "reach_ci",
+)
+"""Half-widths of approximate 95% noise intervals (figure ± half-width); null without DP."""
+
+RELEASE_SCHEMA: Final = pa.schema(
+    [*VIEWERSHIP_SCHEMA, *(pa.field(name, pa.float64()) for name in INTERVAL_COLUMNS)]
+)
+"""The released ``viewership`` payload: the viewership columns plus noise intervals."""
+
+MATCH_REPORT_SCHEMA: Final = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("voters", pa.int64()),
+        ("matched_voters", pa.int64()),
+        ("households", pa.int64()),
+        ("match_rate", pa.float64()),
+        ("est_precision", pa.float64()),
+        ("est_recall", pa.float64()),
+        ("suppressed", pa.bool_()),
+    ]
+)
+"""The ``match-report`` payload."""

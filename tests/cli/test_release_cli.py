@@ -1,0 +1,254 @@
+"""`narwhal provider aggregate` with the ledger: DP releases, refusals, exact replays.
+
+Runs the real CLI (typer's CliRunner on ``parties.cli.app``) on a tiny world
+built here: the assignments messages are sealed with the matcher's real keys,
+so the provider sees exactly what a (possibly colluding) matcher could send.
+Every refusal must exit 2 with one ``narwhal: error:`` line and leave the
+provider's home byte-for-byte unchanged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from linkage.io import (
+    load_identity,
+    load_secret,
+    open_message_file,
+    read_card,
+    read_contacts,
+    read_ledger_lines,
+    write_message,
+)
+from linkage.protocol import pseudonymize, seal
+from parties.cli import app
+from tests.parties_setup import assert_ok, introduce
+
+HOUSEHOLDS = [f"HH{i:04d}" for i in range(300)]
+A = HOUSEHOLDS[:150]
+B = HOUSEHOLDS[100:250]
+runner = CliRunner()
+
+
+def cli(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@dataclass
+class World:
+    root: Path
+    viewing: Path
+    channels: Path
+
+    def home(self, role: str) -> Path:
+        return self.root / role
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    root = tmp_path_factory.mktemp("release-cli")
+    introduce(root, lambda *a: assert_ok(cli(*a)), "t")
+    rows = []
+    for i, hid in enumerate(HOUSEHOLDS):
+        rows.append((hid, "c1", datetime(2024, 3, 4, 20), datetime(2024, 3, 4, 21)))
+        if i % 2:
+            rows.append((hid, "c2", datetime(2024, 3, 4, 21), datetime(2024, 3, 4, 22)))
+    viewing = root / "viewing.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "household_id": pa.array([r[0] for r in rows], pa.string()),
+                "channel": pa.array([r[1] for r in rows], pa.string()),
+                "start": pa.array([r[2] for r in rows], pa.timestamp("s")),
+                "end": pa.array([r[3] for r in rows], pa.timestamp("s")),
+            }
+        ),
+        viewing,
+    )
+    channels = root / "channels.csv"
+    pacsv.write_csv(pa.table({"channel": ["c1", "c2", "c3"]}), channels)
+    yield World(root, viewing, channels)
+
+
+@pytest.fixture
+def provider(world: World, tmp_path: Path) -> Path:
+    """A fresh copy of the provider home (empty ledger) for each test."""
+    home = tmp_path / "provider"
+    shutil.copytree(world.home("provider"), home)
+    return home
+
+
+def send_assignments(
+    world: World, provider: Path, exchange: str, segments: dict[str, Sequence[str]]
+) -> None:
+    """Seal an assignments message from the matcher to ``provider`` for ``exchange``."""
+    secret = load_secret(provider / "keys" / "secret.key")
+    pairs = [(hid, code) for code, hids in segments.items() for hid in hids]
+    hps = pseudonymize(secret, exchange, [p[0] for p in pairs])
+    table = pa.table(
+        {"hp": pa.array(hps, pa.string()), "segment": pa.array([p[1] for p in pairs], pa.string())}
+    )
+    sealed = seal(
+        table,
+        kind="assignments",
+        exchange_id=exchange,
+        sender=load_identity(world.home("matcher") / "keys"),
+        recipient=read_card(provider / "card.json"),
+    )
+    write_message(provider / "inbox" / f"{exchange}.assignments.nwl", sealed)
+
+
+def aggregate(world: World, provider: Path, exchange: str, *extra: str) -> tuple[int, str, str]:
+    return cli(
+        "provider",
+        "aggregate",
+        "--home",
+        provider,
+        "--viewing",
+        world.viewing,
+        "--channels",
+        world.channels,
+        "--exchange",
+        exchange,
+        "--k",
+        "5",
+        "--min-universe",
+        "20",
+        *extra,
+    )
+
+
+def snapshot(home: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(home)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(home.rglob("*"))
+        if p.is_file()
+    }
+
+
+def assert_refused(
+    result: tuple[int, str, str], before: dict[str, str], home: Path, *needles: str
+) -> None:
+    code, _, stderr = result
+    assert code == 2, stderr
+    lines = stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("narwhal: error: "), stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    assert "HH0" not in stderr and "Traceback" not in stderr
+    assert snapshot(home) == before  # nothing written: no message, ledger, state
+
+
+def ledger_lines(home: Path) -> list[str]:
+    return read_ledger_lines(home / "ledger" / "releases.jsonl")
+
+
+def released(world: World, provider: Path, exchange: str) -> pa.Table:
+    opened = open_message_file(
+        provider / "outbox" / f"{exchange}.viewership.nwl",
+        me=load_identity(world.home("campaign") / "keys"),
+        contacts=read_contacts(world.home("campaign") / "contacts"),
+        expected_kind="viewership",
+        expected_exchange=exchange,
+    )
+    return opened.table
+
+
+def test_dp_release_then_overspend_is_refused(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "B": B})
+    code, out, err = aggregate(world, provider, "x1", "--epsilon", "6", "--budget", "10")
+    assert code == 0, err
+    assert "epsilon=6 spent, 4 left" in out
+    table = released(world, provider, "x1")
+    assert {"aqh_households_ci", "rating_ci", "share_ci", "reach_ci"} <= set(table.column_names)
+    assert len(ledger_lines(provider)) == 1
+
+    send_assignments(world, provider, "x2", {"A": A, "B": B})
+    before = snapshot(provider)
+    result = aggregate(world, provider, "x2", "--epsilon", "5")
+    assert_refused(result, before, provider, "privacy budget exceeded", "4 of 10 left")
+    # Raising the budget after the fact is refused too.
+    result = aggregate(world, provider, "x2", "--epsilon", "5", "--budget", "100")
+    assert_refused(result, before, provider, "fixed at epsilon=10")
+
+
+def test_differencing_across_releases_is_refused(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "B": B})
+    code, _, err = aggregate(world, provider, "x1")
+    assert code == 0, err
+    # The next exchange's segment is the earlier A minus one household.
+    send_assignments(world, provider, "x2", {"A2": A[1:], "B": B})
+    before = snapshot(provider)
+    result = aggregate(world, provider, "x2")
+    assert_refused(result, before, provider, "differencing", "x1/A")
+    assert len(ledger_lines(provider)) == 1
+
+
+def test_differencing_within_one_exchange_is_refused(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "A2": A[1:]})
+    before = snapshot(provider)
+    assert_refused(aggregate(world, provider, "x1"), before, provider, "differencing")
+
+
+def test_requery_is_refused_but_an_exact_replay_is_not(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "B": B})
+    code, _, err = aggregate(world, provider, "x1", "--epsilon", "1")
+    assert code == 0, err
+    first = released(world, provider, "x1")
+
+    # Same exchange, same message, same parameters: the stored release goes out again.
+    code, out, err = aggregate(world, provider, "x1", "--epsilon", "1")
+    assert code == 0, err
+    assert "exact replay" in out
+    assert released(world, provider, "x1").equals(first)
+    assert len(ledger_lines(provider)) == 1
+
+    before = snapshot(provider)
+    # Same cells with fresh noise (another epsilon) ...
+    result = aggregate(world, provider, "x1", "--epsilon", "2")
+    assert_refused(result, before, provider, "re-query", "averaging")
+    # ... or the same households again under a new exchange id.
+    send_assignments(world, provider, "x2", {"A": A, "B": B})
+    before = snapshot(provider)
+    assert_refused(aggregate(world, provider, "x2", "--epsilon", "1"), before, provider, "re-query")
+
+
+def test_dp_needs_the_public_channel_list(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "B": B})
+    before = snapshot(provider)
+    result = cli(
+        "provider",
+        "aggregate",
+        "--home",
+        provider,
+        "--viewing",
+        world.viewing,
+        "--exchange",
+        "x1",
+        "--epsilon",
+        "1",
+    )
+    assert_refused(result, before, provider, "--channels")
+
+
+def test_tampered_ledger_stops_releases(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "B": B})
+    assert aggregate(world, provider, "x1", "--epsilon", "1")[0] == 0
+    ledger = provider / "ledger" / "releases.jsonl"
+    ledger.write_text(ledger.read_text().replace('"epsilon": 1.0', '"epsilon": 0.1'))
+    send_assignments(world, provider, "x2", {"A": A, "B": B})
+    before = snapshot(provider)
+    result = aggregate(world, provider, "x2", "--epsilon", "1")
+    assert_refused(result, before, provider, "hash chain is broken")

@@ -1,0 +1,294 @@
+"""The matcher's exact stage on hand-made tokens."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from linkage.engine import DuckDBEngine
+from linkage.match import assignments_from_links, link_exact, match_report
+from linkage.match.matching import _propagate
+
+
+def tok(label: str | None) -> bytes | None:
+    return None if label is None else hashlib.sha256(label.encode()).digest()
+
+
+def campaign_table(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.table(
+        {
+            "rid": pa.array([r["rid"] for r in rows], pa.string()),
+            "segments": pa.array([r.get("segments", []) for r in rows], pa.list_(pa.string())),
+            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_name_addr": pa.array([tok(r.get("name")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_phone": pa.array([tok(r.get("phone")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+        }
+    )
+
+
+def provider_table(rows: list[dict[str, object]]) -> pa.Table:
+    return pa.table(
+        {
+            "hp": pa.array([r["hp"] for r in rows], pa.string()),
+            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_name_addr": pa.array([tok(r.get("name")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+            "mk_phone": pa.array([tok(r.get("phone")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def engine() -> DuckDBEngine:
+    return DuckDBEngine()
+
+
+def test_household_holds_many_voters_and_voter_one_household(engine: DuckDBEngine) -> None:
+    camp = campaign_table(
+        [
+            {"rid": "r1", "addr": "A", "name": "ann@A", "segments": ["s1"]},
+            {"rid": "r2", "addr": "A", "segments": ["s1", "s2"]},  # spouse, address only
+            {"rid": "r3", "addr": "B", "phone": "p3"},
+            {"rid": "r4", "addr": "Z"},  # no subscriber
+        ]
+    )
+    prov = provider_table(
+        [
+            {"hp": "hA", "addr": "A", "name": "ann@A"},
+            {"hp": "hB", "addr": "B", "phone": "p3"},
+            {"hp": "hC", "addr": "C"},
+        ]
+    )
+    result = link_exact(camp, prov, engine=engine)
+    links = dict(zip(result.links["rid"].to_pylist(), result.links["hp"].to_pylist(), strict=True))
+    assert links == {"r1": "hA", "r2": "hA", "r3": "hB"}
+    assert result.ambiguous == 0
+    assert result.candidate_pairs == 3
+    scores = dict(
+        zip(result.links["rid"].to_pylist(), result.links["score"].to_pylist(), strict=True)
+    )
+    assert scores["r1"] == 12.0 and scores["r2"] == 4.0 and scores["r3"] == 9.0
+
+
+def test_tie_between_households_is_left_unlinked(engine: DuckDBEngine) -> None:
+    camp = campaign_table([{"rid": "r1", "addr": "A"}, {"rid": "r2", "addr": "A", "phone": "p"}])
+    prov = provider_table([{"hp": "h1", "addr": "A"}, {"hp": "h2", "addr": "A", "phone": "p"}])
+    result = link_exact(camp, prov, engine=engine)
+    links = dict(zip(result.links["rid"].to_pylist(), result.links["hp"].to_pylist(), strict=True))
+    assert links == {"r2": "h2"}  # the phone breaks r2's tie; r1 stays ambiguous
+    assert result.ambiguous == 1
+
+
+def test_weak_key_alone_does_not_link(engine: DuckDBEngine) -> None:
+    camp = campaign_table([{"rid": "r1", "addr": "A"}])
+    prov = provider_table([{"hp": "h1", "addr": "A"}])
+    result = link_exact(camp, prov, engine=engine, min_score=5.0)
+    assert result.links.num_rows == 0
+
+
+def test_assignments_and_report(engine: DuckDBEngine) -> None:
+    rows: list[dict[str, object]] = [
+        {"rid": f"r{i}", "addr": f"A{i % 3}", "segments": ["s1"] if i < 4 else ["s2"]}
+        for i in range(8)
+    ]
+    camp = campaign_table(rows)
+    prov = provider_table([{"hp": "h0", "addr": "A0"}, {"hp": "h1", "addr": "A1"}])
+    result = link_exact(camp, prov, engine=engine)
+    assign = assignments_from_links(camp, result.links, engine=engine)
+    pairs = set(zip(assign["hp"].to_pylist(), assign["segment"].to_pylist(), strict=True))
+    # r0,r3 -> h0 (s1); r1 -> h1 (s1); r4 -> h1 (s2); r6 -> h0 (s2); r7 -> h1 (s2)
+    assert pairs == {
+        ("h0", "s1"),
+        ("h1", "s1"),
+        ("h1", "s2"),
+        ("h0", "s2"),
+        ("h0", "*"),
+        ("h1", "*"),
+    }
+    report = {
+        r["segment"]: r
+        for r in match_report(camp, result.links, engine=engine, k=1, epsilon=None).to_pylist()
+    }
+    assert report["*"]["voters"] == 8 and report["*"]["matched_voters"] == 6
+    assert report["s1"]["matched_voters"] == 3 and report["s1"]["households"] == 2
+    assert report["s2"]["match_rate"] == pytest.approx(3 / 4)
+    suppressed = {
+        r["segment"]: r
+        for r in match_report(camp, result.links, engine=engine, k=2, epsilon=None).to_pylist()
+    }
+    assert suppressed["s1"]["suppressed"] and suppressed["s1"]["matched_voters"] is None
+    assert not suppressed["*"]["suppressed"]
+
+
+# ---------------------------------------------------------------- the whole pipeline
+
+
+def _keys() -> object:
+    class FixedKeys:
+        def subkey(self, purpose: str) -> bytes:
+            return hashlib.sha256(b"m" + purpose.encode()).digest()
+
+    return FixedKeys()
+
+
+def test_link_records_fuzzy_stage_and_household_grouping(engine: DuckDBEngine) -> None:
+    from linkage.encode import encode_side, shipped_schema
+    from linkage.match import MatchSettings, link_records
+
+    schema = shipped_schema()
+    voters = pa.table(
+        {
+            "first_name": ["Katherine", "Tom", "Ann", "Zed"],
+            "last_name": ["Hollingsworth", "Hollingsworth", "Perez", "Quill"],
+            "address": ["12 Maple Ave Apt 3", "12 Maple Ave Apt 3", "7 Oak St", "99 Pine Rd"],
+            "city": ["Columbus"] * 4,
+            "state": ["OH"] * 4,
+            "zip": ["43215"] * 4,
+            "phone": ["6145550100", None, None, None],
+            "email": [None] * 4,
+        }
+    )
+    subs = pa.table(
+        {
+            # A typo'd name, a dropped unit and a ZIP typo: no exact key agrees.
+            "first_name": ["Kathrine", "Ann"],
+            "last_name": ["Hollingswort", "Perez"],
+            "address": ["12 Maple Avenue", "7 Oak Street"],
+            "city": ["Columbus", "Columbus"],
+            "state": ["OH", "OH"],
+            "zip": ["43251", "43215"],
+            "phone": ["6145550100", None],
+            "email": [None, None],
+        }
+    )
+    keys = _keys()
+    camp = encode_side(voters, schema, "a", keys).append_column(  # type: ignore[arg-type]
+        "rid", pa.array(["r0", "r1", "r2", "r3"])
+    )
+    camp = camp.append_column("segments", pa.array([["s"]] * 4, pa.list_(pa.string())))
+    prov = encode_side(subs, schema, "b", keys).append_column(  # type: ignore[arg-type]
+        "hp", pa.array(["h0", "h1"])
+    )
+    out = link_records(camp, prov, engine=engine, settings=MatchSettings.from_schema(schema))
+    links = dict(zip(out.links["rid"].to_pylist(), out.links["hp"].to_pylist(), strict=True))
+    assert links.get("r2") == "h1"  # exact address
+    assert links.get("r0") == "h0"  # phone agrees
+    assert links.get("r1") == "h0"  # same address and unit as r0: same household
+    assert "r3" not in links
+    stages = dict(zip(out.links["rid"].to_pylist(), out.links["stage"].to_pylist(), strict=True))
+    assert stages["r1"] == "group"
+    report = match_report(camp, out.links, engine=engine, k=1, epsilon=None, evidence=out.evidence)
+    row = report.to_pylist()[0]
+    assert 0.0 < row["est_precision"] <= 1.0 and 0.0 < row["est_recall"] <= 1.0
+
+
+def test_one_to_one_exact_stage_drops_shared_provider_records(engine: DuckDBEngine) -> None:
+    from linkage.match import MatchSettings, link_records
+
+    camp = campaign_table([{"rid": "r0", "addr": "A"}, {"rid": "r1", "addr": "A"}])
+    prov = provider_table([{"hp": "h0", "addr": "A"}])
+    settings = MatchSettings(mode="one_to_one", weights={"mk_addr": 4.0}, group_by=None)
+    out = link_records(camp, prov, engine=engine, settings=settings)
+    # No bk_/clk_ columns: no fuzzy stage; the shared household is not given to both.
+    assert out.links.num_rows == 0 and out.model is None
+
+
+def _membership_probe(with_x: bool, epsilon: float | None, seed: int) -> int | None:
+    """matched(B) - matched(A) where B = A + one person X who does or does not subscribe."""
+    engine = DuckDBEngine()
+    rows: list[dict[str, object]] = [
+        {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a", "b"]} for i in range(200)
+    ]
+    rows.append({"rid": "rx", "addr": "X", "segments": ["b"]})
+    camp = campaign_table(rows)
+    prov_rows: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(120)]
+    if with_x:
+        prov_rows.append({"hp": "hx", "addr": "X"})
+    result = link_exact(camp, provider_table(prov_rows), engine=engine)
+    rng = np.random.default_rng(seed)
+
+    def noise(counts: Sequence[int], scale: float) -> list[int]:
+        return [int(c + rng.laplace(0, scale)) for c in counts]
+
+    report = {
+        r["segment"]: r
+        for r in match_report(
+            camp, result.links, engine=engine, k=5, epsilon=epsilon, noise=noise
+        ).to_pylist()
+    }
+    a, b = report["a"]["matched_voters"], report["b"]["matched_voters"]
+    return None if a is None or b is None else int(b - a)
+
+
+def test_exact_match_report_answers_a_membership_query() -> None:
+    # Why the CLI adds noise by default: exact counts reveal one person.
+    assert _membership_probe(True, None, 0) == 1
+    assert _membership_probe(False, None, 0) == 0
+
+
+def test_noisy_match_report_hides_one_person() -> None:
+    with_x = [_membership_probe(True, 1.0, s) for s in range(200)]
+    without = [_membership_probe(False, 1.0, s) for s in range(200)]
+    # The difference is dominated by noise of scale 2*(2+1)/1 = 6, not by X.
+    assert abs(float(np.mean([d for d in with_x if d is not None])) - 1) < 2.5
+    assert float(np.std([d for d in without if d is not None])) > 4
+
+
+def test_all_matched_segment_is_suppressed() -> None:
+    engine = DuckDBEngine()
+    rows: list[dict[str, object]] = [
+        {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a"] if i < 10 else []} for i in range(40)
+    ]
+    prov: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(30)]
+    result = link_exact(campaign_table(rows), provider_table(prov), engine=engine)
+    report = {
+        r["segment"]: r
+        for r in match_report(
+            campaign_table(rows), result.links, engine=engine, k=5, epsilon=None
+        ).to_pylist()
+    }
+    assert report["a"]["suppressed"]  # 10 voters, 10 matched: 0 unmatched < k
+    assert not report["*"]["suppressed"]
+
+
+def _propagate_by_dicts(
+    link_b: np.ndarray, link_p: np.ndarray, groups: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The definition, one row at a time (the matcher's code before it was vectorised)."""
+    support: dict[int, dict[int, float]] = {}
+    best_p: dict[tuple[int, int], float] = {}
+    for row in np.flatnonzero((link_b >= 0) & (groups >= 0)).tolist():
+        g, hb, p = int(groups[row]), int(link_b[row]), float(link_p[row])
+        votes = support.setdefault(g, {})
+        votes[hb] = votes.get(hb, 0.0) + p
+        best_p[(g, hb)] = max(best_p.get((g, hb), 0.0), p)
+    choice: dict[int, int] = {}
+    for g, votes in support.items():
+        ranked = sorted(votes.items(), key=lambda item: -item[1])
+        if len(ranked) == 1 or ranked[0][1] > ranked[1][1]:
+            choice[g] = ranked[0][0]
+    new_b, new_p = link_b.copy(), link_p.copy()
+    inherited = np.zeros(link_b.shape[0], dtype=bool)
+    for row in np.flatnonzero((link_b < 0) & (groups >= 0)).tolist():
+        chosen = choice.get(int(groups[row]))
+        if chosen is not None:
+            new_b[row], new_p[row] = chosen, best_p[(int(groups[row]), chosen)]
+            inherited[row] = True
+    return new_b, new_p, inherited
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_household_propagation_equals_the_definition(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 500
+    groups = rng.integers(-1, 80, n).astype(np.int64)
+    link_b = np.where(rng.random(n) < 0.5, rng.integers(0, 4, n), -1).astype(np.int64)
+    link_p = np.where(link_b >= 0, rng.choice([0.5, 0.75, 1.0], n), 0.0)
+    got = _propagate(link_b, link_p, groups)
+    want = _propagate_by_dicts(link_b, link_p, groups)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+    assert want[2].any() and not want[2].all()

@@ -1,0 +1,93 @@
+"""Tests for scripts/state_scale.py: the whole exchange, measured, at a tiny size."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# A script, not a package module: load it from its file.
+_SPEC = importlib.util.spec_from_file_location("state_scale", ROOT / "scripts/state_scale.py")
+assert _SPEC is not None and _SPEC.loader is not None
+state_scale = importlib.util.module_from_spec(_SPEC)
+_SPEC.loader.exec_module(state_scale)
+
+
+def test_tree_rss_counts_children() -> None:
+    child = subprocess.Popen(
+        [sys.executable, "-c", "import time; b = bytearray(64 * 2**20); time.sleep(30)"]
+    )
+    try:
+        time.sleep(1.5)
+        own = state_scale.tree_rss(os.getpid())
+        assert own >= state_scale.tree_rss(child.pid) >= 64 * 2**20
+    finally:
+        child.kill()
+        child.wait()
+
+
+@pytest.mark.slow
+def test_state_scale_runs_the_whole_exchange(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/state_scale.py"),
+            "--voters",
+            "8000",
+            "--days",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout)
+    labels = [s["step"] for s in result["steps"]]
+    assert labels[0] == "synth"
+    assert "matcher link" in labels and "campaign report" in labels
+    assert result["voters"] == 8000
+    assert 0 < result["subscriber_households"] < 8000
+    assert result["viewing_events"] > result["subscriber_households"]
+    for step in result["steps"]:
+        assert step["seconds"] > 0
+        assert step["tree_rss_mib"] >= step["max_rss_mib"] > 10
+    assert result["peak_rss_mib"] == max(s["tree_rss_mib"] for s in result["steps"])
+    assert result["total_seconds"] >= sum(s["seconds"] for s in result["steps"]) * 0.99
+    assert (tmp_path / "run/report/viewership.csv").exists()
+    # Again on the same world, without synth: the exchange timed on its own.
+    again = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "scripts/state_scale.py"),
+            "--voters",
+            "8000",
+            "--days",
+            "1",
+            "--world",
+            str(tmp_path / "run/world"),
+            "--out",
+            str(tmp_path / "again"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    rerun = json.loads(again.stdout)
+    assert [s["step"] for s in rerun["steps"]] == labels[1:]
+    assert rerun["subscriber_households"] == result["subscriber_households"]
+    assert (tmp_path / "again/report/viewership.csv").exists()
+    # The given world is used in place, never copied or deleted.
+    assert (tmp_path / "run/world/campaign/voters.parquet").exists()

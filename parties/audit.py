@@ -30,13 +30,7 @@ import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidTag
 from rich.markup import escape
 
-from linkage.encode import (
-    DEFAULT_RECIPES,
-    SubkeySource,
-    encode_message,
-    normalize_records,
-    tokenize_records,
-)
+from linkage.encode import DEFAULT_RECIPES, encode_message, normalize_records, tokenize_records
 from linkage.engine import DuckDBEngine
 from linkage.errors import MessageError, NarwhalError
 from linkage.io import load_secret, read_input_table, read_message_bytes
@@ -54,6 +48,7 @@ from linkage.protocol import (
     validate_payload,
 )
 from linkage.tables import DEFAULT_K
+from linkage.types import SubkeySource
 from parties.common import Home, out
 
 #: kind -> (sender role, recipient role)

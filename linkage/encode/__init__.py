@@ -14,9 +14,7 @@ from linkage.encode.bloom import (
 from linkage.encode.matchkeys import (
     DEFAULT_RECIPES,
     MatchKeyRecipe,
-    SubkeySource,
     encode_message,
-    hmac_sha256_many,
     tokenize_records,
 )
 from linkage.encode.normalize import (
@@ -93,7 +91,6 @@ __all__ = [
     "ParsedAddress",
     "ResolutionMode",
     "SegmentSet",
-    "SubkeySource",
     "assign_codes",
     "blocking_values",
     "canonical_given_name",
@@ -108,7 +105,6 @@ __all__ = [
     "encode_side_parallel",
     "evaluate",
     "from_arrow",
-    "hmac_sha256_many",
     "iter_chunks",
     "load_schema",
     "load_segments",

@@ -45,8 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes, hmac
 
-from linkage.encode.matchkeys import SubkeySource
 from linkage.errors import InputError, KeyMaterialError, SchemaError
+from linkage.types import SubkeySource
 
 __all__ = [
     "DEFAULT_BLOOM_SCHEMA",

@@ -3,7 +3,7 @@
 The safe call is :func:`tokenize_records`: it takes the output of
 :func:`linkage.normalize.normalize_records` and a :class:`SubkeySource` (the
 exchange's linkage key) and returns one ``binary(32)`` column per recipe.
-:func:`hmac_sha256_many` is the primitive underneath; use it directly only
+:func:`linkage.hazmat.hmac_sha256_many` is the primitive underneath; use it directly only
 with a key from a :class:`SubkeySource`.
 
 Message encoding (fixed by ``tests/vectors/matchkeys.json``)::
@@ -24,32 +24,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol, cast
+from typing import Final, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from cryptography.hazmat.primitives import hashes, hmac
 
 from linkage.errors import InputError, KeyMaterialError, SchemaError
+from linkage.hazmat import hmac_sha256_many, length_prefixed
+from linkage.types import SubkeySource
 
 TOKEN_BYTES: Final = 32
-MIN_KEY_BYTES: Final = 32
 EMPTY_WHEN_MISSING: Final = frozenset({"unit"})
 """Fields encoded as ``""`` instead of nulling the key when missing."""
 
 _DOMAIN: Final = b"narwhal/v1/matchkey"
 _RECIPE_NAME: Final = re.compile(r"mk_[a-z0-9_]{1,60}")
-
-
-class SubkeySource(Protocol):
-    """Anything that hands out a 32-byte secret sub-key per purpose string.
-
-    :class:`linkage.keys.LinkageKey` satisfies it; tests use fixed keys.
-    """
-
-    def subkey(self, purpose: str) -> bytes:
-        """Return the secret sub-key for ``purpose`` (e.g. ``"match:mk_addr"``)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,10 +82,6 @@ DEFAULT_RECIPES: Final[tuple[MatchKeyRecipe, ...]] = (
 """The recipes both parties use unless configured otherwise (ARCHITECTURE.md, "Match keys")."""
 
 
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
 def encode_message(recipe: MatchKeyRecipe, values: Mapping[str, str | None]) -> bytes | None:
     """The HMAC message for one record: the slow, obviously-correct reference.
 
@@ -107,58 +92,15 @@ def encode_message(recipe: MatchKeyRecipe, values: Mapping[str, str | None]) -> 
     Returns:
         The encoded message, or None when a required field is missing.
     """
-    parts = [_DOMAIN, _lp(recipe.name.encode())]
+    parts = [_DOMAIN, length_prefixed(recipe.name.encode())]
     for field in recipe.fields:
         value = values.get(field)
         if value is None:
             if field not in EMPTY_WHEN_MISSING:
                 return None
             value = ""
-        parts.append(_lp(value.encode("utf-8")))
+        parts.append(length_prefixed(value.encode("utf-8")))
     return b"".join(parts)
-
-
-def hmac_sha256_many(key: bytes, messages: Sequence[bytes | None]) -> list[bytes | None]:
-    """HMAC-SHA256 of each message under one key; None stays None.
-
-    This is the sharp primitive under :func:`tokenize_records`. Misuse costs:
-
-    * an **unkeyed** or guessable-key hash of a name or address is
-      dictionary-attackable: anyone holding a public voter file hashes every
-      entry and reverses the tokens, so the key must be a secret sub-key from
-      the exchange's linkage key, never a constant;
-    * **reusing a key** across exchanges or purposes makes tokens equal across
-      them, so a matcher can link exchanges (and recipes) it should not; use
-      one sub-key per (exchange, purpose), as :class:`SubkeySource` does;
-    * messages must be an unambiguous encoding (see :func:`encode_message`),
-      or two different records can collide on purpose.
-
-    Args:
-        key: Secret key, at least 32 bytes.
-        messages: Messages to authenticate; None entries give None.
-
-    Returns:
-        32-byte tags, in input order.
-
-    Raises:
-        KeyMaterialError: The key is shorter than 32 bytes.
-    """
-    if len(key) < MIN_KEY_BYTES:
-        raise KeyMaterialError(
-            "match-key sub-key is too short", hint="derive sub-keys with LinkageKey.subkey"
-        )
-    base = hmac.HMAC(key, hashes.SHA256())
-    out: list[bytes | None] = []
-    append = out.append
-    for message in messages:
-        if message is None:
-            append(None)
-            continue
-        # Copying the keyed state skips re-deriving the HMAC pads per message.
-        mac = base.copy()
-        mac.update(message)
-        append(mac.finalize())
-    return out
 
 
 def _encoded_column(
@@ -172,8 +114,8 @@ def _encoded_column(
         # from None: Arrow's message can quote the offending value.
         raise InputError("match-key field is not text", column=field) from None
     encoded = pc.dictionary_encode(text)
-    distinct = [_lp(v.encode("utf-8")) for v in encoded.dictionary.to_pylist()]
-    empty = _lp(b"") if field in empty_when_missing else None
+    distinct = [length_prefixed(v.encode("utf-8")) for v in encoded.dictionary.to_pylist()]
+    empty = length_prefixed(b"") if field in empty_when_missing else None
     return [empty if i is None else distinct[i] for i in encoded.indices.to_pylist()]
 
 
@@ -236,7 +178,7 @@ def tokenize_records(
     encoded = {field: _encoded_column(normalized, field, empty_when_missing) for field in fields}
     columns: dict[str, pa.Array] = {}
     for recipe in recipes:
-        prefix = _DOMAIN + _lp(recipe.name.encode())
+        prefix = _DOMAIN + length_prefixed(recipe.name.encode())
         field_columns = [encoded[f] for f in recipe.fields]
         messages: list[bytes | None] = []
         for parts in zip(*field_columns, strict=True):

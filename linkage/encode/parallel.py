@@ -28,8 +28,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 
 import pyarrow as pa
 
-from linkage.encode.matchkeys import SubkeySource
 from linkage.encode.schema import LinkageSchema, Side, encode_chunk
+from linkage.types import SubkeySource
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",

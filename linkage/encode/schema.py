@@ -50,7 +50,7 @@ import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes, hmac
 
 from linkage.encode.bloom import BloomSchema, FieldEncoding, Hardening, encode_records, to_arrow
-from linkage.encode.matchkeys import MatchKeyRecipe, SubkeySource, tokenize_records
+from linkage.encode.matchkeys import MatchKeyRecipe, tokenize_records
 from linkage.encode.normalize import (
     canonical_given_name,
     normalize_city,
@@ -62,6 +62,8 @@ from linkage.encode.normalize import (
     text_column,
 )
 from linkage.errors import KeyMaterialError, SchemaError
+from linkage.hazmat import length_prefixed
+from linkage.types import SubkeySource
 
 __all__ = [
     "BLOCK_KEY_BYTES",
@@ -718,10 +720,6 @@ def _transform(value: str, transform: str) -> str | None:
     return value[:n] if transform.startswith("first") else value[-n:]
 
 
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
-
-
 def _block_parts(normalized: pa.Table, spec: BlockingPass) -> list[list[bytes | None]]:
     parts: list[list[bytes | None]] = []
     for column, transform in spec.parts:
@@ -729,7 +727,7 @@ def _block_parts(normalized: pa.Table, spec: BlockingPass) -> list[list[bytes | 
         distinct = []
         for value in encoded.dictionary.to_pylist():
             out = _transform(value, transform)
-            distinct.append(None if out is None else _lp(out.encode("utf-8")))
+            distinct.append(None if out is None else length_prefixed(out.encode("utf-8")))
         parts.append([None if i is None else distinct[i] for i in encoded.indices.to_pylist()])
     return parts
 
@@ -754,12 +752,12 @@ def _block_column(normalized: pa.Table, spec: BlockingPass, key: bytes) -> pa.Ar
         distinct = []
         for value in encoded.dictionary.to_pylist():
             out = _transform(value, transform)
-            distinct.append(None if out is None else _lp(out.encode("utf-8")))
+            distinct.append(None if out is None else length_prefixed(out.encode("utf-8")))
         parts.append(pa.array(distinct, pa.binary()).take(encoded.indices))
     # Null when any part is null (Arrow's emit_null), as the keyed value is.
     joined = pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
     messages = pc.dictionary_encode(joined)
-    prefix = _BLOCK_DOMAIN + _lp(spec.name.encode())
+    prefix = _BLOCK_DOMAIN + length_prefixed(spec.name.encode())
     base = hmac.HMAC(key, hashes.SHA256())
     tokens: list[bytes] = []
     for message in messages.dictionary.to_pylist():

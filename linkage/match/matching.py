@@ -24,7 +24,7 @@ import dataclasses
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Final, Protocol
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -47,6 +47,7 @@ from linkage.match.fuzzy import (
 )
 from linkage.release import discrete_laplace
 from linkage.tables import ALL_HOUSEHOLDS, MATCH_REPORT_SCHEMA
+from linkage.types import Columns
 
 #: Weight of each exact key: roughly log2 of how much more likely agreement is
 #: among true links than among non-links in voter-vs-subscriber data. Address
@@ -332,24 +333,6 @@ def _pair_lookup(
     if found:
         out[hit] = values[order[at[hit]]]
     return out
-
-
-class Columns(Protocol):
-    """A token payload read column by column (a table, or a file too big to hold whole)."""
-
-    @property
-    def num_rows(self) -> int:
-        """Rows."""
-        ...
-
-    @property
-    def schema(self) -> pa.Schema:
-        """Column names and types."""
-        ...
-
-    def read(self, columns: Sequence[str]) -> pa.Table:
-        """The named columns, in that order."""
-        ...
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import (
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF, HKDFExpand
 
 from linkage.errors import InputError, KeyMaterialError
+from linkage.hazmat import length_prefixed
 
 Role = Literal["campaign", "matcher", "provider"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
@@ -67,10 +68,6 @@ _HEX_FP: Final = re.compile(r"[0-9a-f]{32}")
 _CARD_FIELDS: Final = frozenset(
     {"format", "name", "role", "signing_public", "exchange_public", "fingerprint"}
 )
-
-
-def _lp(data: bytes) -> bytes:
-    return len(data).to_bytes(4, "big") + data
 
 
 def _validate_safe_name(value: str, what: str, *, file: str | None = None) -> str:
@@ -121,7 +118,10 @@ def validate_role(role: str) -> Role:
 def card_fingerprint(role: str, signing_public: bytes, exchange_public: bytes) -> str:
     """Fingerprint of a party's public keys and role (see module docstring)."""
     digest = hashlib.sha256(
-        _CARD_DOMAIN + _lp(role.encode()) + _lp(signing_public) + _lp(exchange_public)
+        _CARD_DOMAIN
+        + length_prefixed(role.encode())
+        + length_prefixed(signing_public)
+        + length_prefixed(exchange_public)
     ).hexdigest()
     return digest[:FINGERPRINT_HEX]
 

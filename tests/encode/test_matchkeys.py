@@ -23,11 +23,11 @@ from linkage.encode import (
     OUTPUT_COLUMNS,
     MatchKeyRecipe,
     encode_message,
-    hmac_sha256_many,
     normalize_records,
     tokenize_records,
 )
 from linkage.errors import InputError, KeyMaterialError, SchemaError
+from linkage.hazmat import hmac_sha256_many
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "matchkeys.json"
 

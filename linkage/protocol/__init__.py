@@ -1,4 +1,13 @@
-"""protocol."""
+"""The exchange protocol: who the parties are and how a message travels between them.
+
+- :mod:`.keys`: identities, party cards, the per-exchange linkage key and
+  household pseudonyms (encodings fixed by golden vectors).
+- :mod:`.envelope`: the NWL2 container that seals a payload to one recipient
+  (:mod:`.envelope.container`), its manifest and the per-kind column allow-lists.
+- :mod:`.replay`: which message was consumed last per stream, so an older one
+  is refused.
+- :mod:`.refs`: random per-exchange record references.
+"""
 
 from linkage.protocol.envelope import (
     FORMAT_VERSION,
@@ -7,7 +16,6 @@ from linkage.protocol.envelope import (
     MAGIC,
     Manifest,
     OpenedMessage,
-    ReplayGuard,
     VerifiedMessage,
     check_payload,
     encode_payload,
@@ -40,6 +48,7 @@ from linkage.protocol.keys import (
     validate_party_name,
 )
 from linkage.protocol.refs import random_refs
+from linkage.protocol.replay import ReplayGuard
 
 __all__ = [
     "FORMAT_VERSION",

@@ -1,7 +1,7 @@
 """Identities, party cards, linkage-key agreement and household pseudonyms.
 
 Everything here is pure: keys come in as objects or bytes and go out as
-objects, bytes or text. Files live in :mod:`linkage.files`.
+objects, bytes or text. Files live in :mod:`linkage.io`.
 
 Encodings (all fixed by golden vectors in ``tests/vectors/keys.json``):
 
@@ -64,6 +64,9 @@ _KEY_FP_DOMAIN: Final = b"narwhal/v1/linkage-key-fingerprint\x00"
 # Exchange ids and party names become file names: keep them to a portable,
 # traversal-free alphabet.
 _SAFE_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+# A display name never becomes a file name (contacts are <role>-<fingerprint>.json),
+# so it may hold spaces; it is shown on terminals, so no markup or control characters.
+_DISPLAY_NAME: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 .,&'()_-]{0,62}[A-Za-z0-9.)_-])?")
 _HEX_FP: Final = re.compile(r"[0-9a-f]{32}")
 _CARD_FIELDS: Final = frozenset(
     {"format", "name", "role", "signing_public", "exchange_public", "fingerprint"}
@@ -96,12 +99,22 @@ def validate_exchange_id(exchange_id: str) -> str:
 
 
 def validate_party_name(name: str) -> str:
-    """Check a party name; it names the party's card file in other homes' contacts.
+    """Check a party's display name ("Acme TV"), shown on cards and terminals.
+
+    It never names a file: other homes file a card under its role and
+    fingerprint. Letters, digits, spaces and ``. , & ' ( ) _ -``, 1-64
+    characters, starting with a letter or digit and not ending in a space.
 
     Raises:
-        InputError: Same alphabet rule as :func:`validate_exchange_id`.
+        InputError: Any other character, or a bad length.
     """
-    return _validate_safe_name(name, "party name")
+    if not isinstance(name, str) or _DISPLAY_NAME.fullmatch(name) is None:
+        raise InputError(
+            "invalid party name",
+            hint="use 1-64 characters: letters, digits, spaces and . , & ' ( ) _ -, "
+            "starting with a letter or digit",
+        )
+    return name
 
 
 def validate_role(role: str) -> Role:
@@ -334,7 +347,7 @@ def card_from_json(text: str, *, file: str | None = None) -> PartyCard:
         )
     name = doc["name"]
     role = doc["role"]
-    if not isinstance(name, str) or _SAFE_NAME.fullmatch(name) is None:
+    if not isinstance(name, str) or _DISPLAY_NAME.fullmatch(name) is None:
         raise InputError("invalid party name in card", file=file)
     if role not in ROLES:
         raise InputError("unknown role in card", file=file, hint=f"use one of {', '.join(ROLES)}")

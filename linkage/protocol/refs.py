@@ -3,7 +3,7 @@
 A record reference must carry nothing from the voter file: not the voter_id,
 not its position. References come from a CSPRNG by default (injectable so
 tests can be deterministic); row order is hidden by the tokenizers' on-disk
-shuffle, :class:`linkage.files.ShuffledParquet`.
+shuffle, :class:`linkage.io.ShuffledParquet`.
 """
 
 from __future__ import annotations

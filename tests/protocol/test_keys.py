@@ -207,6 +207,20 @@ def test_valid_exchange_ids(good: str) -> None:
 def test_invalid_exchange_ids(bad: str) -> None:
     with pytest.raises(InputError, match="invalid exchange id"):
         validate_exchange_id(bad)
+
+
+@pytest.mark.parametrize("good", ["Acme TV", "O'Brien & Sons (Ohio)", "x", "acme-tv.v2", "A" * 64])
+def test_party_names_may_hold_spaces(good: str) -> None:
+    # A display name never names a file: contacts are filed by role and fingerprint.
+    assert validate_party_name(good) == good
+    assert generate_identity(good, "provider").card().name == good
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ["", " lead", "trail ", ".hidden", "a/b", "..", "A" * 65, "é", "a\x1fb", "[red]x", "a\nb"],
+)
+def test_invalid_party_names(bad: str) -> None:
     with pytest.raises(InputError, match="invalid party name"):
         validate_party_name(bad)
 

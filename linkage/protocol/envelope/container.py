@@ -1,10 +1,11 @@
-"""Sealing and opening exchanged messages, as bytes in and bytes out.
+"""The NWL2 container: sealing and opening exchanged messages, as bytes or streams.
 
-Wire format (``NWL2``), every integer big-endian::
+This is the one description of the wire format the code writes and reads
+(format version 2, :data:`MAGIC` ``NWL2``). Every integer is big-endian::
 
     magic       4 bytes   b"NWL2"
     mlen        4 bytes   length of the manifest (at most 64 KiB)
-    manifest    mlen      UTF-8 JSON, keys sorted, no whitespace (see Manifest)
+    manifest    mlen      canonical UTF-8 JSON (see linkage.protocol.envelope.manifest)
     ephemeral   32 bytes  sender's one-time X25519 public key
     prefix      8 bytes   random nonce prefix
     chunk       4 bytes   plaintext bytes per chunk (1 KiB .. 64 MiB; 1 MiB written)
@@ -20,8 +21,8 @@ chunk, and chunks cannot be reordered, dropped, cut off or moved to another
 message. The signature is over ``b"narwhal/v2/signature" ||
 SHA-512(magic..last chunk)``, hash-then-sign so that neither side ever holds
 a whole message: a 3 GB campaign file seals and opens in one chunk of memory
-(version 1 sealed the payload in one AES-GCM call, which cryptography caps at
-2 GiB, and held three copies of it while opening).
+(a single AES-GCM call is capped at 2 GiB by cryptography, and would need the
+whole payload in memory, several times over while opening).
 
 The payload is a Parquet file (zstd). The AES key is
 ``HKDF-SHA256(X25519(ephemeral, recipient), salt = ephemeral_pub || recipient_pub,
@@ -32,13 +33,9 @@ another ciphertext. A file with any byte missing or extra is rejected; the
 signature is checked in a first pass over the file, before anything is
 decrypted.
 
-Manifest fields: ``format_version`` (1), ``kind``, ``exchange_id``, ``sender``
-and ``recipient`` (card fingerprints), ``rows``, ``columns`` (names, in
-order), ``payload_sha256`` (hex of the plaintext Parquet), ``created_at``
-(ISO-8601 UTC with microseconds, ``Z``) and ``message_id`` (32 hex chars).
-
-Every kind has a column allow-list (:data:`KIND_SPECS`) checked on names and
-Arrow types by the sender before sealing and by the recipient after opening.
+The payload's columns are checked against its kind's allow-list
+(:mod:`linkage.protocol.envelope.allow_lists`) by the sender before sealing
+and by the recipient after opening.
 """
 
 from __future__ import annotations
@@ -46,16 +43,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import json
 import os
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import IO, Final
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -64,20 +58,26 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from linkage.errors import InputError, MessageError, StateError
-from linkage.protocol.keys import Identity, PartyCard, Role, validate_exchange_id
+from linkage.errors import MessageError
+from linkage.protocol.envelope.allow_lists import (
+    KIND_SPECS,
+    KINDS,
+    validate_payload,
+    validate_payload_file,
+)
+from linkage.protocol.envelope.manifest import Manifest, manifest_for, manifest_from_bytes
+from linkage.protocol.keys import Identity, PartyCard
 
 MAGIC: Final = b"NWL2"
-FORMAT_VERSION: Final = 2
+"""Leading bytes of a message; the manifest's ``format_version`` must agree (2)."""
 MAX_MANIFEST_BYTES: Final = 64 * 1024
 NONCE_BYTES: Final = 12
 EPHEMERAL_BYTES: Final = 32
 SIGNATURE_BYTES: Final = 64
 TAG_BYTES: Final = 16
-TOKEN_BYTES: Final = 32
 
 CHUNK_BYTES: Final = 1 << 20
-"""Plaintext bytes per AES-GCM chunk written by this version."""
+"""Plaintext bytes per AES-GCM chunk this code writes; readers accept any size in range."""
 MIN_CHUNK_BYTES: Final = 1 << 10
 MAX_CHUNK_BYTES: Final = 1 << 26
 
@@ -88,339 +88,10 @@ _PREFIX_BYTES: Final = 8
 _COUNTER_BYTES: Final = NONCE_BYTES - _PREFIX_BYTES
 _CHUNK_FIELD: Final = 4
 _PLEN: Final = 8
-_HEX32: Final = re.compile(r"[0-9a-f]{32}")
-_HEX64: Final = re.compile(r"[0-9a-f]{64}")
-_TIME_FORMAT: Final = "%Y-%m-%dT%H:%M:%S.%fZ"
-_TIME_PATTERN: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-_MANIFEST_FIELDS: Final = frozenset(
-    {
-        "format_version",
-        "kind",
-        "exchange_id",
-        "sender",
-        "recipient",
-        "rows",
-        "columns",
-        "payload_sha256",
-        "created_at",
-        "message_id",
-    }
-)
-
-
-# --- allow-lists -------------------------------------------------------------------
-
-ColumnCheck = Callable[[pa.ChunkedArray], bool]
-"""True when a column's type (and, for tokens, value widths) is acceptable."""
-
-
-def _is_string(col: pa.ChunkedArray) -> bool:
-    return bool(pa.types.is_string(col.type) or pa.types.is_large_string(col.type))
-
-
-def _is_string_list(col: pa.ChunkedArray) -> bool:
-    t = col.type
-    if not (pa.types.is_list(t) or pa.types.is_large_list(t)):
-        return False
-    value = t.value_type
-    return bool(pa.types.is_string(value) or pa.types.is_large_string(value))
-
-
-def _is_token(col: pa.ChunkedArray) -> bool:
-    """binary(32); variable binary is accepted only if every value is 32 bytes."""
-    t = col.type
-    if pa.types.is_fixed_size_binary(t):
-        return bool(t.byte_width == TOKEN_BYTES)
-    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
-        extremes = pc.min_max(pc.binary_length(col)).as_py()
-        # All-null columns have no extremes and carry nothing.
-        return extremes["min"] is None or extremes["min"] == extremes["max"] == TOKEN_BYTES
-    return False
-
-
-def _is_any_binary(col: pa.ChunkedArray) -> bool:
-    t = col.type
-    return bool(
-        pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t)
-    )
-
-
-def _exact(arrow_type: pa.DataType) -> ColumnCheck:
-    def check(col: pa.ChunkedArray) -> bool:
-        return bool(col.type == arrow_type)
-
-    return check
 
 
 @dataclass(frozen=True)
-class ColumnRule:
-    """One allowed column (or family of columns) of a message kind.
-
-    Attributes:
-        name: Exact column name, or a prefix when ``prefix`` is true.
-        type_name: Human-readable type, used in error messages.
-        check: Accepts or rejects the column's type (and token widths).
-        required: The column must be present (never true for prefixes).
-        prefix: ``name`` is a prefix (``mk_`` matches ``mk_addr``).
-    """
-
-    name: str
-    type_name: str
-    check: ColumnCheck
-    required: bool = True
-    prefix: bool = False
-
-    def matches(self, column: str) -> bool:
-        """True if this rule governs ``column``."""
-        if self.prefix:
-            return column.startswith(self.name) and len(column) > len(self.name)
-        return column == self.name
-
-
-@dataclass(frozen=True)
-class KindSpec:
-    """Who sends a kind to whom, and which columns its payload may hold."""
-
-    sender_role: Role
-    recipient_role: Role
-    columns: tuple[ColumnRule, ...]
-
-    def rule_for(self, column: str) -> ColumnRule | None:
-        """The rule governing ``column``, or None if the column is not allowed."""
-        return next((rule for rule in self.columns if rule.matches(column)), None)
-
-
-def _string(name: str) -> ColumnRule:
-    return ColumnRule(name, "string", _is_string)
-
-
-def _typed(name: str, arrow_type: pa.DataType, type_name: str) -> ColumnRule:
-    return ColumnRule(name, type_name, _exact(arrow_type))
-
-
-# Forward-compatible token families for the fuzzy stage (keyed blocking keys
-# and Bloom-filter CLKs): binary only, so no readable value can ride along.
-_TOKEN_FAMILIES: Final = (
-    ColumnRule("mk_", "binary(32)", _is_token, required=False, prefix=True),
-    ColumnRule("bk_", "binary", _is_any_binary, required=False, prefix=True),
-    ColumnRule("clk", "binary", _is_any_binary, required=False),
-    ColumnRule("clk_", "binary", _is_any_binary, required=False, prefix=True),
-)
-
-KIND_SPECS: Final[Mapping[str, KindSpec]] = {
-    "campaign-tokens": KindSpec(
-        "campaign",
-        "matcher",
-        (
-            _string("rid"),
-            ColumnRule("segments", "list<string>", _is_string_list),
-            *_TOKEN_FAMILIES,
-        ),
-    ),
-    "provider-tokens": KindSpec("provider", "matcher", (_string("hp"), *_TOKEN_FAMILIES)),
-    "assignments": KindSpec("matcher", "provider", (_string("hp"), _string("segment"))),
-    "match-report": KindSpec(
-        "matcher",
-        "campaign",
-        (
-            _string("segment"),
-            _typed("voters", pa.int64(), "int64"),
-            _typed("matched_voters", pa.int64(), "int64"),
-            _typed("households", pa.int64(), "int64"),
-            _typed("match_rate", pa.float64(), "float64"),
-            # Model estimates of the fuzzy linkage (aggregate; null when suppressed).
-            ColumnRule("est_precision", "float64", _exact(pa.float64()), required=False),
-            ColumnRule("est_recall", "float64", _exact(pa.float64()), required=False),
-            _typed("suppressed", pa.bool_(), "bool"),
-        ),
-    ),
-    "viewership": KindSpec(
-        "provider",
-        "campaign",
-        (
-            _string("grain"),
-            _string("segment"),
-            _string("channel"),
-            _string("day_type"),
-            _string("daypart"),
-            _typed("quarter_hour", pa.int16(), "int16"),
-            _typed("universe", pa.int64(), "int64"),
-            _typed("aqh_households", pa.float64(), "float64"),
-            _typed("rating", pa.float64(), "float64"),
-            _typed("share", pa.float64(), "float64"),
-            _typed("reach_households", pa.int64(), "int64"),
-            _typed("reach", pa.float64(), "float64"),
-            _typed("suppressed", pa.bool_(), "bool"),
-            # Noise-interval half-widths of a DP release (linkage.dp); null when exact.
-            *(
-                ColumnRule(name, "float64", _exact(pa.float64()), required=False)
-                for name in ("aqh_households_ci", "rating_ci", "share_ci", "reach_ci")
-            ),
-        ),
-    ),
-}
-KINDS: Final = tuple(KIND_SPECS)
-
-
-def validate_payload(kind: str, table: pa.Table, *, file: str | None = None) -> None:
-    """Check a payload against its kind's allow-list (names, types, required columns).
-
-    Raises:
-        MessageError: Unknown kind, duplicate/unknown column, wrong type or a
-            required column missing. Names the column, never a value.
-    """
-    spec = KIND_SPECS.get(kind)
-    if spec is None:
-        raise MessageError("unknown message kind", file=file, hint=f"kinds: {', '.join(KINDS)}")
-    names = table.column_names
-    if len(set(names)) != len(names):
-        raise MessageError(f"{kind} payload has duplicate column names", file=file)
-    for name in names:
-        rule = spec.rule_for(name)
-        if rule is None:
-            raise MessageError(f"column is not allowed in a {kind} payload", file=file, column=name)
-        column = table.column(name)
-        if not rule.check(column):
-            raise MessageError(
-                f"column must be {rule.type_name} in a {kind} payload (got {column.type})",
-                file=file,
-                column=name,
-            )
-    for rule in spec.columns:
-        if rule.required and rule.name not in names:
-            raise MessageError(
-                f"required column missing from a {kind} payload", file=file, column=rule.name
-            )
-
-
-# --- manifest ----------------------------------------------------------------------
-
-
-def format_time(moment: datetime) -> str:
-    """Render an aware datetime as the manifest's UTC timestamp.
-
-    Raises:
-        ValueError: Naive datetime.
-    """
-    if moment.tzinfo is None or moment.utcoffset() is None:
-        raise ValueError("created_at must be timezone-aware")
-    return moment.astimezone(UTC).strftime(_TIME_FORMAT)
-
-
-def parse_time(text: str) -> datetime:
-    """Inverse of :func:`format_time`.
-
-    Raises:
-        ValueError: Not in the exact manifest format.
-    """
-    if _TIME_PATTERN.fullmatch(text) is None:
-        raise ValueError("not a manifest timestamp")
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class Manifest:
-    """The signed, cleartext description of a message (see module docstring)."""
-
-    format_version: int
-    kind: str
-    exchange_id: str
-    sender: str
-    recipient: str
-    rows: int
-    columns: tuple[str, ...]
-    payload_sha256: str
-    created_at: datetime
-    message_id: str
-
-    def to_bytes(self) -> bytes:
-        """Canonical JSON encoding: what is signed and used as associated data."""
-        doc = {
-            "format_version": self.format_version,
-            "kind": self.kind,
-            "exchange_id": self.exchange_id,
-            "sender": self.sender,
-            "recipient": self.recipient,
-            "rows": self.rows,
-            "columns": list(self.columns),
-            "payload_sha256": self.payload_sha256,
-            "created_at": format_time(self.created_at),
-            "message_id": self.message_id,
-        }
-        return json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _manifest_from_bytes(raw: bytes, file: str | None) -> Manifest:
-    def bad(what: str) -> MessageError:
-        return MessageError(f"malformed manifest: {what}", file=file)
-
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    # ValueError also covers int() digit limits; RecursionError deep nesting.
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise bad("not UTF-8 JSON") from None
-    if not isinstance(doc, dict):
-        raise bad("not a JSON object")
-    if set(doc) != _MANIFEST_FIELDS:
-        raise bad("wrong set of fields")
-    version = doc["format_version"]
-    if not _is_int(version) or version != FORMAT_VERSION:
-        raise MessageError(
-            "unsupported message format version",
-            file=file,
-            hint=f"this reader understands version {FORMAT_VERSION}",
-        )
-    kind = doc["kind"]
-    if not isinstance(kind, str) or kind not in KIND_SPECS:
-        raise bad("unknown kind")
-    exchange_id = doc["exchange_id"]
-    try:
-        validate_exchange_id(exchange_id)
-    except InputError:
-        raise bad("invalid exchange id") from None
-    for key in ("sender", "recipient", "message_id"):
-        value = doc[key]
-        if not isinstance(value, str) or _HEX32.fullmatch(value) is None:
-            raise bad(f"'{key}' must be 32 lowercase hex characters")
-    digest = doc["payload_sha256"]
-    if not isinstance(digest, str) or _HEX64.fullmatch(digest) is None:
-        raise bad("'payload_sha256' must be 64 lowercase hex characters")
-    rows = doc["rows"]
-    if not _is_int(rows) or rows < 0:
-        raise bad("'rows' must be a non-negative integer")
-    columns = doc["columns"]
-    if not isinstance(columns, list) or not all(isinstance(c, str) for c in columns):
-        raise bad("'columns' must be a list of names")
-    created = doc["created_at"]
-    try:
-        created_at = parse_time(created) if isinstance(created, str) else None
-    except ValueError:
-        created_at = None
-    if created_at is None:
-        raise bad("'created_at' must be an ISO-8601 UTC timestamp")
-    return Manifest(
-        format_version=version,
-        kind=kind,
-        exchange_id=exchange_id,
-        sender=doc["sender"],
-        recipient=doc["recipient"],
-        rows=rows,
-        columns=tuple(columns),
-        payload_sha256=digest,
-        created_at=created_at,
-        message_id=doc["message_id"],
-    )
-
-
-# --- container ---------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Layout:
+class _ContainerLayout:
     """Where everything lies in a message of ``size`` bytes (parsed, not verified)."""
 
     manifest: Manifest
@@ -452,7 +123,7 @@ def _size(src: IO[bytes]) -> int:
     return size
 
 
-def _parse(src: IO[bytes], file: str | None) -> _Layout:
+def _parse(src: IO[bytes], file: str | None) -> _ContainerLayout:
     """Read and check the header of a seekable message; leave ``src`` at the first chunk."""
     size = _size(src)
     magic = src.read(len(MAGIC))
@@ -464,7 +135,7 @@ def _parse(src: IO[bytes], file: str | None) -> _Layout:
     if mlen > MAX_MANIFEST_BYTES:
         raise MessageError("malformed message: manifest length out of range", file=file)
     manifest_bytes = _read_exactly(src, mlen, file)
-    manifest = _manifest_from_bytes(manifest_bytes, file)
+    manifest = manifest_from_bytes(manifest_bytes, file)
     fixed = _read_exactly(src, EPHEMERAL_BYTES + _PREFIX_BYTES + _CHUNK_FIELD + _PLEN, file)
     ephemeral = fixed[:EPHEMERAL_BYTES]
     at = EPHEMERAL_BYTES
@@ -484,7 +155,7 @@ def _parse(src: IO[bytes], file: str | None) -> _Layout:
     if size > body_end + SIGNATURE_BYTES:
         raise MessageError("malformed message: trailing bytes after the signature", file=file)
     head = MAGIC + mlen.to_bytes(_MLEN, "big") + manifest_bytes + fixed
-    return _Layout(
+    return _ContainerLayout(
         manifest, manifest_bytes, ephemeral, prefix, chunk_bytes, payload_bytes, head, body_end
     )
 
@@ -607,37 +278,6 @@ def _check_roles(kind: str, sender: Identity, recipient: PartyCard) -> None:
         )
 
 
-def _manifest_for(
-    kind: str,
-    exchange_id: str,
-    sender: Identity,
-    recipient: PartyCard,
-    *,
-    rows: int,
-    columns: tuple[str, ...],
-    payload_sha256: str,
-    created_at: datetime | None,
-    message_id: str | None,
-) -> Manifest:
-    validate_exchange_id(exchange_id)
-    if message_id is None:
-        message_id = os.urandom(16).hex()
-    elif _HEX32.fullmatch(message_id) is None:
-        raise ValueError("message_id must be 32 lowercase hex characters")
-    return Manifest(
-        format_version=FORMAT_VERSION,
-        kind=kind,
-        exchange_id=exchange_id,
-        sender=sender.fingerprint,
-        recipient=recipient.fingerprint,
-        rows=rows,
-        columns=columns,
-        payload_sha256=payload_sha256,
-        created_at=created_at if created_at is not None else datetime.now(UTC),
-        message_id=message_id,
-    )
-
-
 def seal(
     payload: pa.Table,
     *,
@@ -678,7 +318,7 @@ def seal(
     validate_payload(kind, payload)
     _check_roles(kind, sender, recipient)
     encoded = encode_payload(payload)
-    manifest = _manifest_for(
+    manifest = manifest_for(
         kind,
         exchange_id,
         sender,
@@ -697,33 +337,6 @@ def seal(
         ephemeral=ephemeral if ephemeral is not None else X25519PrivateKey.generate(),
         nonce=nonce if nonce is not None else os.urandom(_PREFIX_BYTES),
     )
-
-
-def validate_payload_file(kind: str, payload: pq.ParquetFile, *, file: str | None = None) -> None:
-    """:func:`validate_payload` for a Parquet file, one column of one row group at a time.
-
-    Names, types and required columns are checked on the schema; a column
-    whose rule also looks at values (variable-width tokens) is scanned row
-    group by row group, so memory stays at one column chunk.
-
-    Raises:
-        MessageError: As :func:`validate_payload`.
-    """
-    schema = payload.schema_arrow
-    validate_payload(kind, schema.empty_table(), file=file)
-    spec = KIND_SPECS[kind]
-    for name in schema.names:
-        if pa.types.is_fixed_size_binary(schema.field(name).type):
-            continue
-        rule = spec.rule_for(name)
-        for group in range(payload.metadata.num_row_groups):
-            column = payload.read_row_group(group, columns=[name]).column(name)
-            if rule is not None and not rule.check(column):
-                raise MessageError(
-                    f"column must be {rule.type_name} in a {kind} payload (got {column.type})",
-                    file=file,
-                    column=name,
-                )
 
 
 def seal_parquet(
@@ -775,7 +388,7 @@ def seal_parquet(
     while block := payload.read(CHUNK_BYTES):
         digest.update(block)
         size += len(block)
-    manifest = _manifest_for(
+    manifest = manifest_for(
         kind,
         exchange_id,
         sender,
@@ -910,7 +523,7 @@ def open_stream(
 
 
 def _decrypt_into(
-    src: IO[bytes], dst: IO[bytes], layout: _Layout, me: Identity, file: str | None
+    src: IO[bytes], dst: IO[bytes], layout: _ContainerLayout, me: Identity, file: str | None
 ) -> None:
     try:
         shared = me.exchange_key.exchange(X25519PublicKey.from_public_bytes(layout.ephemeral))
@@ -1035,120 +648,3 @@ def read_payload(
         return pa.concat_tables(groups)
     except (pa.ArrowException, OSError, ValueError):
         raise unreadable from None
-
-
-# --- replay ------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SeenEntry:
-    """The last message consumed for one (sender, exchange, kind)."""
-
-    sender: str
-    exchange_id: str
-    kind: str
-    message_id: str
-    created_at: datetime
-
-
-@dataclass(frozen=True)
-class ReplayGuard:
-    """Which message was last consumed per (sender, exchange, kind).
-
-    Re-opening the message consumed last is fine (a re-run is idempotent).
-    Any other message that is not strictly newer is a replay: an attacker, or
-    a stale file, rolling the exchange back to older data.
-    """
-
-    entries: tuple[SeenEntry, ...] = ()
-
-    def latest(self, sender: str, exchange_id: str, kind: str) -> SeenEntry | None:
-        """The entry for this stream, if any."""
-        return next(
-            (
-                e
-                for e in self.entries
-                if (e.sender, e.exchange_id, e.kind) == (sender, exchange_id, kind)
-            ),
-            None,
-        )
-
-    def check(self, manifest: Manifest, *, file: str | None = None) -> bool:
-        """Decide whether a verified message may be consumed.
-
-        Returns:
-            True if it is the message consumed last (a re-run), False if it is new.
-
-        Raises:
-            MessageError: Replay (older or same-time message with another id).
-        """
-        last = self.latest(manifest.sender, manifest.exchange_id, manifest.kind)
-        if last is None:
-            return False
-        if last.message_id == manifest.message_id:
-            return True
-        if manifest.created_at <= last.created_at:
-            raise MessageError(
-                f"replayed message: a newer {manifest.kind} from this sender was already consumed",
-                file=file,
-                hint="use the latest message from the sender",
-            )
-        return False
-
-    def consume(self, manifest: Manifest, *, file: str | None = None) -> ReplayGuard:
-        """Check, then return a guard that records ``manifest`` as the latest.
-
-        Raises:
-            MessageError: Replay.
-        """
-        if self.check(manifest, file=file):
-            return self
-        key = (manifest.sender, manifest.exchange_id, manifest.kind)
-        kept = tuple(e for e in self.entries if (e.sender, e.exchange_id, e.kind) != key)
-        entry = SeenEntry(*key, message_id=manifest.message_id, created_at=manifest.created_at)
-        return replace(self, entries=(*kept, entry))
-
-    def to_json(self) -> str:
-        """Serialize for :func:`linkage.files.save_seen`."""
-        doc = [
-            {
-                "sender": e.sender,
-                "exchange_id": e.exchange_id,
-                "kind": e.kind,
-                "message_id": e.message_id,
-                "created_at": format_time(e.created_at),
-            }
-            for e in self.entries
-        ]
-        return json.dumps({"seen": doc}, indent=2, sort_keys=True) + "\n"
-
-    @classmethod
-    def from_json(cls, text: str, *, file: str | None = None) -> ReplayGuard:
-        """Inverse of :meth:`to_json`.
-
-        Raises:
-            StateError: The state file is corrupt.
-        """
-        try:
-            doc = json.loads(text)
-            entries = tuple(
-                SeenEntry(
-                    sender=_str(item["sender"]),
-                    exchange_id=_str(item["exchange_id"]),
-                    kind=_str(item["kind"]),
-                    message_id=_str(item["message_id"]),
-                    created_at=parse_time(_str(item["created_at"])),
-                )
-                for item in doc["seen"]
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-            raise StateError(
-                "seen-message state is corrupt", file=file, hint="restore it from a backup"
-            ) from None
-        return cls(entries=entries)
-
-
-def _str(value: object) -> str:
-    if not isinstance(value, str):
-        raise TypeError("expected a string")
-    return value

@@ -1,10 +1,13 @@
-"""The provider's release ledger on disk.
+"""The provider's release ledger on disk: the file primitives.
 
 An append-only JSON-lines file, a head record, and content-addressed private
 blobs (household-set hashes, released payloads) named by their SHA-256 and
 verified on read, all under one directory and one exclusive lock. What the
 entries mean, and the rules they enforce, is :mod:`linkage.release.ledger`;
-this module only keeps them safe on disk.
+the directory's layout and the order a release is written in are
+:class:`linkage.release.ledger_store.LedgerStore`'s (it builds ``Ledger``
+objects, and ``io`` sits below ``release``). This module only keeps the bytes
+safe on disk.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from linkage.errors import StateError
-from linkage.io.files import PRIVATE_MODE, atomic_write_bytes, atomic_write_text
+from linkage.io.atomic import PRIVATE_MODE, atomic_write_bytes, atomic_write_text
 
 
 @contextmanager

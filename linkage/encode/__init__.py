@@ -1,5 +1,24 @@
-"""encode."""
+"""encode: raw records -> normalised values -> keyed tokens, filters and blocking keys.
 
+Modules, in the order data passes through them:
+
+* ``text`` -- folding and word splitting every normaliser shares.
+* ``normalize`` -- one value per field (names, places, phones, dates, codes);
+  ``normalize_records`` for the fixed voter columns.
+* ``address`` -- address line 1 -> USPS components (``parse_street_address``).
+* ``schema`` -- the linkage-schema TOML, compiled into frozen dataclasses.
+* ``fields`` -- a schema's field types mapped onto the normalisers (``normalize_side``).
+* ``matchkeys`` -- exact keyed match-key tokens (``tokenize_records``).
+* ``bloom`` -- keyed Bloom filters (CLKs) for the fuzzy stage.
+* ``blocking_keys`` -- keyed blocking keys; ``blocking_values`` is the sharp primitive.
+* ``recipe`` -- the safe recipe: one side in, only keyed columns out (``encode_side``).
+* ``parallel`` -- the recipe over worker processes, chunk by chunk.
+* ``segments`` -- the segment-rule language (``load_segments``).
+* ``membership`` -- rules applied to voters and coded per exchange.
+"""
+
+from linkage.encode.address import ParsedAddress, parse_street_address
+from linkage.encode.blocking_keys import BLOCK_KEY_BYTES, blocking_values
 from linkage.encode.bloom import (
     DEFAULT_BLOOM_SCHEMA,
     BloomSchema,
@@ -11,25 +30,27 @@ from linkage.encode.bloom import (
     qgrams,
     to_arrow,
 )
+from linkage.encode.fields import normalize_side
 from linkage.encode.matchkeys import (
     DEFAULT_RECIPES,
     MatchKeyRecipe,
     encode_message,
     tokenize_records,
 )
+from linkage.encode.membership import assign_codes, evaluate, membership_lists
 from linkage.encode.normalize import (
     INPUT_COLUMNS,
     OUTPUT_COLUMNS,
-    ParsedAddress,
     canonical_given_name,
+    normalize_birth_date,
     normalize_city,
     normalize_email,
     normalize_name,
     normalize_phone,
+    normalize_postcode,
     normalize_records,
     normalize_row,
     normalize_state,
-    parse_street_address,
     zip5,
 )
 from linkage.encode.parallel import (
@@ -37,19 +58,16 @@ from linkage.encode.parallel import (
     encode_side_chunks,
     encode_side_parallel,
     iter_chunks,
+    join_row_columns,
     map_chunks,
 )
+from linkage.encode.recipe import encode_side
 from linkage.encode.schema import (
-    BLOCK_KEY_BYTES,
     LinkageSchema,
     ResolutionMode,
-    blocking_values,
+    Side,
     drop_fields,
-    encode_side,
     load_schema,
-    normalize_birth_date,
-    normalize_postcode,
-    normalize_side,
     shipped_schema,
 )
 from linkage.encode.segments import (
@@ -61,12 +79,10 @@ from linkage.encode.segments import (
     ConstSet,
     Logical,
     Negation,
+    RuleValueKind,
     SegmentSet,
-    assign_codes,
     column_kinds,
-    evaluate,
     load_segments,
-    membership_lists,
 )
 
 __all__ = [
@@ -90,7 +106,9 @@ __all__ = [
     "Negation",
     "ParsedAddress",
     "ResolutionMode",
+    "RuleValueKind",
     "SegmentSet",
+    "Side",
     "assign_codes",
     "blocking_values",
     "canonical_given_name",
@@ -106,6 +124,7 @@ __all__ = [
     "evaluate",
     "from_arrow",
     "iter_chunks",
+    "join_row_columns",
     "load_schema",
     "load_segments",
     "map_chunks",

@@ -23,12 +23,14 @@ import functools
 import multiprocessing
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 
 import pyarrow as pa
 
-from linkage.encode.schema import LinkageSchema, Side, encode_chunk
+from linkage.encode.recipe import encode_chunk
+from linkage.encode.schema import LinkageSchema, Side
+from linkage.errors import StateError
 from linkage.types import SubkeySource
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "encode_side_parallel",
     "imap_chunks",
     "iter_chunks",
+    "join_row_columns",
     "map_chunks",
 ]
 
@@ -224,3 +227,25 @@ def encode_side_chunks(
     func = functools.partial(encode_chunk, schema, side, keys)
     n = default_workers() if workers is None else workers
     return imap_chunks(func, table, chunk_rows=chunk_rows, workers=n)
+
+
+def join_row_columns(columns: pa.Table, chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Each streamed token chunk with its rows of ``columns`` in front, in input order.
+
+    ``columns`` holds the per-row values a role knows up front (``rid``,
+    ``segments``, ``hp``); ``chunks`` are :func:`encode_side_chunks` output
+    for consecutive row ranges. Memory holds one chunk, never the payload.
+
+    Raises:
+        StateError: The chunks did not cover exactly ``columns``' rows (checked
+            once they are exhausted).
+    """
+    offset = 0
+    for chunk in chunks:
+        part = columns.slice(offset, chunk.num_rows)
+        for name in chunk.column_names:
+            part = part.append_column(name, chunk[name])
+        yield part
+        offset += chunk.num_rows
+    if offset != columns.num_rows:
+        raise StateError(f"tokenizer returned {offset} rows for {columns.num_rows}")

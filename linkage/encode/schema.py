@@ -19,70 +19,41 @@ A ``street_address`` field ``<out>`` writes the street (predir + name + suffix
 + postdir) to ``<out>`` and its parts to the columns named by ``house_number``
 and ``unit`` (default ``house_number`` and ``unit``).
 
-The safe recipe is :func:`encode_side`: normalise one side's table (once per
-distinct value) and return only keyed columns: ``mk_*`` (``binary(32)``,
-HMAC-SHA256), ``clk_<col>`` (keyed per-column Bloom filters), ``mk_f_<col>``
-(``binary(32)`` exact per-column tokens for ``method = "exact"``) and
-``bk_*`` (``binary(16)``, truncated HMAC-SHA256 of blocking values). Every
-family uses its own HKDF sub-key per name (``match:``, ``bloom:``, ``block:``).
-
-Privacy cost of the per-column choices: a per-column Bloom filter of a
-low-entropy column (state, ZIP) is as linkable by the matcher as an exact
-token, and the frequency of its bit patterns follows the value frequencies;
-keep such columns ``exact`` (or out of ``compare``) and the filters long.
-Blocking keys are truncated to 128 bits: collisions stay negligible
-(birthday bound ~2**64) while a shorter key would not hide more.
+This module only describes; the compiled schema is applied elsewhere:
+:mod:`linkage.encode.fields` normalises a side by field type,
+:mod:`linkage.encode.blocking_keys` derives the ``bk_*`` keys and
+:mod:`linkage.encode.recipe` is the safe recipe that returns only keyed
+columns (and says what each per-column choice costs in privacy).
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import date
 from importlib import resources
 from typing import Final, Literal, cast, get_args
 
-import jellyfish
-import pyarrow as pa
-import pyarrow.compute as pc
-from cryptography.hazmat.primitives import hashes, hmac
-
-from linkage.encode.bloom import BloomSchema, FieldEncoding, Hardening, encode_records, to_arrow
-from linkage.encode.matchkeys import MatchKeyRecipe, tokenize_records
-from linkage.encode.normalize import (
-    canonical_given_name,
-    normalize_city,
-    normalize_email,
-    normalize_name,
-    normalize_phone,
-    normalize_state,
-    parse_street_address,
-    text_column,
-)
-from linkage.errors import KeyMaterialError, SchemaError
-from linkage.hazmat import length_prefixed
-from linkage.types import SubkeySource
+from linkage.encode.bloom import BloomSchema, FieldEncoding, Hardening
+from linkage.encode.matchkeys import MatchKeyRecipe
+from linkage.errors import SchemaError
 
 __all__ = [
-    "BLOCK_KEY_BYTES",
+    "DEFAULT_MAX_BLOCK",
     "FIELD_TYPES",
     "BlockingPass",
+    "CompareMethod",
     "CompareSpec",
     "FieldSpec",
+    "FieldType",
     "KeySpec",
     "LinkageSchema",
     "Resolution",
-    "blocking_values",
+    "ResolutionMode",
+    "Side",
     "drop_fields",
-    "encode_chunk",
-    "encode_normalized",
-    "encode_side",
     "load_schema",
-    "normalize_birth_date",
-    "normalize_postcode",
-    "normalize_side",
     "shipped_schema",
     "shipped_schema_text",
 ]
@@ -108,7 +79,6 @@ Side = Literal["a", "b"]
 ResolutionMode = Literal["many_to_one", "one_to_one"]
 CompareMethod = Literal["dice", "exact", "key"]
 
-BLOCK_KEY_BYTES: Final = 16
 DEFAULT_MAX_BLOCK: Final = 2_000
 """Default cap on pairs one blocking value may produce (``a_count * b_count``).
 
@@ -123,12 +93,6 @@ _TRANSFORM: Final = re.compile(r"value|soundex|nysiis|metaphone|year|(first|last
 _SECTIONS: Final = frozenset(
     {"schema", "fields", "match_keys", "compare", "blocking", "resolution"}
 )
-_NON_ALNUM: Final = re.compile(r"[^0-9a-z]")
-_NON_LETTER: Final = re.compile(r"[^a-z]")
-_DATE_ISO: Final = re.compile(r"(\d{4})-(\d{1,2})-(\d{1,2})")
-_DATE_COMPACT: Final = re.compile(r"(\d{4})(\d{2})(\d{2})")
-_DATE_US: Final = re.compile(r"(\d{1,2})/(\d{1,2})/(\d{4})")
-_BLOCK_DOMAIN: Final = b"narwhal/v1/blockkey"
 
 
 @dataclass(frozen=True, slots=True)
@@ -586,252 +550,6 @@ def shipped_schema_text(name: str) -> str:
 def shipped_schema(name: str = "voters_subscribers") -> LinkageSchema:
     """A shipped schema, compiled."""
     return load_schema(shipped_schema_text(name), file=f"{name}.toml")
-
-
-# ---------------------------------------------------------------- normalisation
-
-
-def _alnum(value: str | None) -> str | None:
-    if value is None:
-        return None
-    return _NON_ALNUM.sub("", value.lower()) or None
-
-
-def normalize_birth_date(value: str | None) -> str | None:
-    """ISO ``YYYY-MM-DD`` from ``YYYY-MM-DD``, ``YYYYMMDD`` or ``MM/DD/YYYY``; None if invalid."""
-    if value is None:
-        return None
-    text = value.strip()
-    parts: tuple[str, str, str] | None = None
-    for pattern in (_DATE_ISO, _DATE_COMPACT):
-        hit = pattern.fullmatch(text)
-        if hit:
-            parts = (hit.group(1), hit.group(2), hit.group(3))
-            break
-    hit = _DATE_US.fullmatch(text)
-    if parts is None and hit:
-        parts = (hit.group(3), hit.group(1), hit.group(2))
-    if parts is None:
-        return None
-    try:
-        return date(int(parts[0]), int(parts[1]), int(parts[2])).isoformat()
-    except ValueError:
-        return None
-
-
-def normalize_postcode(value: str | None) -> str | None:
-    """US ZIP / ZIP+4 -> 5 digits; other postcodes lower-case alphanumerics (3-10 chars)."""
-    code = _alnum(value)
-    if code is None:
-        return None
-    if code.isdigit() and len(code) in (5, 9):
-        return code[:5]
-    if code.isdigit() and len(code) in (6, 7, 8):
-        return None  # a broken US ZIP, not a foreign code
-    return code if 3 <= len(code) <= 10 else None
-
-
-_NORMALIZERS: Final[Mapping[str, Callable[[str | None], str | None]]] = {
-    "given_name": canonical_given_name,
-    "surname": normalize_name,
-    "full_name": normalize_name,
-    "birth_date": normalize_birth_date,
-    "house_number": _alnum,
-    "unit": _alnum,
-    "city": normalize_city,
-    "state": normalize_state,
-    "postcode": normalize_postcode,
-    "phone": normalize_phone,
-    "email": normalize_email,
-    "text": normalize_name,
-    "identifier": _alnum,
-}
-
-
-def _map_distinct(
-    values: pa.Array, function: Callable[[str | None], tuple[str | None, ...]], width: int
-) -> list[pa.Array]:
-    encoded = pc.dictionary_encode(values)
-    results = [function(v) for v in encoded.dictionary.to_pylist()]
-    return [
-        pa.array([r[i] for r in results], type=pa.string()).take(encoded.indices)
-        for i in range(width)
-    ]
-
-
-def _single(
-    function: Callable[[str | None], str | None],
-) -> Callable[[str | None], tuple[str | None, ...]]:
-    def apply(value: str | None) -> tuple[str | None, ...]:
-        return (function(value),)
-
-    return apply
-
-
-def _street_parts(value: str | None) -> tuple[str | None, ...]:
-    parsed = parse_street_address(value)
-    return parsed.street, parsed.house_number, parsed.unit
-
-
-def normalize_side(table: pa.Table, schema: LinkageSchema, side: Side) -> pa.Table:
-    """Normalise one side's raw table into the schema's normalised columns.
-
-    Each distinct raw value is normalised once. Row order is kept.
-
-    Raises:
-        InputError: A column the schema names for this side is not text
-            (an absent one is treated as all-null).
-    """
-    arrays: dict[str, pa.Array] = {}
-    for field in schema.fields:
-        raw = text_column(table, field.column(side))
-        if field.type == "street_address":
-            for name, array in zip(
-                field.outputs, _map_distinct(raw, _street_parts, 3), strict=True
-            ):
-                arrays[name] = array
-        else:
-            (arrays[field.name],) = _map_distinct(raw, _single(_NORMALIZERS[field.type]), 1)
-    return pa.table(arrays)
-
-
-# ---------------------------------------------------------------- blocking keys
-
-
-def _letters(value: str) -> str:
-    return _NON_LETTER.sub("", value)
-
-
-def _transform(value: str, transform: str) -> str | None:
-    if transform == "value":
-        return value
-    if transform in ("soundex", "nysiis", "metaphone"):
-        # The phonetic coders expect letters only (and some raise otherwise).
-        letters = _letters(value)
-        if not letters:
-            return None
-        coder: Callable[[str], str] = getattr(jellyfish, transform)
-        return coder(letters) or None
-    if transform == "year":
-        return value[:4] if len(value) >= 4 else None
-    n = int(transform[-1])
-    if len(value) < n:
-        return None
-    return value[:n] if transform.startswith("first") else value[-n:]
-
-
-def _block_parts(normalized: pa.Table, spec: BlockingPass) -> list[list[bytes | None]]:
-    parts: list[list[bytes | None]] = []
-    for column, transform in spec.parts:
-        encoded = pc.dictionary_encode(normalized.column(column).combine_chunks())
-        distinct = []
-        for value in encoded.dictionary.to_pylist():
-            out = _transform(value, transform)
-            distinct.append(None if out is None else length_prefixed(out.encode("utf-8")))
-        parts.append([None if i is None else distinct[i] for i in encoded.indices.to_pylist()])
-    return parts
-
-
-def blocking_values(normalized: pa.Table, spec: BlockingPass) -> list[bytes | None]:
-    """The *unkeyed* blocking value of each row (None when a part is missing).
-
-    Hazmat: readable-by-dictionary values for non-private baselines and tests
-    only; what leaves a party is always the keyed :func:`encode_side` output.
-    """
-    rows = zip(*_block_parts(normalized, spec), strict=True)
-    return [None if None in r else b"".join(cast("tuple[bytes, ...]", r)) for r in rows]
-
-
-def _block_column(normalized: pa.Table, spec: BlockingPass, key: bytes) -> pa.Array:
-    # Per row only Arrow kernels run: each part's distinct values are
-    # transformed once, parts are joined column-wise, and the HMAC runs once
-    # per distinct blocking value (a few per block), then is taken back out.
-    parts: list[pa.Array] = []
-    for column, transform in spec.parts:
-        encoded = pc.dictionary_encode(normalized.column(column).combine_chunks())
-        distinct = []
-        for value in encoded.dictionary.to_pylist():
-            out = _transform(value, transform)
-            distinct.append(None if out is None else length_prefixed(out.encode("utf-8")))
-        parts.append(pa.array(distinct, pa.binary()).take(encoded.indices))
-    # Null when any part is null (Arrow's emit_null), as the keyed value is.
-    joined = pc.binary_join_element_wise(*parts, pa.scalar(b"", pa.binary()))
-    messages = pc.dictionary_encode(joined)
-    prefix = _BLOCK_DOMAIN + length_prefixed(spec.name.encode())
-    base = hmac.HMAC(key, hashes.SHA256())
-    tokens: list[bytes] = []
-    for message in messages.dictionary.to_pylist():
-        mac = base.copy()
-        mac.update(prefix + message)
-        tokens.append(mac.finalize()[:BLOCK_KEY_BYTES])
-    return pa.array(tokens, type=pa.binary(BLOCK_KEY_BYTES)).take(messages.indices)
-
-
-def _key(keys: SubkeySource, purpose: str) -> bytes:
-    key = keys.subkey(purpose)
-    if len(key) < 32:
-        raise KeyMaterialError(
-            f"sub-key for {purpose} is shorter than 32 bytes",
-            hint="derive sub-keys with LinkageKey.subkey",
-        )
-    return key
-
-
-# ---------------------------------------------------------------- the safe recipe
-
-
-def encode_normalized(normalized: pa.Table, schema: LinkageSchema, keys: SubkeySource) -> pa.Table:
-    """Keyed columns of an already normalised table (see :func:`encode_side`)."""
-    columns: dict[str, pa.Array | pa.ChunkedArray] = {}
-    recipes = [k.recipe for k in schema.match_keys]
-    if recipes:
-        tokens = tokenize_records(normalized, keys, recipes)
-        for name in tokens.column_names:
-            columns[name] = tokens[name]
-    exact = [MatchKeyRecipe(s.output, (s.column,)) for s in schema.compare if s.method == "exact"]
-    if exact:
-        tokens = tokenize_records(normalized, keys, exact, empty_when_missing=frozenset())
-        for name in tokens.column_names:
-            columns[name] = tokens[name]
-    for spec in schema.compare:
-        if spec.method == "dice":
-            clks = encode_records(normalized, schema.bloom_schema(spec), keys)
-            columns[spec.output] = to_arrow(clks)
-    for block in schema.blocking:
-        columns[block.name] = _block_column(normalized, block, _key(keys, block.purpose))
-    return pa.table(columns)
-
-
-def encode_side(table: pa.Table, schema: LinkageSchema, side: Side, keys: SubkeySource) -> pa.Table:
-    """The safe recipe: normalise one side and return only keyed columns.
-
-    Args:
-        table: The side's raw records (the columns the schema names for ``side``).
-        schema: The shared linkage schema (both sides must use the same one).
-        side: ``"a"`` (campaign / left file) or ``"b"`` (provider / right file).
-        keys: The exchange's linkage key (per-purpose HKDF sub-keys).
-
-    Returns:
-        Same row order: ``mk_*`` (``binary(32)``), ``mk_f_*`` (``binary(32)``),
-        ``clk_*`` (``binary(bloom_length / 8)``) and ``bk_*`` (``binary(16)``).
-        Never a readable value.
-
-    Raises:
-        InputError: A named column is unreadable (absent ones are all-null).
-        KeyMaterialError: The key source returned a short sub-key.
-    """
-    return encode_normalized(normalize_side(table, schema, side), schema, keys)
-
-
-def encode_chunk(
-    schema: LinkageSchema, side: Side, keys: SubkeySource, table: pa.Table
-) -> pa.Table:
-    """:func:`encode_side` with the table last: a picklable chunk function for worker pools.
-
-    ``functools.partial(encode_chunk, schema, side, keys)`` is what
-    :func:`linkage.parallel.encode_side_parallel` ships to each worker process.
-    """
-    return encode_side(table, schema, side, keys)
 
 
 def drop_fields(schema: LinkageSchema, names: set[str]) -> LinkageSchema:

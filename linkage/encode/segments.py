@@ -1,4 +1,4 @@
-"""Segment rules: compiled once from TOML, evaluated on a voter table, coded per exchange.
+"""Segment rules: a restricted rule language over voter columns, compiled once from TOML.
 
 A campaign describes its target groups in ``segments.toml``::
 
@@ -22,37 +22,30 @@ Null semantics are SQL's: a comparison with a missing value is unknown,
 ``and`` / ``or`` / ``not`` follow three-valued logic, and a voter whose rule
 ends up unknown is *not* in the segment.
 
-Before the voter-to-segment assignments leave the campaign,
-:func:`assign_codes` replaces each segment name by a random per-exchange code
-and :func:`membership_lists` builds the ``segments`` column of the
-``campaign-tokens`` payload.
+This module is the rule language (syntax, types, compiled form); applying
+compiled rules to a voter table and coding the result for the
+``campaign-tokens`` payload is :mod:`linkage.encode.membership`.
 """
 
 from __future__ import annotations
 
 import ast
 import difflib
-import random
 import re
-import secrets
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from linkage.errors import InputError, SchemaError, StateError
+from linkage.errors import SchemaError
 from linkage.tables import ALL_MATCHED
 
 __all__ = [
     "MAX_RULE_LENGTH",
     "SEGMENT_NAME_PATTERN",
     "Always",
-    "ColumnKind",
     "ColumnRef",
     "Comparison",
     "Condition",
@@ -60,13 +53,13 @@ __all__ = [
     "ConstSet",
     "Logical",
     "Negation",
+    "RuleValueKind",
+    "Scalar",
     "SegmentRule",
     "SegmentSet",
-    "assign_codes",
     "column_kinds",
-    "evaluate",
     "load_segments",
-    "membership_lists",
+    "value_kind",
 ]
 
 
@@ -78,7 +71,7 @@ _NAME_RE = re.compile(SEGMENT_NAME_PATTERN)
 # is referred to by its position so a stray value is never echoed.
 _SAFE_LABEL_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
-ColumnKind: TypeAlias = Literal["number", "string"]
+RuleValueKind: TypeAlias = Literal["number", "string"]
 Scalar: TypeAlias = str | int | float | bool
 CompareOp: TypeAlias = Literal["==", "!=", "<", "<=", ">", ">=", "in", "not in"]
 
@@ -216,7 +209,7 @@ class SegmentSet:
     """
 
     segments: tuple[SegmentRule, ...]
-    column_kinds: tuple[tuple[str, ColumnKind], ...]
+    column_kinds: tuple[tuple[str, RuleValueKind], ...]
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -244,7 +237,7 @@ class SegmentSet:
 # --- loading --------------------------------------------------------------
 
 
-def column_kinds(schema: pa.Schema) -> dict[str, ColumnKind]:
+def column_kinds(schema: pa.Schema) -> dict[str, RuleValueKind]:
     """Kinds of the columns of a voter table that segment rules may use.
 
     Integer, floating and decimal columns are ``"number"``; string columns
@@ -257,9 +250,9 @@ def column_kinds(schema: pa.Schema) -> dict[str, ColumnKind]:
     Returns:
         Column name -> kind, in schema order.
     """
-    kinds: dict[str, ColumnKind] = {}
+    kinds: dict[str, RuleValueKind] = {}
     for field in schema:
-        kind = _kind_of(field.type)
+        kind = value_kind(field.type)
         if kind is not None:
             kinds[field.name] = kind
     return kinds
@@ -326,8 +319,8 @@ def load_segments(text: str, *, columns: Mapping[str, str], file: str) -> Segmen
     )
 
 
-def _checked_kinds(columns: Mapping[str, str]) -> dict[str, ColumnKind]:
-    kinds: dict[str, ColumnKind] = {}
+def _checked_kinds(columns: Mapping[str, str]) -> dict[str, RuleValueKind]:
+    kinds: dict[str, RuleValueKind] = {}
     for name, kind in columns.items():
         if kind == "number":
             kinds[name] = "number"
@@ -409,7 +402,7 @@ def _compile_segment(
     name: str,
     body: Any,
     position: int,
-    kinds: Mapping[str, ColumnKind],
+    kinds: Mapping[str, RuleValueKind],
     problems: list[str],
 ) -> SegmentRule | None:
     label = f"segment {_segment_label(name, position)}"
@@ -466,7 +459,7 @@ Operand: TypeAlias = ColumnRef | Const | ConstSet
 class _RuleCompiler:
     """Walks one rule's AST against the whitelist, appending every problem found."""
 
-    def __init__(self, label: str, kinds: Mapping[str, ColumnKind], problems: list[str]) -> None:
+    def __init__(self, label: str, kinds: Mapping[str, RuleValueKind], problems: list[str]) -> None:
         self._label = label
         self._kinds = kinds
         self._problems = problems
@@ -660,10 +653,8 @@ def _const_kind(value: Scalar) -> str:
     return "string"
 
 
-# --- evaluation -----------------------------------------------------------
-
-
-def _kind_of(arrow_type: pa.DataType) -> ColumnKind | None:
+def value_kind(arrow_type: pa.DataType) -> RuleValueKind | None:
+    """The rule kind of an Arrow type: numbers, strings (plain, large, dictionary), else None."""
     if pa.types.is_dictionary(arrow_type):
         arrow_type = arrow_type.value_type
     if (
@@ -675,165 +666,3 @@ def _kind_of(arrow_type: pa.DataType) -> ColumnKind | None:
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return "string"
     return None
-
-
-def evaluate(segments: SegmentSet, voters: pa.Table) -> dict[str, npt.NDArray[np.bool_]]:
-    """Which voters are in which segment.
-
-    Vectorised with ``pyarrow.compute``; a voter whose rule is unknown because
-    of a missing value is not in the segment.
-
-    Args:
-        segments: Compiled segments.
-        voters: Voter table holding every column the rules read.
-
-    Returns:
-        Segment name -> boolean mask over the voter rows, in file order.
-
-    Raises:
-        InputError: A column a rule reads is missing or has the wrong kind.
-    """
-    declared = dict(segments.column_kinds)
-    arrays: dict[str, Any] = {}
-    for name in segments.columns:
-        if name not in voters.column_names:
-            raise InputError(
-                "column used by the segment rules is missing from the voter table",
-                column=name,
-            )
-        column = voters.column(name)
-        kind = _kind_of(column.type)
-        if kind != declared.get(name):
-            raise InputError(
-                f"column type does not match the segment rules (expected {declared.get(name)})",
-                column=name,
-            )
-        if pa.types.is_dictionary(column.type):
-            column = column.cast(column.type.value_type)
-        if pa.types.is_decimal(column.type):
-            column = column.cast(pa.float64())
-        arrays[name] = column
-
-    rows = voters.num_rows
-    masks: dict[str, npt.NDArray[np.bool_]] = {}
-    for segment in segments:
-        result = _evaluate(segment.condition, arrays, rows)
-        filled = pc.fill_null(result, False)
-        if isinstance(filled, pa.ChunkedArray):
-            filled = filled.combine_chunks()
-        masks[segment.name] = np.asarray(filled.to_numpy(zero_copy_only=False), dtype=np.bool_)
-    return masks
-
-
-def _evaluate(condition: Condition, arrays: Mapping[str, Any], rows: int) -> Any:
-    if isinstance(condition, Always):
-        return pa.array(np.full(rows, condition.value, dtype=np.bool_))
-    if isinstance(condition, Negation):
-        return pc.invert(_evaluate(condition.operand, arrays, rows))
-    if isinstance(condition, Logical):
-        combine = pc.and_kleene if condition.op == "and" else pc.or_kleene
-        result = _evaluate(condition.operands[0], arrays, rows)
-        for operand in condition.operands[1:]:
-            result = combine(result, _evaluate(operand, arrays, rows))
-        return result
-    column = arrays[condition.column]
-    other = condition.other
-    if isinstance(other, ConstSet):
-        return _is_in(column, other.values, negate=condition.op == "not in")
-    right = arrays[other.name] if isinstance(other, ColumnRef) else other.value
-    compare = {
-        "==": pc.equal,
-        "!=": pc.not_equal,
-        "<": pc.less,
-        "<=": pc.less_equal,
-        ">": pc.greater,
-        ">=": pc.greater_equal,
-    }[condition.op]
-    return compare(column, right)
-
-
-def _is_in(column: Any, values: tuple[Scalar, ...], *, negate: bool) -> Any:
-    if pa.types.is_integer(column.type) and all(isinstance(v, int) for v in values):
-        column, value_set = column.cast(pa.int64()), pa.array(values, pa.int64())
-    elif pa.types.is_integer(column.type) or pa.types.is_floating(column.type):
-        column, value_set = column.cast(pa.float64()), pa.array(values, pa.float64())
-    else:
-        value_set = pa.array(values, column.type)
-    found = pc.is_in(column, value_set=value_set, skip_nulls=True)
-    if negate:
-        found = pc.invert(found)
-    # is_in answers false for a null; keep it unknown so `not in` excludes it too.
-    return pc.if_else(pc.is_null(column), pa.scalar(None, pa.bool_()), found)
-
-
-# --- codes ----------------------------------------------------------------
-
-
-def assign_codes(segments: SegmentSet, rng: random.Random | None = None) -> dict[str, str]:
-    """Random per-exchange codes that stand for the segment names outside the campaign.
-
-    A code is ``"s"`` followed by 16 hex digits (64 random bits). Codes are
-    drawn in shuffled segment order, so neither the codes nor the order of the
-    returned mapping follow the file.
-
-    Args:
-        segments: Compiled segments.
-        rng: Source of randomness; defaults to the OS CSPRNG
-            (:class:`secrets.SystemRandom`). Pass a seeded ``random.Random``
-            only in tests: its codes are predictable.
-
-    Returns:
-        Segment name -> code, in shuffled order.
-    """
-    source = rng if rng is not None else secrets.SystemRandom()
-    names = list(segments.names)
-    source.shuffle(names)
-    codes: dict[str, str] = {}
-    taken: set[str] = set()
-    for name in names:
-        code = f"s{source.getrandbits(64):016x}"
-        while code in taken:
-            code = f"s{source.getrandbits(64):016x}"
-        taken.add(code)
-        codes[name] = code
-    return codes
-
-
-def membership_lists(
-    masks: Mapping[str, npt.NDArray[np.bool_]], codes: Mapping[str, str]
-) -> pa.Array:
-    """The ``segments`` column of the ``campaign-tokens`` payload.
-
-    Each voter's list holds the codes of the segments they belong to, sorted by
-    code so the position in the list says nothing about the segment.
-
-    Args:
-        masks: Segment name -> boolean mask over voter rows (from :func:`evaluate`).
-        codes: Segment name -> code (from :func:`assign_codes`).
-
-    Returns:
-        A ``list<string>`` array with one entry per voter row.
-
-    Raises:
-        StateError: ``masks`` and ``codes`` name different segments.
-        ValueError: ``masks`` is empty or the masks differ in length.
-    """
-    if set(masks) != set(codes):
-        raise StateError(
-            "segment codes do not cover exactly the evaluated segments",
-            hint="assign codes for the same segment set that was evaluated",
-        )
-    if not masks:
-        raise ValueError("membership_lists needs at least one segment mask")
-    ordered = sorted(masks, key=lambda name: codes[name])
-    lengths = {len(masks[name]) for name in ordered}
-    if len(lengths) != 1:
-        raise ValueError("segment masks differ in length")
-    matrix = np.column_stack([np.asarray(masks[name], dtype=np.bool_) for name in ordered])
-    _, positions = np.nonzero(matrix)  # row-major: each voter's codes in code order
-    offsets = np.zeros(matrix.shape[0] + 1, dtype=np.int32)
-    np.cumsum(matrix.sum(axis=1), out=offsets[1:])
-    values = pa.array([codes[name] for name in ordered], pa.string()).take(
-        pa.array(positions.astype(np.int64))
-    )
-    return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), values)

@@ -1,15 +1,19 @@
-"""match."""
+"""match: the matcher's stage, from two token payloads to links.
+
+* ``blocking`` -- candidate pairs from keyed blocking passes; pair completeness.
+* ``similarity`` -- Dice on packed Bloom filters (compiled kernels).
+* ``comparison`` -- comparison vectors: one level per keyed column and pair.
+* ``ecm`` -- the unsupervised Fellegi-Sunter model and the threshold it chooses.
+* ``resolution`` -- scored pairs to links under the one-to-one or
+  many-to-one constraint.
+* ``matching`` -- the stages in order (exact keys, then fuzzy, then household
+  propagation): :func:`link_records`.
+* ``quality`` -- precision, recall and F1 of links against true pairs.
+"""
 
 from linkage.match.blocking import candidate_pairs, pair_completeness, reduction_ratio
-from linkage.match.fuzzy import (
-    Feature,
-    choose_threshold,
-    comparison_vectors,
-    distinct_rows,
-    fit_model,
-    resolve_many_to_one,
-    resolve_one_to_one,
-)
+from linkage.match.comparison import Feature, comparison_vectors
+from linkage.match.ecm import choose_threshold, distinct_rows, fit_model
 from linkage.match.matching import (
     DEFAULT_WEIGHTS,
     LinkOutcome,
@@ -17,9 +21,10 @@ from linkage.match.matching import (
     assignments_from_links,
     link_exact,
     link_records,
-    match_report,
     shared_keys,
 )
+from linkage.match.quality import linkage_quality
+from linkage.match.resolution import resolve_many_to_one, resolve_one_to_one
 from linkage.match.similarity import dice_all_pairs, dice_pairs, dice_reference, popcounts, warm_up
 
 __all__ = [
@@ -38,7 +43,7 @@ __all__ = [
     "fit_model",
     "link_exact",
     "link_records",
-    "match_report",
+    "linkage_quality",
     "pair_completeness",
     "popcounts",
     "reduction_ratio",

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from linkage.engine import DuckDBEngine
-from linkage.match import assignments_from_links, link_exact, match_report
+from linkage.match import assignments_from_links, link_exact
 from linkage.match.matching import _propagate
+from linkage.release import match_report
 
 
 def tok(label: str | None) -> bytes | None:
@@ -194,64 +194,6 @@ def test_one_to_one_exact_stage_drops_shared_provider_records(engine: DuckDBEngi
     out = link_records(camp, prov, engine=engine, settings=settings)
     # No bk_/clk_ columns: no fuzzy stage; the shared household is not given to both.
     assert out.links.num_rows == 0 and out.model is None
-
-
-def _membership_probe(with_x: bool, epsilon: float | None, seed: int) -> int | None:
-    """matched(B) - matched(A) where B = A + one person X who does or does not subscribe."""
-    engine = DuckDBEngine()
-    rows: list[dict[str, object]] = [
-        {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a", "b"]} for i in range(200)
-    ]
-    rows.append({"rid": "rx", "addr": "X", "segments": ["b"]})
-    camp = campaign_table(rows)
-    prov_rows: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(120)]
-    if with_x:
-        prov_rows.append({"hp": "hx", "addr": "X"})
-    result = link_exact(camp, provider_table(prov_rows), engine=engine)
-    rng = np.random.default_rng(seed)
-
-    def noise(counts: Sequence[int], scale: float) -> list[int]:
-        return [int(c + rng.laplace(0, scale)) for c in counts]
-
-    report = {
-        r["segment"]: r
-        for r in match_report(
-            camp, result.links, engine=engine, k=5, epsilon=epsilon, noise=noise
-        ).to_pylist()
-    }
-    a, b = report["a"]["matched_voters"], report["b"]["matched_voters"]
-    return None if a is None or b is None else int(b - a)
-
-
-def test_exact_match_report_answers_a_membership_query() -> None:
-    # Why the CLI adds noise by default: exact counts reveal one person.
-    assert _membership_probe(True, None, 0) == 1
-    assert _membership_probe(False, None, 0) == 0
-
-
-def test_noisy_match_report_hides_one_person() -> None:
-    with_x = [_membership_probe(True, 1.0, s) for s in range(200)]
-    without = [_membership_probe(False, 1.0, s) for s in range(200)]
-    # The difference is dominated by noise of scale 2*(2+1)/1 = 6, not by X.
-    assert abs(float(np.mean([d for d in with_x if d is not None])) - 1) < 2.5
-    assert float(np.std([d for d in without if d is not None])) > 4
-
-
-def test_all_matched_segment_is_suppressed() -> None:
-    engine = DuckDBEngine()
-    rows: list[dict[str, object]] = [
-        {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a"] if i < 10 else []} for i in range(40)
-    ]
-    prov: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(30)]
-    result = link_exact(campaign_table(rows), provider_table(prov), engine=engine)
-    report = {
-        r["segment"]: r
-        for r in match_report(
-            campaign_table(rows), result.links, engine=engine, k=5, epsilon=None
-        ).to_pylist()
-    }
-    assert report["a"]["suppressed"]  # 10 voters, 10 matched: 0 unmatched < k
-    assert not report["*"]["suppressed"]
 
 
 def _propagate_by_dicts(

@@ -3,7 +3,7 @@
 Runs on the provider's side after assignment pseudonyms have been mapped back
 to household IDs. The heavy work is SQL handed to an :class:`~linkage.engine.Engine`;
 the output still holds a ``contributors`` count per cell and is unsuppressed —
-:mod:`linkage.privacy` decides what may be released.
+:mod:`linkage.release.rules` decides what may be released.
 
 Crediting (the usual AQH convention): each tuning event is split across
 quarter-hours (slot = floor(epoch seconds / 900), naive local time). A household
@@ -15,16 +15,16 @@ quarter-hour add up. A household counts towards HUT (households using TV) in a
 slot when it is credited to any channel there, including channels outside the
 published list.
 
-Calendar dates are used throughout: quarter-hour 0 is midnight and belongs to
-the date it falls on (no 6 a.m. broadcast day).
+The grid (quarter-hours, dayparts, day types, the period) is
+:mod:`linkage.measure.calendar`; the slow reference this SQL is tested against
+is :mod:`linkage.measure.reference`.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -32,79 +32,32 @@ import pyarrow.compute as pc
 
 from linkage.engine import Engine, SqlDialect
 from linkage.errors import InputError
+from linkage.measure.calendar import (
+    DAY_SECONDS,
+    DAYPARTS,
+    QUARTER_HOUR_SECONDS,
+    QUARTER_HOURS_PER_DAY,
+    day_index,
+    day_types_table,
+    daypart_table,
+    offsets_table,
+    period_table,
+    resolve_period,
+)
 from linkage.tables import ALL_HOUSEHOLDS, CELLS_SCHEMA
 
 __all__ = [
-    "DAYPARTS",
-    "INTENSITY_TIERS",
-    "Daypart",
+    "CELL_ORDER",
+    "check_columns",
     "compute_viewership",
-    "daypart_of",
-    "household_intensity",
-    "reference_viewership",
-    "resolve_period",
+    "distinct_values",
     "segment_members",
     "segment_universes",
+    "unique_channels",
+    "viewership_of_members",
 ]
 
-QUARTER_HOUR_SECONDS = 900
-QUARTER_HOURS_PER_DAY = 96
-DAY_SECONDS = 86_400
-"""Pseudo-segment: every assigned household (the base for index computation)."""
-
-_EPOCH = datetime(1970, 1, 1)
-_EPOCH_DATE = _EPOCH.date()
-
-
-@dataclass(frozen=True)
-class Daypart:
-    """A named run of quarter-hours; ``end_qh < start_qh`` when it wraps midnight.
-
-    Attributes:
-        name: Daypart name as released.
-        start_qh: First quarter-hour (0 = 00:00), inclusive.
-        end_qh: Quarter-hour after the last one, exclusive (96 = midnight).
-    """
-
-    name: str
-    start_qh: int
-    end_qh: int
-
-    @property
-    def wraps_midnight(self) -> bool:
-        """True when the daypart runs past midnight."""
-        return self.end_qh < self.start_qh
-
-    def quarter_hours(self) -> tuple[int, ...]:
-        """The daypart's quarter-hours in broadcast order."""
-        if self.wraps_midnight:
-            return (*range(self.start_qh, QUARTER_HOURS_PER_DAY), *range(0, self.end_qh))
-        return tuple(range(self.start_qh, self.end_qh))
-
-
-DAYPARTS: tuple[Daypart, ...] = (
-    Daypart("early_morning", 24, 36),  # 06:00-09:00
-    Daypart("daytime", 36, 64),  # 09:00-16:00
-    Daypart("early_fringe", 64, 72),  # 16:00-18:00
-    Daypart("prime_access", 72, 80),  # 18:00-20:00
-    Daypart("prime", 80, 92),  # 20:00-23:00
-    Daypart("late_news", 92, 94),  # 23:00-23:30
-    Daypart("late_fringe", 94, 4),  # 23:30-01:00
-    Daypart("overnight", 4, 24),  # 01:00-06:00
-)
-"""Standard US dayparts; together they cover each of the 96 quarter-hours once."""
-
-_QH_DAYPART: dict[int, str] = {qh: dp.name for dp in DAYPARTS for qh in dp.quarter_hours()}
-assert sorted(_QH_DAYPART) == list(range(QUARTER_HOURS_PER_DAY))
-
-INTENSITY_TIERS: tuple[tuple[str, float | None], ...] = (
-    ("light", 120.0),
-    ("medium", 300.0),
-    ("heavy", None),
-)
-"""Viewing-intensity tiers: (name, exclusive upper bound in minutes per day)."""
-
-_SORT_KEYS = [
+CELL_ORDER: list[tuple[str, str]] = [
     ("grain", "ascending"),
     ("segment", "ascending"),
     ("channel", "ascending"),
@@ -112,19 +65,7 @@ _SORT_KEYS = [
     ("daypart", "ascending"),
     ("quarter_hour", "ascending"),
 ]
-
-
-def daypart_of(quarter_hour: int) -> str:
-    """Name of the standard daypart containing ``quarter_hour`` (0-95)."""
-    return _QH_DAYPART[quarter_hour]
-
-
-def _day_type(day: date) -> str:
-    return "weekend" if day.weekday() >= 5 else "weekday"
-
-
-def _day_index(day: date) -> int:
-    return (day - _EPOCH_DATE).days
+"""Sort keys of a cells table: both the SQL and the reference emit rows in this order."""
 
 
 # --------------------------------------------------------------------------- inputs
@@ -136,9 +77,14 @@ def _column_names(source: pa.Table | Path, name: str, engine: Engine) -> list[st
     return list(source.column_names)
 
 
-def _check_columns(
+def check_columns(
     source: pa.Table | Path, name: str, required: Sequence[str], engine: Engine
 ) -> None:
+    """Refuse an input table (or Parquet path) that lacks a ``required`` column.
+
+    Raises:
+        InputError: Naming the first missing column and every required one.
+    """
     present = set(_column_names(source, name, engine))
     for column in required:
         if column not in present:
@@ -158,7 +104,7 @@ def distinct_values(source: pa.Table | Path, column: str, engine: Engine) -> lis
     Raises:
         InputError: No such column.
     """
-    _check_columns(source, "source", (column,), engine)
+    check_columns(source, "source", (column,), engine)
     col = engine.dialect.ident(column)
     found = engine.query(
         f"SELECT DISTINCT {col} AS v FROM source WHERE {col} IS NOT NULL", {"source": source}
@@ -186,138 +132,12 @@ def _checked_assignments(assignments: pa.Table) -> pa.Table:
     return table
 
 
-def resolve_period(
-    viewing: pa.Table | Path, engine: Engine, period: Sequence[date] | None = None
-) -> list[date]:
-    """The sorted distinct dates of the reporting period.
-
-    Args:
-        viewing: Tuning events (``start``, ``end``).
-        engine: Engine used to scan ``viewing`` when ``period`` is not given.
-        period: Explicit dates; returned sorted and de-duplicated.
-
-    Returns:
-        Every calendar date from the first event's start to the last event's
-        end when ``period`` is ``None`` (days without any viewing included).
-
-    Raises:
-        InputError: ``period`` is empty, or it is ``None`` and there are no events.
-    """
-    if period is not None:
-        days = sorted(set(period))
-        if not days:
-            raise InputError("the reporting period has no dates")
-        return days
-    d = engine.dialect
-    span = engine.query(
-        f"SELECT MIN({d.epoch_seconds(d.ident('start'))}) AS lo, "
-        f"MAX({d.epoch_seconds(d.ident('end'))}) AS hi FROM viewing",
-        {"viewing": viewing},
-    )
-    lo, hi = span["lo"][0].as_py(), span["hi"][0].as_py()
-    if lo is None or hi is None:
-        raise InputError("viewing table has no events", hint="pass an explicit period to report on")
-    first = _EPOCH_DATE + timedelta(days=lo // DAY_SECONDS)
-    last = _EPOCH_DATE + timedelta(days=max(lo, hi - 1) // DAY_SECONDS)
-    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-_DAY_TYPES = ("weekday", "weekend")
-
-
-def _period_table(days: Sequence[date]) -> pa.Table:
-    return pa.table(
-        {
-            "day_index": pa.array([_day_index(d) for d in days], pa.int64()),
-            "dti": pa.array([_DAY_TYPES.index(_day_type(d)) for d in days], pa.int64()),
-        }
-    )
-
-
-def _day_types_table(days: Sequence[date]) -> pa.Table:
-    counts = [sum(1 for d in days if _day_type(d) == t) for t in _DAY_TYPES]
-    present = [i for i, n in enumerate(counts) if n]
-    return pa.table(
-        {
-            "dti": pa.array(present, pa.int64()),
-            "day_type": pa.array([_DAY_TYPES[i] for i in present], pa.string()),
-            "n_days": pa.array([counts[i] for i in present], pa.int64()),
-        }
-    )
-
-
-def _daypart_table() -> pa.Table:
-    rows = [(i, dp.name, qh) for i, dp in enumerate(DAYPARTS) for qh in dp.quarter_hours()]
-    return pa.table(
-        {
-            "dpi": pa.array([r[0] for r in rows], pa.int64()),
-            "daypart": pa.array([r[1] for r in rows], pa.string()),
-            "qh": pa.array([r[2] for r in rows], pa.int64()),
-        }
-    )
-
-
-def _unique(values: Iterable[str]) -> list[str]:
+def unique_channels(values: Iterable[str]) -> list[str]:
+    """The channel list without repeats, first occurrence kept: the release order."""
     return list(dict.fromkeys(values))
 
 
 # --------------------------------------------------------------------------- SQL
-
-
-def _offsets_table(days: Sequence[date]) -> pa.Table:
-    """``k`` = 0 .. slots in the period's date range: the rows an interval expands into."""
-    span = (_day_index(days[-1]) - _day_index(days[0]) + 1) * QUARTER_HOURS_PER_DAY
-    return pa.table({"k": pa.array(range(span), pa.int64())})
-
-
-def _tuned_seconds_sql(d: SqlDialect, keys: Sequence[str], lo_s: int, hi_s: int) -> str:
-    """CTEs ending in ``slot_secs(<keys>, slot, secs)``: seconds tuned per slot.
-
-    Reads ``events(<keys>, start, end)`` and ``offsets(k)``. Events are clipped
-    to ``[lo_s, hi_s)``; overlapping events with equal ``keys`` are merged
-    (gaps-and-islands) so no second is counted twice. Intervals expand into
-    slots by a join with the ``offsets`` numbers table, which is plain SQL on
-    every engine (and, on DuckDB, faster than a lateral ``UNNEST``).
-    """
-    key_list = ", ".join(keys)
-    start, end = d.epoch_seconds(d.ident("start")), d.epoch_seconds(d.ident("end"))
-    qs = QUARTER_HOUR_SECONDS
-    return f"""
-    ev AS (
-        SELECT {key_list},
-               CASE WHEN {start} < {lo_s} THEN {lo_s} ELSE {start} END AS s,
-               CASE WHEN {end} > {hi_s} THEN {hi_s} ELSE {end} END AS e
-        FROM events
-        WHERE {end} > {lo_s} AND {start} < {hi_s}
-    ),
-    ordered AS (
-        SELECT {key_list}, s, e,
-               MAX(e) OVER (PARTITION BY {key_list} ORDER BY s, e
-                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_end
-        FROM ev WHERE e > s
-    ),
-    islands AS (
-        SELECT {key_list}, s, e,
-               SUM(CASE WHEN prev_end IS NULL OR s > prev_end THEN 1 ELSE 0 END)
-                   OVER (PARTITION BY {key_list} ORDER BY s, e
-                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS island
-        FROM ordered
-    ),
-    merged AS (
-        SELECT {key_list}, MIN(s) AS s, MAX(e) AS e FROM islands GROUP BY {key_list}, island
-    ),
-    spans AS (
-        SELECT {key_list}, s, e,
-               CAST(FLOOR(s / {qs}.0) AS BIGINT) AS first_slot,
-               CAST(FLOOR((e - 1) / {qs}.0) AS BIGINT) AS last_slot
-        FROM merged
-    ),
-    slot_secs AS (
-        SELECT {", ".join(f"m.{k}" for k in keys)}, m.first_slot + o.k AS slot,
-               LEAST(m.e, (m.first_slot + o.k + 1) * {qs})
-                   - GREATEST(m.s, (m.first_slot + o.k) * {qs}) AS secs
-        FROM spans m JOIN offsets o ON o.k <= m.last_slot - m.first_slot
-    )"""
 
 
 _KEY_LIMIT = 2**50
@@ -326,7 +146,7 @@ and FLOOR(key / m) is exact for keys this small."""
 
 
 @dataclass(frozen=True)
-class _Layout:
+class _PackedKeyLayout:
     """Sizes of the integer surrogates, for packing several into one BIGINT.
 
     The big groupings key on one packed integer (e.g. ``(hid * C + cid) * S +
@@ -371,14 +191,14 @@ class _Layout:
         n_patterns: int,
         n_channels: int,
         n_published: int,
-    ) -> _Layout:
+    ) -> _PackedKeyLayout:
         """The layout for a period, checking that every packed key fits.
 
         Raises:
             ValueError: The product of the sizes is too large for one run.
         """
-        lo_s = _day_index(days[0]) * DAY_SECONDS
-        hi_s = (_day_index(days[-1]) + 1) * DAY_SECONDS
+        lo_s = day_index(days[0]) * DAY_SECONDS
+        hi_s = (day_index(days[-1]) + 1) * DAY_SECONDS
         layout = cls(lo_s, hi_s, n_households, n_patterns, n_channels, n_published)
         widest = max(layout.n_slots, 2 * QUARTER_HOURS_PER_DAY)
         if n_households * n_channels * widest >= _KEY_LIMIT:
@@ -398,7 +218,7 @@ def _materialized(d: SqlDialect) -> str:
     return "MATERIALIZED " if d.name == "duckdb" else ""
 
 
-def _credited_ctes(d: SqlDialect, layout: _Layout, credit_seconds: int) -> str:
+def _credited_ctes(d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int) -> str:
     """CTEs ending in ``credited(hid, cid, slot)``: every credited household, channel, slot.
 
     Reads ``viewing``, ``households(household_id, hid)``, ``channel_ids(channel,
@@ -468,7 +288,7 @@ def _credited_ctes(d: SqlDialect, layout: _Layout, credit_seconds: int) -> str:
     )"""
 
 
-def _pattern_cells_sql(d: SqlDialect, layout: _Layout, credit_seconds: int) -> str:
+def _pattern_cells_sql(d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int) -> str:
     """Credited counts per membership pattern: every grain and HUT, one query.
 
     Reads what :func:`_credited_ctes` reads plus ``period(day_index, dti)``
@@ -751,13 +571,58 @@ def compute_viewership(
         InputError: An input table is missing a column or is unusable.
         ValueError: ``channels`` is empty or ``credit_minutes`` is not 1-15.
     """
+    channel_list = _checked_arguments(viewing, channels, engine, credit_minutes)
+    members = segment_members(assignments, engine)
+    return _viewership(members, viewing, channel_list, engine, period, credit_minutes)
+
+
+def viewership_of_members(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    *,
+    channels: Sequence[str],
+    engine: Engine,
+    period: Sequence[date] | None = None,
+    credit_minutes: int = 5,
+) -> pa.Table:
+    """:func:`compute_viewership` for segment members already found.
+
+    The release checks its segments' universes and differences on the same
+    members it measures, so it finds them once and passes them here.
+
+    Args:
+        members: :func:`segment_members` output (``*`` included); the other
+            arguments are those of :func:`compute_viewership`.
+
+    Raises:
+        InputError: ``viewing`` is missing a column or is unusable.
+        ValueError: ``channels`` is empty or ``credit_minutes`` is not 1-15.
+    """
+    channel_list = _checked_arguments(viewing, channels, engine, credit_minutes)
+    return _viewership(members, viewing, channel_list, engine, period, credit_minutes)
+
+
+def _checked_arguments(
+    viewing: pa.Table | Path, channels: Sequence[str], engine: Engine, credit_minutes: int
+) -> list[str]:
+    """The channel list without repeats, after refusing unusable arguments."""
     if not 1 <= credit_minutes <= QUARTER_HOUR_SECONDS // 60:
         raise ValueError("credit_minutes must be between 1 and 15")
-    channel_list = _unique(channels)
+    channel_list = unique_channels(channels)
     if not channel_list:
         raise ValueError("channels must name at least one channel")
-    _check_columns(viewing, "viewing", ("household_id", "channel", "start", "end"), engine)
-    members = segment_members(assignments, engine)
+    check_columns(viewing, "viewing", ("household_id", "channel", "start", "end"), engine)
+    return channel_list
+
+
+def _viewership(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    channel_list: list[str],
+    engine: Engine,
+    period: Sequence[date] | None,
+    credit_minutes: int,
+) -> pa.Table:
     universes = segment_universes(members, engine)
     days = resolve_period(viewing, engine, period)
     ids = pc.unique(members["household_id"])
@@ -784,14 +649,14 @@ def compute_viewership(
         {"members": members, "households": households, "segments": segments},
     )
     grouped = _patterns(households, members_ids, segments.num_rows, engine)
-    layout = _Layout.of(
+    layout = _PackedKeyLayout.of(
         days,
         grouped.n_households,
         grouped.n_patterns,
         channel_ids.num_rows,
         len(channel_list),
     )
-    dayparts = _daypart_table()
+    dayparts = daypart_table()
     # One query from the viewing rows to per-pattern counts: the credited
     # table is built once (materialised where the engine can) and feeds every
     # grain, and the viewing rows are read once.
@@ -801,8 +666,8 @@ def compute_viewership(
             "viewing": viewing,
             "households": grouped.households,
             "channel_ids": channel_ids,
-            "offsets": _offsets_table(days),
-            "period": _period_table(days),
+            "offsets": offsets_table(days),
+            "period": period_table(days),
             "dayparts": dayparts,
         },
     )
@@ -813,192 +678,10 @@ def compute_viewership(
         "cells": cells,
         "segments": segments,
         "channels": channel_ids.slice(0, len(channel_list)),
-        "day_types": _day_types_table(days),
+        "day_types": day_types_table(days),
         "dayparts": dayparts,
     }
     parts = [
         engine.query(sql, tables).cast(CELLS_SCHEMA) for sql in (_QH_SQL, _DAYPART_SQL, _PERIOD_SQL)
     ]
-    return pa.concat_tables(parts).sort_by(_SORT_KEYS)
-
-
-def household_intensity(
-    viewing: pa.Table | Path,
-    *,
-    engine: Engine,
-    period: Sequence[date] | None = None,
-) -> pa.Table:
-    """Average minutes of TV per day and intensity tier of each viewing household.
-
-    Minutes count time with any set tuned (overlapping events merged), within
-    the period, divided by the number of days in the period. Households with
-    no viewing in the period are absent (treat them as ``light``).
-
-    Returns:
-        ``household_id`` (string), ``avg_minutes_per_day`` (float64), ``tier``
-        (``light`` < 120 min/day <= ``medium`` < 300 <= ``heavy``), sorted by
-        household_id.
-    """
-    _check_columns(viewing, "viewing", ("household_id", "start", "end"), engine)
-    days = resolve_period(viewing, engine, period)
-    d = engine.dialect
-    lo_s = _day_index(days[0]) * DAY_SECONDS
-    hi_s = (_day_index(days[-1]) + 1) * DAY_SECONDS
-    qpd = QUARTER_HOURS_PER_DAY
-    tiers = " ".join(
-        f"WHEN minutes < {bound} THEN '{name}'" for name, bound in INTENSITY_TIERS if bound
-    )
-    top = INTENSITY_TIERS[-1][0]
-    indices = [_day_index(day) for day in days]
-    if indices == list(range(indices[0], indices[0] + len(indices))):
-        # Consecutive days: every second of the clipped, merged intervals is
-        # in the period, so no interval needs cutting into quarter-hours.
-        in_period = "in_period AS (SELECT household_id, e - s AS secs FROM merged)"
-    else:
-        in_period = f"""in_period AS (
-        SELECT s.household_id, s.secs FROM slot_secs s
-        JOIN period p ON p.day_index = CAST(FLOOR(s.slot / {qpd}.0) AS BIGINT)
-    )"""
-    sql = f"""
-    WITH events AS (
-        SELECT household_id, {d.ident("start")}, {d.ident("end")} FROM viewing
-    ),
-    {_tuned_seconds_sql(d, ["household_id"], lo_s, hi_s)},
-    {in_period},
-    per_hh AS (
-        SELECT household_id, CAST(SUM(secs) AS DOUBLE) / 60.0 / {len(days)} AS minutes
-        FROM in_period GROUP BY household_id
-    )
-    SELECT household_id, minutes AS avg_minutes_per_day,
-           CASE {tiers} ELSE '{top}' END AS tier
-    FROM per_hh ORDER BY household_id
-    """
-    tables = {"viewing": viewing, "period": _period_table(days), "offsets": _offsets_table(days)}
-    result = engine.query(sql, tables)
-    return result.cast(
-        pa.schema(
-            [
-                ("household_id", pa.string()),
-                ("avg_minutes_per_day", pa.float64()),
-                ("tier", pa.string()),
-            ]
-        )
-    )
-
-
-# --------------------------------------------------------------------------- reference
-
-
-def _seconds(ts: datetime) -> int:
-    return int((ts - _EPOCH).total_seconds())
-
-
-def reference_viewership(
-    assignments: pa.Table,
-    viewing: pa.Table,
-    *,
-    channels: Sequence[str],
-    period: Sequence[date] | None = None,
-    credit_minutes: int = 5,
-) -> pa.Table:
-    """Slow, obviously-correct twin of :func:`compute_viewership`, for tests only.
-
-    Walks every tuned second of every event in plain Python; use on a few
-    hundred events at most.
-    """
-    members: dict[str, set[str]] = defaultdict(set)
-    for row in assignments.select(["household_id", "segment"]).to_pylist():
-        if row["segment"] != ALL_HOUSEHOLDS:
-            members[row["segment"]].add(row["household_id"])
-        members[ALL_HOUSEHOLDS].add(row["household_id"])
-    events = viewing.select(["household_id", "channel", "start", "end"]).to_pylist()
-    if period is None:
-        first = min(e["start"] for e in events).date()
-        last = max(max(e["end"] - timedelta(seconds=1), e["start"]) for e in events).date()
-        days = {first + timedelta(days=i) for i in range((last - first).days + 1)}
-    else:
-        days = set(period)
-    n_days = {t: sum(1 for d in days if _day_type(d) == t) for t in ("weekday", "weekend")}
-
-    tuned: dict[tuple[str, str, date, int], set[int]] = defaultdict(set)
-    for e in events:
-        for second in range(_seconds(e["start"]), _seconds(e["end"])):
-            moment = _EPOCH + timedelta(seconds=second)
-            if moment.date() in days:
-                qh = (moment.hour * 60 + moment.minute) // 15
-                tuned[(e["household_id"], e["channel"], moment.date(), qh)].add(second)
-    credited = {key for key, secs in tuned.items() if len(secs) >= credit_minutes * 60}
-    hut = {(hh, day, qh) for hh, _, day, qh in credited}
-
-    rows: list[dict[str, object]] = []
-    channel_list = _unique(channels)
-
-    def figures(n: int, slots: int, hut_n: int, universe: int) -> dict[str, object]:
-        aqh = n / slots
-        return {
-            "aqh_households": aqh,
-            "rating": aqh * 100.0 / universe,
-            "share": n * 100.0 / hut_n if hut_n else 0.0,
-        }
-
-    for segment, households in members.items():
-        universe = len(households)
-        for channel in channel_list:
-            seg = {
-                (hh, day, qh) for hh, ch, day, qh in credited if ch == channel and hh in households
-            }
-            seg_hut = {(hh, day, qh) for hh, day, qh in hut if hh in households}
-            base = {"segment": segment, "channel": channel, "universe": universe}
-            for day_type, nd in n_days.items():
-                if not nd:
-                    continue
-                typed = {(hh, qh) for hh, day, qh in seg if _day_type(day) == day_type}
-                typed_n = [x for x in seg if _day_type(x[1]) == day_type]
-                typed_hut = [x for x in seg_hut if _day_type(x[1]) == day_type]
-                for qh in range(QUARTER_HOURS_PER_DAY):
-                    n = sum(1 for x in typed_n if x[2] == qh)
-                    rows.append(
-                        {
-                            **base,
-                            "grain": "quarter_hour",
-                            "day_type": day_type,
-                            "daypart": daypart_of(qh),
-                            "quarter_hour": qh,
-                            **figures(n, nd, sum(1 for x in typed_hut if x[2] == qh), universe),
-                            "contributors": len({hh for hh, q in typed if q == qh}),
-                        }
-                    )
-                for dp in DAYPARTS:
-                    qhs = set(dp.quarter_hours())
-                    n = sum(1 for x in typed_n if x[2] in qhs)
-                    hut_n = sum(1 for x in typed_hut if x[2] in qhs)
-                    rows.append(
-                        {
-                            **base,
-                            "grain": "daypart",
-                            "day_type": day_type,
-                            "daypart": dp.name,
-                            "quarter_hour": None,
-                            **figures(n, nd * len(qhs), hut_n, universe),
-                            "contributors": len({hh for hh, q in typed if q in qhs}),
-                        }
-                    )
-            reach = len({hh for hh, _, _ in seg})
-            rows.append(
-                {
-                    **base,
-                    "grain": "period",
-                    "day_type": "all",
-                    "daypart": "all",
-                    "quarter_hour": None,
-                    **figures(len(seg), len(days) * QUARTER_HOURS_PER_DAY, len(seg_hut), universe),
-                    "reach_households": reach,
-                    "reach": reach * 100.0 / universe,
-                    "contributors": reach,
-                }
-            )
-    for row in rows:
-        row.setdefault("reach_households", None)
-        row.setdefault("reach", None)
-        row["suppressed"] = False
-    return pa.Table.from_pylist(rows, schema=CELLS_SCHEMA).sort_by(_SORT_KEYS)
+    return pa.concat_tables(parts).sort_by(CELL_ORDER)

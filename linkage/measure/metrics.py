@@ -21,11 +21,12 @@ measurement firm would hand over, with the industry's definitions:
   matched households (GRP) or a target segment (TRP) (:func:`schedule_points`).
 * **Index** — a segment's figure over the ``all_matched`` figure of the same
   cell, x 100 (:func:`index_vs_all`).
-* **Standard dayparts** are :data:`linkage.aggregation.DAYPARTS`;
+* **Standard dayparts** are :data:`linkage.measure.calendar.DAYPARTS`;
   **weekday/weekend** is the released ``day_type``.
 * **Viewing-intensity tiers** (light < 2 h/day, medium, heavy) crossed with
-  segments are made on the provider's side by :func:`cross_with_intensity`;
-  they come back as segments named ``<segment>:<tier>``.
+  segments are made on the provider's side
+  (:func:`linkage.measure.intensity.cross_with_intensity`); they come back as
+  segments named ``<segment>:<tier>`` (:func:`split_tier`, :func:`tier_codes`).
 * **Projections** to the full segment (matched or not) use the match rate and
   are labelled as such (:func:`project_to_voters`): they assume unmatched
   voters view like matched ones.
@@ -42,16 +43,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.errors import InputError
-from linkage.measure.aggregation import DAYPARTS, INTENSITY_TIERS, QUARTER_HOURS_PER_DAY
+from linkage.measure.calendar import DAYPART_NAMES, QUARTER_HOURS_PER_DAY, TIER_NAMES, WEEK_DAYS
 from linkage.tables import ALL_HOUSEHOLDS, ALL_MATCHED, TIER_SEPARATOR
 
 __all__ = [
-    "DAYPART_NAMES",
     "PROJECTION_NOTE",
-    "TIER_NAMES",
-    "WEEK_DAYS",
     "channel_reach_frequency",
-    "cross_with_intensity",
     "hut",
     "index_vs_all",
     "project_to_voters",
@@ -60,17 +57,6 @@ __all__ = [
     "spot_ratings",
     "tier_codes",
 ]
-
-"""Joins a segment (name or code) and an intensity tier: ``persuadable:light``."""
-
-TIER_NAMES: tuple[str, ...] = tuple(name for name, _ in INTENSITY_TIERS)
-"""``light``, ``medium``, ``heavy`` (bounds in :data:`linkage.aggregation.INTENSITY_TIERS`)."""
-
-DAYPART_NAMES: tuple[str, ...] = tuple(dp.name for dp in DAYPARTS)
-"""The standard dayparts in broadcast order."""
-
-WEEK_DAYS: Mapping[str, int] = {"weekday": 5, "weekend": 2}
-"""Days of each day type in a broadcast week: the weights of a weekly spot's rating."""
 
 PROJECTION_NOTE = (
     "projection: matched-household figures scaled to every voter in the segment, "
@@ -112,75 +98,6 @@ def tier_codes(codes: Mapping[str, str]) -> dict[str, str]:
         for name, code in codes.items():
             extended[f"{name}{TIER_SEPARATOR}{tier}"] = f"{code}{TIER_SEPARATOR}{tier}"
     return extended
-
-
-def cross_with_intensity(
-    assignments: pa.Table, intensity: pa.Table, *, include_all: bool = True
-) -> pa.Table:
-    """Add ``<segment>:<tier>`` rows so segments can be reported per viewing-intensity tier.
-
-    Runs on the provider's side, between mapping pseudonyms back to household
-    IDs and :func:`linkage.aggregation.compute_viewership`. The new segments
-    go through the same release rules as any other (k, minimum universe,
-    differencing), so a thin tier is refused or suppressed, not leaked.
-
-    Args:
-        assignments: ``household_id``, ``segment`` (segment codes; ``*`` rows
-            only mark matched households in no segment).
-        intensity: Output of :func:`linkage.aggregation.household_intensity`
-            (``household_id``, ``avg_minutes_per_day``, ``tier``). Households
-            absent from it watched nothing in the period and count as ``light``.
-        include_all: Also add ``*:<tier>`` for every assigned household, the
-            base for a tier's index.
-
-    Returns:
-        The input rows followed by the tier rows, columns ``household_id``
-        and ``segment`` (strings), duplicates removed, input order kept.
-
-    Raises:
-        InputError: A column is missing or holds nulls, or a tier is unknown.
-    """
-    _require(assignments, ("household_id", "segment"), "assignments")
-    _require(intensity, ("household_id", "tier"), "intensity")
-    for column in ("household_id", "segment"):
-        if assignments[column].null_count:
-            raise InputError("assignments column holds nulls", column=column)
-    tier_of: dict[str, str] = {}
-    for row, (household, tier) in enumerate(
-        zip(intensity["household_id"].to_pylist(), intensity["tier"].to_pylist(), strict=True)
-    ):
-        if household is None or tier not in TIER_NAMES:
-            raise InputError(
-                "intensity row has no household or an unknown tier", column="tier", row=row
-            )
-        tier_of[str(household)] = str(tier)
-    light = TIER_NAMES[0]
-    households = [str(h) for h in assignments["household_id"].to_pylist()]
-    segments = [str(s) for s in assignments["segment"].to_pylist()]
-    seen: set[tuple[str, str]] = set()
-    out_households: list[str] = []
-    out_segments: list[str] = []
-
-    def add(household: str, segment: str) -> None:
-        if (household, segment) not in seen:
-            seen.add((household, segment))
-            out_households.append(household)
-            out_segments.append(segment)
-
-    for household, segment in zip(households, segments, strict=True):
-        add(household, segment)
-    for household, segment in zip(households, segments, strict=True):
-        tier = tier_of.get(household, light)
-        if segment != ALL_HOUSEHOLDS:
-            add(household, f"{segment}{TIER_SEPARATOR}{tier}")
-        if include_all:
-            add(household, f"{ALL_HOUSEHOLDS}{TIER_SEPARATOR}{tier}")
-    return pa.table(
-        {
-            "household_id": pa.array(out_households, pa.string()),
-            "segment": pa.array(out_segments, pa.string()),
-        }
-    )
 
 
 @dataclass

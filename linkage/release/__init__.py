@@ -1,8 +1,20 @@
-"""release."""
+"""release: what may leave a party, and in what form.
+
+- ``pipeline``: the viewership release in one function (members, refusals,
+  measure, noise, suppression) and its public grid.
+- ``rules``: the k rule, minimum universe, differencing, derived-tier pruning
+  and complementary suppression.
+- ``dp``: differential privacy for the viewership counts (OpenDP).
+- ``match_report``: the matcher's per-segment match rates, noised and suppressed.
+- ``ledger``: the provider's per-campaign ledger (budget, re-query and
+  cross-release differencing rules).
+- ``ledger_store``: the ledger's directory, lock and write order.
+"""
 
 from linkage.release.dp import (
     CellGrid,
     MeasureSplit,
+    NoiseFn,
     bound_viewing,
     discrete_laplace,
     discrete_laplace_variance,
@@ -20,14 +32,15 @@ from linkage.release.ledger import (
     ledger_key,
     segment_sets,
 )
+from linkage.release.ledger_store import LedgerStore, PendingRelease
+from linkage.release.match_report import match_report
+from linkage.release.pipeline import release_grid, release_viewership
 from linkage.release.rules import (
     SUPPRESSIBLE_COLUMNS,
     apply_k_suppression,
-    check_differencing,
     check_min_universe,
     prune_derived_segments,
-    release_grid,
-    release_viewership,
+    refuse_differencing,
     suppress_tier_complements,
     validate_k,
 )
@@ -38,19 +51,23 @@ __all__ = [
     "CellGrid",
     "HouseholdSet",
     "Ledger",
+    "LedgerStore",
     "MeasureSplit",
+    "NoiseFn",
+    "PendingRelease",
     "ReleaseRequest",
     "apply_k_suppression",
     "bound_viewing",
-    "check_differencing",
     "check_min_universe",
     "discrete_laplace",
     "discrete_laplace_variance",
     "ledger_key",
+    "match_report",
     "measures",
     "noisy_release",
     "plan_noise",
     "prune_derived_segments",
+    "refuse_differencing",
     "release_grid",
     "release_viewership",
     "segment_sets",

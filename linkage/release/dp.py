@@ -5,7 +5,7 @@ period and all of its segment memberships. Adding or removing one household
 changes the released counts by at most the L1 sensitivities below, so each
 measure noised with discrete Laplace of scale ``sensitivity / epsilon_i`` is
 ``epsilon_i``-DP, and the release is ``sum(epsilon_i) = epsilon``-DP by basic
-sequential composition. The provider's ledger (:mod:`linkage.ledger`) adds
+sequential composition. The provider's ledger (:mod:`linkage.release.ledger`) adds
 releases up the same way against the campaign's total budget.
 
 Contribution bounding (enforced, not assumed): :func:`bound_viewing` keeps
@@ -62,7 +62,7 @@ from opendp.mod import Measurement, enable_features
 
 from linkage.engine import Engine
 from linkage.errors import PrivacyError
-from linkage.measure import DAYPARTS, QUARTER_HOUR_SECONDS, QUARTER_HOURS_PER_DAY
+from linkage.measure import DAYPARTS, QUARTER_HOUR_SECONDS, QUARTER_HOURS_PER_DAY, day_type
 from linkage.tables import INTERVAL_COLUMNS, RELEASE_SCHEMA, VIEWERSHIP_SCHEMA
 
 __all__ = [
@@ -90,10 +90,6 @@ _Z95: Final = 1.959963984540054
 
 NoiseFn = Callable[[Sequence[int], float], list[int]]
 """``(true counts, scale) -> noisy counts``; the default is :func:`discrete_laplace`."""
-
-
-def _day_type(day: date) -> str:
-    return "weekend" if day.weekday() >= 5 else "weekday"
 
 
 @dataclass(frozen=True)
@@ -126,7 +122,7 @@ class CellGrid:
         """Days per day type present in the period (``weekday`` / ``weekend``)."""
         counts: dict[str, int] = defaultdict(int)
         for day in self.days:
-            counts[_day_type(day)] += 1
+            counts[day_type(day)] += 1
         return dict(sorted(counts.items()))
 
     @property
@@ -371,9 +367,9 @@ def measures(cells: pa.Table, grid: CellGrid) -> Measures:
         raise ValueError("cells hold channels outside the public grid")
     views = [round(float(r["aqh_households"]) * days[str(r["day_type"])]) for r in qh_rows]
     hut = {
-        (seg, day_type, qh): 0
+        (seg, kind, qh): 0
         for seg in segments
-        for day_type in days
+        for kind in days
         for qh in range(QUARTER_HOURS_PER_DAY)
     }
     for r, n in zip(qh_rows, views, strict=True):
@@ -400,7 +396,7 @@ def noisy_release(
     """Noise the measures behind ``cells`` and rebuild every released figure from them.
 
     Args:
-        cells: :func:`linkage.aggregation.compute_viewership` output for
+        cells: :func:`linkage.measure.compute_viewership` output for
             :func:`bound_viewing` data on exactly ``grid`` (same channels,
             ``period=grid.days``, same credit minutes).
         grid: The public cell grid.

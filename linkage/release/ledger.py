@@ -160,7 +160,7 @@ class ReleaseRequest:
         campaign: Recipient campaign card fingerprint.
         exchange: Exchange id.
         message_id: Id of the assignments message the release is computed from.
-        grid: :meth:`linkage.dp.CellGrid.digest` of the public cell grid.
+        grid: :meth:`linkage.release.dp.CellGrid.digest` of the public cell grid.
         epsilon: DP epsilon of the release, None for an exact release.
         k: Minimum cell size used.
         min_universe: Minimum segment universe used.

@@ -1,6 +1,6 @@
 """Release rules for aggregate viewership: what the provider may send back.
 
-Three rules from DESIGN.md §5, each a separate function so the audit script can
+The release rules (docs/THREAT_MODEL.md), each a separate function so the audit script can
 re-run them on a release:
 
 * **k-suppression** — a cell backed by fewer than ``k`` distinct households
@@ -10,50 +10,34 @@ re-run them on a release:
 * **differencing** — two segments whose household sets differ by fewer than
   ``k`` households are refused: subtracting one release from the other would
   isolate those few households' viewing, whatever the per-cell suppression.
+* **derived segments** — viewing-intensity tiers the provider added are
+  dropped when thin (never refused), and a suppressed tier cell hides its
+  sibling tiers (complementary suppression).
 
-:func:`release_viewership` applies them all, in that spirit: refuse first,
-compute second, suppress last. With an ``epsilon`` it also adds differential
-privacy noise (:mod:`linkage.dp`) and suppresses on the *noisy* contributor
-counts. Differencing against *earlier* releases to the same campaign, the
-budget and re-query rules live in :mod:`linkage.ledger`.
+A rule that stops a release raises :class:`~linkage.errors.PrivacyError`
+and returns nothing. :mod:`linkage.release.pipeline` applies them in order (refuse first,
+compute second, suppress last); the budget and the rules across releases to
+one campaign live in :mod:`linkage.release.ledger`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from datetime import date
-from pathlib import Path
+from collections.abc import Mapping
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.engine import Engine
 from linkage.errors import PrivacyError
-from linkage.measure import compute_viewership, resolve_period, segment_members, segment_universes
-from linkage.release.dp import (
-    CellGrid,
-    NoiseFn,
-    bound_viewing,
-    discrete_laplace,
-    noisy_release,
-    plan_noise,
-)
-from linkage.tables import (
-    DEFAULT_K,
-    DEFAULT_MIN_UNIVERSE,
-    INTERVAL_COLUMNS,
-    RELEASE_SCHEMA,
-    TIER_SEPARATOR,
-    VIEWERSHIP_SCHEMA,
-)
+from linkage.tables import DEFAULT_K, INTERVAL_COLUMNS, TIER_SEPARATOR, VIEWERSHIP_SCHEMA
 
 __all__ = [
     "SUPPRESSIBLE_COLUMNS",
     "apply_k_suppression",
-    "check_differencing",
     "check_min_universe",
-    "release_grid",
-    "release_viewership",
+    "prune_derived_segments",
+    "refuse_differencing",
+    "suppress_tier_complements",
     "validate_k",
 ]
 
@@ -85,12 +69,12 @@ def apply_k_suppression(cells: pa.Table, k: int) -> pa.Table:
     """Blank every cell backed by fewer than ``k`` distinct households.
 
     Args:
-        cells: Output of :func:`linkage.aggregation.compute_viewership`
+        cells: Output of :func:`linkage.measure.compute_viewership`
             (must hold ``contributors``).
         k: Minimum distinct households per released cell (>= 1).
 
     Returns:
-        The payload: same rows, :data:`~linkage.aggregation.VIEWERSHIP_SCHEMA`
+        The payload: same rows, :data:`~linkage.tables.VIEWERSHIP_SCHEMA`
         columns, suppressed figures null and ``suppressed`` true. The
         ``contributors`` column is dropped: it is an exact small count and must
         never leave the provider.
@@ -153,7 +137,7 @@ _DIFFERENCING_SQL = """
 """
 
 
-def check_differencing(assignments: pa.Table, k: int, engine: Engine) -> None:
+def refuse_differencing(members: pa.Table, k: int, engine: Engine) -> None:
     """Refuse segment pairs whose household sets differ by 1 to ``k - 1`` households.
 
     Every pair among the segments and ``*`` (all matched households) is
@@ -162,16 +146,15 @@ def check_differencing(assignments: pa.Table, k: int, engine: Engine) -> None:
     releases, so subtracting one from the other isolates nobody.
 
     Args:
-        assignments: ``household_id``, ``segment``.
+        members: Distinct ``(segment, household_id)`` pairs with ``*``, from
+            :func:`linkage.measure.segment_members`.
         k: Minimum cell size (>= 1); also the minimum set difference.
         engine: Engine running the SQL.
 
     Raises:
         PrivacyError: Naming every offending pair of segment codes.
-        InputError: ``assignments`` is unusable.
     """
     validate_k(k)
-    members = segment_members(assignments, engine)
     bad = engine.query(_DIFFERENCING_SQL.format(k=int(k)), {"members": members}).to_pylist()
     if bad:
         pairs = ", ".join(f"{row['seg_a']}/{row['seg_b']}" for row in bad)
@@ -217,17 +200,7 @@ def prune_derived_segments(
     return assignments.filter(keep), dropped
 
 
-_FIGURES = (
-    "aqh_households",
-    "rating",
-    "share",
-    "reach_households",
-    "reach",
-    "aqh_households_ci",
-    "rating_ci",
-    "share_ci",
-    "reach_ci",
-)
+_FIGURES = (*SUPPRESSIBLE_COLUMNS, *INTERVAL_COLUMNS)
 
 
 def suppress_tier_complements(payload: pa.Table, *, separator: str = TIER_SEPARATOR) -> pa.Table:
@@ -266,90 +239,3 @@ def suppress_tier_complements(payload: pa.Table, *, separator: str = TIER_SEPARA
             out = out.set_column(idx, name, pc.if_else(hide, pa.scalar(None, col.type), col))
     idx = out.column_names.index("suppressed")
     return out.set_column(idx, "suppressed", pc.or_(suppressed, hide))
-
-
-def release_grid(
-    viewing: pa.Table | Path,
-    *,
-    channels: Sequence[str],
-    engine: Engine,
-    period: Sequence[date] | None = None,
-) -> CellGrid:
-    """The public cell grid of a release: the channel list and the reporting dates.
-
-    Raises:
-        InputError: No reporting dates can be found.
-        ValueError: ``channels`` is empty.
-    """
-    days = resolve_period(viewing, engine, period)
-    return CellGrid(channels=tuple(dict.fromkeys(channels)), days=tuple(days))
-
-
-def _with_intervals(payload: pa.Table) -> pa.Table:
-    """Exact release: the interval columns are null (no noise was added)."""
-    for name in INTERVAL_COLUMNS:
-        payload = payload.append_column(
-            pa.field(name, pa.float64()), pa.nulls(payload.num_rows, pa.float64())
-        )
-    return payload.cast(RELEASE_SCHEMA)
-
-
-def release_viewership(
-    assignments: pa.Table,
-    viewing: pa.Table | Path,
-    *,
-    channels: Sequence[str],
-    engine: Engine,
-    k: int = DEFAULT_K,
-    min_universe: int = DEFAULT_MIN_UNIVERSE,
-    period: Sequence[date] | None = None,
-    epsilon: float | None = None,
-    noise: NoiseFn = discrete_laplace,
-) -> pa.Table:
-    """The ``viewership`` payload: refuse unsafe segments, compute, (noise,) suppress.
-
-    Args:
-        assignments: ``household_id``, ``segment`` (pseudonyms mapped back).
-        viewing: Tuning events as Arrow or a Parquet path.
-        channels: Public channel list to report.
-        engine: Engine running the SQL.
-        k: Minimum distinct households per released cell and per segment
-            difference.
-        min_universe: Minimum households per segment (``*`` included).
-        period: Reporting dates (default: the dates the viewing spans).
-        epsilon: When given, the release is ``epsilon``-DP (see
-            :mod:`linkage.dp`): viewing is bounded per household, counts are
-            noised, and suppression uses noisy contributor counts.
-        noise: Noise source for the DP path (tests pass a deterministic one).
-
-    Returns:
-        Rows with exactly :data:`RELEASE_SCHEMA` (the viewership columns plus
-        noise-interval half-widths, null when ``epsilon`` is None).
-
-    Raises:
-        PrivacyError: ``k`` or ``epsilon`` is invalid, or a segment is too
-            small or too close to another.
-        InputError: An input table is unusable.
-    """
-    validate_k(k)
-    members = segment_members(assignments, engine)
-    universes = segment_universes(members, engine).to_pylist()
-    check_min_universe({row["segment"]: row["universe"] for row in universes}, min_universe)
-    check_differencing(assignments, k, engine)
-    if epsilon is None:
-        cells = compute_viewership(
-            assignments, viewing, channels=channels, engine=engine, period=period
-        )
-        return suppress_tier_complements(_with_intervals(apply_k_suppression(cells, k)))
-    grid = release_grid(viewing, channels=channels, engine=engine, period=period)
-    plan = plan_noise(grid, len(universes), epsilon)
-    bounded = bound_viewing(viewing, grid.channels, engine)
-    cells = compute_viewership(
-        assignments,
-        bounded,
-        channels=grid.channels,
-        engine=engine,
-        period=grid.days,
-        credit_minutes=grid.credit_minutes,
-    )
-    return suppress_tier_complements(noisy_release(cells, grid, plan, k, noise))

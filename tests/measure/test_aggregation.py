@@ -1,4 +1,4 @@
-"""Tests for linkage.aggregation: hand-computed AQH cases and SQL vs the reference."""
+"""Tests for linkage.measure.aggregation: hand-computed AQH cases and SQL vs the reference."""
 
 from __future__ import annotations
 
@@ -19,9 +19,10 @@ from linkage.measure import (
     aggregation,
     compute_viewership,
     daypart_of,
-    household_intensity,
     reference_viewership,
     resolve_period,
+    segment_members,
+    viewership_of_members,
 )
 from linkage.tables import ALL_HOUSEHOLDS, CELLS_SCHEMA
 
@@ -290,16 +291,6 @@ def test_period_reach(engine: DuckDBEngine) -> None:
     assert cell(cells, quarter_hour=80)["reach"] is None
 
 
-def test_period_defaults_to_dates_spanned(engine: DuckDBEngine) -> None:
-    midnight = viewing([("h1", "c1", "03-04 23:00", "03-05 00:00")])
-    assert resolve_period(midnight, engine) == [MONDAY]
-    spread = viewing(
-        [("h1", "c1", "03-04 23:00", "03-04 23:30"), ("h1", "c1", "03-06 10:00", "03-06 10:01")]
-    )
-    assert resolve_period(spread, engine) == WEEK[:3]
-    assert resolve_period(spread, engine, [WEEK[2], MONDAY, MONDAY]) == [MONDAY, WEEK[2]]
-
-
 def test_viewing_outside_the_period_is_ignored(engine: DuckDBEngine) -> None:
     events = [
         ("h1", "c1", "03-03 20:00", "03-03 20:15"),
@@ -320,6 +311,16 @@ def test_viewing_from_parquet_path(engine: DuckDBEngine, tmp_path: Path) -> None
         assign({"A": ["h1"]}), viewing(events), channels=["c1"], engine=engine, period=[MONDAY]
     )
     assert from_path.equals(from_table)
+
+
+def test_members_found_once_give_the_same_cells(engine: DuckDBEngine) -> None:
+    assignments, events = random_world(5)
+    channels = ["c1", "c2"]
+    members = segment_members(assignments, engine)
+    given = viewership_of_members(members, events, channels=channels, engine=engine)
+    assert given.equals(compute_viewership(assignments, events, channels=channels, engine=engine))
+    with pytest.raises(ValueError, match="credit_minutes"):
+        viewership_of_members(members, events, channels=channels, engine=engine, credit_minutes=0)
 
 
 def test_star_rows_in_assignments_only_widen_the_union(engine: DuckDBEngine) -> None:
@@ -352,38 +353,6 @@ def test_bad_inputs(engine: DuckDBEngine) -> None:
         compute_viewership(assign({"A": ["h1"]}), good, channels=[], engine=engine)
     with pytest.raises(InputError, match="no events"):
         resolve_period(good.slice(0, 0), engine)
-
-
-# --------------------------------------------------------------------------- intensity
-
-
-def test_household_intensity_tiers(engine: DuckDBEngine) -> None:
-    events = [
-        ("h1", "c1", "03-04 10:00", "03-04 11:00"),  # 60 min: light
-        ("h2", "c1", "03-04 10:00", "03-04 13:00"),  # 180 min
-        ("h2", "c2", "03-04 12:00", "03-04 13:00"),  # overlaps, adds nothing
-        ("h3", "c1", "03-04 10:00", "03-04 15:00"),  # 300 min: heavy
-        ("h4", "c1", "03-03 10:00", "03-03 15:00"),  # outside the period
-    ]
-    out = household_intensity(viewing(events), engine=engine, period=[MONDAY]).to_pylist()
-    assert out == [
-        {"household_id": "h1", "avg_minutes_per_day": 60.0, "tier": "light"},
-        {"household_id": "h2", "avg_minutes_per_day": 180.0, "tier": "medium"},
-        {"household_id": "h3", "avg_minutes_per_day": 300.0, "tier": "heavy"},
-    ]
-    two_days = household_intensity(viewing(events[:1]), engine=engine, period=WEEK[:2])
-    assert two_days["avg_minutes_per_day"].to_pylist() == [30.0]
-    # A period with a gap (Monday and Wednesday): Tuesday's viewing is out,
-    # also when one interval runs across the gap.
-    gap = [
-        ("h1", "c1", "03-04 23:00", "03-06 01:00"),  # 60 min Mon, 24 h Tue, 60 min Wed
-        ("h2", "c1", "03-05 10:00", "03-05 12:00"),  # Tuesday only
-    ]
-    out = household_intensity(viewing(gap), engine=engine, period=[WEEK[0], WEEK[2]])
-    assert out.to_pylist() == [{"household_id": "h1", "avg_minutes_per_day": 60.0, "tier": "light"}]
-    # Consecutive days take the shortcut and give the same minutes as the cut-up path.
-    three = household_intensity(viewing(gap), engine=engine, period=WEEK[:3])
-    assert three["avg_minutes_per_day"].to_pylist() == [(60 + 1440 + 60) / 3, 40.0]
 
 
 # --------------------------------------------------------------------------- reference

@@ -12,7 +12,6 @@ from linkage.errors import InputError
 from linkage.measure import (
     PROJECTION_NOTE,
     channel_reach_frequency,
-    cross_with_intensity,
     hut,
     index_vs_all,
     project_to_voters,
@@ -236,44 +235,6 @@ def test_projection_is_labelled_and_scaled_by_segment_voters() -> None:
 
 
 # --------------------------------------------------------------------------- tiers
-
-
-def test_cross_with_intensity_adds_tier_segments() -> None:
-    assignments = pa.table(
-        {"household_id": ["h1", "h1", "h2", "h3"], "segment": ["s1", "s2", "s1", "*"]}
-    )
-    intensity = pa.table(
-        {
-            "household_id": ["h1", "h3"],
-            "avg_minutes_per_day": [400.0, 150.0],
-            "tier": ["heavy", "medium"],
-        }
-    )
-    out = cross_with_intensity(assignments, intensity)
-    pairs = list(zip(out["household_id"].to_pylist(), out["segment"].to_pylist(), strict=True))
-    assert pairs[:4] == [("h1", "s1"), ("h1", "s2"), ("h2", "s1"), ("h3", "*")]
-    assert set(pairs[4:]) == {
-        ("h1", "s1:heavy"),
-        ("h1", "s2:heavy"),
-        ("h1", "*:heavy"),
-        ("h2", "s1:light"),  # no viewing at all: light
-        ("h2", "*:light"),
-        ("h3", "*:medium"),
-    }
-    assert len(pairs) == len(set(pairs))
-    only = cross_with_intensity(assignments, intensity, include_all=False)
-    assert not any(s.startswith("*:") for s in only["segment"].to_pylist())
-
-
-def test_cross_with_intensity_rejects_bad_tiers_and_nulls() -> None:
-    assignments = pa.table({"household_id": ["h1"], "segment": ["s1"]})
-    with pytest.raises(InputError, match="tier"):
-        cross_with_intensity(assignments, pa.table({"household_id": ["h1"], "tier": ["binge"]}))
-    with pytest.raises(InputError, match="nulls"):
-        cross_with_intensity(
-            pa.table({"household_id": ["h1", None], "segment": ["s1", "s1"]}),
-            pa.table({"household_id": ["h1"], "tier": ["light"]}),
-        )
 
 
 def test_tier_codes_let_the_report_decode_tier_segments() -> None:

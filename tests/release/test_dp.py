@@ -1,4 +1,4 @@
-"""Tests for linkage.dp: grid, sensitivities, OpenDP noise calibration, contribution bound."""
+"""Tests for linkage.release.dp: grid, sensitivities, noise calibration, contribution bound."""
 
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from linkage.release import (
     measures,
     noisy_release,
     plan_noise,
-    release_viewership,
     sensitivities,
     single_half_width,
 )
@@ -303,35 +302,3 @@ def test_noisy_release_rejects_a_foreign_grid(engine: DuckDBEngine) -> None:
     other = CellGrid(("c1", "c2", "c3", "c4"), (MONDAY,))
     with pytest.raises(ValueError):
         noisy_release(cells, other, plan, 5)
-
-
-def test_release_viewership_with_epsilon(engine: DuckDBEngine) -> None:
-    assignments, _, grid = small_release(engine)
-    households = [f"h{i}" for i in range(120)]
-    rows = [(hid, "c1", at(MONDAY, 20), at(MONDAY, 21)) for hid in households]
-    view = viewing_table(rows)
-    exact = release_viewership(
-        assignments, view, channels=grid.channels, engine=engine, k=5, min_universe=20
-    )
-    assert exact.schema == RELEASE_SCHEMA
-    assert all(exact[c].null_count == exact.num_rows for c in INTERVAL_COLUMNS)
-    noisy = release_viewership(
-        assignments,
-        view,
-        channels=grid.channels,
-        engine=engine,
-        k=5,
-        min_universe=20,
-        epsilon=5000.0,
-    )
-    assert noisy.schema == RELEASE_SCHEMA
-    assert noisy.num_rows == exact.num_rows
-    shown = [r for r in noisy.to_pylist() if not r["suppressed"]]
-    assert shown and all(r["rating_ci"] is not None for r in shown)
-    prime = {
-        (r["segment"], r["day_type"]): r["rating"]
-        for r in noisy.to_pylist()
-        if r["grain"] == "quarter_hour" and r["channel"] == "c1" and r["quarter_hour"] == 80
-    }
-    # Everyone watched c1 at 20:00: ratings near 100 despite the noise.
-    assert all(v is not None and 80 < v < 120 for v in prime.values()), prime

@@ -1,4 +1,4 @@
-"""Tests for linkage.ledger (and the ledger section of linkage.files)."""
+"""Tests for linkage.release.ledger (and the on-disk primitives of linkage.io.ledger_files)."""
 
 from __future__ import annotations
 
@@ -214,6 +214,10 @@ def test_refuses_overspend(book: Book) -> None:
     # Exact releases spend nothing and stay possible.
     exact, esets = request({"*": hh(0, 100)}, exchange="x4", epsilon=None, grid="g4")
     book.release(exact, esets)
+    after = book.load()
+    assert [e.request.exchange for e in after.entries] == ["x1", "x2", "x4"]
+    assert after.spent(CAMPAIGN) == pytest.approx(3.0)
+    assert after.budget_of(CAMPAIGN) == 3.0
 
 
 def test_first_release_fixes_the_budget(book: Book) -> None:
@@ -249,8 +253,16 @@ def test_refuses_requery_of_the_same_cells(book: Book) -> None:
 
 def test_exact_releases_may_repeat(book: Book) -> None:
     groups = {"*": hh(0, 100), "A": hh(0, 60)}
+    first, _ = request(groups, epsilon=None)
     book.release(*request(groups, epsilon=None))
+    again, _ = request(groups, exchange="x2", epsilon=None)
     book.release(*request(groups, exchange="x2", epsilon=None))
+    # Both recorded, on the same grid and household sets, and nothing spent.
+    ledger = book.load()
+    assert [e.request for e in ledger.entries] == [first, again]
+    assert first.segments == again.segments and first.grid == again.grid
+    assert ledger.spent(CAMPAIGN) == 0.0
+    assert ledger.budget_of(CAMPAIGN) == DEFAULT_BUDGET
 
 
 def test_refuses_differencing_across_releases(book: Book) -> None:

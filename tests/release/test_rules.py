@@ -1,27 +1,25 @@
-"""Tests for linkage.privacy: k-suppression, minimum universe, differencing, release."""
+"""Tests for linkage.release.rules: k-suppression, minimum universe, differencing, tiers."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta
 
 import pyarrow as pa
 import pytest
 
 from linkage.engine import DuckDBEngine
 from linkage.errors import PrivacyError
-from linkage.measure import compute_viewership
+from linkage.measure import segment_members
 from linkage.release import (
     SUPPRESSIBLE_COLUMNS,
     apply_k_suppression,
-    check_differencing,
     check_min_universe,
-    release_viewership,
+    prune_derived_segments,
+    refuse_differencing,
+    suppress_tier_complements,
     validate_k,
 )
-from linkage.tables import CELLS_SCHEMA, RELEASE_SCHEMA, VIEWERSHIP_SCHEMA
-
-MONDAY = date(2024, 3, 4)
+from linkage.tables import CELLS_SCHEMA, VIEWERSHIP_SCHEMA
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +36,10 @@ def assign(pairs: Mapping[str, Sequence[str]]) -> pa.Table:
             "segment": pa.array([r[1] for r in rows], pa.string()),
         }
     )
+
+
+def members(pairs: Mapping[str, Sequence[str]], engine: DuckDBEngine) -> pa.Table:
+    return segment_members(assign(pairs), engine)
 
 
 def households(prefix: str, n: int) -> list[str]:
@@ -117,7 +119,7 @@ def test_differencing_refuses_one_household_difference(engine: DuckDBEngine) -> 
     base = households("h", 100)
     groups = {"A": base, "B": base[:-1], "C": households("z", 60)}
     with pytest.raises(PrivacyError) as info:
-        check_differencing(assign(groups), 50, engine)
+        refuse_differencing(members(groups, engine), 50, engine)
     assert info.value.message.startswith("segment pair(s) A/B differ by fewer than 50")
 
 
@@ -125,101 +127,24 @@ def test_differencing_allows_identical_and_distant_sets(engine: DuckDBEngine) ->
     base = households("h", 100)
     # A and B identical; C disjoint; * is A ∪ C, 60 more than A and 100 more than C.
     groups = {"A": base, "B": list(reversed(base)), "C": households("z", 60)}
-    check_differencing(assign(groups), 50, engine)
+    refuse_differencing(members(groups, engine), 50, engine)
 
 
 def test_differencing_checks_the_all_segment(engine: DuckDBEngine) -> None:
     # A is everyone but one household: * minus A would expose that one household.
     groups = {"A": households("h", 99), "B": ["h98", "lonely"]}
     with pytest.raises(PrivacyError, match=r"\*/A"):
-        check_differencing(assign(groups), 2, engine)
+        refuse_differencing(members(groups, engine), 2, engine)
 
 
 def test_differencing_boundary_at_k(engine: DuckDBEngine) -> None:
     base = households("h", 100)
-    check_differencing(assign({"A": base, "B": base[:-5]}), 5, engine)
+    refuse_differencing(members({"A": base, "B": base[:-5]}, engine), 5, engine)
     with pytest.raises(PrivacyError):
-        check_differencing(assign({"A": base, "B": base[:-5]}), 6, engine)
+        refuse_differencing(members({"A": base, "B": base[:-5]}, engine), 6, engine)
 
 
-# --------------------------------------------------------------------------- release
-
-
-def world(n_a: int, n_b: int) -> tuple[pa.Table, pa.Table]:
-    """Segment A watches c1 in prime time; B (disjoint) watches c2 a little."""
-    a, b = households("a", n_a), households("b", n_b)
-    rows: list[tuple[str, str, datetime, datetime]] = []
-    prime = datetime(2024, 3, 4, 20, 0)
-    for i, hh in enumerate(a):
-        rows.append((hh, "c1", prime, prime + timedelta(minutes=15 if i < 60 else 4)))
-    for hh in b[:3]:
-        rows.append((hh, "c2", prime, prime + timedelta(minutes=15)))
-    viewing = pa.table(
-        {
-            "household_id": [r[0] for r in rows],
-            "channel": [r[1] for r in rows],
-            "start": pa.array([r[2] for r in rows], pa.timestamp("s")),
-            "end": pa.array([r[3] for r in rows], pa.timestamp("s")),
-        }
-    )
-    return assign({"A": a, "B": b}), viewing
-
-
-def test_release_suppresses_small_cells(engine: DuckDBEngine) -> None:
-    assignments, viewing = world(150, 120)
-    released = release_viewership(
-        assignments,
-        viewing,
-        channels=["c1", "c2"],
-        engine=engine,
-        k=50,
-        min_universe=100,
-        period=[MONDAY],
-    )
-    cells = compute_viewership(
-        assignments, viewing, channels=["c1", "c2"], engine=engine, period=[MONDAY]
-    )
-    assert released.schema == RELEASE_SCHEMA
-    assert released.num_rows == cells.num_rows
-    shown = {
-        (r["grain"], r["segment"], r["channel"], r["daypart"], r["quarter_hour"])
-        for r in released.to_pylist()
-        if not r["suppressed"]
-    }
-    expected = {
-        (r["grain"], r["segment"], r["channel"], r["daypart"], r["quarter_hour"])
-        for r in cells.to_pylist()
-        if r["contributors"] >= 50
-    }
-    assert shown == expected
-    assert ("quarter_hour", "A", "c1", "prime", 80) in shown
-    assert ("quarter_hour", "B", "c2", "prime", 80) not in shown
-    for row in released.to_pylist():
-        if row["suppressed"]:
-            assert all(row[c] is None for c in SUPPRESSIBLE_COLUMNS)
-            assert row["universe"] is not None
-
-
-def test_release_refuses_small_segment(engine: DuckDBEngine) -> None:
-    assignments, viewing = world(150, 80)
-    with pytest.raises(PrivacyError, match=r"segment\(s\) B have"):
-        release_viewership(
-            assignments, viewing, channels=["c1"], engine=engine, k=50, min_universe=100
-        )
-
-
-def test_release_refuses_near_duplicate_segments(engine: DuckDBEngine) -> None:
-    _, viewing = world(150, 0)
-    a = households("a", 150)
-    assignments = assign({"A": a, "A2": a[:-1]})
-    with pytest.raises(PrivacyError, match="differ"):
-        release_viewership(assignments, viewing, channels=["c1"], engine=engine, k=50)
-
-
-def test_release_validates_k(engine: DuckDBEngine) -> None:
-    assignments, viewing = world(150, 120)
-    with pytest.raises(PrivacyError, match="at least 1"):
-        release_viewership(assignments, viewing, channels=["c1"], engine=engine, k=0)
+# --------------------------------------------------------------------------- tiers
 
 
 def _tier_payload() -> pa.Table:
@@ -249,8 +174,6 @@ def _tier_payload() -> pa.Table:
 
 
 def test_a_suppressed_tier_hides_its_siblings_not_its_parent() -> None:
-    from linkage.release import suppress_tier_complements
-
     out = {r["segment"]: r for r in suppress_tier_complements(_tier_payload()).to_pylist()}
     # Without this, s1 - medium - heavy = 10 households would rebuild the light cell.
     assert out["s1:medium"]["suppressed"] and out["s1:medium"]["aqh_households"] is None
@@ -261,8 +184,6 @@ def test_a_suppressed_tier_hides_its_siblings_not_its_parent() -> None:
 
 
 def test_a_thin_tier_drops_all_tiers_of_its_parent() -> None:
-    from linkage.release import prune_derived_segments
-
     rows = [(f"h{i}", "s1") for i in range(300)]
     rows += [(f"h{i}", "s1:light") for i in range(200)]
     rows += [(f"h{i}", "s1:medium") for i in range(200, 280)]

@@ -1,85 +1,59 @@
-"""Ad-buy planning: which spots reach the target segments for the budget.
+"""The media plan: the spots to buy for the target segments, and how they compare.
 
-The campaign holds a rate card (channel, daypart, cost per 30-s spot, units
-available in the flight) and the decoded ``viewership`` release. A spot's
-value for a target segment is its expected rating among the segment
-(:func:`linkage.metrics.spot_ratings`: weekday and weekend daypart ratings
-weighted 5:2). The plan is the integer program
+"Plan" is the ad buyer's word for the whole deliverable -- a schedule of spots
+plus the evidence that it is worth its budget -- so this module is named for
+it rather than for the solver behind it. It turns a :class:`PlanRequest`
+(targets and weights, budget, light-viewer priority, channel spread) and the
+decoded ``viewership`` release into a :class:`PlanResult`: the optimized
+schedule, the all-household schedule it is compared with, the comparison
+table (:data:`COMPARISON_COLUMNS`, one row per plan and measured segment) and
+notes on what the release could not show.
 
-    maximise   sum_i v_i x_i
-    subject to sum_i c_i x_i <= budget,   0 <= x_i <= units_i, x_i integer,
-               (optional) at least N channels carry a spot,
-
-where ``x_i`` is the number of spots bought in rate-card cell ``i``, ``c_i``
-its cost in cents and ``v_i = sum_s w_s (r_si + lambda r_si^light U_s^light / U_s)``:
-the target weights ``w_s`` (normalised to sum to one) times the segment's
-rating points, plus, with light-viewer priority ``lambda``, the rating points
-the spot delivers among the segment's light viewers (tier ``<s>:light``),
-converted to the segment's base so that ``lambda = 1`` counts an impression
-on a light viewer twice. Suppressed cells are worth zero: the plan never
-pays for an audience it cannot see. The one exception is a suppressed tier
-cell, estimated from its parent segment's cell and the tier's released
-channel-level share (:func:`with_tier_estimates`): light viewers are too thin
-to clear k in one channel x daypart, but not over a channel's whole period.
-The program is solved exactly by CBC (through PuLP), warm-started from the
-greedy plan so it is never worse.
-
-**Reach model** (stated, since spots' audiences overlap and the provider
-releases only per-channel period reach):
-
-* Within a channel, spots draw at random from the channel's *potential
-  audience*: the share ``P_c`` of the segment that watched the channel at all
-  in the measured period (released ``reach``). A spot of rating ``r`` reaches
-  each member of that pool with probability ``r / P_c``, so
-  ``R_c = P_c (1 - prod_i (1 - r_i / P_c) ^ x_i)``: one spot reaches ``r``,
-  many approach ``P_c``. (Random duplication within a ceiling; a longer
-  measured period would raise the ceiling.)
-* Across channels, audiences are independent (Sainsbury):
-  ``R = 1 - prod_c (1 - R_c)``.
-* Average frequency = TRPs / reach.
-
-:func:`greedy` (ratio rule) and :func:`brute_force` (exhaustive, tiny
-instances only) are the baselines the solver is tested against.
+Three plans share the budget and channel spread: ``optimized`` (CBC on the
+target objective), ``greedy`` (the ratio rule, same objective) and
+``all_households`` (bought on all-household ratings, the buy a campaign makes
+without linkage). The value and reach models are in :mod:`linkage.plan.reach`,
+the integer program in :mod:`linkage.plan.solver`.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
-import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-import pulp
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.errors import InputError, StateError
-from linkage.measure import DAYPART_NAMES, split_tier, spot_ratings
+from linkage.errors import InputError
+from linkage.measure import DAYPART_NAMES, spot_ratings, tier_codes
+from linkage.plan.ratecard import RateCell
+from linkage.plan.reach import (
+    LIGHT,
+    cell_values,
+    estimate_reach,
+    rating_lookup,
+    reach_ceilings,
+    with_tier_estimates,
+)
+from linkage.plan.solver import Instance, Solution, greedy, solve
 from linkage.tables import ALL_MATCHED, TIER_SEPARATOR
 
 __all__ = [
     "COMPARISON_COLUMNS",
-    "RATECARD_COLUMNS",
-    "Instance",
+    "PLAN_BASELINE_CSV",
+    "PLAN_COMPARISON_CSV",
+    "PLAN_CSV",
+    "PLAN_NAMES",
     "PlanRequest",
     "PlanResult",
-    "RateCell",
-    "Solution",
-    "brute_force",
-    "cell_values",
     "check_feasible",
-    "estimate_reach",
-    "greedy",
+    "check_targets",
     "make_plan",
     "normalise_weights",
-    "parse_ratecard",
-    "solve",
     "validate_request",
-    "with_tier_estimates",
 ]
 
-RATECARD_COLUMNS = ("channel", "daypart", "cost_per_spot", "units_available")
 COMPARISON_COLUMNS = (
     "plan",
     "segment",
@@ -95,105 +69,19 @@ COMPARISON_COLUMNS = (
     "objective",
     "optimal",
 )
-LIGHT = "light"
+"""Columns of :attr:`PlanResult.comparison`: one row per plan and measured segment."""
 PLAN_NAMES = ("optimized", "greedy", "all_households")
 """Comparison rows: the target plan, its greedy baseline, the plan bought on all households."""
 
 
-# --------------------------------------------------------------------------- inputs
-
-
-@dataclass(frozen=True, slots=True)
-class RateCell:
-    """One rate-card row: a 30-s spot in ``daypart`` on ``channel``."""
-
-    channel: str
-    daypart: str
-    cost_cents: int
-    units: int
-
-    @property
-    def cost(self) -> float:
-        """Cost per spot in dollars."""
-        return self.cost_cents / 100.0
-
-
-def parse_ratecard(table: pa.Table, *, file: str | None = None) -> tuple[RateCell, ...]:
-    """Validate a rate card and return its cells.
-
-    Args:
-        table: Columns ``channel, daypart, cost_per_spot, units_available``.
-        file: Path for error messages.
-
-    Returns:
-        One :class:`RateCell` per row, costs rounded to cents.
-
-    Raises:
-        InputError: Missing column, no rows, a null, an unknown daypart, a cost
-            that is not a positive number, units that are not a whole number
-            >= 0, or a repeated (channel, daypart). Names the row (1 = first data
-            row), never the value.
-    """
-    for column in RATECARD_COLUMNS:
-        if column not in table.column_names:
-            raise InputError(
-                "rate card has no such column",
-                file=file,
-                column=column,
-                hint=f"expected {', '.join(RATECARD_COLUMNS)}",
-            )
-    if table.num_rows == 0:
-        raise InputError("rate card has no rows", file=file)
-    known = set(DAYPART_NAMES)
-    cells: list[RateCell] = []
-    seen: set[tuple[str, str]] = set()
-    rows = zip(*(table[c].to_pylist() for c in RATECARD_COLUMNS), strict=True)
-    for row, (channel, daypart, cost, units) in enumerate(rows, start=1):
-        if not isinstance(channel, str) or not channel:
-            raise InputError("channel is missing", file=file, column="channel", row=row)
-        if daypart not in known:
-            raise InputError(
-                "unknown daypart",
-                file=file,
-                column="daypart",
-                row=row,
-                hint=f"use one of {', '.join(DAYPART_NAMES)}",
-            )
-        price = _number(cost)
-        if price is None or not math.isfinite(price) or price <= 0:
-            raise InputError(
-                "cost_per_spot must be a positive number",
-                file=file,
-                column="cost_per_spot",
-                row=row,
-            )
-        count = _number(units)
-        if count is None or not math.isfinite(count) or count < 0 or count != int(count):
-            raise InputError(
-                "units_available must be a whole number >= 0",
-                file=file,
-                column="units_available",
-                row=row,
-            )
-        key = (channel, str(daypart))
-        if key in seen:
-            raise InputError("repeated channel and daypart", file=file, row=row)
-        seen.add(key)
-        cells.append(RateCell(channel, str(daypart), max(1, round(price * 100)), int(count)))
-    return tuple(cells)
-
-
-def _number(value: object) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+# The report picks the schedule and the comparison up from the plan's
+# directory, so both sides take the file names from here.
+PLAN_CSV = "plan.csv"
+"""File name of the optimized schedule (:attr:`PlanResult.schedule`)."""
+PLAN_BASELINE_CSV = "plan_all_households.csv"
+"""File name of the all-household schedule (:attr:`PlanResult.baseline_schedule`)."""
+PLAN_COMPARISON_CSV = "plan_comparison.csv"
+"""File name of the comparison (:attr:`PlanResult.comparison`, maybe with voter projections)."""
 
 
 def normalise_weights(
@@ -220,402 +108,6 @@ def normalise_weights(
             raise InputError(f"weight #{position} must be a positive number")
     total = sum(chosen)
     return {t: w / total for t, w in zip(targets, chosen, strict=True)}
-
-
-# --------------------------------------------------------------------------- the program
-
-
-@dataclass(frozen=True, slots=True)
-class Instance:
-    """The integer program's data, one entry per rate-card cell.
-
-    Attributes:
-        values: Objective points per spot (weighted target rating points).
-        costs: Cost per spot in cents.
-        units: Spots available.
-        groups: The cell's channel (for the channel-spread constraint).
-        budget: Budget in cents.
-        min_channels: Minimum number of distinct channels with a spot (0 = none).
-    """
-
-    values: tuple[float, ...]
-    costs: tuple[int, ...]
-    units: tuple[int, ...]
-    groups: tuple[str, ...]
-    budget: int
-    min_channels: int = 0
-
-    def __post_init__(self) -> None:
-        n = len(self.values)
-        if not len(self.costs) == len(self.units) == len(self.groups) == n:
-            raise ValueError("values, costs, units and groups must have one entry per cell")
-        if any(c <= 0 for c in self.costs) or any(u < 0 for u in self.units):
-            raise ValueError("costs must be positive and units non-negative")
-        if self.budget < 0 or self.min_channels < 0:
-            raise ValueError("budget and min_channels must be non-negative")
-
-    def objective(self, spots: Sequence[int]) -> float:
-        """Objective value of a schedule."""
-        return math.fsum(v * x for v, x in zip(self.values, spots, strict=True))
-
-    def cost(self, spots: Sequence[int]) -> int:
-        """Cost of a schedule in cents."""
-        return sum(c * x for c, x in zip(self.costs, spots, strict=True))
-
-    def channels(self, spots: Sequence[int]) -> int:
-        """Distinct channels carrying at least one spot."""
-        return len({g for g, x in zip(self.groups, spots, strict=True) if x > 0})
-
-    def feasible(self, spots: Sequence[int]) -> bool:
-        """Within units, budget and channel spread."""
-        return (
-            all(0 <= x <= u for x, u in zip(spots, self.units, strict=True))
-            and self.cost(spots) <= self.budget
-            and self.channels(spots) >= self.min_channels
-        )
-
-    def check_spread(self) -> None:
-        """Raise if no schedule can put a spot on ``min_channels`` channels."""
-        if not self.min_channels:
-            return
-        cheapest: dict[str, int] = {}
-        for g, c, u in zip(self.groups, self.costs, self.units, strict=True):
-            if u > 0:
-                cheapest[g] = min(c, cheapest.get(g, c))
-        need = sorted(cheapest.values())[: self.min_channels]
-        if len(need) < self.min_channels or sum(need) > self.budget:
-            raise InputError(
-                f"no schedule puts a spot on {self.min_channels} channels within the budget",
-                hint="raise the budget or lower --min-channels",
-            )
-
-
-@dataclass(frozen=True, slots=True)
-class Solution:
-    """Spots per cell, with how they were found.
-
-    Attributes:
-        spots: Spots bought per cell (same order as the instance).
-        objective: Objective value.
-        cost: Total cost in cents.
-        method: ``cbc``, ``greedy`` or ``brute_force``.
-        optimal: Proven optimal (``cbc`` within its time limit, or ``brute_force``).
-    """
-
-    spots: tuple[int, ...]
-    objective: float
-    cost: int
-    method: str
-    optimal: bool
-
-
-def _solution(instance: Instance, spots: Sequence[int], method: str, optimal: bool) -> Solution:
-    picked = tuple(int(x) for x in spots)
-    return Solution(picked, instance.objective(picked), instance.cost(picked), method, optimal)
-
-
-def _drop_idle(instance: Instance, spots: list[int]) -> list[int]:
-    """Remove zero-value spots the channel spread does not need (they only cost money)."""
-    result = list(spots)
-    for i, v in enumerate(instance.values):
-        while result[i] > 0 and v <= 0:
-            result[i] -= 1
-            if instance.channels(result) < instance.min_channels:
-                result[i] += 1
-                break
-    return result
-
-
-def solve(
-    instance: Instance, *, time_limit: float = 60.0, warm_start: Solution | None = None
-) -> Solution:
-    """Solve the spot-selection integer program with CBC.
-
-    PuLP writes the model to a temporary file and runs its bundled CBC binary
-    (single thread, relative gap 0, so the result is deterministic).
-
-    Args:
-        instance: The program.
-        time_limit: Seconds CBC may search; on expiry the best schedule found
-            is returned with ``optimal`` false.
-        warm_start: A feasible schedule CBC starts from (so the result is
-            never worse than it).
-
-    Returns:
-        The best schedule found.
-
-    Raises:
-        InputError: No feasible schedule (channel spread out of reach).
-        StateError: CBC could not be run.
-    """
-    instance.check_spread()
-    prob = pulp.LpProblem("spot_selection", pulp.LpMaximize)
-    bounds = [
-        u if c <= instance.budget else 0
-        for u, c in zip(instance.units, instance.costs, strict=True)
-    ]
-    x = [prob.add_variable(f"x{i}", 0, u, cat="Integer") for i, u in enumerate(bounds)]
-    prob += pulp.lpSum(v * xi for v, xi in zip(instance.values, x, strict=True))
-    prob += pulp.lpSum(c * xi for c, xi in zip(instance.costs, x, strict=True)) <= instance.budget
-    if instance.min_channels:
-        channels = sorted(set(instance.groups))
-        y = {g: prob.add_variable(f"y{j}", 0, 1, cat="Binary") for j, g in enumerate(channels)}
-        for g in channels:
-            members = [xi for xi, gi in zip(x, instance.groups, strict=True) if gi == g]
-            prob += pulp.lpSum(members) >= y[g]
-        prob += pulp.lpSum(y.values()) >= instance.min_channels
-        if warm_start is not None:
-            used = {gi for gi, s in zip(instance.groups, warm_start.spots, strict=True) if s > 0}
-            for g, var in y.items():
-                var.setInitialValue(1 if g in used else 0)
-    if warm_start is not None:
-        for xi, s in zip(x, warm_start.spots, strict=True):
-            xi.setInitialValue(s)
-    try:
-        with warnings.catch_warnings():
-            # PuLP 3.3 flags its bundled CBC for removal in 4.0; the dependency
-            # is pinned below 4, and the bundled binary is what runs offline.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            solver = pulp.PULP_CBC_CMD(
-                msg=False,
-                timeLimit=time_limit,
-                gapRel=0.0,
-                gapAbs=0.0,
-                threads=1,
-                warmStart=warm_start is not None,
-            )
-            prob.solve(solver)
-    except pulp.PulpSolverError:
-        raise StateError(
-            "the CBC solver could not be run", hint="reinstall the pulp package"
-        ) from None
-    if prob.sol_status not in (pulp.LpSolutionOptimal, pulp.LpSolutionIntegerFeasible):
-        raise InputError(
-            "the solver found no feasible schedule",
-            hint="raise the budget or lower --min-channels",
-        )
-    spots = [round(xi.value() or 0.0) for xi in x]
-    spots = _drop_idle(instance, spots)
-    found = _solution(instance, spots, "cbc", prob.sol_status == pulp.LpSolutionOptimal)
-    if warm_start is not None and warm_start.objective > found.objective:
-        # CBC's tolerances can lose a hair against the start; keep the better one.
-        return Solution(warm_start.spots, warm_start.objective, warm_start.cost, "cbc", False)
-    return found
-
-
-def greedy(instance: Instance) -> Solution:
-    """The ratio rule: buy the best rating points per dollar first, as far as money goes.
-
-    With a channel spread, it first buys one spot on each of ``min_channels``
-    channels, in order of the channel's best points per dollar, skipping a
-    channel when paying for it would leave too little for the rest.
-
-    Raises:
-        InputError: No feasible schedule (channel spread out of reach).
-    """
-    instance.check_spread()
-    n = len(instance.values)
-    spots = [0] * n
-    left = instance.budget
-
-    def ratio(i: int) -> float:
-        return instance.values[i] / instance.costs[i]
-
-    available = [i for i in range(n) if instance.units[i] > 0]
-    if instance.min_channels:
-        by_channel: dict[str, list[int]] = {}
-        for i in available:
-            by_channel.setdefault(instance.groups[i], []).append(i)
-        cheapest = {g: min(instance.costs[i] for i in cells) for g, cells in by_channel.items()}
-        order = sorted(by_channel, key=lambda g: (-max(ratio(i) for i in by_channel[g]), g))
-        chosen: set[str] = set()
-        for g in order:
-            if len(chosen) == instance.min_channels:
-                break
-            still = instance.min_channels - len(chosen) - 1
-            rest = sorted(cheapest[h] for h in by_channel if h not in chosen and h != g)[:still]
-            reserve = sum(rest)
-            for i in sorted(by_channel[g], key=lambda i: (-ratio(i), instance.costs[i], i)):
-                if instance.costs[i] + reserve <= left:
-                    spots[i] += 1
-                    left -= instance.costs[i]
-                    chosen.add(g)
-                    break
-    for i in sorted(available, key=lambda i: (-ratio(i), instance.costs[i], i)):
-        if instance.values[i] <= 0:
-            break
-        take = min(instance.units[i] - spots[i], left // instance.costs[i])
-        spots[i] += take
-        left -= take * instance.costs[i]
-    return _solution(instance, spots, "greedy", False)
-
-
-def brute_force(instance: Instance, *, max_schedules: int = 2_000_000) -> Solution:
-    """Exhaustive search over every schedule: the reference optimum for tiny instances.
-
-    Ties are broken by lower cost, then by the first schedule in
-    lexicographic order.
-
-    Raises:
-        ValueError: More than ``max_schedules`` schedules to try.
-        InputError: No feasible schedule.
-    """
-    instance.check_spread()
-    size = math.prod(u + 1 for u in instance.units)
-    if size > max_schedules:
-        raise ValueError("instance too large for brute force")
-    best: tuple[float, int] | None = None
-    best_spots: tuple[int, ...] = ()
-    for spots in itertools.product(*(range(u + 1) for u in instance.units)):
-        if not instance.feasible(spots):
-            continue
-        key = (instance.objective(spots), -instance.cost(spots))
-        if best is None or key > best:
-            best, best_spots = key, spots
-    if best is None:
-        raise InputError("no feasible schedule")
-    return _solution(instance, best_spots, "brute_force", True)
-
-
-# --------------------------------------------------------------------------- values and reach
-
-
-def _lookup(ratings: pa.Table) -> tuple[dict[tuple[str, str, str], float], dict[str, int]]:
-    """(segment, channel, daypart) -> rating (suppressed omitted); segment -> universe."""
-    rating: dict[tuple[str, str, str], float] = {}
-    universe: dict[str, int] = {}
-    for s, c, d, u, r in zip(
-        *(ratings[k].to_pylist() for k in ("segment", "channel", "daypart", "universe", "rating")),
-        strict=True,
-    ):
-        universe[s] = int(u)
-        if r is not None:
-            rating[(s, c, d)] = float(r)
-    return rating, universe
-
-
-def with_tier_estimates(ratings: pa.Table, decoded: pa.Table) -> pa.Table:
-    """Fill suppressed intensity-tier cells from the parent segment and the channel's tier share.
-
-    Light viewers rarely clear the k threshold in a single channel x daypart
-    cell, but their channel-level (period) figures usually do. A suppressed
-    tier cell ``(s:tier, c, d)`` is estimated as the parent's cell AQH times
-    the tier's share of the parent's viewing of channel ``c`` over the period
-    (``aqh[s:tier, c] / aqh[s, c]``), i.e. assuming the tier's share of the
-    channel's audience is the same in every daypart.
-
-    Args:
-        ratings: Output of :func:`linkage.metrics.spot_ratings`.
-        decoded: The decoded viewership (period rows are used).
-
-    Returns:
-        ``ratings`` with estimated tier ratings filled in and a boolean
-        ``estimated`` column (true only for filled cells).
-    """
-    period = decoded.filter(pc.equal(decoded["grain"], "period"))
-    hidden = (
-        period["suppressed"].to_pylist()
-        if "suppressed" in period.column_names
-        else [False] * period.num_rows
-    )
-    channel_aqh = {
-        (str(seg), str(ch)): float(aqh)
-        for seg, ch, aqh, h in zip(
-            period["segment"].to_pylist(),
-            period["channel"].to_pylist(),
-            period["aqh_households"].to_pylist(),
-            hidden,
-            strict=True,
-        )
-        if not h and aqh is not None
-    }
-    rating, universe = _lookup(ratings)
-    rows = ratings.to_pylist()
-    for r in rows:
-        r["estimated"] = False
-        base, tier = split_tier(r["segment"])
-        if r["rating"] is not None or tier is None or not r["universe"]:
-            continue
-        parent = rating.get((base, r["channel"], r["daypart"]))
-        whole = channel_aqh.get((base, r["channel"]))
-        part = channel_aqh.get((r["segment"], r["channel"]))
-        if parent is None or not whole or part is None or not universe.get(base):
-            continue
-        r["rating"] = parent * universe[base] / r["universe"] * part / whole
-        r["estimated"] = True
-    return pa.Table.from_pylist(
-        rows, schema=ratings.schema.append(pa.field("estimated", pa.bool_()))
-    )
-
-
-def cell_values(
-    cells: Sequence[RateCell],
-    ratings: pa.Table,
-    weights: Mapping[str, float],
-    *,
-    light_priority: float = 0.0,
-) -> tuple[float, ...]:
-    """Objective points per spot of each rate-card cell.
-
-    ``v = sum_s w_s (r_s + light_priority * r_{s:light} * U_{s:light} / U_s)``
-    with ratings from :func:`linkage.metrics.spot_ratings`; suppressed or
-    missing cells count zero, as does a missing light tier.
-
-    Args:
-        cells: Rate-card cells.
-        ratings: Output of :func:`linkage.metrics.spot_ratings`.
-        weights: Segment -> weight.
-        light_priority: Extra weight on rating points among light viewers.
-    """
-    rating, universe = _lookup(ratings)
-    values: list[float] = []
-    for cell in cells:
-        total = 0.0
-        for segment, w in weights.items():
-            points = rating.get((segment, cell.channel, cell.daypart), 0.0)
-            light = f"{segment}{TIER_SEPARATOR}{LIGHT}"
-            if light_priority and universe.get(segment):
-                scale = universe.get(light, 0) / universe[segment]
-                points += (
-                    light_priority * scale * rating.get((light, cell.channel, cell.daypart), 0.0)
-                )
-            total += w * points
-        values.append(total)
-    return tuple(values)
-
-
-def estimate_reach(
-    spots: Mapping[tuple[str, str], int],
-    ratings: Mapping[tuple[str, str], float],
-    ceilings: Mapping[str, float],
-) -> float:
-    """Estimated reach (percent of the segment) of a schedule, by the module's reach model.
-
-    Args:
-        spots: (channel, daypart) -> spots bought.
-        ratings: (channel, daypart) -> expected rating of a spot (percent).
-        ceilings: channel -> period reach (percent): the channel's potential
-            audience. A channel without one has no ceiling (100).
-
-    Returns:
-        Reach in percent, 0-100.
-    """
-    miss_by_channel: dict[str, float] = {}
-    for (channel, daypart), n in spots.items():
-        r = ratings.get((channel, daypart), 0.0)
-        if n <= 0 or r <= 0:
-            continue
-        pool = ceilings.get(channel) or 100.0
-        p = min(1.0, r / pool)
-        miss_by_channel[channel] = miss_by_channel.get(channel, 1.0) * (1.0 - p) ** n
-    unreached = 1.0
-    for channel, miss in miss_by_channel.items():
-        pool = (ceilings.get(channel) or 100.0) / 100.0
-        unreached *= 1.0 - pool * (1.0 - miss)
-    return 100.0 * (1.0 - unreached)
-
-
-# --------------------------------------------------------------------------- the plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -676,6 +168,28 @@ def validate_request(request: PlanRequest) -> None:
         raise InputError("solver time limit must be positive")
     if not request.weights or any(not math.isfinite(w) or w <= 0 for w in request.weights.values()):
         raise InputError("target weights must be positive numbers")
+
+
+def check_targets(targets: Sequence[str], codes: Mapping[str, str]) -> None:
+    """Raise before any work when a target is not a segment this campaign issued.
+
+    Checked against the campaign's own codes (and their intensity tiers), so a
+    typo fails before the rate card is read or the release is opened.
+
+    Args:
+        targets: Target segment names, as given (``--target``).
+        codes: Segment name -> code from the campaign's state for the exchange.
+
+    Raises:
+        InputError: Names the target's position and lists the known segments.
+    """
+    known = {ALL_MATCHED, *tier_codes(codes)}
+    for position, name in enumerate(targets, start=1):
+        if name not in known:
+            raise InputError(
+                f"--target: segment #{position} is not a segment of this exchange",
+                hint=f"known segments: {', '.join(sorted({ALL_MATCHED, *codes}))}",
+            )
 
 
 def check_feasible(cells: Sequence[RateCell], request: PlanRequest) -> None:
@@ -752,7 +266,7 @@ def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest
     Args:
         cells: Parsed rate card.
         decoded: Decoded ``viewership`` (:func:`linkage.report.decode_viewership`,
-            with :func:`linkage.metrics.tier_codes` when tiers were released).
+            with :func:`linkage.measure.tier_codes` when tiers were released).
         request: Targets, budget and options.
 
     Raises:
@@ -765,8 +279,8 @@ def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest
     _check_segments(request, segments)
     if ALL_MATCHED not in segments:
         raise InputError("the release has no all-matched rows", hint="check the viewership message")
-    rating, universe = _lookup(ratings)
-    ceilings = _ceilings(decoded)
+    rating, universe = rating_lookup(ratings)
+    ceilings = reach_ceilings(decoded)
     budget = _cents(request.budget)
     weights = dict(request.weights)
 
@@ -901,27 +415,6 @@ def _row(
         "objective": objective,
         "optimal": solution.optimal,
     }
-
-
-def _ceilings(decoded: pa.Table) -> dict[str, dict[str, float]]:
-    """segment -> channel -> released period reach (percent), unsuppressed only."""
-    rows = decoded.filter(pc.equal(decoded["grain"], "period"))
-    hidden = (
-        rows["suppressed"].to_pylist()
-        if "suppressed" in rows.column_names
-        else [False] * rows.num_rows
-    )
-    result: dict[str, dict[str, float]] = {}
-    for s, c, r, h in zip(
-        rows["segment"].to_pylist(),
-        rows["channel"].to_pylist(),
-        rows["reach"].to_pylist(),
-        hidden,
-        strict=True,
-    ):
-        if not h and r is not None and r > 0:
-            result.setdefault(str(s), {})[str(c)] = float(r)
-    return result
 
 
 def _notes(

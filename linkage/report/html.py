@@ -1,7 +1,8 @@
 """The campaign's report as one self-contained HTML page.
 
-:func:`render_html` turns a :class:`ReportContent` into a string; the caller
-(``parties.campaign``) writes it with ``linkage.files``. The page needs no
+:func:`render_html` turns a :class:`ReportContent` into a string
+(:func:`linkage.report.build_report` fills it in; the campaign writes it with
+``linkage.io``). The page needs no
 network: CSS is inline, charts are PNG ``data:`` URIs, there is no script and
 no web font, and a Content-Security-Policy forbids fetching anything else, so
 the file can be mailed, archived or opened on an air-gapped laptop and look
@@ -24,7 +25,8 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from linkage.report.figures import IndexCell, ReleaseFacts
+from linkage.report.disclosure import ReleaseFacts
+from linkage.report.figures import IndexCell
 
 __all__ = [
     "CSP",

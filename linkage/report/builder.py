@@ -1,0 +1,187 @@
+"""The campaign report, assembled: coded releases in, every table, chart and the page out.
+
+:func:`build_report` does what ``narwhal campaign report`` computes -- decode
+the releases, rank the top buys, draw one heatmap per segment and day type,
+render the page -- and returns it all as one immutable :class:`CampaignReport`,
+each output under the file name it is written to. Nothing here touches a file
+or the terminal: the caller reads the inputs (the plan tables too), decides
+when the inputs count as consumed, and writes :attr:`CampaignReport.tables`,
+:attr:`CampaignReport.images` and :attr:`CampaignReport.html` with
+``linkage.io``'s atomic writers. Drawing is the slow part, so it reports
+progress through an optional callback instead of printing.
+
+The PNG bytes written beside the page are the very bytes embedded in it, so
+the two can never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import pyarrow as pa
+
+from linkage.measure import tier_codes
+from linkage.report.decode import (
+    decode_viewership,
+    match_rate_table,
+    projected_match_rates,
+    viewership_csv_table,
+)
+from linkage.report.disclosure import noise_table, release_facts, suppression_table
+from linkage.report.figures import IndexCell, figure_png, heatmap_figure, index_table, top_by_index
+from linkage.report.html import Heatmap, ReportContent, render_html
+
+__all__ = [
+    "INDEX_CSV",
+    "MATCH_RATES_CSV",
+    "REPORT_HTML",
+    "VIEWERSHIP_CSV",
+    "CampaignReport",
+    "Progress",
+    "build_report",
+    "heatmap_file_name",
+]
+
+VIEWERSHIP_CSV = "viewership.csv"
+"""File name of :attr:`CampaignReport.viewership`."""
+MATCH_RATES_CSV = "match_rates.csv"
+"""File name of :attr:`CampaignReport.match_rates`."""
+INDEX_CSV = "index.csv"
+"""File name of :attr:`CampaignReport.index`."""
+REPORT_HTML = "report.html"
+"""File name of :attr:`CampaignReport.html`."""
+
+TOP_PER_SEGMENT = 3
+"""Top buys listed per segment."""
+
+DAY_TYPE_ORDER = ("weekday", "weekend")
+"""Day types drawn, in this order, when the release has them (else whatever it has)."""
+
+Progress = Callable[[int, int], None]
+"""Called with (heatmaps drawn, heatmaps to draw): once with 0 before the first, then after each."""
+
+
+def heatmap_file_name(segment: str, day_type: str) -> str:
+    """The file a segment's heatmap for one day type is written to (and captioned with)."""
+    return f"heatmap_{segment}_{day_type}.png"
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignReport:
+    """Everything the report writes and prints, computed and not yet written.
+
+    Attributes:
+        viewership: ``viewership.csv`` rows (quarter-hour grain, named segments).
+        match_rates: ``match_rates.csv`` rows (:func:`linkage.report.match_rate_table`).
+        index: ``index.csv`` rows (:func:`linkage.report.index_table`).
+        top: The top buys per segment, ranked on ``top_day_type``.
+        top_day_type: The day type the top buys were ranked on.
+        heatmaps: The charts, in page and write order.
+        html: The self-contained page, or None when it was not asked for.
+        with_plan: The page includes a plan (``plan.csv`` was given).
+    """
+
+    viewership: pa.Table
+    match_rates: pa.Table
+    index: pa.Table
+    top: tuple[IndexCell, ...]
+    top_day_type: str
+    heatmaps: tuple[Heatmap, ...]
+    html: str | None
+    with_plan: bool
+
+    @property
+    def tables(self) -> dict[str, pa.Table]:
+        """File name -> CSV table, in write order."""
+        return {
+            VIEWERSHIP_CSV: self.viewership,
+            MATCH_RATES_CSV: self.match_rates,
+            INDEX_CSV: self.index,
+        }
+
+    @property
+    def images(self) -> dict[str, bytes]:
+        """File name -> PNG bytes, in write order (the bytes the page embeds)."""
+        return {chart.file_name: chart.png for chart in self.heatmaps}
+
+
+def build_report(
+    exchange_id: str,
+    codes: Mapping[str, str],
+    match_report: pa.Table,
+    viewership: pa.Table,
+    *,
+    plan: pa.Table | None = None,
+    plan_comparison: pa.Table | None = None,
+    html: bool = True,
+    progress: Progress | None = None,
+    generated_at: datetime | None = None,
+) -> CampaignReport:
+    """Decode the releases and compute every table, chart and the page of the report.
+
+    Args:
+        exchange_id: The exchange the report belongs to (shown on the page).
+        codes: Segment name -> code from the campaign's state for the exchange.
+        match_report: The decrypted ``match-report`` payload.
+        viewership: The decrypted ``viewership`` payload.
+        plan: The schedule (``plan.csv``) to show on the page, if one was made.
+        plan_comparison: The plan comparison (``plan_comparison.csv``), if any.
+        html: Render the page; without it the plan tables are ignored.
+        progress: Told how many heatmaps are drawn (see :data:`Progress`).
+        generated_at: The page's timestamp (default: now), a parameter so
+            output can be reproduced.
+
+    Returns:
+        The report, ready to write.
+
+    Raises:
+        InputError: A payload lacks a column or holds a code this campaign did
+            not issue for the exchange.
+    """
+    decoded = decode_viewership(viewership, tier_codes(codes))
+    csv_table = viewership_csv_table(decoded)
+    rates = match_rate_table(match_report, codes)
+    index = index_table(decoded)
+    present = set(index["day_type"].to_pylist())
+    day_types = [d for d in DAY_TYPE_ORDER if d in present] or sorted(present)
+    top_day = day_types[0] if day_types else "all"
+    top = tuple(top_by_index(index, per_segment=TOP_PER_SEGMENT, day_type=top_day))
+    drawn = set(zip(index["segment"].to_pylist(), index["day_type"].to_pylist(), strict=True))
+    charts = [(n, d) for n in sorted(codes) for d in day_types if (n, d) in drawn]
+    heatmaps: list[Heatmap] = []
+    if progress is not None:
+        progress(0, len(charts))
+    for name, day_type in charts:
+        png = figure_png(heatmap_figure(index, name, day_type=day_type))
+        heatmaps.append(Heatmap(name, day_type, png, heatmap_file_name(name, day_type)))
+        if progress is not None:
+            progress(len(heatmaps), len(charts))
+
+    page = None
+    if html:
+        content = ReportContent(
+            exchange_id=exchange_id,
+            match_rates=projected_match_rates(rates),
+            heatmaps=heatmaps,
+            top=top,
+            top_day_type=top_day,
+            suppression=suppression_table(decoded),
+            facts=release_facts(decoded),
+            noise=noise_table(decoded),
+            plan=plan,
+            plan_comparison=plan_comparison,
+            generated_at=datetime.now(UTC) if generated_at is None else generated_at,
+        )
+        page = render_html(content)
+    return CampaignReport(
+        viewership=csv_table,
+        match_rates=rates,
+        index=index,
+        top=top,
+        top_day_type=top_day,
+        heatmaps=tuple(heatmaps),
+        html=page,
+        with_plan=html and plan is not None,
+    )

@@ -13,12 +13,19 @@ from typing import Annotated
 
 import pyarrow as pa
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from linkage.encode import (
     assign_codes,
-    encode_side_chunks,
+    column_kinds,
     evaluate,
     load_segments,
     membership_lists,
@@ -35,42 +42,30 @@ from linkage.io import (
 )
 from linkage.measure import project_to_voters, tier_codes
 from linkage.plan import (
+    PLAN_BASELINE_CSV,
+    PLAN_COMPARISON_CSV,
+    PLAN_CSV,
     PLAN_NAMES,
     RATECARD_COLUMNS,
     PlanRequest,
     PlanResult,
     check_feasible,
+    check_targets,
     make_plan,
     normalise_weights,
     parse_ratecard,
     validate_request,
 )
 from linkage.protocol import random_refs, validate_exchange_id
-from linkage.report import (
-    Heatmap,
-    ReportContent,
-    decode_viewership,
-    figure_png,
-    heatmap_figure,
-    index_table,
-    match_rate_table,
-    noise_table,
-    projected_match_rates,
-    release_facts,
-    render_html,
-    suppression_table,
-    top_by_index,
-    viewership_csv_table,
-)
+from linkage.report import REPORT_HTML, build_report, decode_viewership, match_rate_table
 from linkage.tables import ALL_MATCHED
 from parties.common import (
     ExchangeOpt,
     HomeOpt,
     SchemaOpt,
+    TokenRun,
     WorkersOpt,
     console,
-    fail_cleanly,
-    load_link_schema,
     make_app,
     out,
     require_home,
@@ -79,27 +74,10 @@ from parties.common import (
 
 app = make_app("campaign", "Campaign role: tokenize the voter file, read the results, plan.")
 
-REPORT_HTML = "report.html"
-PLAN_CSV = "plan.csv"
-PLAN_COMPARISON_CSV = "plan_comparison.csv"
-"""File names shared by `report` and `plan` inside the report directory."""
-
 VOTER_COLUMNS = ("voter_id", "first_name", "last_name", "address", "city", "state", "zip")
 
 
-def column_kinds(schema: pa.Schema) -> dict[str, str]:
-    """Column -> "number" / "string" for the segment-rule checker."""
-    kinds: dict[str, str] = {}
-    for field in schema:
-        if pa.types.is_integer(field.type) or pa.types.is_floating(field.type):
-            kinds[field.name] = "number"
-        elif pa.types.is_string(field.type) or pa.types.is_large_string(field.type):
-            kinds[field.name] = "string"
-    return kinds
-
-
 @app.command("tokenize")
-@fail_cleanly
 def tokenize(
     home: HomeOpt,
     voters: Annotated[Path, typer.Option("--voters", help="Voter file (Parquet or CSV).")],
@@ -115,18 +93,10 @@ def tokenize(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
-    h.identity()  # fail before the long work if the keys are unreadable
-    matcher = h.peer("matcher")
-    key = h.linkage_key("provider", x)
+    run = TokenRun.start(h, x, "campaign-tokens", "a", peer="provider")
     state = h.state(x)
-    target = h.outbox_message(x, "campaign-tokens")
-
-    link_schema = load_link_schema(schema)
-    table = read_input_table(
-        voters,
-        # The default schema's phone and e-mail columns are optional, as before.
-        required=VOTER_COLUMNS if schema is None else ("voter_id", *link_schema.side_columns("a")),
-        unique="voter_id",
+    link_schema, table = run.read(
+        voters, schema, id_column="voter_id", default_columns=VOTER_COLUMNS
     )
     rules = load_segments(
         read_text(segments), columns=column_kinds(table.schema), file=str(segments)
@@ -136,7 +106,6 @@ def tokenize(
         codes = assign_codes(rules)
     rids = random_refs(table.num_rows)
     known = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
-    tokens = encode_side_chunks(table, link_schema, "a", key, workers=workers)
 
     def write_state() -> None:
         # Everything validated and computed: state first, the message last.
@@ -147,11 +116,13 @@ def tokenize(
         )
         atomic_write_text(
             state / "segments.json",
-            json.dumps({"codes": codes, "linkage_key": key.fingerprint()}, indent=2),
+            json.dumps({"codes": codes, "linkage_key": run.key.fingerprint()}, indent=2),
             mode=0o600,
         )
 
-    write_token_message(h, x, "campaign-tokens", matcher, known, tokens, before_publish=write_state)
+    target = write_token_message(
+        run, link_schema, table, known, workers=workers, before_publish=write_state
+    )
     sizes = {name: int(mask.sum()) for name, mask in masks.items()}
     out.print(f"tokenized {table.num_rows:,} voters; segments: {sizes}")
     out.print(f"wrote {target}")
@@ -174,7 +145,6 @@ def load_codes(state: Path) -> dict[str, str]:
 
 
 @app.command("report")
-@fail_cleanly
 def report_(
     home: HomeOpt,
     exchange: ExchangeOpt,
@@ -200,18 +170,7 @@ def report_(
     codes = load_codes(h.state(x))
     match = h.open_inbox(x, "match-report")
     view = h.open_inbox(x, "viewership")
-
-    decoded = decode_viewership(view.table, tier_codes(codes))
-    csv_table = viewership_csv_table(decoded)
-    rates = match_rate_table(match.table, codes)
-    index = index_table(decoded)
-    present = set(index["day_type"].to_pylist())
-    day_types = [d for d in ("weekday", "weekend") if d in present] or sorted(present)
-    top_day = day_types[0] if day_types else "all"
-    top = top_by_index(index, per_segment=3, day_type=top_day)
-    drawn = set(zip(index["segment"].to_pylist(), index["day_type"].to_pylist(), strict=True))
-    charts = [(n, d) for n in sorted(codes) for d in day_types if (n, d) in drawn]
-    pngs: dict[tuple[str, str], bytes] = {}
+    plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -220,60 +179,53 @@ def report_(
         console=console,
         transient=True,
     ) as progress:
-        task = progress.add_task("drawing heatmaps", total=len(charts))
-        for name, day_type in charts:
-            fig = heatmap_figure(index, name, day_type=day_type)
-            pngs[name, day_type] = figure_png(fig)
-            progress.advance(task)
+        task: TaskID | None = None
 
-    plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
-    page = None
-    if html_page:
-        content = ReportContent(
-            exchange_id=x,
-            match_rates=projected_match_rates(rates),
-            heatmaps=[
-                Heatmap(name, day_type, png, f"heatmap_{name}_{day_type}.png")
-                for (name, day_type), png in pngs.items()
-            ],
-            top=top,
-            top_day_type=top_day,
-            suppression=suppression_table(decoded),
-            facts=release_facts(decoded),
-            noise=noise_table(decoded),
+        def drawn(done: int, total: int) -> None:
+            nonlocal task
+            if task is None:
+                task = progress.add_task("drawing heatmaps", total=total)
+            progress.update(task, completed=done)
+
+        report = build_report(
+            x,
+            codes,
+            match.table,
+            view.table,
             plan=plan_table,
             plan_comparison=comparison,
+            html=html_page,
+            progress=drawn,
         )
-        page = render_html(content)
 
     # Everything computed: now write.
     h.mark_consumed(x, match, view)
     out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_csv(out_dir / "viewership.csv", csv_table)
-    atomic_write_csv(out_dir / "match_rates.csv", rates)
-    atomic_write_csv(out_dir / "index.csv", index)
-    for (name, day_type), png in pngs.items():
-        atomic_write_bytes(out_dir / f"heatmap_{name}_{day_type}.png", png)
-    if page is not None:
-        atomic_write_text(out_dir / REPORT_HTML, page)
+    for name, table in report.tables.items():
+        atomic_write_csv(out_dir / name, table)
+    for name, png in report.images.items():
+        atomic_write_bytes(out_dir / name, png)
+    if report.html is not None:
+        atomic_write_text(out_dir / REPORT_HTML, report.html)
 
-    t = Table(title="Match rates")
-    for col in rates.column_names:
-        t.add_column(col)
-    for row in rates.to_pylist():
-        t.add_row(*(_fmt(v) for v in row.values()))
-    out.print(t)
+    rates = Table(title="Match rates")
+    for col in report.match_rates.column_names:
+        rates.add_column(col)
+    for row in report.match_rates.to_pylist():
+        rates.add_row(*(_fmt(v) for v in row.values()))
+    out.print(rates)
     best = Table(
-        title=f"Top channel x daypart per segment ({top_day}), by index vs all matched households"
+        title=f"Top channel x daypart per segment ({report.top_day_type}), "
+        "by index vs all matched households"
     )
     for col in ("segment", "channel", "daypart", "index", "rating"):
         best.add_column(col)
-    for row in top:
+    for row in report.top:
         best.add_row(row.segment, row.channel, row.daypart, _fmt(row.index), _fmt(row.rating))
     out.print(best)
     out.print(f"report written to {out_dir}")
-    if page is not None:
-        where = "with the plan" if plan_table is not None else "no plan yet"
+    if report.html is not None:
+        where = "with the plan" if report.with_plan else "no plan yet"
         out.print(f"HTML report ({where}): {out_dir / REPORT_HTML}")
 
 
@@ -294,7 +246,6 @@ def _fmt(value: object) -> str:
 
 
 @app.command("plan")
-@fail_cleanly
 def plan_(
     home: HomeOpt,
     exchange: ExchangeOpt,
@@ -351,13 +302,7 @@ def plan_(
         time_limit=time_limit,
     )
     validate_request(request)
-    known = {ALL_MATCHED, *tier_codes(codes)}
-    for position, name in enumerate(targets, start=1):
-        if name not in known:
-            raise InputError(
-                f"--target: segment #{position} is not a segment of this exchange",
-                hint=f"known segments: {', '.join(sorted({ALL_MATCHED, *codes}))}",
-            )
+    check_targets(targets, codes)
     cells = parse_ratecard(
         read_input_table(ratecard, required=RATECARD_COLUMNS), file=str(ratecard)
     )
@@ -378,7 +323,7 @@ def plan_(
     h.mark_consumed(x, *consumed)
     out_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_csv(out_dir / PLAN_CSV, result.schedule)
-    atomic_write_csv(out_dir / "plan_all_households.csv", result.baseline_schedule)
+    atomic_write_csv(out_dir / PLAN_BASELINE_CSV, result.baseline_schedule)
     atomic_write_csv(out_dir / PLAN_COMPARISON_CSV, comparison)
     _print_plan(result, comparison, request, targets)
     out.print(f"plan written to {out_dir / PLAN_CSV} (comparison: {PLAN_COMPARISON_CSV})")

@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from parties.common import fail_cleanly, out
+from parties.common import NarwhalApp, out
 
 ROLE_MODULES = {
     "campaign": "parties.campaign",
@@ -24,7 +24,7 @@ ROLE_MODULES = {
     "provider": "parties.provider",
 }
 
-_app = typer.Typer(
+_app = NarwhalApp(
     name="narwhal",
     help=(
         "Privacy-preserving record linkage for TV audience measurement.\n\n"
@@ -32,9 +32,6 @@ _app = typer.Typer(
         "only keyed tokens, random codes and pseudonyms in encrypted, signed files.\n\n"
         "Example: narwhal demo --out build/demo"
     ),
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
 )
 
 
@@ -61,7 +58,6 @@ def __getattr__(name: str) -> typer.Typer:
 
 
 @_app.command("synth")
-@fail_cleanly
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the world.")],
     voters: Annotated[int, typer.Option("--voters", min=1, help="Registered voters.")] = 50_000,
@@ -79,7 +75,6 @@ def synth(
 
 
 @_app.command("demo")
-@fail_cleanly
 def demo_(
     out_dir: Annotated[Path, typer.Option("--out", help="Demo directory.")] = Path("build/demo"),
     voters: Annotated[int, typer.Option("--voters", min=100, help="Registered voters.")] = 40_000,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, ParamSpec, TypeVar
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import pyarrow as pa
 import typer
@@ -20,12 +20,18 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from linkage.encode import LinkageSchema, load_schema, shipped_schema
+from linkage.encode import (
+    LinkageSchema,
+    Side,
+    encode_side_chunks,
+    join_row_columns,
+    load_schema,
+    shipped_schema,
+)
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.io import (
     ParquetColumns,
     ShuffledParquet,
-    atomic_write_bytes,
     copy_message,
     load_identity,
     load_seen,
@@ -33,6 +39,7 @@ from linkage.io import (
     private_scratch,
     read_card,
     read_contacts,
+    read_input_table,
     read_message_bytes,
     read_text,
     save_identity,
@@ -62,7 +69,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
+def _one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
     """Turn a NarwhalError into one line on stderr and its exit code (no traceback)."""
 
     @functools.wraps(func)
@@ -76,14 +83,43 @@ def fail_cleanly(func: Callable[P, R]) -> Callable[P, R]:
     return wrapper
 
 
-def make_app(role: str, help_text: str) -> typer.Typer:
-    """A role's Typer app with the verbs every role has (init, trust, open)."""
-    app = typer.Typer(
+class NarwhalApp(typer.Typer):
+    """A Typer app whose every command maps errors to exit codes the same way.
+
+    Errors reach exit codes here, once, for every command registered on the
+    app: a command cannot forget it. A :class:`NarwhalError` becomes one line
+    on stderr (never a traceback, which could show a value) and its
+    ``exit_code``; anything else is a bug and keeps its traceback, without
+    locals.
+    """
+
+    def __init__(self, *, name: str, help: str) -> None:
+        super().__init__(
+            name=name,
+            help=help,
+            no_args_is_help=True,
+            pretty_exceptions_show_locals=False,
+            add_completion=False,
+        )
+
+    def command(  # type: ignore[override]
+        self, name: str | None = None, **settings: Any
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]:
+        """Register a command, wrapped so its errors become one line and an exit code."""
+        register = super().command(name, **settings)
+
+        def decorator(func: Callable[P, R]) -> Callable[P, R]:
+            register(_one_line_errors(func))
+            return func
+
+        return decorator
+
+
+def make_app(role: str, help_text: str) -> NarwhalApp:
+    """A role's app with the verbs every role has (init, trust, open)."""
+    app = NarwhalApp(
         name=role,
         help=f"{help_text}\n\nExample: narwhal {role} init --home ./{role} --name my-{role}",
-        no_args_is_help=True,
-        pretty_exceptions_show_locals=False,
-        add_completion=False,
     )
     _add_common_commands(app, role)
     return app
@@ -242,17 +278,77 @@ def row_progress(label: str) -> Progress:
     )
 
 
+@dataclass(frozen=True)
+class TokenRun:
+    """One side's tokenize run: who seals, for whom, under which key.
+
+    Both tokenizers are one skeleton around one role-specific step (segment
+    codes, household pseudonyms): :meth:`start` checks the keys and the
+    matcher's card before the long work, :meth:`read` reads and checks the
+    side's file, and :func:`write_token_message` encodes and seals it.
+
+    Attributes:
+        home: The sender's home.
+        exchange: Exchange id (validated).
+        kind: Message kind (``campaign-tokens`` / ``provider-tokens``).
+        side: The side of the linkage schema this role reads (``a`` / ``b``).
+        key: The linkage key agreed with the other data holder.
+        recipient: The matcher's card.
+    """
+
+    home: Home
+    exchange: str
+    kind: str
+    side: Side
+    key: LinkageKey
+    recipient: PartyCard
+
+    @classmethod
+    def start(cls, h: Home, exchange: str, kind: str, side: Side, peer: str) -> TokenRun:
+        """Check this party's keys and the matcher's card; agree the key with ``peer``."""
+        h.identity()  # fail before the long work if the keys are unreadable
+        recipient = h.peer("matcher")
+        key = h.linkage_key(peer, exchange)
+        return cls(h, exchange, kind, side, key, recipient)
+
+    @property
+    def target(self) -> Path:
+        """The outbox message this run writes."""
+        return self.home.outbox_message(self.exchange, self.kind)
+
+    def read(
+        self,
+        records: Path,
+        schema: Path | None,
+        *,
+        id_column: str,
+        default_columns: tuple[str, ...],
+    ) -> tuple[LinkageSchema, pa.Table]:
+        """The linkage schema and the side's checked records (``id_column`` unique)."""
+        link_schema = load_link_schema(schema)
+        table = read_input_table(
+            records,
+            # The default schema's phone and e-mail columns are optional, as before.
+            required=(
+                default_columns
+                if schema is None
+                else (id_column, *link_schema.side_columns(self.side))
+            ),
+            unique=id_column,
+        )
+        return link_schema, table
+
+
 def write_token_message(
-    h: Home,
-    exchange: str,
-    kind: str,
-    recipient: PartyCard,
+    run: TokenRun,
+    link_schema: LinkageSchema,
+    table: pa.Table,
     columns: pa.Table,
-    tokens: Iterator[pa.Table],
     *,
+    workers: int | None,
     before_publish: Callable[[], None] = lambda: None,
 ) -> Path:
-    """Seal ``columns`` joined row by row with streamed ``tokens`` into the outbox.
+    """Encode ``table`` and seal it, joined row by row with ``columns``, into the outbox.
 
     Rows go through a private on-disk shuffle (every order equally likely, so
     the payload's order leaks no sort key of the input) and are sealed
@@ -262,46 +358,38 @@ def write_token_message(
     writes the command's own state, and the message is written last.
 
     Args:
-        h: The sender's home.
-        exchange: Exchange id.
-        kind: Message kind.
-        recipient: The recipient's card.
+        run: The started run (keys, recipient, side).
+        link_schema: The linkage schema both sides use.
+        table: The side's records (row order matches ``columns``).
         columns: Per-row columns known up front (``rid``, ``segments``, ``hp``).
-        tokens: Token tables for consecutive row ranges, in order.
+        workers: Tokenizing processes; None: one per CPU.
         before_publish: Writes that must precede the message.
 
     Returns:
         The message path.
     """
-    target = h.outbox_message(exchange, kind)
-    with private_scratch(h.root / "state") as scratch:
+    tokens = encode_side_chunks(table, link_schema, run.side, run.key, workers=workers)
+    with private_scratch(run.home.root / "state") as scratch:
         payload = scratch / "payload.parquet"
-        offset = 0
         with (
             row_progress(f"tokenizing {columns.num_rows:,} rows") as progress,
             ShuffledParquet(payload, scratch) as shuffled,
         ):
             task = progress.add_task("tokenizing", total=columns.num_rows)
-            for chunk in tokens:
-                part = columns.slice(offset, chunk.num_rows)
-                for name in chunk.column_names:
-                    part = part.append_column(name, chunk[name])
+            for part in join_row_columns(columns, tokens):
                 shuffled.write(part)
-                offset += chunk.num_rows
-                progress.advance(task, chunk.num_rows)
-        if offset != columns.num_rows:
-            raise StateError(f"tokenizer returned {offset} rows for {columns.num_rows}")
+                progress.advance(task, part.num_rows)
         with out.status("checking and sealing the payload"):
             write_sealed_parquet(
-                target,
+                run.target,
                 payload,
-                kind=kind,
-                exchange_id=exchange,
-                sender=h.identity(),
-                recipient=recipient,
+                kind=run.kind,
+                exchange_id=run.exchange,
+                sender=run.home.identity(),
+                recipient=run.recipient,
                 before_publish=before_publish,
             )
-    return target
+    return run.target
 
 
 def require_home(home: Path) -> Home:
@@ -317,7 +405,6 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         help="Create signing and key-agreement keys (mode 0600) and a public card.\n\n"
         f"Example: narwhal {role} init --home ./{role} --name my-{role}",
     )
-    @fail_cleanly
     def init(
         home: HomeOpt,
         name: Annotated[str, typer.Option("--name", help="Your organisation's name.")],
@@ -331,9 +418,10 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         identity = generate_identity(name, role)
         save_identity(h.keys, identity)
         if role == "provider":
+            from linkage.release import LedgerStore  # the provider's alone: DP libraries
+
             save_secret(h.keys / "secret.key")
-            # Created now so a refused release later writes nothing at all.
-            atomic_write_bytes(h.ledger / ".lock", b"", mode=0o600)
+            LedgerStore.initialise(h.ledger)
         write_card(h.card_path, identity.card())
         out.print(f"{role} home ready: {h.card_path} (fingerprint {identity.card().fingerprint})")
 
@@ -342,7 +430,6 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         help="Import another party's public card (exchanged out of band).\n\n"
         f"Example: narwhal {role} trust --home ./{role} ../other/card.json",
     )
-    @fail_cleanly
     def trust(
         home: HomeOpt,
         card: Annotated[Path, typer.Argument(help="Another party's card.json.")],
@@ -361,7 +448,6 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         help="Verify a message addressed to this party; show its manifest and first rows.\n\n"
         f"Example: narwhal {role} open --home ./{role} ./{role}/inbox/x1.viewership.nwl",
     )
-    @fail_cleanly
     def open_(
         home: HomeOpt,
         message: Annotated[Path, typer.Argument(help="A .nwl message addressed to this party.")],

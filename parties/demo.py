@@ -28,8 +28,8 @@ from rich.progress import (
 
 from linkage.errors import NarwhalError, StateError
 from linkage.io import atomic_write_text
-from linkage.measure import rating_error
-from parties.campaign import REPORT_HTML
+from linkage.report import REPORT_HTML
+from linkage.synth import rating_error
 from parties.common import Home, deliver, out
 
 EXCHANGE = "demo-2026"

@@ -13,15 +13,15 @@ import typer
 
 from linkage.engine import make_engine
 from linkage.io import write_message
-from linkage.match import MatchSettings, assignments_from_links, link_records, match_report
+from linkage.match import MatchSettings, assignments_from_links, link_records
 from linkage.protocol import seal, validate_exchange_id
+from linkage.release import match_report
 from linkage.tables import DEFAULT_K
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
     HomeOpt,
     SchemaOpt,
-    fail_cleanly,
     load_link_schema,
     make_app,
     out,
@@ -32,7 +32,6 @@ app = make_app("matcher", "Matcher role: link the two token files, send assignme
 
 
 @app.command("link")
-@fail_cleanly
 def link(
     home: HomeOpt,
     exchange: ExchangeOpt,

@@ -9,7 +9,6 @@ needs no mapping file from the tokenize side.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -17,39 +16,27 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import typer
 
-from linkage.encode import encode_side_chunks
 from linkage.engine import make_engine
 from linkage.errors import PrivacyError
 from linkage.io import (
-    append_jsonl,
     check_input_file,
-    exclusive_lock,
-    load_ledger_blob,
-    load_ledger_table,
     load_secret,
     load_seen,
     open_message_file,
     read_input_table,
-    read_ledger_head,
-    read_ledger_lines,
     save_seen,
-    store_ledger_blob,
-    store_ledger_table,
-    write_ledger_head,
     write_message,
 )
 from linkage.measure import cross_with_intensity, distinct_values, household_intensity
 from linkage.protocol import pseudonymize, seal, validate_exchange_id
 from linkage.release import (
     DEFAULT_BUDGET,
-    HouseholdSet,
-    Ledger,
+    LedgerStore,
     ReleaseRequest,
     ledger_key,
     prune_derived_segments,
     release_grid,
     release_viewership,
-    segment_sets,
 )
 from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE
 from parties.common import (
@@ -57,9 +44,8 @@ from parties.common import (
     ExchangeOpt,
     HomeOpt,
     SchemaOpt,
+    TokenRun,
     WorkersOpt,
-    fail_cleanly,
-    load_link_schema,
     make_app,
     out,
     require_home,
@@ -76,7 +62,6 @@ VIEWING_COLUMNS = ("household_id", "channel", "start", "end")
 
 
 @app.command("tokenize")
-@fail_cleanly
 def tokenize(
     home: HomeOpt,
     subscribers: Annotated[
@@ -93,34 +78,20 @@ def tokenize(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
-    h.identity()  # fail before the long work if the keys are unreadable
-    matcher = h.peer("matcher")
-    key = h.linkage_key("campaign", x)
+    run = TokenRun.start(h, x, "provider-tokens", "b", peer="campaign")
     secret = load_secret(h.keys / "secret.key")
-    target = h.outbox_message(x, "provider-tokens")
-
-    link_schema = load_link_schema(schema)
-    table = read_input_table(
-        subscribers,
-        # The default schema's phone and e-mail columns are optional, as before.
-        required=(
-            SUBSCRIBER_COLUMNS
-            if schema is None
-            else ("household_id", *link_schema.side_columns("b"))
-        ),
-        unique="household_id",
+    link_schema, table = run.read(
+        subscribers, schema, id_column="household_id", default_columns=SUBSCRIBER_COLUMNS
     )
     with out.status("pseudonymizing households"):
         hps = pseudonymize(secret, x, table["household_id"].to_pylist())
     known = pa.table({"hp": pa.array(hps, pa.string())})
-    tokens = encode_side_chunks(table, link_schema, "b", key, workers=workers)
-    write_token_message(h, x, "provider-tokens", matcher, known, tokens)
+    target = write_token_message(run, link_schema, table, known, workers=workers)
     out.print(f"tokenized {table.num_rows:,} households")
     out.print(f"wrote {target}")
 
 
 @app.command("aggregate")
-@fail_cleanly
 def aggregate(
     home: HomeOpt,
     viewing: Annotated[Path, typer.Option("--viewing", help="Tuning events (Parquet).")],
@@ -228,19 +199,9 @@ def aggregate(
             cross_with_intensity(assigned, intensity), k=k, min_universe=min_universe
         )
 
-    # One release at a time per ledger: check-then-append must not interleave.
-    with exclusive_lock(h.ledger / ".lock"):
-        key = ledger_key(secret)
-        ledger_file, head_file = h.ledger / "releases.jsonl", h.ledger / "head.json"
-        sets_dir, payloads_dir = h.ledger / "sets", h.ledger / "payloads"
-        book = Ledger.load(
-            read_ledger_lines(ledger_file),
-            key,
-            head=read_ledger_head(head_file),
-            file=str(ledger_file),
-        )
-        sets = segment_sets(key, assigned)
-        total = budget
+    store = LedgerStore(h.ledger, ledger_key(secret))
+    with store.locked() as book:  # one release at a time per ledger
+        sets = store.segment_sets(assigned)
         with out.status("aggregating viewership"), make_engine(engine_name) as engine:
             grid = release_grid(view, channels=channel_list, engine=engine)
             request = ReleaseRequest.build(
@@ -253,51 +214,35 @@ def aggregate(
                 min_universe=min_universe,
                 sets=sets,
             )
-            replay = book.replay_of(request)
-            if replay is not None:
-                released = load_ledger_table(payloads_dir, replay.payload)
-            else:
-                known = {
-                    d: HouseholdSet.from_bytes(
-                        load_ledger_blob(sets_dir, d), file=str(sets_dir / d)
-                    )
-                    for d in book.set_digests(campaign.fingerprint)
-                }
-                known.update({s.digest: s for s in sets.values()})
-                total = book.check(request, known, budget=budget)
-                released = release_viewership(
+            pending = store.prepare(
+                book,
+                request,
+                sets,
+                budget=budget,
+                compute=lambda: release_viewership(
                     assigned,
                     view,
-                    channels=grid.channels,
+                    grid,
                     engine=engine,
                     k=k,
                     min_universe=min_universe,
-                    period=grid.days,
                     epsilon=epsilon,
-                )
-        sealed = seal(released, kind="viewership", exchange_id=x, sender=me, recipient=campaign)
-        if replay is None:
-            # Ledger first, message last: a crash in between over-counts the budget, never under.
-            for household_set in sets.values():
-                store_ledger_blob(sets_dir, household_set.to_bytes())
-            payload = store_ledger_table(payloads_dir, released)
-            book, entry = book.append(
-                request,
-                budget=total if total is not None else DEFAULT_BUDGET,
-                payload=payload,
-                released_at=datetime.now(UTC).isoformat(),
-                key=key,
+                ),
             )
-            append_jsonl(ledger_file, entry.to_line())
-            write_ledger_head(head_file, book.head_json())
-        save_seen(seen_path, guard)
-        write_message(target, sealed)
+        released = pending.payload
+        sealed = seal(released, kind="viewership", exchange_id=x, sender=me, recipient=campaign)
+
+        def deliver() -> None:
+            save_seen(seen_path, guard)
+            write_message(target, sealed)
+
+        book = store.commit(book, pending, deliver=deliver)
         n_sup = int(pc.sum(released["suppressed"]).as_py() or 0)
         out.print(f"released {released.num_rows:,} cells ({n_sup:,} suppressed under k={k})")
         if dropped:
             out.print(f"{len(dropped)} thin viewing-intensity tier(s) not released")
         fp = campaign.fingerprint
-        if replay is not None:
+        if pending.replay:
             out.print("exact replay of an earlier release: nothing new spent")
         elif epsilon is not None:
             left = (book.budget_of(fp) or DEFAULT_BUDGET) - book.spent(fp)

@@ -55,10 +55,10 @@ from linkage.match import (
     LinkOutcome,
     MatchSettings,
     link_records,
+    linkage_quality,
     resolve_many_to_one,
     resolve_one_to_one,
 )
-from linkage.measure import linkage_quality
 from linkage.protocol import agree_linkage_key, generate_identity
 
 EXCHANGE = "quality-check"

@@ -22,11 +22,32 @@ from typing import Final
 from cryptography.hazmat.primitives import hashes, hmac
 
 from linkage.errors import KeyMaterialError
+from linkage.types import SubkeySource
 
-__all__ = ["MIN_KEY_BYTES", "hmac_sha256_many", "length_prefixed"]
+__all__ = ["MIN_KEY_BYTES", "checked_subkey", "hmac_sha256_many", "length_prefixed"]
 
 MIN_KEY_BYTES: Final = 32
 """Shortest key :func:`hmac_sha256_many` accepts (a sub-key is 32 bytes)."""
+
+
+def checked_subkey(keys: SubkeySource, purpose: str) -> bytes:
+    """The raw sub-key bytes for ``purpose``, refused when too short to be derived.
+
+    Misuse costs: these bytes key every token of one purpose. Use them for
+    that purpose only, never log them, and never take them from anything but
+    a :class:`~linkage.types.SubkeySource` (a short or constant key would let
+    anyone holding the voter file brute-force the tokens).
+
+    Raises:
+        KeyMaterialError: The sub-key is shorter than :data:`MIN_KEY_BYTES`.
+    """
+    key = keys.subkey(purpose)
+    if len(key) < MIN_KEY_BYTES:
+        raise KeyMaterialError(
+            f"sub-key for {purpose} is shorter than {MIN_KEY_BYTES} bytes",
+            hint="derive sub-keys with LinkageKey.subkey",
+        )
+    return key
 
 
 def length_prefixed(data: bytes) -> bytes:

@@ -14,12 +14,7 @@ from typing import Annotated
 import pyarrow as pa
 import typer
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 from rich.table import Table
 
@@ -65,9 +60,9 @@ from parties.common import (
     SchemaOpt,
     TokenRun,
     WorkersOpt,
-    console,
     make_app,
     out,
+    progress_bar,
     require_home,
     write_token_message,
 )
@@ -171,14 +166,7 @@ def report_(
     match = h.open_inbox(x, "match-report")
     view = h.open_inbox(x, "viewership")
     plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as progress:
+    with progress_bar() as progress:
         task: TaskID | None = None
 
         def drawn(done: int, total: int) -> None:

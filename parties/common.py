@@ -266,14 +266,17 @@ class Home:
         save_seen(seen, guard)
 
 
-def row_progress(label: str) -> Progress:
-    """A progress bar over rows, on stderr (stdout stays for results)."""
+def progress_bar(on: Console = console, *, bold: bool = False) -> Progress:
+    """A transient progress bar (count, elapsed); on stderr unless told otherwise.
+
+    Results go to stdout, so by default progress stays out of a pipe's way.
+    """
     return Progress(
-        TextColumn("{task.description}"),
+        TextColumn("[bold]{task.description}" if bold else "{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
-        console=console,
+        console=on,
         transient=True,
     )
 
@@ -372,7 +375,7 @@ def write_token_message(
     with private_scratch(run.home.root / "state") as scratch:
         payload = scratch / "payload.parquet"
         with (
-            row_progress(f"tokenizing {columns.num_rows:,} rows") as progress,
+            progress_bar() as progress,
             ShuffledParquet(payload, scratch) as shuffled,
         ):
             task = progress.add_task("tokenizing", total=columns.num_rows)

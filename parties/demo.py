@@ -18,19 +18,15 @@ from pathlib import Path
 
 import pyarrow.csv as pacsv
 from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
     Progress,
     TaskID,
-    TextColumn,
-    TimeElapsedColumn,
 )
 
 from linkage.errors import NarwhalError, StateError
 from linkage.io import atomic_write_text
 from linkage.report import REPORT_HTML
 from linkage.synth import rating_error
-from parties.common import Home, deliver, out
+from parties.common import Home, deliver, out, progress_bar
 
 EXCHANGE = "demo-2026"
 MARKER = ".narwhal-demo"
@@ -210,14 +206,7 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
     report_dir = root / "report"
     steps = demo_steps(root, voters=voters, days=days, seed=seed)
     t0 = time.perf_counter()
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=out,
-        transient=True,
-    ) as progress:
+    with progress_bar(out, bold=True) as progress:
         runner = _Runner(progress, progress.add_task("starting", total=len(steps)))
         for step in steps:
             runner.run(step)

@@ -9,7 +9,7 @@ similarity of the underlying strings without revealing them to the matcher.
 Differences from clkhash (same idea, different choices):
 
 * **Keyed per exchange and per field.** Each field hashes under its own
-  sub-key ``_subkey(keys, f"bloom:{field.name}")`` (HKDF from the exchange's
+  sub-key ``checked_subkey(keys, f"bloom:{field.name}")`` (HKDF from the exchange's
   linkage key). Without that key a dictionary of names gives no bit pattern
   to compare against, and CLKs from two exchanges are unlinkable.
 * **Random hashing, not double hashing.** The ``k`` positions of a q-gram are
@@ -45,7 +45,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.hazmat.primitives import hashes, hmac
 
-from linkage.errors import InputError, KeyMaterialError, SchemaError
+from linkage.errors import InputError, SchemaError
+from linkage.hazmat import checked_subkey
 from linkage.types import SubkeySource
 
 __all__ = [
@@ -73,7 +74,6 @@ _MAX_K = 256
 _MIN_LENGTH = 64
 _MAX_LENGTH = 1 << 16
 _POSITIONS_PER_BLOCK = 8  # one HMAC-SHA256 output = 8 x 32-bit positions
-_MIN_KEY_BYTES = 32
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Bounds the temporary bool matrices (values x length) to about 16 MB.
 _BOOL_BUDGET = 1 << 24
@@ -81,17 +81,6 @@ _BOOL_BUDGET = 1 << 24
 
 def _int_in(value: object, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
-def _subkey(keys: SubkeySource, purpose: str) -> bytes:
-    key = keys.subkey(purpose)
-    if len(key) < _MIN_KEY_BYTES:
-        # A short key would let anyone holding the voter file brute-force it.
-        raise KeyMaterialError(
-            f"sub-key for {purpose} is shorter than {_MIN_KEY_BYTES} bytes",
-            hint="derive sub-keys with LinkageKey.subkey",
-        )
-    return key
 
 
 @dataclass(frozen=True, slots=True)
@@ -477,7 +466,7 @@ def encode_records(table: Any, schema: BloomSchema, keys: SubkeySource) -> npt.N
         # Balancing is done per distinct value, not per row: with the keyed
         # permutation P, balanced(x) = P(x, 0) | (P(0, 1) & ~P(0, x)), and both
         # P(x, 0) and P(0, x) are ORs of per-field, per-value filters.
-        perm = _balance_permutation(_subkey(keys, "bloom:balance"), 2 * length)
+        perm = _balance_permutation(checked_subkey(keys, "bloom:balance"), 2 * length)
         inverse = np.argsort(perm).astype(np.int64)
         maps: list[npt.NDArray[np.int64] | None] = [inverse[:length], inverse[length:]]
         out_length = 2 * length
@@ -488,7 +477,7 @@ def encode_records(table: Any, schema: BloomSchema, keys: SubkeySource) -> npt.N
     for field in schema.fields:
         encoded = _string_column(table, field.name).dictionary_encode()
         values: list[str] = encoded.dictionary.to_pylist()
-        key = _subkey(keys, f"bloom:{field.name}")
+        key = checked_subkey(keys, f"bloom:{field.name}")
         tables = _value_filters(values, field, key, length, maps, out_length)
         # Nulls point at the trailing all-zero filter row.
         index = pc.fill_null(encoded.indices, len(values)).to_numpy(zero_copy_only=False)
@@ -528,7 +517,7 @@ def encode_record_reference(
         value = record.get(field.name)
         if value is None:
             continue
-        key = _subkey(keys, f"bloom:{field.name}")
+        key = checked_subkey(keys, f"bloom:{field.name}")
         for gram in qgrams(value, field.q, positional=field.positional):
             positions: list[int] = []
             block = 0
@@ -544,7 +533,7 @@ def encode_record_reference(
         bits = [bits[i] ^ bits[half + i] for i in range(half)]
     elif schema.hardening == "balance":
         full = bits + [1 - b for b in bits]
-        key = _subkey(keys, "bloom:balance")
+        key = checked_subkey(keys, "bloom:balance")
         order = sorted(
             range(2 * length),
             key=lambda i: (int.from_bytes(_hmac(key, i.to_bytes(4, "big"))[:8], "big"), i),

@@ -24,22 +24,10 @@ from linkage.encode.bloom import encode_records, to_arrow
 from linkage.encode.fields import normalize_side
 from linkage.encode.matchkeys import MatchKeyRecipe, tokenize_records
 from linkage.encode.schema import LinkageSchema, Side
-from linkage.errors import KeyMaterialError
-from linkage.hazmat import MIN_KEY_BYTES
+from linkage.hazmat import checked_subkey
 from linkage.types import SubkeySource
 
 __all__ = ["encode_chunk", "encode_normalized", "encode_side"]
-
-
-def _subkey(keys: SubkeySource, purpose: str) -> bytes:
-    """The sub-key of ``purpose``, refused when too short to be a derived sub-key."""
-    key = keys.subkey(purpose)
-    if len(key) < MIN_KEY_BYTES:
-        raise KeyMaterialError(
-            f"sub-key for {purpose} is shorter than 32 bytes",
-            hint="derive sub-keys with LinkageKey.subkey",
-        )
-    return key
 
 
 def encode_normalized(normalized: pa.Table, schema: LinkageSchema, keys: SubkeySource) -> pa.Table:
@@ -60,7 +48,9 @@ def encode_normalized(normalized: pa.Table, schema: LinkageSchema, keys: SubkeyS
             clks = encode_records(normalized, schema.bloom_schema(spec), keys)
             columns[spec.output] = to_arrow(clks)
     for block in schema.blocking:
-        columns[block.name] = blocking_key_column(normalized, block, _subkey(keys, block.purpose))
+        columns[block.name] = blocking_key_column(
+            normalized, block, checked_subkey(keys, block.purpose)
+        )
     return pa.table(columns)
 
 

@@ -124,24 +124,19 @@ def release_viewership(
     universes = segment_universes(members, engine).to_pylist()
     check_min_universe({row["segment"]: row["universe"] for row in universes}, min_universe)
     refuse_differencing(members, k, engine)
-    if epsilon is None:
-        cells = viewership_of_members(
-            members,
-            viewing,
-            channels=grid.channels,
-            engine=engine,
-            period=grid.days,
-            credit_minutes=grid.credit_minutes,
-        )
-        return suppress_tier_complements(_exact_payload(apply_k_suppression(cells, k)))
-    plan = plan_noise(grid, len(universes), epsilon)
-    bounded = bound_viewing(viewing, grid.channels, engine)
+    # Under DP each household's contribution is bounded before it is measured.
+    plan = None if epsilon is None else plan_noise(grid, len(universes), epsilon)
+    source = viewing if plan is None else bound_viewing(viewing, grid.channels, engine)
     cells = viewership_of_members(
         members,
-        bounded,
+        source,
         channels=grid.channels,
         engine=engine,
         period=grid.days,
         credit_minutes=grid.credit_minutes,
     )
-    return suppress_tier_complements(noisy_release(cells, grid, plan, k, noise))
+    if plan is None:
+        payload = _exact_payload(apply_k_suppression(cells, k))
+    else:
+        payload = noisy_release(cells, grid, plan, k, noise)
+    return suppress_tier_complements(payload)

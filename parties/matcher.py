@@ -13,9 +13,7 @@ import typer
 
 from linkage.engine import make_engine
 from linkage.io import write_message
-from linkage.match import MatchSettings, assignments_from_links, link_records
 from linkage.protocol import seal, validate_exchange_id
-from linkage.release import match_report
 from linkage.tables import DEFAULT_K
 from parties.common import (
     EngineOpt,
@@ -62,6 +60,11 @@ def link(
 
     Example: narwhal matcher link --home ./m --exchange oh-2026-10
     """
+    # The linker's libraries (recordlinkage, scikit-learn, numba) take two
+    # seconds to import; init, trust and open do not need them.
+    from linkage.match import MatchSettings, assignments_from_links, link_records
+    from linkage.release import match_report
+
     x = validate_exchange_id(exchange)
     h = require_home(home)
     link_schema = load_link_schema(schema)

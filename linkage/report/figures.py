@@ -16,15 +16,14 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import matplotlib as mpl
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import TwoSlopeNorm
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 from linkage.errors import InputError
 from linkage.report.decode import require_columns
@@ -201,6 +200,13 @@ def heatmap_figure(index: pa.Table, segment: str, *, day_type: str = "all") -> F
     Raises:
         InputError: The index table holds no cells for that segment and day type.
     """
+    # matplotlib costs a third of a second to import: only the report draws.
+    import matplotlib as mpl
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import TwoSlopeNorm
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
     require_columns(index, INDEX_COLUMNS, "index table")
     selected = index.filter(
         pc.and_(

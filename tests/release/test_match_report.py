@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Sequence
 
@@ -39,8 +40,12 @@ def provider_table(rows: list[dict[str, object]]) -> pa.Table:
     )
 
 
-def _membership_probe(with_x: bool, epsilon: float | None, seed: int) -> int | None:
-    """matched(B) - matched(A) where B = A + one person X who does or does not subscribe."""
+@functools.cache
+def _probe_links(with_x: bool) -> tuple[DuckDBEngine, pa.Table, pa.Table]:
+    """Segment A, and B = A + one person X who does or does not subscribe, linked once.
+
+    Linking is deterministic, so the many noisy reports of one probe share it.
+    """
     engine = DuckDBEngine()
     rows: list[dict[str, object]] = [
         {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a", "b"]} for i in range(200)
@@ -50,7 +55,12 @@ def _membership_probe(with_x: bool, epsilon: float | None, seed: int) -> int | N
     prov_rows: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(120)]
     if with_x:
         prov_rows.append({"hp": "hx", "addr": "X"})
-    result = link_exact(camp, provider_table(prov_rows), engine=engine)
+    return engine, camp, link_exact(camp, provider_table(prov_rows), engine=engine).links
+
+
+def _membership_probe(with_x: bool, epsilon: float | None, seed: int) -> int | None:
+    """matched(B) - matched(A) in one (noisy) match report."""
+    engine, camp, links = _probe_links(with_x)
     rng = np.random.default_rng(seed)
 
     def noise(counts: Sequence[int], scale: float) -> list[int]:
@@ -59,7 +69,7 @@ def _membership_probe(with_x: bool, epsilon: float | None, seed: int) -> int | N
     report = {
         r["segment"]: r
         for r in match_report(
-            camp, result.links, engine=engine, k=5, epsilon=epsilon, noise=noise
+            camp, links, engine=engine, k=5, epsilon=epsilon, noise=noise
         ).to_pylist()
     }
     a, b = report["a"]["matched_voters"], report["b"]["matched_voters"]

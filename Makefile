@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all demo test lint typecheck unit audit quality bench browser clean
+.PHONY: all demo test test-fast lint typecheck unit unit-fast audit quality bench browser clean
 
 all: test
 
@@ -21,10 +21,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The full suite, slow tests included (CI runs this through .ci/run).
 unit: $(STAMP)
 	$(BIN)/pytest
 
+# The inner loop: everything but the end-to-end runs marked slow.
+unit-fast: $(STAMP)
+	$(BIN)/pytest -m "not slow"
+
 test: lint typecheck unit
+
+test-fast: lint typecheck unit-fast
 
 demo: $(STAMP)
 	$(BIN)/narwhal demo --out build/demo
@@ -40,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python scripts/bench.py
 
 browser: $(STAMP)
-	$(BIN)/pytest tests/test_browser.py
+	$(BIN)/pytest tests/report/test_browser.py
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache

@@ -1,7 +1,8 @@
 """Bad input: every malformed file is one clear line on stderr, exit 2, nothing written.
 
 Each case runs the real CLI (typer's CliRunner on ``parties.cli.app``; one
-case as a subprocess to pin the real process behaviour) and asserts the exit
+case as a subprocess to pin the real process behaviour) in its own copy of
+the session's introduced homes, on the session world, and asserts the exit
 code, exactly one ``narwhal: error:`` line naming file / column / row, that
 the offending value is not echoed, and that no output file appeared. The
 readers and the envelope are then fuzzed with Hypothesis: arbitrary bytes may
@@ -12,10 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
-import sys
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,18 +25,14 @@ import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from linkage.encode import load_segments
 from linkage.errors import NarwhalError
 from linkage.io import MAX_FIELD_CHARS, read_input_table, read_text
 from linkage.protocol import generate_identity, open_message, seal
-from parties.cli import app
-from parties.world import make_world
-from tests.parties_setup import assert_ok, introduce
+from tests.conftest import cli, narwhal
 
 SECRET_NAME = "Zebediah"  # planted in offending rows; must never reach stderr
-runner = CliRunner()
 
 
 @dataclass
@@ -54,19 +49,15 @@ class Setup:
         return self.world / "campaign" / "segments.toml"
 
 
-def cli(*args: str | Path) -> tuple[int, str, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stdout, result.stderr
-
-
 @pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    root = tmp_path_factory.mktemp("bad-input")
-    world = root / "world"
-    make_world(world, voters=300, days=1, seed=5)
-    introduce(root, lambda *a: assert_ok(cli(*a)), "t")
-    voters = pq.read_table(world / "campaign" / "voters.parquet").slice(0, 300)
-    yield Setup(root, world, voters)
+def voters(world_dir: Path) -> pa.Table:
+    return pq.read_table(world_dir / "campaign" / "voters.parquet").slice(0, 300)
+
+
+@pytest.fixture
+def setup(homes: Path, world_dir: Path, voters: pa.Table) -> Setup:
+    """This test's own homes (it writes outputs and inbox files), the shared world."""
+    return Setup(homes, world_dir, voters)
 
 
 def outputs(home: Path, exchange: str) -> list[Path]:
@@ -311,13 +302,11 @@ def test_truncated_message(setup: Setup, tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_real_process_reports_one_line(setup: Setup, tmp_path: Path) -> None:
     path = _string_score(setup, tmp_path)[0]
-    proc = subprocess.run(
-        [sys.executable, "-m", "parties.cli", "campaign", "tokenize", "--home",
-         str(setup.home("campaign")), "--voters", str(path), "--segments", str(setup.segments),
-         "--exchange", "bad-proc"],
-        capture_output=True, text=True, check=False, timeout=120,
+    code, _, stderr = narwhal(
+        "campaign", "tokenize", "--home", setup.home("campaign"), "--voters", path,
+        "--segments", setup.segments, "--exchange", "bad-proc", timeout=120,
     )  # fmt: skip
-    assert_one_line_error(proc.returncode, proc.stderr, must_name=("support_score", "row 7"))
+    assert_one_line_error(code, stderr, must_name=("support_score", "row 7"))
     assert outputs(setup.home("campaign"), "bad-proc") == []
 
 

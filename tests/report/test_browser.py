@@ -11,9 +11,10 @@ blocked loads (CSP violations) and every request the page tries to make.
 Chromium is Debian's ``chromium`` package (``CHROMIUM`` overrides the
 executable). Without it the test is skipped, except under ``CI=true``, where
 it fails: CI installs it (``.ci/run``). ``NARWHAL_BROWSER_ARTIFACTS=DIR``
-keeps the screenshots in DIR. The report comes from a small
-exchange run through the real commands in this process (CliRunner), which
-keeps the whole module well under half a minute.
+keeps the screenshots in DIR. The report is the session's completed exchange
+(``tests/conftest.py``: plan and report run through the real commands); the
+browser's profile and screenshots go to a directory of this module's own, so
+the shared report stays as the commands wrote it.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,16 +36,13 @@ from typing import Any
 import numpy as np
 import pytest
 from matplotlib.image import imread
-from typer.testing import CliRunner
 
 from linkage.report import SECTION_IDS
-from parties import campaign
-from parties.cli import app
-from tests.parties_setup import ROLES, introduce
+from tests.conftest import EXCHANGE_ID, Exchange
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-X = "br-2026"
+X = EXCHANGE_ID
 WIDTH, HEIGHT = 1280, 900
 INSTALL = "apt-get update && apt-get install -y chromium"
 FLAGS = (
@@ -266,93 +263,24 @@ def render(
     return rendered
 
 
-def ok(*args: str | Path) -> None:
-    result = CliRunner().invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, f"{args[:2]} failed: {result.output}"
+@pytest.fixture(scope="module")
+def browser() -> str:
+    return chromium()
 
 
 @pytest.fixture(scope="module")
-def report_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    chromium()  # skip before the slow part when there is no browser
-    root = tmp_path_factory.mktemp("browser")
-    world = root / "world"
-    homes = {role: root / role for role in ROLES}
-    ok("synth", "--out", world, "--voters", "3000", "--days", "2", "--seed", "5")
-    introduce(root, ok, "browser")
+def report_dir(browser: str, exchange: Exchange) -> Path:
+    """The session exchange's report directory (plan and report), read-only.
 
-    def carry(sender: str, kind: str, recipient: str) -> None:
-        name = f"{X}.{kind}.nwl"
-        shutil.copyfile(homes[sender] / "outbox" / name, homes[recipient] / "inbox" / name)
-
-    ok(
-        "campaign",
-        "tokenize",
-        "--home",
-        homes["campaign"],
-        "--voters",
-        world / "campaign/voters.parquet",
-        "--segments",
-        world / "campaign/segments.toml",
-        "--exchange",
-        X,
-    )
-    carry("campaign", "campaign-tokens", "matcher")
-    ok(
-        "provider",
-        "tokenize",
-        "--home",
-        homes["provider"],
-        "--subscribers",
-        world / "provider/subscribers.parquet",
-        "--exchange",
-        X,
-    )
-    carry("provider", "provider-tokens", "matcher")
-    ok("matcher", "link", "--home", homes["matcher"], "--exchange", X, "--k", "5")
-    carry("matcher", "assignments", "provider")
-    carry("matcher", "match-report", "campaign")
-    ok(
-        "provider",
-        "aggregate",
-        "--home",
-        homes["provider"],
-        "--viewing",
-        world / "provider/viewing.parquet",
-        "--channels",
-        world / "provider/channels.csv",
-        "--exchange",
-        X,
-        "--k",
-        "5",
-        "--min-universe",
-        "20",
-    )
-    carry("provider", "viewership", "campaign")
-    out = root / "report"
-    if any(command.name == "plan" for command in campaign.app.registered_commands):
-        ok(
-            "campaign",
-            "plan",
-            "--home",
-            homes["campaign"],
-            "--exchange",
-            X,
-            "--ratecard",
-            world / "campaign/ratecard.csv",
-            "--budget",
-            "100000",
-            "--target",
-            "persuadable,turnout_target",
-            "--out",
-            out,
-        )
-    ok("campaign", "report", "--home", homes["campaign"], "--exchange", X, "--out", out)
-    yield out
+    ``browser`` comes first: without Chromium the test skips before the
+    exchange is built.
+    """
+    return exchange.report
 
 
 @pytest.fixture(scope="module")
-def rendered(report_dir: Path) -> Rendered:
-    return render((report_dir / "report.html").as_uri(), report_dir)
+def rendered(report_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Rendered:
+    return render((report_dir / "report.html").as_uri(), tmp_path_factory.mktemp("browser"))
 
 
 def test_headings_render_in_order(rendered: Rendered) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
@@ -16,7 +17,6 @@ import pyarrow.parquet as pq
 import pytest
 
 from linkage.encode import shipped_schema
-from linkage.synth import World, generate_world
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,9 +35,23 @@ def _load_script() -> ModuleType:
 quality = _load_script()
 
 
+@dataclass(frozen=True)
+class World:
+    """The three tables of a synthetic world the quality measure needs."""
+
+    voters: pa.Table
+    subscribers: pa.Table
+    voter_household: pa.Table
+
+
 @pytest.fixture(scope="module")
-def world() -> World:
-    return generate_world(voters=3000, days=1, seed=3)
+def world(world_dir: Path) -> World:
+    """The session's world (``tests/conftest.py``), read back from its files."""
+    return World(
+        pq.read_table(world_dir / "campaign" / "voters.parquet"),
+        pq.read_table(world_dir / "provider" / "subscribers.parquet"),
+        pq.read_table(world_dir / "truth" / "voter_household.parquet"),
+    )
 
 
 def _world_problem(world: World) -> object:

@@ -13,6 +13,12 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pytest
 
+from linkage.audit import (
+    frequency_attack,
+    segment_differences,
+    unkeyed_dictionary,
+    weight_length_correlation,
+)
 from linkage.encode import (
     DEFAULT_BLOOM_SCHEMA,
     BloomSchema,
@@ -24,12 +30,6 @@ from linkage.encode import (
 )
 from linkage.protocol import LinkageKey
 from linkage.synth import generate_world
-from parties.audit import (
-    frequency_attack,
-    segment_differences,
-    unkeyed_dictionary,
-    weight_length_correlation,
-)
 
 pytestmark = pytest.mark.security
 

@@ -1,7 +1,8 @@
 """The audit on a real small exchange: clean it passes, each injected leak fails its check.
 
-A module fixture runs the whole exchange (synth, three homes, tokenize, link,
-aggregate) in-process through the real CLI. Each test copies it, re-seals one
+The clean exchange is the session's (``tests/conftest.py``: synth, three homes,
+tokenize, link, aggregate, plan, report, each through the real CLI). Each
+leak test takes its own copy (``exchange_copy``), re-seals one
 message with a leak a careless or malicious sender could emit (bypassing
 ``seal``'s allow-list through the envelope's private ``_seal_raw``, as
 tests/test_envelope.py does), and asserts that ``scripts/audit.py`` exits 1
@@ -13,8 +14,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
-import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,8 +25,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from typer.testing import CliRunner
 
+from linkage.audit import CheckResult
 from linkage.encode import (
     DEFAULT_BLOOM_SCHEMA,
     BloomSchema,
@@ -37,22 +37,14 @@ from linkage.encode import (
     to_arrow,
 )
 from linkage.protocol import FORMAT_VERSION, LinkageKey, Manifest, encode_payload, open_message
-from linkage.protocol.envelope import _seal_raw
-from parties.audit import CheckResult, audit
-from parties.cli import app
+from linkage.protocol.envelope.container import _seal_raw
+from parties.audit import audit_directory
 from parties.common import Home
-from parties.world import make_world
-from tests.parties_setup import ROLES, introduce
+from tests.conftest import EXCHANGE_ID, ROLES, Exchange
 
 pytestmark = pytest.mark.security
 
-X = "audit-1"
-runner = CliRunner()
-
-
-def ok(*args: str | Path) -> None:
-    result = runner.invoke(app, [str(a) for a in args])
-    assert result.exit_code == 0, result.stderr
+X = EXCHANGE_ID
 
 
 def _load_script() -> ModuleType:
@@ -82,50 +74,22 @@ class Demo:
         return self.home(role).inbox_message(X, kind)
 
 
-def deliver(src: Home, dst: Home, kind: str) -> None:
-    shutil.copyfile(src.outbox_message(X, kind), dst.inbox_message(X, kind))
-
-
 @pytest.fixture(scope="module")
-def clean(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
-    d = Demo(tmp_path_factory.mktemp("audit") / "demo")
-    make_world(d.world, voters=2000, days=2, seed=13)
-    introduce(d.root, ok, "a")
-    c, m, p = (d.home(r) for r in ROLES)
-    ok(
-        "campaign", "tokenize", "--home", c.root, "--voters", d.world / "campaign/voters.parquet",
-        "--segments", d.world / "campaign/segments.toml", "--exchange", X,
-    )  # fmt: skip
-    ok(
-        "provider", "tokenize", "--home", p.root,
-        "--subscribers", d.world / "provider/subscribers.parquet", "--exchange", X,
-    )  # fmt: skip
-    deliver(c, m, "campaign-tokens")
-    deliver(p, m, "provider-tokens")
-    ok("matcher", "link", "--home", m.root, "--exchange", X, "--k", "5")
-    deliver(m, p, "assignments")
-    deliver(m, c, "match-report")
-    ok(
-        "provider", "aggregate", "--home", p.root,
-        "--viewing", d.world / "provider/viewing.parquet",
-        "--channels", d.world / "provider/channels.csv",
-        "--exchange", X, "--k", "5", "--min-universe", "20",
-    )  # fmt: skip
-    deliver(p, c, "viewership")
-    yield d
+def clean(exchange: Exchange) -> Demo:
+    """The session's completed exchange (read-only)."""
+    return Demo(exchange.root)
 
 
 @pytest.fixture(autouse=True)
 def small_attack_sample(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hash 300 public voters instead of 2,000: the same attack, a fraction of the time."""
-    monkeypatch.setattr("parties.audit.ATTACK_SAMPLE", 300)
+    monkeypatch.setattr("linkage.audit.attack_checks.ATTACK_SAMPLE", 300)
 
 
 @pytest.fixture
-def leaky(clean: Demo, tmp_path: Path) -> Demo:
-    copy = tmp_path / "demo"
-    shutil.copytree(clean.root, copy)
-    return Demo(copy)
+def leaky(exchange_copy: Exchange) -> Demo:
+    """This test's own copy of the exchange, to inject a leak into."""
+    return Demo(exchange_copy.root)
 
 
 def reseal(d: Demo, holder: str, kind: str, change: Callable[[pa.Table], pa.Table]) -> None:
@@ -179,8 +143,8 @@ def failed(results: list[CheckResult]) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def clean_results(clean: Demo) -> list[CheckResult]:
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr("parties.audit.ATTACK_SAMPLE", 300)
-        return audit(clean.root)
+        mp.setattr("linkage.audit.attack_checks.ATTACK_SAMPLE", 300)
+        return audit_directory(clean.root)
 
 
 @pytest.fixture(scope="module")
@@ -389,6 +353,6 @@ def test_per_field_surname_clk_fails_frequency_attack(
 
 def test_record_level_clk_passes_frequency_attack(leaky: Demo) -> None:
     _add_clk(leaky, "clk", DEFAULT_BLOOM_SCHEMA)
-    results = {r.name: r for r in audit(leaky.root)}
+    results = {r.name: r for r in audit_directory(leaky.root)}
     assert results["clk-frequency"].passed, results["clk-frequency"].detail
     assert "1 CLK column(s)" in results["clk-frequency"].detail

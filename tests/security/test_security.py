@@ -18,24 +18,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import typer.main
-from typer.testing import CliRunner
 
 from linkage.errors import MessageError
 from linkage.protocol import open_message
 from parties.cli import app
 from parties.common import Home
-from parties.world import make_world
-from tests.parties_setup import ROLES, assert_ok, introduce
+from tests.conftest import ROLES, cli, copy_homes
 
 pytestmark = pytest.mark.security
 
 SECRET_WORDS = re.compile(r"key|secret|passw|passphrase|token|credential|private", re.IGNORECASE)
-runner = CliRunner()
-
-
-def cli(*args: str | Path) -> tuple[int, str]:
-    result = runner.invoke(app, [str(a) for a in args])
-    return result.exit_code, result.stderr
 
 
 def all_commands(command: object, path: str = "narwhal") -> Iterator[tuple[str, object]]:
@@ -70,18 +62,20 @@ class Homes:
         return Home(self.root / role)
 
 
-@pytest.fixture(scope="module")
-def homes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Homes]:
-    root = tmp_path_factory.mktemp("security")
-    world = root / "world"
-    make_world(world, voters=1500, days=1, seed=8)
-    introduce(root, lambda *a: assert_ok(cli(*a)), "s")
-    yield Homes(root, world)
+@pytest.fixture
+def homes(introduced: Path, world_dir: Path, tmp_path: Path) -> Homes:
+    """This test's own copy of the session's introduced homes, on the session world.
+
+    (Replaces the harness's plain ``homes`` here: these tests chmod, kill and
+    tokenize in them.)
+    """
+    return Homes(copy_homes(introduced, tmp_path), world_dir)
 
 
-def test_private_key_files_are_0600(homes: Homes) -> None:
+def test_private_key_files_are_0600(introduced: Path) -> None:
+    # The homes exactly as `init` left them, not a copy.
     for role in ROLES:
-        keys = homes.home(role).keys
+        keys = Home(introduced / role).keys
         for path in keys.iterdir():
             assert path.stat().st_mode & 0o777 == 0o600, path.name
 
@@ -90,7 +84,7 @@ def test_a_widened_secret_file_is_refused(homes: Homes, tmp_path: Path) -> None:
     secret = homes.home("provider").keys / "secret.key"
     secret.chmod(0o644)
     try:
-        code, err = cli(
+        code, _, err = cli(
             "provider", "tokenize", "--home", homes.home("provider").root,
             "--subscribers", homes.world / "provider/subscribers.parquet", "--exchange", "sec-perm",
         )  # fmt: skip
@@ -194,7 +188,7 @@ def test_sigkill_never_leaves_a_partial_message(homes: Homes) -> None:
 
 def test_a_partial_message_is_rejected_if_one_ever_appeared(homes: Homes, tmp_path: Path) -> None:
     voters = homes.world / "campaign" / "voters.parquet"
-    code, err = cli(
+    code, _, err = cli(
         "campaign", "tokenize", "--home", homes.home("campaign").root, "--voters", voters,
         "--segments", homes.world / "campaign/segments.toml", "--exchange", "sec-part",
     )  # fmt: skip

@@ -12,6 +12,9 @@ command line, and tests share it:
   aggregate, plan and report, each step its own ``python -m parties.cli``
   process in its own home, with the messages carried between inboxes.
 
+Besides, :func:`engine` is one DuckDB engine per test module, for the measure
+and release tests' SQL (a module may still define its own, as the match tests do).
+
 The session objects are read-only. A test that writes (injects a leak,
 tampers with a message, re-runs a step, starts another exchange id) takes its
 own copy: :func:`exchange_copy` or :func:`homes`, or ``copy_to`` from a module
@@ -40,6 +43,7 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -47,6 +51,7 @@ from typing import NamedTuple
 import pytest
 from typer.testing import CliRunner
 
+from linkage.engine import DuckDBEngine
 from parties.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
@@ -274,3 +279,13 @@ def exchange(
 def exchange_copy(exchange: Exchange, tmp_path: Path) -> Exchange:
     """This test's own copy of the completed exchange, free to tamper with."""
     return exchange.copy_to(tmp_path / "exchange")
+
+
+# --------------------------------------------------------------------------- engine
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[DuckDBEngine]:
+    """One DuckDB engine per test module (512 MB, two threads), closed after it."""
+    with DuckDBEngine(memory_limit="512MB", threads=2) as eng:
+        yield eng

@@ -27,42 +27,13 @@ from linkage.encode import (
     shipped_schema,
 )
 from linkage.hazmat import length_prefixed
+from tests.encode.golden_records import Record, string_table, voter_records
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "blocking.json"
 SEED = b"narwhal blocking golden vector "
 
-RECORDS: dict[str, list[dict[str, str | None]]] = {
-    "voters_subscribers": [
-        {
-            "first_name": "Bill",
-            "last_name": "O'Brien",
-            "address": "123 N Main St Apt 4",
-            "city": "Columbus",
-            "state": "OH",
-            "zip": "43215-1234",
-            "phone": "(614) 555-0123",
-            "email": "Bill.OBrien@Example.com",
-        },
-        {
-            "first_name": "WILLIAM",
-            "last_name": "OBRIEN",
-            "address": "123 North Main Street #4",
-            "city": "columbus",
-            "state": "Ohio",
-            "zip": "43215",
-            "phone": "1-614-555-0123",
-            "email": " bill.obrien@example.com ",
-        },
-        {
-            "first_name": "José",
-            "last_name": "García-Lopez",
-            "address": "45 Twenty-First St NW",
-            "city": "Washington",
-            "state": "DC",
-            "zip": "20001",
-            "phone": None,
-            "email": "not-an-email",
-        },
+RECORDS: dict[str, list[Record]] = {
+    "voters_subscribers": voter_records(
         {
             "first_name": "Al",
             "last_name": "Ng",
@@ -72,18 +43,8 @@ RECORDS: dict[str, list[dict[str, str | None]]] = {
             "zip": "0213",
             "phone": "614.555.0199",
             "email": None,
-        },
-        {
-            "first_name": None,
-            "last_name": None,
-            "address": None,
-            "city": None,
-            "state": None,
-            "zip": None,
-            "phone": None,
-            "email": None,
-        },
-    ],
+        }
+    ),
     "febrl": [
         {
             "given_name": "michaela",
@@ -150,8 +111,7 @@ class DerivedKeys:
 
 
 def _raw(name: str) -> pa.Table:
-    rows = RECORDS[name]
-    return pa.table({c: pa.array([r[c] for r in rows], pa.string()) for c in rows[0]})
+    return string_table(RECORDS[name])
 
 
 def _hex(value: bytes | None) -> str | None:

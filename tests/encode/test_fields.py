@@ -5,20 +5,7 @@ from __future__ import annotations
 import pyarrow as pa
 
 from linkage.encode import load_schema, normalize_side
-
-MINIMAL = """
-[fields.surname]
-type = "surname"
-a = "last"
-b = "family_name"
-
-[compare.surname]
-q = 2
-bits = 10
-
-[blocking]
-bk_s = ["surname:soundex"]
-"""
+from tests.encode.minimal_schema import MINIMAL
 
 
 def test_per_side_columns_and_missing_side() -> None:

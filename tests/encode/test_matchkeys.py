@@ -28,40 +28,11 @@ from linkage.encode import (
 )
 from linkage.errors import InputError, KeyMaterialError, SchemaError
 from linkage.hazmat import hmac_sha256_many
+from tests.encode.golden_records import Record, string_table, voter_records
 
 VECTORS = Path(__file__).resolve().parents[1] / "vectors" / "matchkeys.json"
 
-GOLDEN_RECORDS: list[dict[str, str | None]] = [
-    {
-        "first_name": "Bill",
-        "last_name": "O'Brien",
-        "address": "123 N Main St Apt 4",
-        "city": "Columbus",
-        "state": "OH",
-        "zip": "43215-1234",
-        "phone": "(614) 555-0123",
-        "email": "Bill.OBrien@Example.com",
-    },
-    {
-        "first_name": "WILLIAM",
-        "last_name": "OBRIEN",
-        "address": "123 North Main Street #4",
-        "city": "columbus",
-        "state": "Ohio",
-        "zip": "43215",
-        "phone": "1-614-555-0123",
-        "email": " bill.obrien@example.com ",
-    },
-    {
-        "first_name": "José",
-        "last_name": "García-Lopez",
-        "address": "45 Twenty-First St NW",
-        "city": "Washington",
-        "state": "DC",
-        "zip": "20001",
-        "phone": None,
-        "email": "not-an-email",
-    },
+GOLDEN_RECORDS: list[Record] = voter_records(
     {
         "first_name": "Kate",
         "last_name": "Smith Jr.",
@@ -71,18 +42,8 @@ GOLDEN_RECORDS: list[dict[str, str | None]] = [
         "zip": "0213",
         "phone": "614.555.0199",
         "email": None,
-    },
-    {
-        "first_name": None,
-        "last_name": None,
-        "address": None,
-        "city": None,
-        "state": None,
-        "zip": None,
-        "phone": None,
-        "email": None,
-    },
-]
+    }
+)
 
 
 class FixedKeys:
@@ -105,9 +66,7 @@ def _derived_keys(seed: bytes) -> FixedKeys:
 
 def _compute_vectors() -> dict[str, object]:
     keys = _derived_keys(b"narwhal golden vector ")
-    raw = pa.table(
-        {c: pa.array([r[c] for r in GOLDEN_RECORDS], pa.string()) for c in GOLDEN_RECORDS[0]}
-    )
+    raw = string_table(GOLDEN_RECORDS)
     normalized = normalize_records(raw)
     tokens = tokenize_records(normalized, keys)
     return {
@@ -133,7 +92,7 @@ def test_golden_vectors() -> None:
     stored = json.loads(VECTORS.read_text())
     keys = FixedKeys({p: bytes.fromhex(k) for p, k in stored["subkeys"].items()})
     raw_rows = [case["raw"] for case in stored["cases"]]
-    raw = pa.table({c: pa.array([r[c] for r in raw_rows], pa.string()) for c in raw_rows[0]})
+    raw = string_table(raw_rows)
     normalized = normalize_records(raw)
     assert normalized.to_pylist() == [case["normalized"] for case in stored["cases"]]
     tokens = tokenize_records(normalized, keys).to_pylist()
@@ -156,9 +115,7 @@ def test_golden_vectors_show_nickname_and_address_variants_match() -> None:
 
 
 def _normalized_sample() -> pa.Table:
-    raw = pa.table(
-        {c: pa.array([r[c] for r in GOLDEN_RECORDS], pa.string()) for c in GOLDEN_RECORDS[0]}
-    )
+    raw = string_table(GOLDEN_RECORDS)
     return normalize_records(raw)
 
 

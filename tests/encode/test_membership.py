@@ -20,37 +20,10 @@ from linkage.encode import (
     SegmentSet,
     assign_codes,
     evaluate,
-    load_segments,
     membership_lists,
 )
 from linkage.errors import InputError, StateError
-
-COLUMNS = {
-    "persuasion_score": "number",
-    "support_score": "number",
-    "turnout_score": "number",
-    "party": "string",
-    "ethnicity": "string",
-    "last_name": "string",
-}
-
-GOOD = """
-# the campaign's targets
-[segments.persuadable]
-description = "Movable voters"
-rule = "persuasion_score >= 70 and 35 <= support_score <= 65"
-
-[segments.base_dems]
-rule = "party in ['D', 'I'] and not (turnout_score < 50)"
-
-[segments.everyone]
-rule = "True"
-"""
-
-
-def load(text: str) -> SegmentSet:
-    return load_segments(text, columns=COLUMNS, file="segments.toml")
-
+from tests.encode.segment_rules import GOOD, load
 
 # --- evaluation ---------------------------------------------------------------
 

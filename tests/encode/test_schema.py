@@ -6,20 +6,7 @@ import pytest
 
 from linkage.encode import drop_fields, load_schema, shipped_schema
 from linkage.errors import SchemaError
-
-MINIMAL = """
-[fields.surname]
-type = "surname"
-a = "last"
-b = "family_name"
-
-[compare.surname]
-q = 2
-bits = 10
-
-[blocking]
-bk_s = ["surname:soundex"]
-"""
+from tests.encode.minimal_schema import MINIMAL
 
 
 def test_every_problem_is_reported_at_once() -> None:

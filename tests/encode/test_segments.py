@@ -15,37 +15,11 @@ from linkage.encode import (
     ConstSet,
     Logical,
     Negation,
-    SegmentSet,
     column_kinds,
     load_segments,
 )
 from linkage.errors import SchemaError
-
-COLUMNS = {
-    "persuasion_score": "number",
-    "support_score": "number",
-    "turnout_score": "number",
-    "party": "string",
-    "ethnicity": "string",
-    "last_name": "string",
-}
-
-GOOD = """
-# the campaign's targets
-[segments.persuadable]
-description = "Movable voters"
-rule = "persuasion_score >= 70 and 35 <= support_score <= 65"
-
-[segments.base_dems]
-rule = "party in ['D', 'I'] and not (turnout_score < 50)"
-
-[segments.everyone]
-rule = "True"
-"""
-
-
-def load(text: str) -> SegmentSet:
-    return load_segments(text, columns=COLUMNS, file="segments.toml")
+from tests.encode.segment_rules import GOOD, load
 
 
 def problems_of(text: str) -> SchemaError:

@@ -12,33 +12,7 @@ from linkage.engine import DuckDBEngine
 from linkage.match import assignments_from_links, link_exact
 from linkage.match.matching import _propagate
 from linkage.release import match_report
-
-
-def tok(label: str | None) -> bytes | None:
-    return None if label is None else hashlib.sha256(label.encode()).digest()
-
-
-def campaign_table(rows: list[dict[str, object]]) -> pa.Table:
-    return pa.table(
-        {
-            "rid": pa.array([r["rid"] for r in rows], pa.string()),
-            "segments": pa.array([r.get("segments", []) for r in rows], pa.list_(pa.string())),
-            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-            "mk_name_addr": pa.array([tok(r.get("name")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-            "mk_phone": pa.array([tok(r.get("phone")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-        }
-    )
-
-
-def provider_table(rows: list[dict[str, object]]) -> pa.Table:
-    return pa.table(
-        {
-            "hp": pa.array([r["hp"] for r in rows], pa.string()),
-            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-            "mk_name_addr": pa.array([tok(r.get("name")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-            "mk_phone": pa.array([tok(r.get("phone")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-        }
-    )
+from tests.match.tokens import campaign_table, provider_table
 
 
 @pytest.fixture(scope="module")

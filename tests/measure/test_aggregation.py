@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -25,44 +25,7 @@ from linkage.measure import (
     viewership_of_members,
 )
 from linkage.tables import ALL_HOUSEHOLDS, CELLS_SCHEMA
-
-MONDAY = date(2024, 3, 4)
-WEEK = [MONDAY + timedelta(days=i) for i in range(7)]
-
-Event = tuple[str, str, str, str]
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
-    with DuckDBEngine(memory_limit="512MB", threads=2) as eng:
-        yield eng
-
-
-def ts(text: str) -> datetime:
-    """'MM-DD HH:MM[:SS]' in March 2024."""
-    fmt = "%Y-%m-%d %H:%M:%S" if text.count(":") == 2 else "%Y-%m-%d %H:%M"
-    return datetime.strptime(f"2024-{text}", fmt)
-
-
-def viewing(events: Sequence[Event]) -> pa.Table:
-    return pa.table(
-        {
-            "household_id": pa.array([e[0] for e in events], pa.string()),
-            "channel": pa.array([e[1] for e in events], pa.string()),
-            "start": pa.array([ts(e[2]) for e in events], pa.timestamp("s")),
-            "end": pa.array([ts(e[3]) for e in events], pa.timestamp("s")),
-        }
-    )
-
-
-def assign(pairs: Mapping[str, Sequence[str]]) -> pa.Table:
-    rows = [(hh, seg) for seg, hhs in pairs.items() for hh in hhs]
-    return pa.table(
-        {
-            "household_id": pa.array([r[0] for r in rows], pa.string()),
-            "segment": pa.array([r[1] for r in rows], pa.string()),
-        }
-    )
+from tests.measure.inputs import MONDAY, WEEK, Event, assign, viewing
 
 
 def cell(

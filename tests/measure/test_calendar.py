@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
+from datetime import date
 
-import pyarrow as pa
 import pytest
 
 from linkage.engine import DuckDBEngine
@@ -29,29 +27,7 @@ from linkage.measure.calendar import (
     offsets_table,
     period_table,
 )
-
-MONDAY = date(2024, 3, 4)
-WEEK = [MONDAY + timedelta(days=i) for i in range(7)]
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
-    with DuckDBEngine(memory_limit="512MB", threads=2) as eng:
-        yield eng
-
-
-def viewing(events: Sequence[tuple[str, str, str, str]]) -> pa.Table:
-    def ts(text: str) -> datetime:
-        return datetime.strptime(f"2024-{text}", "%Y-%m-%d %H:%M")
-
-    return pa.table(
-        {
-            "household_id": pa.array([e[0] for e in events], pa.string()),
-            "channel": pa.array([e[1] for e in events], pa.string()),
-            "start": pa.array([ts(e[2]) for e in events], pa.timestamp("s")),
-            "end": pa.array([ts(e[3]) for e in events], pa.timestamp("s")),
-        }
-    )
+from tests.measure.inputs import MONDAY, WEEK, viewing
 
 
 def test_dayparts_cover_each_quarter_hour_once() -> None:

@@ -2,40 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from datetime import date, datetime, timedelta
-
 import pyarrow as pa
 import pytest
 
 from linkage.engine import DuckDBEngine
 from linkage.errors import InputError
 from linkage.measure import cross_with_intensity, household_intensity
-
-MONDAY = date(2024, 3, 4)
-WEEK = [MONDAY + timedelta(days=i) for i in range(7)]
-
-Event = tuple[str, str, str, str]
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
-    with DuckDBEngine(memory_limit="512MB", threads=2) as eng:
-        yield eng
-
-
-def viewing(events: Sequence[Event]) -> pa.Table:
-    def ts(text: str) -> datetime:
-        return datetime.strptime(f"2024-{text}", "%Y-%m-%d %H:%M")
-
-    return pa.table(
-        {
-            "household_id": pa.array([e[0] for e in events], pa.string()),
-            "channel": pa.array([e[1] for e in events], pa.string()),
-            "start": pa.array([ts(e[2]) for e in events], pa.timestamp("s")),
-            "end": pa.array([ts(e[3]) for e in events], pa.timestamp("s")),
-        }
-    )
+from tests.measure.inputs import MONDAY, WEEK, viewing
 
 
 def test_household_intensity_tiers(engine: DuckDBEngine) -> None:

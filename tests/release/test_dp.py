@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 import pyarrow as pa
@@ -27,16 +27,10 @@ from linkage.release import (
     single_half_width,
 )
 from linkage.tables import INTERVAL_COLUMNS, RELEASE_SCHEMA
+from tests.measure.inputs import MONDAY, assign
 
-MONDAY = date(2024, 3, 4)
 SATURDAY = date(2024, 3, 9)
 CHANNELS = ("c1", "c2", "c3", "c4", "c5", "c6")
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
-    with DuckDBEngine(memory_limit="512MB", threads=2) as eng:
-        yield eng
 
 
 def at(day: date, hour: int, minute: int = 0) -> datetime:
@@ -50,16 +44,6 @@ def viewing_table(rows: Sequence[tuple[str, str, datetime, datetime]]) -> pa.Tab
             "channel": pa.array([r[1] for r in rows], pa.string()),
             "start": pa.array([r[2] for r in rows], pa.timestamp("s")),
             "end": pa.array([r[3] for r in rows], pa.timestamp("s")),
-        }
-    )
-
-
-def assign(pairs: dict[str, Sequence[str]]) -> pa.Table:
-    rows = [(hh, seg) for seg, hhs in pairs.items() for hh in hhs]
-    return pa.table(
-        {
-            "household_id": pa.array([r[0] for r in rows], pa.string()),
-            "segment": pa.array([r[1] for r in rows], pa.string()),
         }
     )
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,29 +14,7 @@ from linkage.errors import PrivacyError
 from linkage.match import link_exact
 from linkage.release import match_report
 from linkage.tables import MATCH_REPORT_SCHEMA
-
-
-def tok(label: str | None) -> bytes | None:
-    return None if label is None else hashlib.sha256(label.encode()).digest()
-
-
-def campaign_table(rows: list[dict[str, object]]) -> pa.Table:
-    return pa.table(
-        {
-            "rid": pa.array([r["rid"] for r in rows], pa.string()),
-            "segments": pa.array([r.get("segments", []) for r in rows], pa.list_(pa.string())),
-            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-        }
-    )
-
-
-def provider_table(rows: list[dict[str, object]]) -> pa.Table:
-    return pa.table(
-        {
-            "hp": pa.array([r["hp"] for r in rows], pa.string()),
-            "mk_addr": pa.array([tok(r.get("addr")) for r in rows], pa.binary(32)),  # type: ignore[arg-type]
-        }
-    )
+from tests.match.tokens import ADDRESS_ONLY, campaign_table, provider_table
 
 
 @functools.cache
@@ -51,11 +28,12 @@ def _probe_links(with_x: bool) -> tuple[DuckDBEngine, pa.Table, pa.Table]:
         {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a", "b"]} for i in range(200)
     ]
     rows.append({"rid": "rx", "addr": "X", "segments": ["b"]})
-    camp = campaign_table(rows)
+    camp = campaign_table(rows, ADDRESS_ONLY)
     prov_rows: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(120)]
     if with_x:
         prov_rows.append({"hp": "hx", "addr": "X"})
-    return engine, camp, link_exact(camp, provider_table(prov_rows), engine=engine).links
+    prov = provider_table(prov_rows, ADDRESS_ONLY)
+    return engine, camp, link_exact(camp, prov, engine=engine).links
 
 
 def _membership_probe(with_x: bool, epsilon: float | None, seed: int) -> int | None:
@@ -96,11 +74,13 @@ def test_all_matched_segment_is_suppressed() -> None:
         {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a"] if i < 10 else []} for i in range(40)
     ]
     prov: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(30)]
-    result = link_exact(campaign_table(rows), provider_table(prov), engine=engine)
+    result = link_exact(
+        campaign_table(rows, ADDRESS_ONLY), provider_table(prov, ADDRESS_ONLY), engine=engine
+    )
     report = {
         r["segment"]: r
         for r in match_report(
-            campaign_table(rows), result.links, engine=engine, k=5, epsilon=None
+            campaign_table(rows, ADDRESS_ONLY), result.links, engine=engine, k=5, epsilon=None
         ).to_pylist()
     }
     assert report["a"]["suppressed"]  # 10 voters, 10 matched: 0 unmatched < k
@@ -113,8 +93,8 @@ def test_exact_report_counts_and_suppresses_below_k() -> None:
         {"rid": f"r{i}", "addr": f"A{i}", "segments": ["a"] if i < 20 else ["b"]} for i in range(40)
     ]
     prov: list[dict[str, object]] = [{"hp": f"h{i}", "addr": f"A{i}"} for i in range(10, 30)]
-    camp = campaign_table(rows)
-    links = link_exact(camp, provider_table(prov), engine=engine).links
+    camp = campaign_table(rows, ADDRESS_ONLY)
+    links = link_exact(camp, provider_table(prov, ADDRESS_ONLY), engine=engine).links
     report = match_report(camp, links, engine=engine, k=5, epsilon=None)
     assert report.schema == MATCH_REPORT_SCHEMA
     rows_by = {r["segment"]: r for r in report.to_pylist()}

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from datetime import date, datetime, timedelta
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 
 import pyarrow as pa
 import pytest
@@ -19,28 +19,7 @@ from linkage.release import (
     release_viewership,
 )
 from linkage.tables import INTERVAL_COLUMNS, RELEASE_SCHEMA
-
-MONDAY = date(2024, 3, 4)
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
-    with DuckDBEngine(memory_limit="512MB", threads=2) as eng:
-        yield eng
-
-
-def assign(pairs: Mapping[str, Sequence[str]]) -> pa.Table:
-    rows = [(hh, seg) for seg, hhs in pairs.items() for hh in hhs]
-    return pa.table(
-        {
-            "household_id": pa.array([r[0] for r in rows], pa.string()),
-            "segment": pa.array([r[1] for r in rows], pa.string()),
-        }
-    )
-
-
-def households(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(n)]
+from tests.measure.inputs import MONDAY, assign, households
 
 
 def grid_of(viewing: pa.Table, engine: DuckDBEngine, channels: Sequence[str] = ("c1",)) -> CellGrid:

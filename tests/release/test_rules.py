@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pyarrow as pa
 import pytest
@@ -20,30 +20,11 @@ from linkage.release import (
     validate_k,
 )
 from linkage.tables import CELLS_SCHEMA, VIEWERSHIP_SCHEMA
-
-
-@pytest.fixture(scope="module")
-def engine() -> Iterator[DuckDBEngine]:
-    with DuckDBEngine(memory_limit="512MB", threads=2) as eng:
-        yield eng
-
-
-def assign(pairs: Mapping[str, Sequence[str]]) -> pa.Table:
-    rows = [(hh, seg) for seg, hhs in pairs.items() for hh in hhs]
-    return pa.table(
-        {
-            "household_id": pa.array([r[0] for r in rows], pa.string()),
-            "segment": pa.array([r[1] for r in rows], pa.string()),
-        }
-    )
+from tests.measure.inputs import assign, households
 
 
 def members(pairs: Mapping[str, Sequence[str]], engine: DuckDBEngine) -> pa.Table:
     return segment_members(assign(pairs), engine)
-
-
-def households(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(n)]
 
 
 def cells_with_contributors(counts: Sequence[int]) -> pa.Table:

@@ -1,4 +1,4 @@
-"""A small coded ``viewership`` release the report tests share, with its segment codes.
+"""A small coded ``viewership`` release and match report the report tests share, with codes.
 
 Every awkward case is in it once: rows out of order, a suppressed cell, a
 zero baseline, a suppressed baseline, a cell without a baseline, a second
@@ -89,3 +89,17 @@ def viewership() -> pa.Table:
         row("period", PERSUADABLE, "CNN", "prime", 9.0),
     ]
     return pa.Table.from_pylist(rows, schema=SCHEMA)
+
+
+def match_report() -> pa.Table:
+    """A coded match report: both segments and ``*``, out of order, one suppressed."""
+    return pa.table(
+        {
+            "segment": [TURNOUT, "*", PERSUADABLE],
+            "voters": pa.array([400, 1000, 300], pa.int64()),
+            "matched_voters": pa.array([None, 620, 180], pa.int64()),
+            "households": pa.array([None, 410, 150], pa.int64()),
+            "match_rate": pa.array([None, 0.62, 0.6], pa.float64()),
+            "suppressed": [True, False, False],
+        }
+    )

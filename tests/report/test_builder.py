@@ -24,23 +24,10 @@ from linkage.report import (
     top_by_index,
     viewership_csv_table,
 )
-from tests.report.coded_release import CODES, PERSUADABLE, TURNOUT, viewership
+from tests.report.coded_release import CODES, PERSUADABLE, match_report, viewership
 
 X = "report-2026"
 WHEN = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
-
-
-def match_report() -> pa.Table:
-    return pa.table(
-        {
-            "segment": [TURNOUT, "*", PERSUADABLE],
-            "voters": pa.array([400, 1000, 300], pa.int64()),
-            "matched_voters": pa.array([None, 620, 180], pa.int64()),
-            "households": pa.array([None, 410, 150], pa.int64()),
-            "match_rate": pa.array([None, 0.62, 0.6], pa.float64()),
-            "suppressed": [True, False, False],
-        }
-    )
 
 
 def without_weekdays() -> pa.Table:

@@ -17,7 +17,7 @@ from linkage.report import (
     projected_match_rates,
     viewership_csv_table,
 )
-from tests.report.coded_release import CODES, PERSUADABLE, TURNOUT, viewership
+from tests.report.coded_release import CODES, match_report, viewership
 
 # --- decoding ------------------------------------------------------------------
 
@@ -96,17 +96,7 @@ def test_viewership_csv_table_columns_rows_and_order() -> None:
 
 
 def test_match_rate_table_decodes_and_orders() -> None:
-    report = pa.table(
-        {
-            "segment": [TURNOUT, "*", PERSUADABLE],
-            "voters": pa.array([400, 1000, 300], pa.int64()),
-            "matched_voters": pa.array([None, 620, 180], pa.int64()),
-            "households": pa.array([None, 410, 150], pa.int64()),
-            "match_rate": pa.array([None, 0.62, 0.6], pa.float64()),
-            "suppressed": [True, False, False],
-            "extra": ["x", "y", "z"],
-        }
-    )
+    report = match_report().append_column("extra", pa.array(["x", "y", "z"]))
     table = match_rate_table(report, CODES)
     assert tuple(table.column_names) == MATCH_REPORT_COLUMNS
     rows = table.to_pylist()

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import WORLD_DAYS, WORLD_SEED, WORLD_VOTERS
+
 ROOT = Path(__file__).resolve().parents[2]
 # A script, not a package module: load it from its file.
 _SPEC = importlib.util.spec_from_file_location("state_scale", ROOT / "scripts/state_scale.py")
@@ -33,31 +35,41 @@ def test_tree_rss_counts_children() -> None:
         child.wait()
 
 
-@pytest.mark.slow
-def test_state_scale_runs_the_whole_exchange(tmp_path: Path) -> None:
-    proc = subprocess.run(
+def run_state_scale(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run ``scripts/state_scale.py`` on the session world's size and seed, plus ``args``.
+
+    The smallest seeded world whose segments all clear the default minimum
+    universe: this checks the harness, not the speed.
+    """
+    return subprocess.run(
         [
             sys.executable,
             str(ROOT / "scripts/state_scale.py"),
             "--voters",
-            "8000",
+            str(WORLD_VOTERS),
             "--days",
-            "1",
-            "--out",
-            str(tmp_path / "run"),
+            str(WORLD_DAYS),
+            "--seed",
+            str(WORLD_SEED),
+            *map(str, args),
         ],
         capture_output=True,
         text=True,
         check=False,
         cwd=ROOT,
     )
+
+
+@pytest.mark.slow
+def test_state_scale_runs_the_whole_exchange(tmp_path: Path) -> None:
+    proc = run_state_scale("--out", tmp_path / "run")
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout)
     labels = [s["step"] for s in result["steps"]]
     assert labels[0] == "synth"
     assert "matcher link" in labels and "campaign report" in labels
-    assert result["voters"] == 8000
-    assert 0 < result["subscriber_households"] < 8000
+    assert result["voters"] == WORLD_VOTERS
+    assert 0 < result["subscriber_households"] < WORLD_VOTERS
     assert result["viewing_events"] > result["subscriber_households"]
     for step in result["steps"]:
         assert step["seconds"] > 0
@@ -66,24 +78,7 @@ def test_state_scale_runs_the_whole_exchange(tmp_path: Path) -> None:
     assert result["total_seconds"] >= sum(s["seconds"] for s in result["steps"]) * 0.99
     assert (tmp_path / "run/report/viewership.csv").exists()
     # Again on the same world, without synth: the exchange timed on its own.
-    again = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "scripts/state_scale.py"),
-            "--voters",
-            "8000",
-            "--days",
-            "1",
-            "--world",
-            str(tmp_path / "run/world"),
-            "--out",
-            str(tmp_path / "again"),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=ROOT,
-    )
+    again = run_state_scale("--world", tmp_path / "run/world", "--out", tmp_path / "again")
     assert again.returncode == 0, again.stderr[-2000:]
     rerun = json.loads(again.stdout)
     assert [s["step"] for s in rerun["steps"]] == labels[1:]

@@ -66,7 +66,10 @@ _KEY_FP_DOMAIN: Final = b"narwhal/v1/linkage-key-fingerprint\x00"
 _SAFE_NAME: Final = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
 # A display name never becomes a file name (contacts are <role>-<fingerprint>.json),
 # so it may hold spaces; it is shown on terminals, so no markup or control characters.
-_DISPLAY_NAME: Final = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 .,&'()_-]{0,62}[A-Za-z0-9.)_-])?")
+# Every name valid before spaces were allowed stays valid, so old cards still load.
+_DISPLAY_NAME: Final = re.compile(
+    r"[A-Za-z0-9_-](?:[A-Za-z0-9 .,&'()_-]{0,62}[A-Za-z0-9.,&'()_-])?"
+)
 _HEX_FP: Final = re.compile(r"[0-9a-f]{32}")
 _CARD_FIELDS: Final = frozenset(
     {"format", "name", "role", "signing_public", "exchange_public", "fingerprint"}
@@ -103,7 +106,8 @@ def validate_party_name(name: str) -> str:
 
     It never names a file: other homes file a card under its role and
     fingerprint. Letters, digits, spaces and ``. , & ' ( ) _ -``, 1-64
-    characters, starting with a letter or digit and not ending in a space.
+    characters, not starting with a space, a dot or punctuation, not ending
+    in a space.
 
     Raises:
         InputError: Any other character, or a bad length.
@@ -112,7 +116,7 @@ def validate_party_name(name: str) -> str:
         raise InputError(
             "invalid party name",
             hint="use 1-64 characters: letters, digits, spaces and . , & ' ( ) _ -, "
-            "starting with a letter or digit",
+            "starting with a letter, a digit, _ or -",
         )
     return name
 

@@ -41,13 +41,15 @@ import recordlinkage
 
 from linkage.encode import (
     LinkageSchema,
-    blocking_values,
     drop_fields,
     encode_side,
     load_schema,
     normalize_side,
     shipped_schema,
 )
+
+# The unkeyed values are sharp: imported from their module, never the safe surface.
+from linkage.encode.blocking_keys import blocking_values
 from linkage.engine import DuckDBEngine
 from linkage.errors import InputError, NarwhalError
 from linkage.io import read_input_table, read_text

@@ -10,7 +10,8 @@ Modules, in the order data passes through them:
 * ``fields`` -- a schema's field types mapped onto the normalisers (``normalize_side``).
 * ``matchkeys`` -- exact keyed match-key tokens (``tokenize_records``).
 * ``bloom`` -- keyed Bloom filters (CLKs) for the fuzzy stage.
-* ``blocking_keys`` -- keyed blocking keys; ``blocking_values`` is the sharp primitive.
+* ``blocking_keys`` -- keyed blocking keys. Its ``blocking_values`` (the
+  unkeyed plaintext behind each key) is sharp, so it is not re-exported here.
 * ``recipe`` -- the safe recipe: one side in, only keyed columns out (``encode_side``).
 * ``parallel`` -- the recipe over worker processes, chunk by chunk.
 * ``segments`` -- the segment-rule language (``load_segments``).
@@ -18,7 +19,7 @@ Modules, in the order data passes through them:
 """
 
 from linkage.encode.address import ParsedAddress, parse_street_address
-from linkage.encode.blocking_keys import BLOCK_KEY_BYTES, blocking_values
+from linkage.encode.blocking_keys import BLOCK_KEY_BYTES
 from linkage.encode.bloom import (
     DEFAULT_BLOOM_SCHEMA,
     BloomSchema,
@@ -110,7 +111,6 @@ __all__ = [
     "SegmentSet",
     "Side",
     "assign_codes",
-    "blocking_values",
     "canonical_given_name",
     "column_kinds",
     "default_workers",

@@ -21,11 +21,13 @@ import pytest
 
 from linkage.encode import (
     BLOCK_KEY_BYTES,
-    blocking_values,
     encode_side,
     normalize_side,
     shipped_schema,
 )
+
+# The unkeyed values are sharp: imported from their module, never the safe surface.
+from linkage.encode.blocking_keys import blocking_values
 from linkage.hazmat import length_prefixed
 from tests.encode.golden_records import Record, string_table, voter_records
 

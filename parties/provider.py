@@ -27,16 +27,16 @@ from linkage.io import (
     save_seen,
     write_message,
 )
-from linkage.measure import cross_with_intensity, distinct_values, household_intensity
-from linkage.protocol import pseudonymize, seal, validate_exchange_id
+from linkage.measure import distinct_values
+from linkage.protocol import households_of, pseudonymize, seal, validate_exchange_id
 from linkage.release import (
     DEFAULT_BUDGET,
     LedgerStore,
     ReleaseRequest,
     ledger_key,
-    prune_derived_segments,
     release_grid,
     release_viewership,
+    with_intensity_tiers,
 )
 from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE
 from parties.common import (
@@ -183,21 +183,16 @@ def aggregate(
             channel_list = distinct_values(view, "channel", scan)
         hids = distinct_values(view, "household_id", scan)
 
-    # Map pseudonyms back to household ids using the viewing log's own ids.
-    back = dict(zip(pseudonymize(secret, x, hids), hids, strict=True))
-    hp_list = assignments.table["hp"].to_pylist()
-    household = [back.get(hp, "unseen:" + hp) for hp in hp_list]
+    household = households_of(secret, x, assignments.table["hp"].to_pylist(), hids)
     assigned = pa.table(
         {"household_id": pa.array(household, pa.string()), "segment": assignments.table["segment"]}
     )
-
     dropped: list[str] = []
     if tiers:
         with make_engine(engine_name) as tier_engine:
-            intensity = household_intensity(view, engine=tier_engine)
-        assigned, dropped = prune_derived_segments(
-            cross_with_intensity(assigned, intensity), k=k, min_universe=min_universe
-        )
+            assigned, dropped = with_intensity_tiers(
+                assigned, view, engine=tier_engine, k=k, min_universe=min_universe
+            )
 
     store = LedgerStore(h.ledger, ledger_key(secret))
     with store.locked() as book:  # one release at a time per ledger

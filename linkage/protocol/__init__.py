@@ -31,6 +31,7 @@ from linkage.protocol.envelope import (
 )
 from linkage.protocol.keys import (
     SECRET_BYTES,
+    UNSEEN_PREFIX,
     Identity,
     LinkageKey,
     PartyCard,
@@ -40,6 +41,7 @@ from linkage.protocol.keys import (
     card_to_json,
     derive_linkage_key,
     generate_identity,
+    households_of,
     identity_from_pem,
     identity_from_private_bytes,
     identity_to_pem,
@@ -56,6 +58,7 @@ __all__ = [
     "KIND_SPECS",
     "MAGIC",
     "SECRET_BYTES",
+    "UNSEEN_PREFIX",
     "Identity",
     "LinkageKey",
     "Manifest",
@@ -72,6 +75,7 @@ __all__ = [
     "encode_payload",
     "format_time",
     "generate_identity",
+    "households_of",
     "identity_from_pem",
     "identity_from_private_bytes",
     "identity_to_pem",

@@ -516,3 +516,27 @@ def pseudonymize(secret: bytes, exchange_id: str, ids: Sequence[str]) -> list[st
         mac.update(household_id.encode())
         out.append(mac.hexdigest()[:PSEUDONYM_HEX])
     return out
+
+
+UNSEEN_PREFIX: Final = "unseen:"
+"""Marks a pseudonym whose household has no viewing: it stays a distinct household."""
+
+
+def households_of(
+    secret: bytes, exchange_id: str, pseudonyms: Sequence[str], candidates: Sequence[str]
+) -> list[str]:
+    """Map pseudonyms back to household ids, as only the provider can.
+
+    A pseudonym cannot be inverted; the provider re-derives the pseudonym of
+    every household it could be (``candidates``: the viewing log's own ids)
+    and looks each one up. A pseudonym of a household absent from the
+    candidates (a subscriber with no viewing) keeps its own distinct id,
+    :data:`UNSEEN_PREFIX` + pseudonym, so it still counts in its segments'
+    universes.
+
+    Raises:
+        KeyMaterialError: Secret shorter than 32 bytes.
+        InputError: Invalid exchange id.
+    """
+    back = dict(zip(pseudonymize(secret, exchange_id, candidates), candidates, strict=True))
+    return [back.get(hp, UNSEEN_PREFIX + hp) for hp in pseudonyms]

@@ -34,7 +34,7 @@ from linkage.release.ledger import (
 )
 from linkage.release.ledger_store import LedgerStore, PendingRelease
 from linkage.release.match_report import match_report
-from linkage.release.pipeline import release_grid, release_viewership
+from linkage.release.pipeline import release_grid, release_viewership, with_intensity_tiers
 from linkage.release.rules import (
     SUPPRESSIBLE_COLUMNS,
     apply_k_suppression,
@@ -75,4 +75,5 @@ __all__ = [
     "single_half_width",
     "suppress_tier_complements",
     "validate_k",
+    "with_intensity_tiers",
 ]

@@ -31,6 +31,8 @@ import pyarrow as pa
 
 from linkage.engine import Engine
 from linkage.measure import (
+    cross_with_intensity,
+    household_intensity,
     resolve_period,
     segment_members,
     segment_universes,
@@ -47,13 +49,14 @@ from linkage.release.dp import (
 from linkage.release.rules import (
     apply_k_suppression,
     check_min_universe,
+    prune_derived_segments,
     refuse_differencing,
     suppress_tier_complements,
     validate_k,
 )
 from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE, INTERVAL_COLUMNS, RELEASE_SCHEMA
 
-__all__ = ["release_grid", "release_viewership"]
+__all__ = ["release_grid", "release_viewership", "with_intensity_tiers"]
 
 
 def release_grid(
@@ -71,6 +74,30 @@ def release_grid(
     """
     days = resolve_period(viewing, engine, period)
     return CellGrid(channels=tuple(dict.fromkeys(channels)), days=tuple(days))
+
+
+def with_intensity_tiers(
+    assignments: pa.Table,
+    viewing: pa.Table | Path,
+    *,
+    engine: Engine,
+    k: int,
+    min_universe: int,
+) -> tuple[pa.Table, list[str]]:
+    """Add each segment's viewing-intensity tiers, dropping the tiers too thin to release.
+
+    The provider derives ``<code>:light`` (< 2 h/day), ``:medium`` and
+    ``:heavy`` from its own viewing log; a tier under the minimum universe, or
+    within ``k`` households of its parent, is dropped with its siblings
+    (:func:`~linkage.release.rules.prune_derived_segments`), never released.
+
+    Returns:
+        The assignments with the kept tiers, and the dropped tier codes.
+    """
+    intensity = household_intensity(viewing, engine=engine)
+    return prune_derived_segments(
+        cross_with_intensity(assignments, intensity), k=k, min_universe=min_universe
+    )
 
 
 def _exact_payload(payload: pa.Table) -> pa.Table:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from linkage.errors import InputError, KeyMaterialError
 from linkage.protocol import (
+    UNSEEN_PREFIX,
     Identity,
     agree_linkage_key,
     card_fingerprint,
@@ -21,6 +22,7 @@ from linkage.protocol import (
     card_to_json,
     derive_linkage_key,
     generate_identity,
+    households_of,
     identity_from_pem,
     identity_from_private_bytes,
     identity_to_pem,
@@ -354,6 +356,20 @@ def test_pseudonyms_are_per_exchange_and_keyed() -> None:
     assert not set(one) & set(pseudonymize(secret, "ex-2", ids))
     assert not set(one) & set(pseudonymize(b"\x02" * 32, "ex-1", ids))
     assert not set(one) & set(ids)
+
+
+def test_households_of_inverts_pseudonyms_over_the_candidates() -> None:
+    secret = b"\x01" * 32
+    ids = [f"HH{i:04d}" for i in range(20)]
+    hps = pseudonymize(secret, "ex-1", ids)
+    # Only the provider, holding the secret and the candidates, maps back.
+    assert households_of(secret, "ex-1", hps[::-1], ids) == ids[::-1]
+    # A household the viewing log lacks stays its own household, never merged.
+    seen = households_of(secret, "ex-1", hps[:3], ids[1:])
+    assert seen == [UNSEEN_PREFIX + hps[0], ids[1], ids[2]]
+    # Another exchange's pseudonyms do not map back under this one.
+    other = pseudonymize(secret, "ex-2", ids[:2])
+    assert households_of(secret, "ex-1", other, ids) == [UNSEEN_PREFIX + h for h in other]
 
 
 def test_pseudonymize_rejects_short_secret_and_bad_exchange() -> None:

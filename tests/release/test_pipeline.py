@@ -17,9 +17,10 @@ from linkage.release import (
     pipeline,
     release_grid,
     release_viewership,
+    with_intensity_tiers,
 )
 from linkage.tables import INTERVAL_COLUMNS, RELEASE_SCHEMA
-from tests.measure.inputs import MONDAY, assign, households
+from tests.measure.inputs import MONDAY, assign, households, viewing
 
 
 def grid_of(viewing: pa.Table, engine: DuckDBEngine, channels: Sequence[str] = ("c1",)) -> CellGrid:
@@ -178,3 +179,24 @@ def test_epsilon_is_checked_after_the_segments(engine: DuckDBEngine) -> None:
         release_viewership(near, viewing, grid, engine=engine, k=50, epsilon=-1.0)
     with pytest.raises(PrivacyError, match="epsilon"):
         release_viewership(assign({"A": a}), viewing, grid, engine=engine, k=50, epsilon=-1.0)
+
+
+def test_tiers_are_added_and_thin_ones_dropped_with_their_siblings() -> None:
+    engine = DuckDBEngine()
+    # Twelve households in segment s1: six light viewers, six heavy ones.
+    events = [(f"h{i}", "c1", "03-04 10:00", "03-04 10:30") for i in range(6)]
+    events += [(f"h{i}", "c1", "03-04 08:00", "03-04 16:00") for i in range(6, 12)]
+    everyone = [f"h{i}" for i in range(12)]
+    assigned = assign({"s1": everyone, "*": everyone})
+    kept, dropped = with_intensity_tiers(
+        assigned, viewing(events), engine=engine, k=2, min_universe=3
+    )
+    segments = set(kept["segment"].to_pylist())
+    assert {"s1:light", "s1:heavy", "*:light", "*:heavy"} <= segments and not dropped
+    # With a minimum universe above six, both tiers go, and no other segment does.
+    kept, dropped = with_intensity_tiers(
+        assigned, viewing(events), engine=engine, k=2, min_universe=7
+    )
+    assert not any(":" in s for s in kept["segment"].to_pylist())
+    assert set(dropped) == {"s1:light", "s1:heavy", "*:light", "*:heavy"}
+    assert set(kept["segment"].to_pylist()) == set(assigned["segment"].to_pylist())

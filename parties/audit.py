@@ -14,7 +14,8 @@ from rich.markup import escape
 
 from linkage.audit import AUDITED_ROLES, CheckResult, audit
 from linkage.errors import NarwhalError
-from parties.common import Home, out
+from linkage.io import PartyHome
+from parties.common import out
 
 
 def audit_directory(root: Path, world: Path | None = None) -> list[CheckResult]:
@@ -27,7 +28,7 @@ def audit_directory(root: Path, world: Path | None = None) -> list[CheckResult]:
     Raises:
         NarwhalError: The directory cannot be loaded at all (no homes, bad keys).
     """
-    homes = {role: Home(root / role) for role in AUDITED_ROLES}
+    homes = {role: PartyHome(root / role) for role in AUDITED_ROLES}
     return audit(homes, world or root / "world")
 
 

@@ -89,7 +89,6 @@ def tokenize(
     x = validate_exchange_id(exchange)
     h = require_home(home)
     run = TokenRun.start(h, x, "campaign-tokens", "a", peer="provider")
-    state = h.state(x)
     link_schema, table = run.read(
         voters, schema, id_column="voter_id", default_columns=VOTER_COLUMNS
     )
@@ -105,12 +104,12 @@ def tokenize(
     def write_state() -> None:
         # Everything validated and computed: state first, the message last.
         atomic_write_parquet(
-            state / "rids.parquet",
+            h.rid_map_path(x),
             pa.table({"rid": rids, "voter_id": table["voter_id"]}),
             mode=PRIVATE_MODE,
         )
         atomic_write_text(
-            state / "segments.json",
+            h.segment_codes_path(x),
             json.dumps({"codes": codes, "linkage_key": run.key.fingerprint()}, indent=2),
             mode=0o600,
         )
@@ -123,9 +122,8 @@ def tokenize(
     out.print(f"wrote {target}")
 
 
-def load_codes(state: Path) -> dict[str, str]:
-    """segment name -> code, from this exchange's private state."""
-    path = state / "segments.json"
+def load_codes(path: Path) -> dict[str, str]:
+    """segment name -> code, from this exchange's private state (``segments.json``)."""
     if not path.exists():
         raise StateError(
             "no segment codes for this exchange",
@@ -162,7 +160,7 @@ def report_(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
-    codes = load_codes(h.state(x))
+    codes = load_codes(h.segment_codes_path(x))
     match = h.open_inbox(x, "match-report")
     view = h.open_inbox(x, "viewership")
     plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
@@ -280,7 +278,7 @@ def plan_(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
-    codes = load_codes(h.state(x))
+    codes = load_codes(h.segment_codes_path(x))
     targets = [t.strip() for t in target.split(",") if t.strip()]
     request = PlanRequest(
         normalise_weights(targets, _parse_weights(weights)),

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -30,31 +29,23 @@ from linkage.encode import (
 )
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.io import (
-    ParquetColumns,
+    PartyHome,
     ShuffledParquet,
     copy_message,
-    load_identity,
-    load_seen,
-    opened_columns,
     private_scratch,
     read_card,
-    read_contacts,
     read_input_table,
     read_message_bytes,
     read_text,
     save_identity,
     save_secret,
-    save_seen,
     write_card,
     write_sealed_parquet,
 )
 from linkage.protocol import (
-    Identity,
     LinkageKey,
     OpenedMessage,
     PartyCard,
-    VerifiedMessage,
-    agree_linkage_key,
     generate_identity,
     open_message,
     read_manifest,
@@ -152,120 +143,6 @@ def load_link_schema(path: Path | None) -> LinkageSchema:
     return load_schema(read_text(path), file=str(path))
 
 
-@dataclass(frozen=True)
-class Home:
-    """A party's directory: keys, card, contacts, inbox, outbox, state, ledger."""
-
-    root: Path
-
-    @property
-    def keys(self) -> Path:
-        return self.root / "keys"
-
-    @property
-    def card_path(self) -> Path:
-        return self.root / "card.json"
-
-    @property
-    def contacts(self) -> Path:
-        return self.root / "contacts"
-
-    @property
-    def inbox(self) -> Path:
-        return self.root / "inbox"
-
-    @property
-    def outbox(self) -> Path:
-        return self.root / "outbox"
-
-    @property
-    def ledger(self) -> Path:
-        return self.root / "ledger"
-
-    def state(self, exchange: str) -> Path:
-        return self.root / "state" / exchange
-
-    def inbox_message(self, exchange: str, kind: str) -> Path:
-        return self.inbox / f"{exchange}.{kind}.nwl"
-
-    def outbox_message(self, exchange: str, kind: str) -> Path:
-        return self.outbox / f"{exchange}.{kind}.nwl"
-
-    def create_dirs(self) -> None:
-        for sub in (self.contacts, self.inbox, self.outbox, self.root / "state", self.ledger):
-            sub.mkdir(parents=True, exist_ok=True)
-
-    def identity(self) -> Identity:
-        if not self.card_path.exists():
-            raise StateError(
-                "not a party home (no card.json)",
-                file=str(self.root),
-                hint="run `narwhal <role> init --home DIR --name NAME` first",
-            )
-        return load_identity(self.keys)
-
-    def card(self) -> PartyCard:
-        return read_card(self.card_path)
-
-    def trusted(self) -> dict[str, PartyCard]:
-        """Trusted cards by fingerprint."""
-        return read_contacts(self.contacts)
-
-    def peer(self, role: str) -> PartyCard:
-        """The single trusted card of ``role``."""
-        cards = [c for c in self.trusted().values() if c.role == role]
-        if len(cards) != 1:
-            raise StateError(
-                f"expected exactly one trusted {role} card, found {len(cards)}",
-                file=str(self.contacts),
-                hint=f"run `narwhal <role> trust --home {self.root} CARD` with the {role}'s card",
-            )
-        return cards[0]
-
-    def linkage_key(self, peer_role: str, exchange: str) -> LinkageKey:
-        return agree_linkage_key(self.identity(), self.peer(peer_role), exchange)
-
-    def open_inbox(self, exchange: str, kind: str) -> OpenedMessage:
-        """Verify, decrypt and check one inbox message; reject replays.
-
-        Nothing is recorded yet: a command calls :meth:`mark_consumed` once all
-        its checks have passed, so a rejected run leaves no state behind.
-        """
-        with self.inbox_columns(exchange, kind) as (verified, columns):
-            table = columns.read(columns.schema.names)
-        return OpenedMessage(manifest=verified.manifest, table=table, sender=verified.sender)
-
-    @contextmanager
-    def inbox_columns(
-        self, exchange: str, kind: str
-    ) -> Iterator[tuple[VerifiedMessage, ParquetColumns]]:
-        """:meth:`open_inbox` for payloads too big to hold: read column by column in the block.
-
-        The decrypted payload stays beside the party's own state (a private
-        scratch directory under ``state/``, removed when the block ends), not
-        in a shared /tmp.
-        """
-        path = self.inbox_message(exchange, kind)
-        with opened_columns(
-            path,
-            me=self.identity(),
-            contacts=self.trusted(),
-            expected_kind=kind,
-            expected_exchange=exchange,
-            scratch=self.root / "state",
-        ) as (verified, columns):
-            load_seen(self.state(exchange) / "seen.json").consume(verified.manifest, file=str(path))
-            yield verified, columns
-
-    def mark_consumed(self, exchange: str, *messages: OpenedMessage | VerifiedMessage) -> None:
-        """Record messages as consumed (replay protection), just before writing outputs."""
-        seen = self.state(exchange) / "seen.json"
-        guard = load_seen(seen)
-        for opened in messages:
-            guard = guard.consume(opened.manifest, file=str(seen))
-        save_seen(seen, guard)
-
-
 def progress_bar(on: Console = console, *, bold: bool = False) -> Progress:
     """A transient progress bar (count, elapsed); on stderr unless told otherwise.
 
@@ -299,7 +176,7 @@ class TokenRun:
         recipient: The matcher's card.
     """
 
-    home: Home
+    home: PartyHome
     exchange: str
     kind: str
     side: Side
@@ -307,7 +184,7 @@ class TokenRun:
     recipient: PartyCard
 
     @classmethod
-    def start(cls, h: Home, exchange: str, kind: str, side: Side, peer: str) -> TokenRun:
+    def start(cls, h: PartyHome, exchange: str, kind: str, side: Side, peer: str) -> TokenRun:
         """Check this party's keys and the matcher's card; agree the key with ``peer``."""
         h.identity()  # fail before the long work if the keys are unreadable
         recipient = h.peer("matcher")
@@ -395,8 +272,8 @@ def write_token_message(
     return run.target
 
 
-def require_home(home: Path) -> Home:
-    h = Home(home)
+def require_home(home: Path) -> PartyHome:
+    h = PartyHome(home)
     if not h.root.is_dir():
         raise StateError("home directory does not exist", file=str(home))
     return h
@@ -412,7 +289,7 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         home: HomeOpt,
         name: Annotated[str, typer.Option("--name", help="Your organisation's name.")],
     ) -> None:
-        h = Home(home)
+        h = PartyHome(home)
         if h.card_path.exists():
             raise StateError(
                 "home already initialised", file=str(home), hint="use a new --home directory"
@@ -423,7 +300,7 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         if role == "provider":
             from linkage.release import LedgerStore  # the provider's alone: DP libraries
 
-            save_secret(h.keys / "secret.key")
+            save_secret(h.secret_path)
             LedgerStore.initialise(h.ledger)
         write_card(h.card_path, identity.card())
         out.print(f"{role} home ready: {h.card_path} (fingerprint {identity.card().fingerprint})")

@@ -23,10 +23,10 @@ from rich.progress import (
 )
 
 from linkage.errors import NarwhalError, StateError
-from linkage.io import atomic_write_text
+from linkage.io import PartyHome, atomic_write_text
 from linkage.report import REPORT_HTML
 from linkage.synth import rating_error
-from parties.common import Home, deliver, out, progress_bar
+from parties.common import deliver, out, progress_bar
 
 EXCHANGE = "demo-2026"
 MARKER = ".narwhal-demo"
@@ -90,7 +90,7 @@ def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
     """Every command of the demo in order, with the courier's deliveries after each."""
     world = root / "world"
     homes = {role: root / role for role in ("campaign", "matcher", "provider")}
-    c, m, p = (Home(homes[r]) for r in ("campaign", "matcher", "provider"))
+    c, m, p = (PartyHome(homes[r]) for r in ("campaign", "matcher", "provider"))
     x = EXCHANGE
     report_dir = root / "report"
     synth = ["synth", "--out", str(world), "--voters", str(voters), "--days", str(days)]

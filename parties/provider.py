@@ -79,7 +79,7 @@ def tokenize(
     x = validate_exchange_id(exchange)
     h = require_home(home)
     run = TokenRun.start(h, x, "provider-tokens", "b", peer="campaign")
-    secret = load_secret(h.keys / "secret.key")
+    secret = load_secret(h.secret_path)
     link_schema, table = run.read(
         subscribers, schema, id_column="household_id", default_columns=SUBSCRIBER_COLUMNS
     )
@@ -145,7 +145,7 @@ def aggregate(
     x = validate_exchange_id(exchange)
     h = require_home(home)
     me = h.identity()
-    secret = load_secret(h.keys / "secret.key")
+    secret = load_secret(h.secret_path)
     campaign = h.peer("campaign")
     target = h.outbox_message(x, "viewership")
     if epsilon is not None and channels_file is None:
@@ -162,7 +162,7 @@ def aggregate(
         expected_kind="assignments",
         expected_exchange=x,
     )
-    seen_path = h.state(x) / "seen.json"
+    seen_path = h.seen_path(x)
     guard = load_seen(seen_path).consume(assignments.manifest, file=str(source))
 
     # A Parquet log is checked batch by batch and scanned by the engine from

@@ -5,7 +5,7 @@ that nothing that left a party breaks the release rules (docs/THREAT_MODEL.md) a
 attacks an adversary would run on what was sent.
 
 * ``exchange`` -- the three homes and their opened messages (:class:`Exchange`,
-  :class:`PartyHome`, :class:`CheckResult`).
+  :class:`CheckResult`).
 * ``attacks`` -- the attacks on plain data: dictionary, frequency,
   weight/length correlation, segment differencing.
 * ``checks`` -- envelope and key-separation checks, :data:`CHECKS` and :func:`audit`.
@@ -41,7 +41,6 @@ from linkage.audit.exchange import (
     AUDITED_ROLES,
     CheckResult,
     Exchange,
-    PartyHome,
     load_exchange,
 )
 from linkage.audit.pii_scan import PII_COLUMNS, audit_pii
@@ -58,7 +57,6 @@ __all__ = [
     "CheckResult",
     "Exchange",
     "FrequencyAttack",
-    "PartyHome",
     "audit",
     "audit_allow_lists",
     "audit_clk_frequency",

@@ -40,9 +40,6 @@ ATTACK_SAMPLE = 2000
 MAX_REIDENTIFICATION = 0.01
 """Largest share of records the CLK frequency attack may re-identify before the check fails."""
 
-RID_MAP_FILE = "rids.parquet"
-"""The campaign's rid -> voter_id map, in its per-exchange state (the auditor's ground truth)."""
-
 
 def _binary_values(table: pa.Table) -> dict[str, set[bytes]]:
     """Distinct values of each binary column: the tokens a payload carries."""
@@ -122,7 +119,7 @@ def _truth_rows(ex: Exchange, world: Path, opened: OpenedMessage) -> pa.Table | 
     """The raw records behind each payload row, in payload order (auditor's ground truth)."""
     x = opened.manifest.exchange_id
     if opened.manifest.kind == "campaign-tokens":
-        rid_file = ex.homes["campaign"].state(x) / RID_MAP_FILE
+        rid_file = ex.homes["campaign"].rid_map_path(x)
         if not rid_file.exists():
             return None
         rids = pq.read_table(rid_file)

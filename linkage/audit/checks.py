@@ -23,7 +23,6 @@ from linkage.audit.attack_checks import audit_clk_frequency, audit_dictionary
 from linkage.audit.exchange import (
     CheckResult,
     Exchange,
-    PartyHome,
     exchange_ids,
     linkage_key,
     load_exchange,
@@ -34,6 +33,7 @@ from linkage.audit.pii_scan import audit_pii
 from linkage.audit.release_checks import audit_differencing, audit_thresholds
 from linkage.encode import DEFAULT_RECIPES
 from linkage.errors import NarwhalError
+from linkage.io import PartyHome
 from linkage.protocol import validate_payload
 
 #: kind -> (sender role, recipient role)

@@ -6,9 +6,8 @@ stopping at the first, and derives the keys the parties (and the matcher, on
 its own) could derive. Every check reads this one :class:`Exchange`, so the
 inboxes are decrypted once per audit.
 
-The homes come in as :class:`PartyHome` values (``parties.common.Home``
-satisfies it): where a home keeps its keys and inbox is the parties' layout,
-and the library must not import ``parties``.
+The homes come in as :class:`linkage.io.PartyHome` values, the one place
+that says where a home keeps its keys, inbox and state.
 """
 
 from __future__ import annotations
@@ -16,13 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
 
 import pyarrow as pa
 from cryptography.exceptions import InvalidTag
 
 from linkage.errors import MessageError, NarwhalError
-from linkage.io import load_secret, read_message_bytes
+from linkage.io import PartyHome, load_secret, read_message_bytes
 from linkage.protocol import (
     Identity,
     LinkageKey,
@@ -36,46 +34,6 @@ from linkage.protocol import (
 
 AUDITED_ROLES = ("campaign", "matcher", "provider")
 """The homes an exchange has, in the order their inboxes are read (and findings listed)."""
-
-
-class PartyHome(Protocol):
-    """What the auditor reads of a party's home directory."""
-
-    @property
-    def root(self) -> Path:
-        """The home directory itself."""
-        ...
-
-    @property
-    def keys(self) -> Path:
-        """Private keys (and the provider's pseudonym secret)."""
-        ...
-
-    @property
-    def inbox(self) -> Path:
-        """Messages received (``*.nwl``)."""
-        ...
-
-    @property
-    def ledger(self) -> Path:
-        """The provider's release ledger."""
-        ...
-
-    def state(self, exchange: str) -> Path:
-        """Per-exchange private state (e.g. the campaign's rid map)."""
-        ...
-
-    def identity(self) -> Identity:
-        """The party's own keys."""
-        ...
-
-    def card(self) -> PartyCard:
-        """The party's public card."""
-        ...
-
-    def trusted(self) -> Mapping[str, PartyCard]:
-        """Trusted cards by fingerprint."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -188,7 +146,7 @@ def exchange_ids(ex: Exchange) -> list[str]:
 
 def provider_secret(ex: Exchange) -> bytes:
     """The provider's pseudonym secret (hp = HMAC(secret, exchange, household))."""
-    return load_secret(ex.homes["provider"].keys / "secret.key")
+    return load_secret(ex.homes["provider"].secret_path)
 
 
 def linkage_key(ex: Exchange, exchange_id: str) -> LinkageKey:

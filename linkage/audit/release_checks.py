@@ -24,15 +24,13 @@ from linkage.audit.exchange import CheckResult, Exchange, messages_of_kind, prov
 from linkage.engine import DuckDBEngine
 from linkage.measure import compute_viewership, cross_with_intensity, household_intensity
 from linkage.protocol import pseudonymize
+from linkage.release import ENTRIES_FILE
 from linkage.tables import ALL_HOUSEHOLDS, DEFAULT_K, TIER_SEPARATOR
-
-LEDGER_FILE = "releases.jsonl"
-"""The provider's release ledger, one JSON record per release, under its home's ``ledger``."""
 
 
 def _ledger(ex: Exchange) -> list[dict[str, object]] | None:
     """The provider's release records, oldest first; None when it has no ledger."""
-    path = ex.homes["provider"].ledger / LEDGER_FILE
+    path = ex.homes["provider"].ledger / ENTRIES_FILE
     if not path.exists():
         return None
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]

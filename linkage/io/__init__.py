@@ -14,6 +14,7 @@ name the file but never a value) are kept in one place.
   scratch, and the seen-message (replay guard) state.
 * :mod:`~linkage.io.inputs` -- input tables and text, validated before use.
 * :mod:`~linkage.io.ledger_files` -- the release ledger's files and lock.
+* :mod:`~linkage.io.home` -- a party's home: where each of its files lives.
 """
 
 from linkage.io.atomic import (
@@ -26,6 +27,7 @@ from linkage.io.atomic import (
     atomic_write_parquet,
     atomic_write_text,
 )
+from linkage.io.home import PartyHome
 from linkage.io.inputs import (
     INPUT_COLUMN_KINDS,
     MAX_FIELD_CHARS,
@@ -76,6 +78,7 @@ __all__ = [
     "InputColumnKind",
     "ParquetColumns",
     "ParquetSink",
+    "PartyHome",
     "ShuffledParquet",
     "append_jsonl",
     "atomic_write_bytes",

@@ -32,7 +32,7 @@ from linkage.release.ledger import (
     ledger_key,
     segment_sets,
 )
-from linkage.release.ledger_store import LedgerStore, PendingRelease
+from linkage.release.ledger_store import ENTRIES_FILE, LedgerStore, PendingRelease
 from linkage.release.match_report import match_report
 from linkage.release.pipeline import release_grid, release_viewership, with_intensity_tiers
 from linkage.release.rules import (
@@ -47,6 +47,7 @@ from linkage.release.rules import (
 
 __all__ = [
     "DEFAULT_BUDGET",
+    "ENTRIES_FILE",
     "SUPPRESSIBLE_COLUMNS",
     "CellGrid",
     "HouseholdSet",

@@ -29,6 +29,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Final
 
 import pyarrow as pa
 
@@ -47,9 +48,11 @@ from linkage.io import (
 )
 from linkage.release.ledger import HouseholdSet, Ledger, ReleaseRequest, segment_sets
 
-__all__ = ["LedgerStore", "PendingRelease"]
+__all__ = ["ENTRIES_FILE", "LedgerStore", "PendingRelease"]
 
-_LOCK_FILE = ".lock"
+ENTRIES_FILE: Final = "releases.jsonl"
+"""The hash-chained entries, one JSON line per release (the audit reads them raw)."""
+_LOCK_FILE: Final = ".lock"
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class LedgerStore:
             key: The ledger key (:func:`~linkage.release.ledger.ledger_key`).
         """
         root = Path(directory)
-        self._entries = root / "releases.jsonl"
+        self._entries = root / ENTRIES_FILE
         self._head = root / "head.json"
         self._sets = root / "sets"
         self._payloads = root / "payloads"

@@ -36,10 +36,10 @@ from linkage.encode import (
     normalize_records,
     to_arrow,
 )
+from linkage.io import PartyHome
 from linkage.protocol import FORMAT_VERSION, LinkageKey, Manifest, encode_payload, open_message
 from linkage.protocol.envelope.container import _seal_raw
 from parties.audit import audit_directory
-from parties.common import Home
 from tests.conftest import EXCHANGE_ID, ROLES, Exchange
 
 pytestmark = pytest.mark.security
@@ -63,8 +63,8 @@ AUDIT_SCRIPT = _load_script()
 class Demo:
     root: Path
 
-    def home(self, role: str) -> Home:
-        return Home(self.root / role)
+    def home(self, role: str) -> PartyHome:
+        return PartyHome(self.root / role)
 
     @property
     def world(self) -> Path:

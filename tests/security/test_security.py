@@ -20,9 +20,9 @@ import pytest
 import typer.main
 
 from linkage.errors import MessageError
+from linkage.io import PartyHome
 from linkage.protocol import open_message
 from parties.cli import app
-from parties.common import Home
 from tests.conftest import ROLES, cli, copy_homes
 
 pytestmark = pytest.mark.security
@@ -58,8 +58,8 @@ class Homes:
     root: Path
     world: Path
 
-    def home(self, role: str) -> Home:
-        return Home(self.root / role)
+    def home(self, role: str) -> PartyHome:
+        return PartyHome(self.root / role)
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def homes(introduced: Path, world_dir: Path, tmp_path: Path) -> Homes:
 def test_private_key_files_are_0600(introduced: Path) -> None:
     # The homes exactly as `init` left them, not a copy.
     for role in ROLES:
-        keys = Home(introduced / role).keys
+        keys = PartyHome(introduced / role).keys
         for path in keys.iterdir():
             assert path.stat().st_mode & 0o777 == 0o600, path.name
 

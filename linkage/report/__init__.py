@@ -38,7 +38,6 @@ from linkage.report.disclosure import (
     suppression_table,
 )
 from linkage.report.figures import (
-    DAYPART_ORDER,
     INDEX_COLUMNS,
     IndexCell,
     figure_png,
@@ -58,7 +57,6 @@ from linkage.report.html import (
 
 __all__ = [
     "CSP",
-    "DAYPART_ORDER",
     "INDEX_COLUMNS",
     "INDEX_CSV",
     "MATCH_RATES_CSV",

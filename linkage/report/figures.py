@@ -22,6 +22,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.measure import DAYPART_NAMES
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -30,7 +32,6 @@ from linkage.report.decode import require_columns
 from linkage.tables import ALL_MATCHED
 
 __all__ = [
-    "DAYPART_ORDER",
     "INDEX_COLUMNS",
     "IndexCell",
     "figure_png",
@@ -50,19 +51,6 @@ INDEX_COLUMNS = (
     "suppressed",
 )
 """Columns of :func:`index_table`."""
-DAYPART_ORDER = (
-    "early_morning",
-    "morning",
-    "daytime",
-    "early_fringe",
-    "early_news",
-    "prime_access",
-    "prime",
-    "late_news",
-    "late_fringe",
-    "overnight",
-)
-"""Broadcast order for the heatmap's x axis; unknown dayparts follow alphabetically."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,9 +165,10 @@ def top_by_index(
 
 
 def _daypart_sort_key(daypart: str) -> tuple[int, str]:
-    if daypart in DAYPART_ORDER:
-        return (DAYPART_ORDER.index(daypart), "")
-    return (len(DAYPART_ORDER), daypart)
+    # Broadcast order (the calendar's); a daypart the calendar lacks follows alphabetically.
+    if daypart in DAYPART_NAMES:
+        return (DAYPART_NAMES.index(daypart), "")
+    return (len(DAYPART_NAMES), daypart)
 
 
 def heatmap_figure(index: pa.Table, segment: str, *, day_type: str = "all") -> Figure:

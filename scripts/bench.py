@@ -579,7 +579,7 @@ def run_bench(args: argparse.Namespace) -> Json:
         (work / "config.json").write_text(json.dumps(config))
         for name in ("synth", "tokenize", "encode", "dice", "link_exact"):
             stages[name] = _stage(name, work)
-        stages["link_fuzzy"] = _skipped_stage("linkage.fuzzy", "the fuzzy stage")
+        stages["link_fuzzy"] = _skipped_stage("linkage.match", "the fuzzy stage")
         stages["aggregate"] = _stage("aggregate", work)
         stages["plan"] = _skipped_stage("linkage.plan", "the plan stage")
         anchors["duckdb_token_join"] = _stage("anchor_duckdb_join", work)

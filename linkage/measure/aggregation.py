@@ -218,8 +218,15 @@ def _materialized(d: SqlDialect) -> str:
     return "MATERIALIZED " if d.name == "duckdb" else ""
 
 
-def _credited_ctes(d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int) -> str:
+def _credited_ctes(
+    d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int, credits_per_day: int | None
+) -> str:
     """CTEs ending in ``credited(hid, cid, slot)``: every credited household, channel, slot.
+
+    With ``credits_per_day``, a household's credits in one day beyond that
+    many (channel, quarter-hour) pairs are dropped, latest first: the public
+    contribution cap differential privacy relies on
+    (:mod:`linkage.release.dp`).
 
     Reads ``viewing``, ``households(household_id, hid)``, ``channel_ids(channel,
     cid)`` and ``offsets(k)``; ``slot`` counts quarter-hours from ``lo_s``.
@@ -236,6 +243,22 @@ def _credited_ctes(d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int)
     """
     start, end = d.epoch_seconds(d.ident("start")), d.epoch_seconds(d.ident("end"))
     qs, c, s = QUARTER_HOUR_SECONDS, layout.n_channels, layout.n_slots
+    qpd = QUARTER_HOURS_PER_DAY
+    unpacked = "credited" if credits_per_day is None else "credited_all"
+    capped = (
+        ""
+        if credits_per_day is None
+        else f""",
+    credited AS (
+        SELECT hid, cid, slot FROM (
+            SELECT hid, cid, slot,
+                   ROW_NUMBER() OVER (PARTITION BY hid, CAST(FLOOR(slot / {qpd}.0) AS BIGINT)
+                                      ORDER BY slot, cid) AS rn
+            FROM credited_all
+        ) t
+        WHERE rn <= {int(credits_per_day)}
+    )"""
+    )
     lo, hi = layout.lo_s, layout.hi_s
     return f"""
     ev AS (
@@ -280,15 +303,17 @@ def _credited_ctes(d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int)
         UNION ALL
         SELECT key FROM merged
     ),
-    credited AS (
+    {unpacked} AS (
         SELECT CAST(FLOOR(key / {c * s}.0) AS BIGINT) AS hid,
                CAST(FLOOR(key / {s}.0) AS BIGINT) % {c} AS cid,
                key % {s} AS slot
         FROM credited_keys
-    )"""
+    ){capped}"""
 
 
-def _pattern_cells_sql(d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int) -> str:
+def _pattern_cells_sql(
+    d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int, credits_per_day: int | None
+) -> str:
     """Credited counts per membership pattern: every grain and HUT, one query.
 
     Reads what :func:`_credited_ctes` reads plus ``period(day_index, dti)``
@@ -309,7 +334,7 @@ def _pattern_cells_sql(d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: 
     h, s, n_p = layout.n_households, layout.n_slots, layout.n_patterns
     mat = _materialized(d)
     return f"""
-    WITH {_credited_ctes(d, layout, credit_seconds)},
+    WITH {_credited_ctes(d, layout, credit_seconds, credits_per_day)},
     x AS {mat}(
         SELECT c.hid % {n_p} AS pid, c.hid, c.cid, p.dti,
                c.slot - {qpd} * (p.day_index - {layout.first_day}) AS qh, c.slot
@@ -535,6 +560,7 @@ def compute_viewership(
     engine: Engine,
     period: Sequence[date] | None = None,
     credit_minutes: int = 5,
+    credits_per_day: int | None = None,
 ) -> pa.Table:
     """All viewership cells for every segment and ``*``, unsuppressed.
 
@@ -562,6 +588,9 @@ def compute_viewership(
         period: Reporting dates; default: every date the viewing spans.
             Viewing outside the period is ignored.
         credit_minutes: Minutes of tuning in a quarter-hour needed for credit.
+        credits_per_day: When given, at most this many (channel,
+            quarter-hour) credits per household and day count (the earliest);
+            HUT counts the kept credits only.
 
     Returns:
         A table with :data:`CELLS_SCHEMA` (includes ``contributors``, which
@@ -573,7 +602,9 @@ def compute_viewership(
     """
     channel_list = _checked_arguments(viewing, channels, engine, credit_minutes)
     members = segment_members(assignments, engine)
-    return _viewership(members, viewing, channel_list, engine, period, credit_minutes)
+    return _viewership(
+        members, viewing, channel_list, engine, period, credit_minutes, credits_per_day
+    )
 
 
 def viewership_of_members(
@@ -584,6 +615,7 @@ def viewership_of_members(
     engine: Engine,
     period: Sequence[date] | None = None,
     credit_minutes: int = 5,
+    credits_per_day: int | None = None,
 ) -> pa.Table:
     """:func:`compute_viewership` for segment members already found.
 
@@ -599,7 +631,9 @@ def viewership_of_members(
         ValueError: ``channels`` is empty or ``credit_minutes`` is not 1-15.
     """
     channel_list = _checked_arguments(viewing, channels, engine, credit_minutes)
-    return _viewership(members, viewing, channel_list, engine, period, credit_minutes)
+    return _viewership(
+        members, viewing, channel_list, engine, period, credit_minutes, credits_per_day
+    )
 
 
 def _checked_arguments(
@@ -622,7 +656,10 @@ def _viewership(
     engine: Engine,
     period: Sequence[date] | None,
     credit_minutes: int,
+    credits_per_day: int | None = None,
 ) -> pa.Table:
+    if credits_per_day is not None and credits_per_day < 1:
+        raise ValueError("credits_per_day must be at least 1")
     universes = segment_universes(members, engine)
     days = resolve_period(viewing, engine, period)
     ids = pc.unique(members["household_id"])
@@ -661,7 +698,7 @@ def _viewership(
     # table is built once (materialised where the engine can) and feeds every
     # grain, and the viewing rows are read once.
     pattern_cells = engine.query(
-        _pattern_cells_sql(engine.dialect, layout, credit_minutes * 60),
+        _pattern_cells_sql(engine.dialect, layout, credit_minutes * 60, credits_per_day),
         {
             "viewing": viewing,
             "households": grouped.households,

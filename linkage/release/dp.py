@@ -1,45 +1,61 @@
-"""Differential privacy for released viewership counts, with OpenDP's discrete Laplace.
+"""Differential privacy for released viewership: zCDP Gaussian noise through OpenDP.
 
-Unit of privacy: **one household** — all of its viewing in the reporting
-period and all of its segment memberships. Adding or removing one household
-changes the released counts by at most the L1 sensitivities below, so each
-measure noised with discrete Laplace of scale ``sensitivity / epsilon_i`` is
-``epsilon_i``-DP, and the release is ``sum(epsilon_i) = epsilon``-DP by basic
-sequential composition. The provider's ledger (:mod:`linkage.release.ledger`) adds
-releases up the same way against the campaign's total budget.
+Unit of privacy: **one household** - all of its viewing in the reporting
+period and all of its segment memberships, however many voter records point
+at it (a segment is a set of households, so 100 copies of one voter add
+nothing). Every count a release holds is a Gaussian measurement of household
+contributions, and Gaussian measurements compose by adding their rho
+(zero-concentrated DP): the measures of one release, and the releases to one
+campaign (:mod:`linkage.release.budget`, :mod:`linkage.release.ledger`).
 
-Contribution bounding (enforced, not assumed): :func:`bound_viewing` keeps
-only tuning to the public channel list and removes overlapping tuning inside
-a household (several set-top boxes: the event that started first wins the
-overlap). A household then watches one channel at a time, so in one
-quarter-hour of one day it is credited to at most ``r = min(C, 15 //
-credit_minutes)`` channels (3 with the 5-minute rule) and counts at most once
-towards HUT. With ``G`` released segments (``*`` included; segments may
-overlap, so a household may sit in all of them), ``C`` public channels,
-``D_t`` days of day type ``t`` and ``D = sum(D_t)`` days:
+**Contribution bounds, enforced, at public caps.** :func:`bound_viewing`
+keeps only tuning to the public channel list and removes overlapping tuning
+inside a household (several set-top boxes: the event that started first wins
+the overlap), so a household watches one channel at a time. Crediting then
+counts at most ``H = caps.credits_per_day`` (channel, quarter-hour) credits per
+household and day (the earliest; default 48, twelve hours of viewing). With
+``D_t`` days of day type ``t`` and ``M`` the most released segments one
+household can sit in (every segment that is not a tier, plus one tier per
+parent: tiers of one parent are disjoint), the L2 sensitivities are:
 
-============  =====================================================  ===========
-measure       what is noised                                         L1 bound
-============  =====================================================  ===========
-views         credited household-days per quarter-hour cell           G*96*D*r
-hut           households-using-TV days per (segment, day type, qh)    G*96*D
-contributors  distinct households per quarter-hour cell, and reach    G*(96*sum_t min(C, r*D_t)
-              (distinct households per segment and channel)            + min(C, r*96*D))
-universe      households per segment                                  G
-============  =====================================================  ===========
+============  ============================================  =======================
+measure       what is noised                                L2 bound
+============  ============================================  =======================
+views         credited household-days per quarter-hour      sqrt(M * H * sum D_t^2)
+              cell (segment, channel, day type, qh)
+hut           households-using-TV days per (segment, day    sqrt(M * min(H, 96)
+              type, quarter-hour)                           * sum D_t^2)
+reach         distinct households per (segment, channel)    sqrt(M * min(C, H * D))
+              over the period
+universe      households per segment                        sqrt(M)
+records       linked real voter records per segment (not    R * sqrt(S)
+              tiers), at most ``R = 8`` per household
+============  ============================================  =======================
 
-The epsilon of a release is split over the four measures by
-:data:`DEFAULT_SPLIT`. Everything else is post-processing of the noisy
-measures (free under DP): ratings and shares are recomputed from noisy
-counts; daypart and period figures are sums of the noisy quarter-hour counts;
-k-suppression uses the noisy contributor count (a daypart cell the largest
-noisy contributor count among its quarter-hours, a period cell its noisy
-reach), so which cells are blanked is itself private.
+(``S``: released segments that are not tiers, ``*`` included.)
 
-What DP does not cover: refusals. The minimum-universe and differencing
-checks run on exact counts and a refusal reveals that a rule failed; the
-rules are public and the campaign learns no figure. The reporting period is
-taken from the viewing log's dates; the cell grid is otherwise public.
+(In a cell of day type ``t`` a household counts at most ``D_t`` times, and
+in one day at most ``H`` times over all cells, so the squares of its counts
+sum to at most ``D_t * H * D_t``.) A release's rho is split over the four
+measures by :data:`DEFAULT_SPLIT`, each scale is certified by OpenDP's privacy
+map, and the release is ``rho``-zCDP.
+
+**The finest grain is measured once; coarse grains are sums of it.** Daypart
+and period AQH are sums of the noisy quarter-hour counts, so their relative
+noise falls as one over the square root of the number of quarter-hours they
+cover: the whole budget serves every grain, and the coarse grains, which the
+buyer acts on, are the most accurate. Ratings and shares are recomputed from
+noisy counts. Everything after the noise is post-processing (free under DP).
+
+**Decisions on noisy counts.** Nothing is refused per segment: a segment
+whose noisy universe is under the minimum universe comes back with every
+cell suppressed; a cell is suppressed when its noisy household estimate (its
+AQH households at the quarter-hour and daypart grains, its reach over the
+period) is under ``k``. Which cells are blanked is therefore itself private,
+and the k rule stays as a second layer on top of the noise.
+
+The reporting period and the channel list are the public grid
+(:class:`CellGrid`): they never come from the viewing data.
 """
 
 from __future__ import annotations
@@ -54,33 +70,38 @@ from datetime import date
 from pathlib import Path
 from typing import Final
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
+import pyarrow.compute as pc
 from opendp.domains import atom_domain, vector_domain
-from opendp.measurements import make_laplace
-from opendp.metrics import l1_distance
+from opendp.measurements import make_gaussian
+from opendp.metrics import l2_distance
 from opendp.mod import Measurement, enable_features
 
 from linkage.engine import Engine
 from linkage.errors import PrivacyError
 from linkage.measure import DAYPARTS, QUARTER_HOUR_SECONDS, QUARTER_HOURS_PER_DAY, day_type
-from linkage.tables import INTERVAL_COLUMNS, RELEASE_SCHEMA, VIEWERSHIP_SCHEMA
+from linkage.tables import INTERVAL_COLUMNS, RELEASE_SCHEMA, TIER_SEPARATOR
 
 __all__ = [
+    "DEFAULT_CAPS",
     "DEFAULT_SPLIT",
     "CellGrid",
+    "ContributionCaps",
     "MeasureSplit",
     "Measures",
     "NoiseFn",
     "NoisePlan",
     "Sensitivities",
     "bound_viewing",
-    "discrete_laplace",
-    "discrete_laplace_variance",
+    "discrete_gaussian",
+    "half_width",
     "measures",
+    "memberships_bound",
     "noisy_release",
     "plan_noise",
     "sensitivities",
-    "single_half_width",
 ]
 
 enable_features("contrib")
@@ -88,16 +109,18 @@ enable_features("contrib")
 CONFIDENCE: Final = 0.95
 _Z95: Final = 1.959963984540054
 
+IntArray = npt.NDArray[np.int64]
+
 NoiseFn = Callable[[Sequence[int], float], list[int]]
-"""``(true counts, scale) -> noisy counts``; the default is :func:`discrete_laplace`."""
+"""``(true counts, scale) -> noisy counts``; the default is :func:`discrete_gaussian`."""
 
 
 @dataclass(frozen=True)
 class CellGrid:
     """The public cell grid of a release: channels x day types x quarter-hours (and dayparts).
 
-    Fixed by the public channel list and the reporting period, never by who
-    watched what: every cell is released (or suppressed) whatever the data.
+    Fixed by the public channel list and the public reporting period, never by
+    who watched what: every cell is released (or suppressed) whatever the data.
 
     Attributes:
         channels: Public channel list, in release order, no duplicates.
@@ -144,51 +167,106 @@ class CellGrid:
 
 
 @dataclass(frozen=True)
-class Sensitivities:
-    """L1 sensitivity of each measure to adding or removing one household (see module doc)."""
+class ContributionCaps:
+    """Public caps on one household's contribution, which the sensitivities rest on.
 
-    views: int
-    hut: int
-    contributors: int
-    universe: int
+    Attributes:
+        credits_per_day: Most (channel, quarter-hour) credits one household
+            earns in one day; later credits that day are not counted. 48 is
+            twelve hours of viewing one channel at a time, above what all
+            but the heaviest homes watch.
+        records_per_household: Most linked voter records one household adds
+            to a segment's ``matched_records`` (the matcher's report uses the
+            same cap), so 100 copies of a voter count as 8.
+    """
+
+    credits_per_day: int = 48
+    records_per_household: int = 8
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.credits_per_day <= QUARTER_HOURS_PER_DAY * QUARTER_HOUR_SECONDS // 60:
+            raise ValueError("credits_per_day must be between 1 and 1440")
+        if self.records_per_household < 1:
+            raise ValueError("records_per_household must be at least 1")
 
 
-def sensitivities(grid: CellGrid, n_segments: int) -> Sensitivities:
-    """Per-household L1 sensitivity of each measure for ``n_segments`` segments (``*`` included).
+DEFAULT_CAPS: Final = ContributionCaps()
+
+
+def memberships_bound(segments: Sequence[str]) -> int:
+    """``M``: the most of ``segments`` one household can belong to.
+
+    Every segment that is not a viewing-intensity tier counts (segments may
+    overlap), and each parent's tiers count once (a household is in exactly
+    one tier of a parent).
 
     Raises:
-        ValueError: ``n_segments`` is below 1.
+        ValueError: ``segments`` is empty.
     """
-    if n_segments < 1:
+    if not segments:
         raise ValueError("a release has at least one segment")
-    g, r, q = n_segments, grid.channels_per_slot, QUARTER_HOURS_PER_DAY
-    c, days = len(grid.channels), len(grid.days)
-    per_qh = sum(min(c, r * n) for n in grid.day_type_counts.values())
+    plain = {s for s in segments if TIER_SEPARATOR not in s}
+    parents = {s.split(TIER_SEPARATOR, 1)[0] for s in segments if TIER_SEPARATOR in s}
+    return len(plain) + len(parents)
+
+
+@dataclass(frozen=True)
+class Sensitivities:
+    """L2 sensitivity of each measure to adding or removing one household (see module doc)."""
+
+    views: float
+    hut: float
+    reach: float
+    universe: float
+    records: float
+
+
+def sensitivities(
+    grid: CellGrid, segments: Sequence[str], caps: ContributionCaps = DEFAULT_CAPS
+) -> Sensitivities:
+    """Per-household L2 sensitivity of each measure for the released ``segments``.
+
+    Raises:
+        ValueError: ``segments`` is empty.
+    """
+    m = memberships_bound(segments)
+    q = QUARTER_HOURS_PER_DAY
+    h = min(caps.credits_per_day, q * grid.channels_per_slot)
+    squares = sum(n * n for n in grid.day_type_counts.values())
     return Sensitivities(
-        views=g * q * days * r,
-        hut=g * q * days,
-        contributors=g * (q * per_qh + min(c, r * q * days)),
-        universe=g,
+        views=math.sqrt(m * h * squares),
+        hut=math.sqrt(m * min(h, q) * squares),
+        reach=math.sqrt(m * min(len(grid.channels), h * len(grid.days))),
+        universe=math.sqrt(m),
+        records=caps.records_per_household * math.sqrt(_plain_segments(segments)),
     )
+
+
+def _plain_segments(segments: Sequence[str]) -> int:
+    """Segments that are not tiers (``matched_records`` is released for these only)."""
+    return max(1, sum(TIER_SEPARATOR not in s for s in segments))
 
 
 @dataclass(frozen=True)
 class MeasureSplit:
-    """Fractions of a release's epsilon given to each measure (they sum to 1)."""
+    """Fractions of a release's rho given to each measure (they sum to 1)."""
 
-    views: float = 0.45
-    contributors: float = 0.35
-    hut: float = 0.15
-    universe: float = 0.05
+    views: float = 0.70
+    reach: float = 0.14
+    hut: float = 0.10
+    universe: float = 0.04
+    records: float = 0.02
 
     def __post_init__(self) -> None:
-        parts = (self.views, self.contributors, self.hut, self.universe)
+        parts = (self.views, self.reach, self.hut, self.universe, self.records)
         if any(p <= 0 for p in parts) or not math.isclose(sum(parts), 1.0, abs_tol=1e-9):
-            raise ValueError("the epsilon split needs four positive fractions summing to 1")
+            raise ValueError("the rho split needs five positive fractions summing to 1")
 
 
 DEFAULT_SPLIT: Final = MeasureSplit()
-"""Most of the budget to the ratings (views) and the suppression decisions (contributors)."""
+"""Most of the budget to the ratings (views), which every grain is built from."""
+
+_MEASURES: Final = ("views", "reach", "hut", "universe", "records")
 
 
 @dataclass(frozen=True)
@@ -196,77 +274,70 @@ class NoisePlan:
     """Noise scales for one release, checked against OpenDP's privacy maps.
 
     Attributes:
-        epsilon: Total epsilon of the release (pure DP).
-        sensitivity: Per-measure L1 sensitivities.
-        scales: Discrete-Laplace scale per measure (``views``, ``hut``,
-            ``contributors``, ``universe``).
-        epsilons: Epsilon per measure, certified by OpenDP's ``check`` at
-            the measure's sensitivity.
+        rho: zCDP rho of the whole release.
+        sensitivity: Per-measure L2 sensitivities.
+        caps: The contribution caps the sensitivities assume.
+        scales: Gaussian scale (standard deviation) per measure.
+        rhos: rho per measure, certified by OpenDP's map at the measure's
+            sensitivity (rounded up to a whole number: integer counts).
     """
 
-    epsilon: float
+    rho: float
     sensitivity: Sensitivities
+    caps: ContributionCaps = DEFAULT_CAPS
     scales: Mapping[str, float] = field(default_factory=dict)
-    epsilons: Mapping[str, float] = field(default_factory=dict)
+    rhos: Mapping[str, float] = field(default_factory=dict)
 
 
 def _measurement(scale: float) -> Measurement:
     # The opendp submodules, not opendp.prelude: the prelude also loads
     # scikit-learn (1.1 s at every CLI start).
-    return make_laplace(vector_domain(atom_domain(T=int)), l1_distance(T=int), scale=scale)
+    return make_gaussian(vector_domain(atom_domain(T=int)), l2_distance(T=int), scale=scale)
 
 
 def plan_noise(
-    grid: CellGrid, n_segments: int, epsilon: float, split: MeasureSplit = DEFAULT_SPLIT
+    grid: CellGrid,
+    segments: Sequence[str],
+    rho: float,
+    split: MeasureSplit = DEFAULT_SPLIT,
+    caps: ContributionCaps = DEFAULT_CAPS,
 ) -> NoisePlan:
-    """Scales so that the release is ``epsilon``-DP, as certified by OpenDP's maps.
+    """Scales so that the release is ``rho``-zCDP, as certified by OpenDP's maps.
 
     Raises:
-        PrivacyError: ``epsilon`` is not a positive finite number.
-        ValueError: Bad ``n_segments``.
+        PrivacyError: ``rho`` is not a positive finite number.
+        ValueError: ``segments`` is empty.
     """
-    if not (math.isfinite(epsilon) and epsilon > 0):
-        raise PrivacyError("epsilon must be a positive number", hint="e.g. --epsilon 1")
-    sens = sensitivities(grid, n_segments)
+    if not (math.isfinite(rho) and rho > 0):
+        raise PrivacyError("rho must be a positive number", hint="e.g. --rho 0.25")
+    sens = sensitivities(grid, segments, caps)
     scales: dict[str, float] = {}
     spent: dict[str, float] = {}
-    for name in ("views", "hut", "contributors", "universe"):
-        share = float(getattr(split, name)) * epsilon
-        d_in = int(getattr(sens, name))
-        scale = d_in / share
+    for name in _MEASURES:
+        share = float(getattr(split, name)) * rho
+        d_in = math.ceil(float(getattr(sens, name)))
+        scale = d_in / math.sqrt(2.0 * share)
         # OpenDP rounds its privacy maps conservatively; widen a hair if that tips over.
-        while not _measurement(scale).check(d_in, share):
+        while _measurement(scale).map(d_in) > share:  # type: ignore[no-untyped-call]
             scale *= 1 + 1e-9
         scales[name], spent[name] = scale, share
-    return NoisePlan(epsilon=epsilon, sensitivity=sens, scales=scales, epsilons=spent)
+    return NoisePlan(rho=rho, sensitivity=sens, caps=caps, scales=scales, rhos=spent)
 
 
-def discrete_laplace(counts: Sequence[int], scale: float) -> list[int]:
-    """Add discrete Laplace noise of ``scale`` to each count, with OpenDP (CSPRNG, unseedable)."""
+def discrete_gaussian(counts: Sequence[int], scale: float) -> list[int]:
+    """Add discrete Gaussian noise of ``scale`` to each count, with OpenDP (CSPRNG, unseedable)."""
     if not counts:
         return []
     return [int(x) for x in _measurement(scale)([int(c) for c in counts])]
 
 
-def discrete_laplace_variance(scale: float) -> float:
-    """Variance of discrete Laplace noise: ``2p / (1 - p)^2`` with ``p = exp(-1/scale)``."""
-    p = math.exp(-1.0 / scale)
-    return 2.0 * p / (1.0 - p) ** 2
+def half_width(scale: float, terms: int = 1) -> float:
+    """95% half-width of a sum of ``terms`` independent draws of Gaussian noise of ``scale``.
 
-
-def single_half_width(scale: float) -> float:
-    """95% half-width of one discrete-Laplace draw: smallest t with P(|X| > t) <= 5%."""
-    p = math.exp(-1.0 / scale)
-    # P(|X| >= t) = 2 p^t / (1 + p) for t >= 1.
-    t = math.log((1.0 - CONFIDENCE) * (1.0 + p) / 2.0) / math.log(p)
-    return float(max(0, math.ceil(t) - 1))
-
-
-def _sum_half_width(scale: float, terms: int) -> float:
-    """Half-width for a sum of ``terms`` independent draws (single: exact; more: normal)."""
-    if terms == 1:
-        return single_half_width(scale)
-    return _Z95 * math.sqrt(terms * discrete_laplace_variance(scale))
+    The discrete Gaussian's variance is at most ``scale**2``, so the normal
+    half-width is conservative.
+    """
+    return _Z95 * scale * math.sqrt(terms)
 
 
 def bound_viewing(viewing: pa.Table | Path, channels: Sequence[str], engine: Engine) -> pa.Table:
@@ -305,43 +376,68 @@ def bound_viewing(viewing: pa.Table | Path, channels: Sequence[str], engine: Eng
     return engine.query(sql, {"viewing": viewing, "published": published})
 
 
-def _qh_key(row: Mapping[str, object]) -> tuple[object, ...]:
-    return (row["segment"], row["channel"], row["day_type"], row["quarter_hour"])
-
-
-def _ratio_ci(num: float, num_var: float, den: float, den_var: float, scale: float) -> float:
-    """Delta-method half-width of ``scale * num / den``."""
-    if den <= 0:
-        return 0.0
-    var = (scale / den) ** 2 * num_var + (scale * num / den**2) ** 2 * den_var
-    return _Z95 * math.sqrt(var)
-
-
 @dataclass(frozen=True)
 class Measures:
-    """The exact counts a DP release noises, in a fixed order given by the grid.
+    """The exact counts a DP release noises, as arrays indexed by the public grid.
 
     Attributes:
-        views: Credited household-days per quarter-hour cell, in row order.
-        hut: HUT household-days per (segment, day type, quarter-hour).
-        contributors: Distinct households per quarter-hour cell (row order),
-            then reach per period cell (row order).
-        universe: Households per segment, by segment code.
+        segments: Segment codes, sorted (the first axis of every array).
+        day_types: Day types of the period, sorted.
+        views: Credited household-days, ``[segment, channel, day type, qh]``
+            (channels in grid order).
+        hut: HUT household-days, ``[segment, day type, qh]``.
+        reach: Distinct households per period cell, ``[segment, channel]``.
+        universe: Households per segment.
     """
 
-    views: list[int]
-    hut: dict[tuple[str, str, int], int]
-    contributors: list[int]
-    universe: dict[str, int]
+    segments: tuple[str, ...]
+    day_types: tuple[str, ...]
+    views: IntArray
+    hut: IntArray
+    reach: IntArray
+    universe: IntArray
 
     def vector(self) -> dict[str, list[int]]:
         """Each measure as a flat list (for sensitivity checks)."""
         return {
-            "views": list(self.views),
-            "hut": list(self.hut.values()),
-            "contributors": list(self.contributors),
-            "universe": list(self.universe.values()),
+            name: [int(x) for x in getattr(self, name).ravel()]
+            for name in ("views", "hut", "reach", "universe")
         }
+
+
+@dataclass(frozen=True)
+class _CellIndex:
+    """Where each row of a cells table sits on the grid's axes."""
+
+    grain: npt.NDArray[np.str_]
+    segment: IntArray
+    channel: IntArray
+    day_type: IntArray
+    daypart: IntArray
+    quarter_hour: IntArray
+
+
+def _index(cells: pa.Table, segments: Sequence[str], grid: CellGrid) -> _CellIndex:
+    def where(column: str, values: Sequence[str]) -> IntArray:
+        found = pc.index_in(cells[column], value_set=pa.array(list(values), pa.string()))
+        return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    qh = cells["quarter_hour"].fill_null(-1).to_numpy(zero_copy_only=False)
+    return _CellIndex(
+        grain=np.asarray(cells["grain"].to_numpy(zero_copy_only=False), dtype=np.str_),
+        segment=where("segment", segments),
+        channel=where("channel", grid.channels),
+        day_type=where("day_type", sorted(grid.day_type_counts)),
+        daypart=where("daypart", [dp.name for dp in DAYPARTS]),
+        quarter_hour=np.asarray(qh, dtype=np.int64),
+    )
+
+
+def _column(cells: pa.Table, name: str) -> npt.NDArray[np.float64]:
+    return np.asarray(
+        cells[name].cast(pa.float64()).fill_null(0.0).to_numpy(zero_copy_only=False),
+        dtype=np.float64,
+    )
 
 
 def measures(cells: pa.Table, grid: CellGrid) -> Measures:
@@ -355,35 +451,52 @@ def measures(cells: pa.Table, grid: CellGrid) -> Measures:
     Raises:
         ValueError: ``cells`` does not cover exactly the grid.
     """
-    rows = cells.to_pylist()
-    days = grid.day_type_counts
-    segments = sorted({str(r["segment"]) for r in rows})
-    qh_rows = [r for r in rows if r["grain"] == "quarter_hour"]
-    period_rows = [r for r in rows if r["grain"] == "period"]
-    n_cells = len(segments) * len(grid.channels) * len(days) * QUARTER_HOURS_PER_DAY
-    if len(qh_rows) != n_cells or len(period_rows) != len(segments) * len(grid.channels):
-        raise ValueError("cells do not cover the public grid exactly")
-    if {str(r["channel"]) for r in rows} != set(grid.channels):
+    segments = tuple(sorted(set(cells["segment"].to_pylist())))
+    types = tuple(sorted(grid.day_type_counts))
+    n_s, n_c, n_t, n_q = len(segments), len(grid.channels), len(types), QUARTER_HOURS_PER_DAY
+    at = _index(cells, segments, grid)
+    if (at.channel < 0).any():
         raise ValueError("cells hold channels outside the public grid")
-    views = [round(float(r["aqh_households"]) * days[str(r["day_type"])]) for r in qh_rows]
-    hut = {
-        (seg, kind, qh): 0
-        for seg in segments
-        for kind in days
-        for qh in range(QUARTER_HOURS_PER_DAY)
-    }
-    for r, n in zip(qh_rows, views, strict=True):
-        if n > 0 and r["share"]:
-            hut[(str(r["segment"]), str(r["day_type"]), int(r["quarter_hour"]))] = round(
-                n * 100.0 / float(r["share"])
-            )
-    contributors = [int(r["contributors"]) for r in qh_rows] + [
-        int(r["reach_households"]) for r in period_rows
-    ]
-    universe = {seg: 0 for seg in segments}
-    for r in rows:
-        universe[str(r["segment"])] = int(r["universe"])
-    return Measures(views, hut, contributors, universe)
+    is_qh, is_period = at.grain == "quarter_hour", at.grain == "period"
+    if int(is_qh.sum()) != n_s * n_c * n_t * n_q or int(is_period.sum()) != n_s * n_c:
+        raise ValueError("cells do not cover the public grid exactly")
+    if (at.day_type[is_qh] < 0).any():
+        raise ValueError("cells hold day types outside the public grid")
+    n_days = np.array([grid.day_type_counts[t] for t in types], dtype=np.float64)
+    s, c, t, q = (a[is_qh] for a in (at.segment, at.channel, at.day_type, at.quarter_hour))
+    views = np.zeros((n_s, n_c, n_t, n_q), dtype=np.int64)
+    counted = np.rint(_column(cells, "aqh_households")[is_qh] * n_days[t]).astype(np.int64)
+    views[s, c, t, q] = counted
+    hut = np.zeros((n_s, n_t, n_q), dtype=np.int64)
+    share = _column(cells, "share")[is_qh]
+    seen = (counted > 0) & (share > 0)
+    hut[s[seen], t[seen], q[seen]] = np.rint(counted[seen] * 100.0 / share[seen]).astype(np.int64)
+    reach = np.zeros((n_s, n_c), dtype=np.int64)
+    reach[at.segment[is_period], at.channel[is_period]] = _column(cells, "reach_households")[
+        is_period
+    ].astype(np.int64)
+    universe = np.zeros(n_s, dtype=np.int64)
+    universe[at.segment] = _column(cells, "universe").astype(np.int64)
+    return Measures(segments, types, views, hut, reach, universe)
+
+
+def _noised(values: IntArray, scale: float, noise: NoiseFn) -> IntArray:
+    """``values`` with noise added, in one call for the whole array (same shape)."""
+    flat = noise([int(x) for x in values.ravel()], scale)
+    return np.asarray(flat, dtype=np.int64).reshape(values.shape)
+
+
+def _ratio_ci_array(
+    num: npt.NDArray[np.float64],
+    num_var: npt.NDArray[np.float64] | float,
+    den: npt.NDArray[np.float64],
+    den_var: npt.NDArray[np.float64] | float,
+    scale: float,
+) -> npt.NDArray[np.float64]:
+    """Delta-method half-width of ``scale * num / den`` (0 where ``den`` is 0)."""
+    safe = np.where(den > 0, den, 1.0)
+    var = (scale / safe) ** 2 * num_var + (scale * num / safe**2) ** 2 * den_var
+    return np.where(den > 0, _Z95 * np.sqrt(var), 0.0)
 
 
 def noisy_release(
@@ -391,18 +504,30 @@ def noisy_release(
     grid: CellGrid,
     plan: NoisePlan,
     k: int,
-    noise: NoiseFn = discrete_laplace,
+    min_universe: int = 1,
+    noise: NoiseFn = discrete_gaussian,
+    records: Mapping[str, int] | None = None,
 ) -> pa.Table:
     """Noise the measures behind ``cells`` and rebuild every released figure from them.
+
+    Each measure is noised once, as one vector. A segment whose noisy universe
+    is under ``min_universe`` has every cell suppressed; a cell whose noisy
+    household estimate (AQH households; reach for a period cell) is under
+    ``k`` is suppressed. Both decisions read only noisy values.
 
     Args:
         cells: :func:`linkage.measure.compute_viewership` output for
             :func:`bound_viewing` data on exactly ``grid`` (same channels,
-            ``period=grid.days``, same credit minutes).
+            ``period=grid.days``, same credit minutes, ``credits_per_day``
+            from ``plan.caps``).
         grid: The public cell grid.
-        plan: Noise scales from :func:`plan_noise` for this grid and segment count.
-        k: Cells whose noisy contributor count is below ``k`` are suppressed.
+        plan: Noise scales from :func:`plan_noise` for this grid and these segments.
+        k: Cells whose noisy household estimate is below ``k`` are suppressed.
+        min_universe: Segments whose noisy universe is below it are suppressed whole.
         noise: Noise source (tests pass a deterministic one).
+        records: Linked real records per segment that is not a tier, each
+            household counting at most ``plan.caps.records_per_household``;
+            absent segments count 0. None: ``matched_records`` is null.
 
     Returns:
         One row per input row, :data:`RELEASE_SCHEMA`, no ``contributors``.
@@ -410,76 +535,124 @@ def noisy_release(
     Raises:
         ValueError: ``cells`` does not cover exactly the grid.
     """
-    rows = cells.to_pylist()
-    days = grid.day_type_counts
     m = measures(cells, grid)
-    segments = list(m.universe)
-    qh_rows = [r for r in rows if r["grain"] == "quarter_hour"]
-    period_rows = [r for r in rows if r["grain"] == "period"]
+    sc = plan.scales
+    views = _noised(m.views, sc["views"], noise).astype(np.float64)
+    hut = _noised(m.hut, sc["hut"], noise).astype(np.float64)
+    reach = _noised(m.reach, sc["reach"], noise).astype(np.float64)
+    universe = np.maximum(1, _noised(m.universe, sc["universe"], noise)).astype(np.float64)
+    var_v, var_h, var_r, var_u = (sc[name] ** 2 for name in _MEASURES_VAR)
+    n_days = np.array([grid.day_type_counts[t] for t in m.day_types], dtype=np.float64)
+    u4 = universe[:, None, None, None]
 
-    s = plan.scales
-    views_n = noise(m.views, s["views"])
-    hut_n = dict(zip(m.hut, noise(list(m.hut.values()), s["hut"]), strict=True))
-    contrib_n = noise(m.contributors, s["contributors"])
-    uni_noisy = noise(list(m.universe.values()), s["universe"])
-    uni_n = {seg: max(1, n) for seg, n in zip(segments, uni_noisy, strict=True)}
-    var_v = discrete_laplace_variance(s["views"])
-    var_h = discrete_laplace_variance(s["hut"])
-    var_c = discrete_laplace_variance(s["contributors"])
-    var_u = discrete_laplace_variance(s["universe"])
-
-    qh_views = {_qh_key(r): v for r, v in zip(qh_rows, views_n, strict=True)}
-    qh_contrib = {_qh_key(r): c for r, c in zip(qh_rows, contrib_n[: len(qh_rows)], strict=True)}
-    reach_n = {
-        (r["segment"], r["channel"]): c
-        for r, c in zip(period_rows, contrib_n[len(qh_rows) :], strict=True)
-    }
-    qh_of = {dp.name: dp.quarter_hours() for dp in DAYPARTS}
-    all_qh = range(QUARTER_HOURS_PER_DAY)
-
-    out: list[dict[str, object]] = []
-    for r in rows:
-        seg, ch, grain = str(r["segment"]), r["channel"], r["grain"]
-        if grain == "quarter_hour":
-            slots = [(str(r["day_type"]), r["quarter_hour"])]
-            n_days = days[str(r["day_type"])]
-            cover = qh_contrib[_qh_key(r)]
-        elif grain == "daypart":
-            slots = [(str(r["day_type"]), q) for q in qh_of[str(r["daypart"])]]
-            n_days = days[str(r["day_type"])]
-            cover = max(qh_contrib[(seg, ch, t, q)] for t, q in slots)
-        else:
-            slots = [(t, q) for t in days for q in all_qh]
-            n_days = len(grid.days)
-            cover = reach_n[(seg, ch)]
-        n_slots = n_days * (len(slots) if grain != "period" else QUARTER_HOURS_PER_DAY)
-        u = uni_n[seg]
+    # Sums of noisy quarter-hours per grain: [segment, channel, day type, bucket].
+    dayparts = [np.array(dp.quarter_hours()) for dp in DAYPARTS]
+    grains: dict[str, tuple[npt.NDArray[np.float64], ...]] = {}
+    per_dp = np.stack([views[..., qs].sum(axis=-1) for qs in dayparts], axis=-1)
+    hut_dp = np.stack([hut[..., qs].sum(axis=-1) for qs in dayparts], axis=-1)
+    dp_len = np.array([len(qs) for qs in dayparts], dtype=np.float64)
+    for name, v, h, slots, terms in (
+        ("quarter_hour", views, hut[:, None], n_days[:, None] * np.ones(1), np.ones(1)),
+        ("daypart", per_dp, hut_dp[:, None], n_days[:, None] * dp_len, dp_len),
+        (
+            "period",
+            views.sum(axis=(2, 3))[..., None, None],
+            hut.sum(axis=(1, 2))[:, None, None, None],
+            np.full((1, 1), n_days.sum() * QUARTER_HOURS_PER_DAY),
+            np.full(1, float(len(m.day_types) * QUARTER_HOURS_PER_DAY)),
+        ),
+    ):
         # Clamp to what is possible (post-processing): 0 <= aqh <= universe.
-        n = min(u * n_slots, max(0, sum(qh_views[(seg, ch, t, q)] for t, q in slots)))
-        hut = min(u * n_slots, max(0, sum(hut_n[(seg, t, q)] for t, q in slots)))
-        row: dict[str, object] = {name: r[name] for name in VIEWERSHIP_SCHEMA.names}
-        row["universe"] = u
-        if cover < k:
-            for name in ("aqh_households", "rating", "share", "reach_households", "reach"):
-                row[name] = None
-            row["suppressed"] = True
-            row.update(dict.fromkeys(INTERVAL_COLUMNS))
-            out.append(row)
+        n = np.clip(v, 0.0, u4 * slots)
+        hh = np.clip(np.broadcast_to(h, n.shape), 0.0, u4 * slots)
+        den = np.maximum(hh, n)
+        aqh = n / slots
+        grains[name] = (
+            aqh,
+            aqh * 100.0 / u4,
+            np.where(n > 0, n * 100.0 / np.where(den > 0, den, 1.0), 0.0),
+            np.broadcast_to(half_width(sc["views"]) * np.sqrt(terms) / slots, n.shape),
+            _ratio_ci_array(
+                aqh, terms * var_v / slots**2, np.broadcast_to(u4, n.shape), var_u, 100.0
+            ),
+            _ratio_ci_array(n, terms * var_v, np.maximum(den, 1.0), terms * var_h, 100.0),
+        )
+
+    at = _index(cells, m.segments, grid)
+    rows = cells.num_rows
+    columns = {name: np.full(rows, np.nan) for name in _FIGURES}
+    cover = np.zeros(rows)
+    for name, (aqh, rating, share, aqh_ci, rating_ci, share_ci) in grains.items():
+        mask = at.grain == name
+        if not mask.any():
             continue
-        den = max(hut, n)
-        terms = len(slots)
-        aqh = n / n_slots
-        row["aqh_households"] = aqh
-        row["rating"] = aqh * 100.0 / u
-        row["share"] = n * 100.0 / den if n > 0 else 0.0
-        row["aqh_households_ci"] = _sum_half_width(s["views"], terms) / n_slots
-        row["rating_ci"] = _ratio_ci(aqh, terms * var_v / n_slots**2, u, var_u, 100.0)
-        row["share_ci"] = _ratio_ci(n, terms * var_v, max(den, 1), terms * var_h, 100.0)
-        row["reach_ci"] = None
-        if grain == "period":
-            reach = min(u, max(0, cover))
-            row["reach_households"] = reach
-            row["reach"] = reach * 100.0 / u
-            row["reach_ci"] = _ratio_ci(reach, var_c, u, var_u, 100.0)
-        out.append(row)
-    return pa.Table.from_pylist(out, schema=RELEASE_SCHEMA)
+        s, c = at.segment[mask], at.channel[mask]
+        t = np.maximum(at.day_type[mask], 0)
+        b = {"quarter_hour": at.quarter_hour, "daypart": at.daypart}.get(name)
+        key = (s, c, t, b[mask]) if b is not None else (s, c, 0, 0)
+        for column, values in (
+            ("aqh_households", aqh),
+            ("rating", rating),
+            ("share", share),
+            ("aqh_households_ci", aqh_ci),
+            ("rating_ci", rating_ci),
+            ("share_ci", share_ci),
+        ):
+            columns[column][mask] = values[key]
+        cover[mask] = aqh[key]
+    period = at.grain == "period"
+    s_p, c_p = at.segment[period], at.channel[period]
+    u_p = universe[s_p]
+    reached = np.minimum(u_p, np.maximum(0.0, reach[s_p, c_p]))
+    cover[period] = reach[s_p, c_p]
+    columns["reach_households"][period] = reached
+    columns["reach"][period] = reached * 100.0 / u_p
+    columns["reach_ci"][period] = _ratio_ci_array(reached, var_r, u_p, var_u, 100.0)
+    row_universe = universe[at.segment]
+    suppressed = (row_universe < min_universe) | (cover < k)
+    matched = np.full(len(m.segments), np.nan)
+    if records is not None:
+        plain = [i for i, seg in enumerate(m.segments) if TIER_SEPARATOR not in seg]
+        counts = np.array([records.get(m.segments[i], 0) for i in plain], dtype=np.int64)
+        noisy = _noised(counts, sc["records"], noise)
+        matched[plain] = np.maximum(0, noisy)
+    matched[universe < min_universe] = np.nan
+    return _release_table(cells, row_universe, columns, suppressed, matched[at.segment])
+
+
+_MEASURES_VAR: Final = ("views", "hut", "reach", "universe")
+_FIGURES: Final = (
+    "aqh_households",
+    "rating",
+    "share",
+    "reach_households",
+    "reach",
+    *INTERVAL_COLUMNS,
+)
+
+
+def _release_table(
+    cells: pa.Table,
+    universe: npt.NDArray[np.float64],
+    columns: Mapping[str, npt.NDArray[np.float64]],
+    suppressed: npt.NDArray[np.bool_],
+    matched_records: npt.NDArray[np.float64],
+) -> pa.Table:
+    """The payload: the cells' keys, the noisy figures, nulls where suppressed."""
+    out: dict[str, pa.Array] = {
+        name: cells[name].combine_chunks()
+        for name in ("grain", "segment", "channel", "day_type", "daypart", "quarter_hour")
+    }
+    out["universe"] = pa.array(universe.astype(np.int64), pa.int64())
+    for name in _FIGURES:
+        values = columns[name]
+        blank = suppressed | np.isnan(values)
+        if name == "reach_households":
+            whole = np.nan_to_num(values, nan=0.0).astype(np.int64)
+            out[name] = pa.array(whole, pa.int64(), mask=blank)
+        else:
+            out[name] = pa.array(values, pa.float64(), mask=blank)
+    out["suppressed"] = pa.array(suppressed, pa.bool_())
+    whole = np.nan_to_num(matched_records, nan=0.0).astype(np.int64)
+    out["matched_records"] = pa.array(whole, pa.int64(), mask=np.isnan(matched_records))
+    return pa.table(out).select(RELEASE_SCHEMA.names).cast(RELEASE_SCHEMA)

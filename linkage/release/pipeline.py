@@ -1,24 +1,28 @@
-"""The viewership release as one pipeline: members, refusals, measure, noise, rules.
+"""The viewership release as one pipeline: members, measure, noise, rules.
 
 :func:`release_viewership` is everything between the provider's assignments
-and the payload it seals, in the order the privacy argument needs:
+and the payload it seals. The default is differentially private
+(``rho``-zCDP, :mod:`linkage.release.dp`), in this order:
 
-1. **members** — each segment's household set (and ``*``), found once and
-   used by every step below;
-2. **refuse** — a segment under the minimum universe, or two segments within
-   ``k`` households of each other, stops the release before any figure is
-   computed (:mod:`linkage.release.rules`);
-3. **measure** — the unsuppressed cells on the public grid
-   (:mod:`linkage.measure.aggregation`); with DP, on viewing bounded to one
-   channel at a time per household (:func:`~linkage.release.dp.bound_viewing`);
-4. **noise** — with an ``epsilon``, every count is noised and the figures are
-   rebuilt from the noisy counts (:mod:`linkage.release.dp`);
-5. **suppress** — k-suppression (on the noisy contributor counts under DP)
-   and complementary suppression across intensity tiers.
+1. **members** - each segment's household set (and ``*``), found once;
+2. **bound** - viewing cut to one channel at a time per household
+   (:func:`~linkage.release.dp.bound_viewing`) and, while crediting, to the
+   public daily credit cap;
+3. **measure** - the unsuppressed cells on the public grid
+   (:mod:`linkage.measure.aggregation`);
+4. **noise** - every count noised once and the figures rebuilt from the
+   noisy counts;
+5. **suppress** - on noisy values only: segments under the minimum universe,
+   cells under ``k``, and complementary suppression across intensity tiers.
 
-Rules across releases to one campaign (budget, re-query, differencing against
-earlier releases) are the ledger's (:mod:`linkage.release.ledger`), checked
-before this runs.
+Nothing here refuses a segment under DP: a refusal decided on exact counts
+would answer membership questions for free. The one exact path is
+``exact=True``; it keeps the exact-count rules (a segment under the minimum
+universe, or two segments within ``k`` households, stop the release) and the
+audit reports every exact release as a failure of the privacy promise.
+
+The budget across releases to one campaign is the ledger's
+(:mod:`linkage.release.ledger`), checked before this runs.
 """
 
 from __future__ import annotations
@@ -28,9 +32,12 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.engine import Engine
+from linkage.errors import PrivacyError
 from linkage.measure import (
+    CELL_ORDER,
     cross_with_intensity,
     household_intensity,
     resolve_period,
@@ -39,10 +46,12 @@ from linkage.measure import (
     viewership_of_members,
 )
 from linkage.release.dp import (
+    DEFAULT_CAPS,
     CellGrid,
+    ContributionCaps,
     NoiseFn,
     bound_viewing,
-    discrete_laplace,
+    discrete_gaussian,
     noisy_release,
     plan_noise,
 )
@@ -54,7 +63,14 @@ from linkage.release.rules import (
     suppress_tier_complements,
     validate_k,
 )
-from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE, INTERVAL_COLUMNS, RELEASE_SCHEMA
+from linkage.tables import (
+    ALL_HOUSEHOLDS,
+    DEFAULT_K,
+    DEFAULT_MIN_UNIVERSE,
+    INTERVAL_COLUMNS,
+    RELEASE_SCHEMA,
+    TIER_SEPARATOR,
+)
 
 __all__ = ["release_grid", "release_viewership", "with_intensity_tiers"]
 
@@ -83,21 +99,26 @@ def with_intensity_tiers(
     engine: Engine,
     k: int,
     min_universe: int,
+    prune: bool = True,
 ) -> tuple[pa.Table, list[str]]:
     """Add each segment's viewing-intensity tiers, dropping the tiers too thin to release.
 
     The provider derives ``<code>:light`` (< 2 h/day), ``:medium`` and
-    ``:heavy`` from its own viewing log; a tier under the minimum universe, or
-    within ``k`` households of its parent, is dropped with its siblings
-    (:func:`~linkage.release.rules.prune_derived_segments`), never released.
+    ``:heavy`` from its own viewing log. For an exact release (``prune``), a
+    tier under the minimum universe, or within ``k`` households of its
+    parent, is dropped with its siblings
+    (:func:`~linkage.release.rules.prune_derived_segments`). A DP release
+    keeps every tier (``prune=False``): which tiers exist must not depend on
+    exact counts, and a thin tier is suppressed on its noisy universe.
 
     Returns:
-        The assignments with the kept tiers, and the dropped tier codes.
+        The assignments with the tiers, and the dropped tier codes.
     """
     intensity = household_intensity(viewing, engine=engine)
-    return prune_derived_segments(
-        cross_with_intensity(assignments, intensity), k=k, min_universe=min_universe
-    )
+    tiered = cross_with_intensity(assignments, intensity)
+    if not prune:
+        return tiered, []
+    return prune_derived_segments(tiered, k=k, min_universe=min_universe)
 
 
 def _exact_payload(payload: pa.Table) -> pa.Table:
@@ -106,6 +127,9 @@ def _exact_payload(payload: pa.Table) -> pa.Table:
         payload = payload.append_column(
             pa.field(name, pa.float64()), pa.nulls(payload.num_rows, pa.float64())
         )
+    payload = payload.append_column(
+        pa.field("matched_records", pa.int64()), pa.nulls(payload.num_rows, pa.int64())
+    )
     return payload.cast(RELEASE_SCHEMA)
 
 
@@ -117,10 +141,14 @@ def release_viewership(
     engine: Engine,
     k: int = DEFAULT_K,
     min_universe: int = DEFAULT_MIN_UNIVERSE,
-    epsilon: float | None = None,
-    noise: NoiseFn = discrete_laplace,
+    rho: float | None = None,
+    exact: bool = False,
+    segments: Sequence[str] | None = None,
+    records: pa.Table | None = None,
+    caps: ContributionCaps = DEFAULT_CAPS,
+    noise: NoiseFn = discrete_gaussian,
 ) -> pa.Table:
-    """The ``viewership`` payload: refuse unsafe segments, measure, (noise,) suppress.
+    """The ``viewership`` payload: measure, noise, suppress (exact: refuse, measure, suppress).
 
     Args:
         assignments: ``household_id``, ``segment`` (pseudonyms mapped back).
@@ -128,42 +156,151 @@ def release_viewership(
         grid: The public cell grid (:func:`release_grid`): the channels
             reported, the reporting dates and the crediting rule.
         engine: Engine running the SQL.
-        k: Minimum distinct households per released cell and per segment
-            difference.
+        k: Minimum households per released cell (noisy AQH or reach under
+            DP; distinct contributors when exact).
         min_universe: Minimum households per segment (``*`` included).
-        epsilon: When given, the release is ``epsilon``-DP (see
-            :mod:`linkage.release.dp`): viewing is bounded per household,
-            counts are noised, and suppression uses noisy contributor counts.
+        rho: The release is ``rho``-zCDP (see :mod:`linkage.release.dp`).
+        exact: Release exact counts instead; give either ``rho`` or this.
+        segments: Every segment code the campaign asked for (tier codes
+            included; ``*`` is always added). Each is released whether or not
+            any household matched it - a segment missing from the payload
+            would say that nobody in it subscribes. Default: the segments of
+            ``assignments``.
+        records: ``household_id``, ``segment``, ``records`` (real linked
+            voter records; :func:`~linkage.release.assemble_assignments`
+            output), for each segment's ``matched_records``. Default:
+            ``assignments`` if it has a ``records`` column, else one record
+            per household.
+        caps: Public per-household contribution caps (DP only).
         noise: Noise source for the DP path (tests pass a deterministic one).
 
     Returns:
         Rows with exactly :data:`~linkage.tables.RELEASE_SCHEMA` (the
-        viewership columns plus noise-interval half-widths, null when
-        ``epsilon`` is None).
+        viewership columns plus noise-interval half-widths, null when exact).
 
     Raises:
-        PrivacyError: ``k`` or ``epsilon`` is invalid, or a segment is too
-            small or too close to another.
+        PrivacyError: ``k`` or ``rho`` is invalid, neither or both of ``rho``
+            and ``exact`` are given, or (exact only) a segment is too small or
+            too close to another.
         InputError: An input table is unusable.
     """
     validate_k(k)
+    if exact == (rho is not None):
+        raise PrivacyError(
+            "a release is either differentially private or exact",
+            hint="give rho for a DP release, or exact=True (the audit flags exact releases)",
+        )
     members = segment_members(assignments, engine)
+    present = set(members["segment"].to_pylist())
+    wanted = sorted(present | set(segments or ()) | {ALL_HOUSEHOLDS})
+    if rho is None:
+        if set(wanted) - present:
+            # Exact counts: an empty segment is under any minimum universe.
+            check_min_universe(dict.fromkeys(sorted(set(wanted) - present), 0), min_universe)
+        exact_payload = _exact_release(
+            members, viewing, grid, engine=engine, k=k, min_universe=min_universe
+        )
+        counts = _record_counts(assignments if records is None else records, caps, engine)
+        return _with_matched_records(exact_payload, counts)
+    plan = plan_noise(grid, wanted, rho, caps=caps)
+    cells = viewership_of_members(
+        members,
+        bound_viewing(viewing, grid.channels, engine),
+        channels=grid.channels,
+        engine=engine,
+        period=grid.days,
+        credit_minutes=grid.credit_minutes,
+        credits_per_day=caps.credits_per_day,
+    )
+    cells = _with_empty_segments(cells, sorted(set(wanted) - present))
+    counts = _record_counts(assignments if records is None else records, caps, engine)
+    payload = noisy_release(cells, grid, plan, k, min_universe, noise, records=counts)
+    return suppress_tier_complements(payload)
+
+
+def _record_counts(source: pa.Table, caps: ContributionCaps, engine: Engine) -> dict[str, int]:
+    """Linked records per segment that is not a tier, at most the cap per household."""
+    per_row = "records" if "records" in source.column_names else "1"
+    found = engine.query(
+        f"""
+        SELECT segment, SUM(LEAST(n, {int(caps.records_per_household)})) AS n
+        FROM (
+            SELECT segment, household_id, MAX({per_row}) AS n FROM source
+            WHERE POSITION('{TIER_SEPARATOR}' IN segment) = 0
+            GROUP BY segment, household_id
+        ) t
+        GROUP BY segment
+        """,
+        {"source": source},
+    )
+    counts = {str(r["segment"]): int(r["n"]) for r in found.to_pylist()}
+    if ALL_HOUSEHOLDS not in counts:
+        # ``*`` is every household, one record each when the source says no more.
+        households = engine.query(
+            "SELECT COUNT(DISTINCT household_id) AS n FROM source", {"source": source}
+        )
+        counts[ALL_HOUSEHOLDS] = int(households["n"][0].as_py())
+    return counts
+
+
+def _with_matched_records(payload: pa.Table, counts: dict[str, int]) -> pa.Table:
+    """An exact payload with each plain segment's exact ``matched_records``."""
+    values = [counts.get(str(s)) for s in payload["segment"].to_pylist()]
+    column = payload.schema.get_field_index("matched_records")
+    return payload.set_column(column, "matched_records", pa.array(values, pa.int64()))
+
+
+def _with_empty_segments(cells: pa.Table, empty: Sequence[str]) -> pa.Table:
+    """``cells`` plus the full grid of zero counts for each segment nobody matched."""
+    if not empty:
+        return cells
+    template = cells.filter(pc.equal(cells["segment"], ALL_HOUSEHOLDS))
+    zero_counts = {
+        name: pa.array([0] * template.num_rows, cells.schema.field(name).type)
+        for name in ("universe", "contributors")
+    }
+    parts = [cells]
+    for code in empty:
+        part = template
+        for name in ("aqh_households", "rating", "share"):
+            part = part.set_column(
+                part.schema.get_field_index(name),
+                name,
+                pa.array([0.0] * part.num_rows, part.schema.field(name).type),
+            )
+        for name in ("reach_households", "reach"):
+            values = [None if r is None else 0 for r in part[name].to_pylist()]
+            part = part.set_column(
+                part.schema.get_field_index(name),
+                name,
+                pa.array(values, part.schema.field(name).type),
+            )
+        for name, values in zero_counts.items():
+            part = part.set_column(part.schema.get_field_index(name), name, values)
+        segment = pa.array([code] * part.num_rows, pa.string())
+        parts.append(part.set_column(part.schema.get_field_index("segment"), "segment", segment))
+    return pa.concat_tables(parts).sort_by(CELL_ORDER)
+
+
+def _exact_release(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    grid: CellGrid,
+    *,
+    engine: Engine,
+    k: int,
+    min_universe: int,
+) -> pa.Table:
+    """The exact path: refuse on exact counts, measure, k-suppress on exact contributors."""
     universes = segment_universes(members, engine).to_pylist()
     check_min_universe({row["segment"]: row["universe"] for row in universes}, min_universe)
     refuse_differencing(members, k, engine)
-    # Under DP each household's contribution is bounded before it is measured.
-    plan = None if epsilon is None else plan_noise(grid, len(universes), epsilon)
-    source = viewing if plan is None else bound_viewing(viewing, grid.channels, engine)
     cells = viewership_of_members(
         members,
-        source,
+        viewing,
         channels=grid.channels,
         engine=engine,
         period=grid.days,
         credit_minutes=grid.credit_minutes,
     )
-    if plan is None:
-        payload = _exact_payload(apply_k_suppression(cells, k))
-    else:
-        payload = noisy_release(cells, grid, plan, k, noise)
-    return suppress_tier_complements(payload)
+    return suppress_tier_complements(_exact_payload(apply_k_suppression(cells, k)))

@@ -70,6 +70,7 @@ def test_release_suppresses_small_cells(engine: DuckDBEngine) -> None:
         engine=engine,
         k=50,
         min_universe=100,
+        exact=True,
     )
     cells = compute_viewership(
         assignments, viewing, channels=["c1", "c2"], engine=engine, period=[MONDAY]
@@ -99,7 +100,13 @@ def test_release_refuses_small_segment(engine: DuckDBEngine) -> None:
     assignments, viewing = world(150, 80)
     with pytest.raises(PrivacyError, match=r"segment\(s\) B have"):
         release_viewership(
-            assignments, viewing, grid_of(viewing, engine), engine=engine, k=50, min_universe=100
+            assignments,
+            viewing,
+            grid_of(viewing, engine),
+            engine=engine,
+            k=50,
+            min_universe=100,
+            exact=True,
         )
 
 
@@ -108,13 +115,17 @@ def test_release_refuses_near_duplicate_segments(engine: DuckDBEngine) -> None:
     a = households("a", 150)
     assignments = assign({"A": a, "A2": a[:-1]})
     with pytest.raises(PrivacyError, match="differ"):
-        release_viewership(assignments, viewing, grid_of(viewing, engine), engine=engine, k=50)
+        release_viewership(
+            assignments, viewing, grid_of(viewing, engine), engine=engine, k=50, exact=True
+        )
 
 
 def test_release_validates_k(engine: DuckDBEngine) -> None:
     assignments, viewing = world(150, 120)
     with pytest.raises(PrivacyError, match="at least 1"):
-        release_viewership(assignments, viewing, grid_of(viewing, engine), engine=engine, k=0)
+        release_viewership(
+            assignments, viewing, grid_of(viewing, engine), engine=engine, k=0, exact=True
+        )
 
 
 def test_members_are_found_once(engine: DuckDBEngine, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -128,17 +139,17 @@ def test_members_are_found_once(engine: DuckDBEngine, monkeypatch: pytest.Monkey
 
     monkeypatch.setattr(pipeline, "segment_members", counted)
     grid = CellGrid(("c1", "c2"), (MONDAY,))
-    release_viewership(assignments, viewing, grid, engine=engine, k=50, min_universe=100)
     release_viewership(
-        assignments, viewing, grid, engine=engine, k=50, min_universe=100, epsilon=1.0
+        assignments, viewing, grid, engine=engine, k=50, min_universe=100, exact=True
     )
+    release_viewership(assignments, viewing, grid, engine=engine, k=50, min_universe=100, rho=1.0)
     assert calls == [assignments.num_rows] * 2
 
 
 # --------------------------------------------------------------------------- DP
 
 
-def test_release_viewership_with_epsilon(engine: DuckDBEngine) -> None:
+def test_release_viewership_with_rho(engine: DuckDBEngine) -> None:
     ids = [f"h{i}" for i in range(120)]
     assignments = assign({"A": ids[:80], "B": ids[40:]})
     grid = CellGrid(("c1", "c2", "c3"), (MONDAY,))
@@ -151,11 +162,13 @@ def test_release_viewership_with_epsilon(engine: DuckDBEngine) -> None:
             "end": pa.array([prime + timedelta(hours=1)] * len(ids), pa.timestamp("s")),
         }
     )
-    exact = release_viewership(assignments, view, grid, engine=engine, k=5, min_universe=20)
+    exact = release_viewership(
+        assignments, view, grid, engine=engine, k=5, min_universe=20, exact=True
+    )
     assert exact.schema == RELEASE_SCHEMA
     assert all(exact[c].null_count == exact.num_rows for c in INTERVAL_COLUMNS)
     noisy = release_viewership(
-        assignments, view, grid, engine=engine, k=5, min_universe=20, epsilon=5000.0
+        assignments, view, grid, engine=engine, k=5, min_universe=20, rho=1000.0
     )
     assert noisy.schema == RELEASE_SCHEMA
     assert noisy.num_rows == exact.num_rows
@@ -170,15 +183,25 @@ def test_release_viewership_with_epsilon(engine: DuckDBEngine) -> None:
     assert all(v is not None and 80 < v < 120 for v in prime_ratings.values()), prime_ratings
 
 
-def test_epsilon_is_checked_after_the_segments(engine: DuckDBEngine) -> None:
+def test_dp_refuses_nothing_per_segment_but_checks_its_parameters(
+    engine: DuckDBEngine,
+) -> None:
     _, viewing = world(150, 0)
     a = households("a", 150)
-    near = assign({"A": a, "A2": a[:-1]})
+    near = assign({"A": a, "A2": a[:-1], "tiny": a[:3]})
     grid = grid_of(viewing, engine)
-    with pytest.raises(PrivacyError, match="differ"):
-        release_viewership(near, viewing, grid, engine=engine, k=50, epsilon=-1.0)
-    with pytest.raises(PrivacyError, match="epsilon"):
-        release_viewership(assign({"A": a}), viewing, grid, engine=engine, k=50, epsilon=-1.0)
+    # Near-duplicate and tiny segments: refused when exact (a refusal on exact
+    # counts is an oracle), released with noise and noisy suppression under DP.
+    with pytest.raises(PrivacyError, match="fewer than"):
+        release_viewership(near, viewing, grid, engine=engine, k=50, exact=True)
+    released = release_viewership(near, viewing, grid, engine=engine, k=50, rho=0.25)
+    assert set(released["segment"].to_pylist()) == {"*", "A", "A2", "tiny"}
+    for bad in (-1.0, 0.0, float("nan")):
+        with pytest.raises(PrivacyError, match="rho"):
+            release_viewership(near, viewing, grid, engine=engine, k=50, rho=bad)
+    for both in ({"rho": 0.25, "exact": True}, {}):
+        with pytest.raises(PrivacyError, match="either differentially private or exact"):
+            release_viewership(near, viewing, grid, engine=engine, k=50, **both)  # type: ignore[arg-type]
 
 
 def test_tiers_are_added_and_thin_ones_dropped_with_their_siblings() -> None:
@@ -200,3 +223,25 @@ def test_tiers_are_added_and_thin_ones_dropped_with_their_siblings() -> None:
     assert not any(":" in s for s in kept["segment"].to_pylist())
     assert set(dropped) == {"s1:light", "s1:heavy", "*:light", "*:heavy"}
     assert set(kept["segment"].to_pylist()) == set(assigned["segment"].to_pylist())
+
+
+def test_every_requested_segment_and_tier_comes_back_under_dp(engine: DuckDBEngine) -> None:
+    assignments, viewing = world(150, 120)
+    grid = grid_of(viewing, engine)
+    asked = ["A", "nobody", "nobody:light", "nobody:medium", "nobody:heavy"]
+    released = release_viewership(
+        assignments, viewing, grid, engine=engine, k=50, rho=0.25, segments=asked
+    )
+    # A segment nobody matched is there, on the full grid, every cell blank:
+    # its absence would have said that none of its voters subscribes.
+    per_segment = pa.TableGroupBy(released, "segment").aggregate([("grain", "count")]).to_pylist()
+    counts = {row["segment"]: row["grain_count"] for row in per_segment}
+    assert set(counts) == {"*", "B", *asked}  # B: in the assignments
+    assert len(set(counts.values())) == 1
+    empty = released.filter(pa.compute.equal(released["segment"], "nobody"))
+    assert all(empty["suppressed"].to_pylist())
+    # Exact counts refuse it instead (and the audit fails every exact release).
+    with pytest.raises(PrivacyError, match="fewer than"):
+        release_viewership(
+            assignments, viewing, grid, engine=engine, k=50, exact=True, segments=asked
+        )

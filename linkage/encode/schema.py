@@ -37,7 +37,7 @@ from typing import Final, Literal, cast, get_args
 
 from linkage.encode.bloom import BloomSchema, FieldEncoding, Hardening
 from linkage.encode.matchkeys import MatchKeyRecipe
-from linkage.errors import SchemaError
+from linkage.errors import InputError, SchemaError
 
 __all__ = [
     "DEFAULT_MAX_BLOCK",
@@ -465,11 +465,19 @@ def load_schema(text: str, *, file: str | None = None) -> LinkageSchema:
 
     Raises:
         SchemaError: Every problem in the file, at once.
+        InputError: The TOML is nested too deeply (or too large) to parse.
     """
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise SchemaError([f"not valid TOML ({exc})"], file=file) from None
+    except (RecursionError, MemoryError):
+        # tomllib recurses per nesting level: a hostile file must not become a traceback.
+        raise InputError(
+            "TOML is nested too deeply to parse",
+            file=file,
+            hint="a linkage schema needs only a few levels of tables and lists",
+        ) from None
     problems: list[str] = []
     _unknown(doc, set(_SECTIONS), "schema file", problems)
     head = _table(doc.get("schema", {}), "schema", problems)

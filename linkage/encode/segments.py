@@ -24,7 +24,7 @@ ends up unknown is *not* in the segment.
 
 This module is the rule language (syntax, types, compiled form); applying
 compiled rules to a voter table and coding the result for the
-``campaign-tokens`` payload is :mod:`linkage.encode.membership`.
+``segments`` payload is :mod:`linkage.encode.membership`.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from typing import Any, Literal, TypeAlias
 
 import pyarrow as pa
 
-from linkage.errors import SchemaError
+from linkage.errors import InputError, SchemaError
 from linkage.tables import ALL_MATCHED
 
 __all__ = [
@@ -274,6 +274,7 @@ def load_segments(text: str, *, columns: Mapping[str, str], file: str) -> Segmen
         SchemaError: With every problem found in the file (TOML syntax, names,
             missing or malformed rules, disallowed syntax, unknown columns,
             type mismatches).
+        InputError: The TOML is nested too deeply (or too large) to parse.
         ValueError: When ``columns`` holds a kind other than number/string.
     """
     kinds = _checked_kinds(columns)
@@ -284,6 +285,13 @@ def load_segments(text: str, *, columns: Mapping[str, str], file: str) -> Segmen
     except tomllib.TOMLDecodeError as exc:
         # tomllib stops at the first syntax error, so this is all we can report.
         raise SchemaError([_toml_problem(str(exc), text)], file=file) from None
+    except (RecursionError, MemoryError):
+        # tomllib recurses per nesting level: a hostile file must not become a traceback.
+        raise InputError(
+            "TOML is nested too deeply to parse",
+            file=file,
+            hint="a segments file holds flat [segments.<name>] tables of strings",
+        ) from None
 
     for key in data:
         if key != "segments":

@@ -2,6 +2,8 @@
 
 - ``calendar``: the public time grid (quarter-hours, dayparts, day types,
   intensity tiers, the reporting period).
+- ``sense``: input sense for viewing logs (the public ``--period``, impossible
+  events dropped and counted, same-channel overlaps merged).
 - ``aggregation``: the SQL aggregate (segment members, AQH crediting, the
   unsuppressed cells with their contributor counts).
 - ``reference``: the slow, obviously-correct twin of the aggregate, for tests.
@@ -11,6 +13,7 @@
 """
 
 from linkage.measure.aggregation import (
+    CELL_ORDER,
     compute_viewership,
     distinct_values,
     segment_members,
@@ -45,19 +48,32 @@ from linkage.measure.metrics import (
     tier_codes,
 )
 from linkage.measure.reference import reference_viewership
+from linkage.measure.sense import (
+    MAX_EVENT_HOURS,
+    MAX_PERIOD_DAYS,
+    VIEWING_COLUMNS,
+    ViewingCheck,
+    parse_period,
+    sanitize_viewing,
+)
 
 __all__ = [
+    "CELL_ORDER",
     "DAYPARTS",
     "DAYPART_NAMES",
     "DAY_SECONDS",
     "DAY_TYPES",
     "INTENSITY_TIERS",
+    "MAX_EVENT_HOURS",
+    "MAX_PERIOD_DAYS",
     "PROJECTION_NOTE",
     "QUARTER_HOURS_PER_DAY",
     "QUARTER_HOUR_SECONDS",
     "TIER_NAMES",
+    "VIEWING_COLUMNS",
     "WEEK_DAYS",
     "Daypart",
+    "ViewingCheck",
     "channel_reach_frequency",
     "compute_viewership",
     "cross_with_intensity",
@@ -67,9 +83,11 @@ __all__ = [
     "household_intensity",
     "hut",
     "index_vs_all",
+    "parse_period",
     "project_to_voters",
     "reference_viewership",
     "resolve_period",
+    "sanitize_viewing",
     "schedule_points",
     "segment_members",
     "segment_universes",

@@ -18,7 +18,9 @@ It sits in ``release`` rather than ``io`` because it builds and verifies
 A release goes through the store in two steps, both under the lock:
 :meth:`LedgerStore.prepare` (replay the stored payload, or check the request
 against every earlier release and only then compute it), then
-:meth:`LedgerStore.commit` (record it, then hand it over).
+:meth:`LedgerStore.commit` (record it, then hand it over with the entry it
+was recorded as, from which the provider signs the release's receipt:
+:mod:`linkage.release.receipts`).
 """
 
 from __future__ import annotations
@@ -46,7 +48,8 @@ from linkage.io import (
     store_ledger_table,
     write_ledger_head,
 )
-from linkage.release.ledger import HouseholdSet, Ledger, ReleaseRequest, segment_sets
+from linkage.release.budget import PrivacyBudget
+from linkage.release.ledger import HouseholdSet, Ledger, LedgerEntry, ReleaseRequest, segment_sets
 
 __all__ = ["ENTRIES_FILE", "LedgerStore", "PendingRelease"]
 
@@ -63,18 +66,20 @@ class PendingRelease:
         request: What is released, as the ledger records it.
         sets: The request's household sets, by segment code.
         payload: The ``viewership`` payload to seal.
-        budget: The campaign's total epsilon in force; None for a replay.
+        budget: The organisation's budget in force; None for a replay.
+        replayed: For a replay, the entry the payload was first recorded as.
     """
 
     request: ReleaseRequest
     sets: Mapping[str, HouseholdSet]
     payload: pa.Table
-    budget: float | None
+    budget: PrivacyBudget | None
+    replayed: LedgerEntry | None = None
 
     @property
     def replay(self) -> bool:
         """True when ``payload`` is an earlier release sent again (nothing new is spent)."""
-        return self.budget is None
+        return self.replayed is not None
 
 
 class LedgerStore:
@@ -140,20 +145,21 @@ class LedgerStore:
         request: ReleaseRequest,
         sets: Mapping[str, HouseholdSet],
         *,
-        budget: float | None,
+        budget: PrivacyBudget | None,
         compute: Callable[[], pa.Table],
     ) -> PendingRelease:
         """The payload for ``request``: the stored one if it is an exact replay, else computed.
 
-        A new release is checked against every earlier one to the campaign
-        (budget, re-query, differencing, with their household sets read from
-        disk) before ``compute`` runs: a refused release computes nothing.
+        A new release is checked against every earlier one to the
+        organisation (budget; for an exact release also re-query and
+        differencing, with the earlier household sets read from disk) before
+        ``compute`` runs: a refused release computes nothing.
 
         Args:
             ledger: The ledger loaded under the lock (:meth:`locked`).
             request: The release about to be made.
             sets: The request's household sets, by segment code.
-            budget: Total epsilon asked for (see :meth:`Ledger.check`).
+            budget: Budget asked for (see :meth:`Ledger.check`).
             compute: Computes the payload (the release pipeline).
 
         Raises:
@@ -163,13 +169,15 @@ class LedgerStore:
         replay = ledger.replay_of(request)
         if replay is not None:
             return PendingRelease(
-                request, sets, load_ledger_table(self._payloads, replay.payload), None
+                request, sets, load_ledger_table(self._payloads, replay.payload), None, replay
             )
+        # Only an exact release is compared set by set with earlier ones.
+        earlier = ledger.set_digests(request.org) if request.rho is None else set()
         known = {
             digest: HouseholdSet.from_bytes(
                 load_ledger_blob(self._sets, digest), file=str(self._sets / digest)
             )
-            for digest in ledger.set_digests(request.campaign)
+            for digest in earlier
         }
         known.update({s.digest: s for s in sets.values()})
         total = ledger.check(request, known, budget=budget)
@@ -180,7 +188,7 @@ class LedgerStore:
         ledger: Ledger,
         pending: PendingRelease,
         *,
-        deliver: Callable[[], None],
+        deliver: Callable[[Ledger, LedgerEntry], None],
         now: datetime | None = None,
     ) -> Ledger:
         """Record ``pending`` (unless it is a replay), then ``deliver`` it.
@@ -188,25 +196,32 @@ class LedgerStore:
         Args:
             ledger: The ledger ``pending`` was prepared against.
             pending: From :meth:`prepare`.
-            deliver: Hands the sealed release over (writes the message).
+            deliver: Hands the sealed release over (writes the message and its
+                receipt), given the ledger and the entry the release is
+                recorded as (for a replay, the original entry).
             now: Release time (default: the current UTC time).
 
         Returns:
             The ledger with the release recorded.
         """
-        if pending.budget is not None:
-            # Ledger first, message last: a crash in between over-counts the budget, never under.
-            for household_set in pending.sets.values():
-                store_ledger_blob(self._sets, household_set.to_bytes())
-            payload = store_ledger_table(self._payloads, pending.payload)
-            ledger, entry = ledger.append(
-                pending.request,
-                budget=pending.budget,
-                payload=payload,
-                released_at=(now or datetime.now(UTC)).isoformat(),
-                key=self._key,
-            )
-            append_jsonl(self._entries, entry.to_line())
-            write_ledger_head(self._head, ledger.head_json())
-        deliver()
+        if pending.replayed is not None or pending.budget is None:
+            # A replay was recorded when it was first released: send it with that entry.
+            if pending.replayed is None:
+                raise ValueError("a pending release needs a budget or a replayed entry")
+            deliver(ledger, pending.replayed)
+            return ledger
+        # Ledger first, message last: a crash in between over-counts the budget, never under.
+        for household_set in pending.sets.values():
+            store_ledger_blob(self._sets, household_set.to_bytes())
+        payload = store_ledger_table(self._payloads, pending.payload)
+        ledger, entry = ledger.append(
+            pending.request,
+            budget=pending.budget,
+            payload=payload,
+            released_at=(now or datetime.now(UTC)).isoformat(),
+            key=self._key,
+        )
+        append_jsonl(self._entries, entry.to_line())
+        write_ledger_head(self._head, ledger.head_json())
+        deliver(ledger, entry)
         return ledger

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,17 +21,22 @@ from linkage.io import (
     write_ledger_head,
 )
 from linkage.release import (
-    DEFAULT_BUDGET,
+    GENESIS,
     HouseholdSet,
     Ledger,
+    PrivacyBudget,
     ReleaseRequest,
+    iso_weeks,
     ledger_key,
     segment_sets,
 )
 
 KEY = ledger_key(b"\x07" * 32)
-CAMPAIGN = "c" * 16
+ORG = "acme"
+CAMPAIGN = "c" * 32
 GRID = "g" * 64
+MONDAY = date(2026, 9, 7)  # ISO week 37
+BUDGET = PrivacyBudget(rho_per_week=0.25, rho_lifetime=0.6)
 
 
 def hh(start: int, stop: int) -> list[str]:
@@ -45,19 +51,27 @@ def request(
     groups: Mapping[str, Sequence[str]],
     *,
     exchange: str = "x1",
-    epsilon: float | None = 1.0,
+    rho: float | None = 0.1,
     grid: str = GRID,
+    org: str = ORG,
     campaign: str = CAMPAIGN,
     k: int = 5,
+    week: int = 0,
+    days: int = 7,
     message_id: str = "m" * 32,
 ) -> tuple[ReleaseRequest, dict[str, HouseholdSet]]:
+    """A request for the week ``week`` weeks after :data:`MONDAY`, ``days`` long."""
     sets = sets_of(groups)
+    first = date.fromordinal(MONDAY.toordinal() + 7 * week)
     req = ReleaseRequest.build(
+        org=org,
         campaign=campaign,
         exchange=exchange,
         message_id=message_id,
         grid=grid,
-        epsilon=epsilon,
+        first_day=first,
+        last_day=date.fromordinal(first.toordinal() + days - 1),
+        rho=rho,
         k=k,
         min_universe=10,
         sets=sets,
@@ -81,10 +95,14 @@ class Book:
             file=str(self.file),
         )
 
-    def release(self, req: ReleaseRequest, sets: dict[str, HouseholdSet], **kw: float) -> None:
+    def release(
+        self,
+        req: ReleaseRequest,
+        sets: dict[str, HouseholdSet],
+        budget: PrivacyBudget | None = None,
+    ) -> None:
         book = self.load()
-        known = {**self.sets, **sets}
-        total = book.check(req, known, budget=kw.get("budget"))
+        total = book.check(req, {**self.sets, **sets}, budget=budget)
         book, entry = book.append(
             req, budget=total, payload="p" * 64, released_at="2026-01-01T00:00:00", key=KEY
         )
@@ -92,8 +110,13 @@ class Book:
         write_ledger_head(self.head, book.head_json())
         self.sets.update(sets)
 
-    def check(self, req: ReleaseRequest, sets: dict[str, HouseholdSet], **kw: float) -> None:
-        self.load().check(req, {**self.sets, **sets}, budget=kw.get("budget"))
+    def check(
+        self,
+        req: ReleaseRequest,
+        sets: dict[str, HouseholdSet],
+        budget: PrivacyBudget | None = None,
+    ) -> PrivacyBudget:
+        return self.load().check(req, {**self.sets, **sets}, budget=budget)
 
 
 @pytest.fixture
@@ -131,34 +154,57 @@ def test_segment_sets_add_everyone_under_star() -> None:
     assert sets["S2"] == HouseholdSet.of(KEY, ["b"])
 
 
+def test_iso_weeks_of_a_period() -> None:
+    assert iso_weeks(MONDAY, date(2026, 9, 13)) == ((2026, 37),)
+    assert iso_weeks(date(2026, 9, 12), date(2026, 9, 15)) == ((2026, 37), (2026, 38))
+    assert iso_weeks(date(2025, 12, 29), date(2026, 1, 4)) == ((2026, 1),)
+    assert len(iso_weeks(MONDAY, date(2026, 11, 3))) == 9
+
+
 # --------------------------------------------------------------------------- chain
 
 
 def test_ledger_survives_reload_and_counts_spend(book: Book) -> None:
-    req, sets = request({"*": hh(0, 100), "A": hh(0, 60)}, epsilon=1.5)
-    book.release(req, sets, budget=4.0)
-    req2, sets2 = request({"*": hh(0, 200), "B": hh(100, 160)}, exchange="x2", epsilon=2.0)
+    req, sets = request({"*": hh(0, 100), "A": hh(0, 60)}, rho=0.15)
+    book.release(req, sets, BUDGET)
+    req2, sets2 = request({"*": hh(0, 200), "B": hh(100, 160)}, exchange="x2", rho=0.2, week=1)
     book.release(req2, sets2)
     reloaded = book.load()
     assert [e.seq for e in reloaded.entries] == [1, 2]
-    assert reloaded.spent(CAMPAIGN) == pytest.approx(3.5)
-    assert reloaded.budget_of(CAMPAIGN) == 4.0
+    assert [(e.org_seq, e.org_prev) for e in reloaded.entries] == [
+        (1, GENESIS),
+        (2, reloaded.entries[0].hash),
+    ]
+    assert reloaded.spent(ORG) == pytest.approx(0.35)
+    assert reloaded.spent_in_week(ORG, (2026, 37)) == pytest.approx(0.15)
+    assert reloaded.spent_through(reloaded.entries[0]) == pytest.approx(0.15)
+    assert reloaded.budget_of(ORG) == BUDGET
     assert reloaded.budget_of("someone-else") is None
     assert reloaded.replay_of(req2) == reloaded.entries[1]
-    # Appending only: the first line is byte-for-byte what it was.
     lines = read_ledger_lines(book.file)
     assert len(lines) == 2
-    assert '"exchange": "x1"' in lines[0] and '"k": 5' in lines[0]
+    assert '"exchange": "x1"' in lines[0] and '"rho": 0.15' in lines[0]
 
 
-@pytest.mark.parametrize("damage", ["edit", "delete-first", "swap", "cut-tail", "torn", "no-head"])
+def test_each_organisation_has_its_own_chain(book: Book) -> None:
+    book.release(*request({"*": hh(0, 100)}, rho=None))
+    book.release(*request({"*": hh(0, 100)}, rho=None, org="other", exchange="y1"))
+    book.release(*request({"*": hh(0, 100)}, rho=None, exchange="x2"))
+    a1, b1, a2 = book.load().entries
+    assert (a1.org_seq, b1.org_seq, a2.org_seq) == (1, 1, 2)
+    assert b1.org_prev == GENESIS and a2.org_prev == a1.hash and a2.prev == b1.hash
+
+
+@pytest.mark.parametrize(
+    "damage", ["edit", "delete-first", "swap", "cut-tail", "torn", "no-head", "org-chain"]
+)
 def test_tampering_is_detected(book: Book, damage: str) -> None:
     for i in range(3):
-        req, sets = request({"*": hh(0, 100 + 50 * i)}, exchange=f"x{i}", epsilon=None)
+        req, sets = request({"*": hh(0, 100 + 50 * i)}, exchange=f"x{i}", rho=None)
         book.release(req, sets)
     lines = book.file.read_text().splitlines(keepends=True)
     if damage == "edit":
-        lines[1] = lines[1].replace('"epsilon": null', '"epsilon": 0.0')
+        lines[1] = lines[1].replace('"rho": null', '"rho": 0.0')
     elif damage == "delete-first":
         del lines[0]
     elif damage == "swap":
@@ -169,27 +215,38 @@ def test_tampering_is_detected(book: Book, damage: str) -> None:
         lines[-1] = lines[-1][:40]
     elif damage == "no-head":
         book.head.unlink()
+    elif damage == "org-chain":
+        lines[2] = lines[2].replace('"org_seq": 3', '"org_seq": 4')
     book.file.write_text("".join(lines))
     with pytest.raises(StateError) as err:
         book.load()
     assert "HH0" not in str(err.value)
 
 
+def test_a_ledger_in_epsilon_is_named_as_such(book: Book) -> None:
+    book.file.write_text('{"seq": 1, "epsilon": 1.0, "campaign": "c"}\n')
+    with pytest.raises(StateError, match="older Narwhal"):
+        book.load()
+
+
 def test_head_may_lag_one_entry_after_a_crash(book: Book) -> None:
-    req, sets = request({"*": hh(0, 100)}, epsilon=None)
+    req, sets = request({"*": hh(0, 100)}, rho=None)
     book.release(req, sets)
     head_before = book.head.read_text()
-    req2, sets2 = request({"*": hh(0, 300)}, exchange="x2", epsilon=None)
+    req2, sets2 = request({"*": hh(0, 300)}, exchange="x2", rho=None)
     book.release(req2, sets2)
     book.head.write_text(head_before)  # as if the crash hit before the head was rewritten
     assert len(book.load().entries) == 2
 
 
 def test_forged_entry_without_the_key_is_rejected(book: Book) -> None:
-    req, _ = request({"*": hh(0, 100)}, epsilon=None)
-    ledger = Ledger()
-    forged_ledger, forged = ledger.append(
-        req, budget=1e9, payload="p" * 64, released_at="t", key=ledger_key(b"\x09" * 32)
+    req, _ = request({"*": hh(0, 100)}, rho=None)
+    forged_ledger, forged = Ledger().append(
+        req,
+        budget=PrivacyBudget(1e3, 1e3),
+        payload="p" * 64,
+        released_at="t",
+        key=ledger_key(b"\x09" * 32),
     )
     append_jsonl(book.file, forged.to_line())
     write_ledger_head(book.head, forged_ledger.head_json())
@@ -197,96 +254,131 @@ def test_forged_entry_without_the_key_is_rejected(book: Book) -> None:
         book.load()
 
 
-# --------------------------------------------------------------------------- rules
+# --------------------------------------------------------------------------- budget
 
 
-def test_refuses_overspend(book: Book) -> None:
-    req, sets = request({"*": hh(0, 100)}, epsilon=2.0, grid="g1")
-    book.release(req, sets, budget=3.0)
-    over, osets = request({"*": hh(0, 100)}, exchange="x2", epsilon=1.5, grid="g2")
-    with pytest.raises(PrivacyError, match="budget exceeded"):
-        book.check(over, osets)
-    fits, fsets = request({"*": hh(0, 100)}, exchange="x2", epsilon=1.0, grid="g2")
-    book.release(fits, fsets)  # exactly the rest of the budget
-    tiny, tsets = request({"*": hh(0, 100)}, exchange="x3", epsilon=1e-3, grid="g3")
-    with pytest.raises(PrivacyError, match="budget exceeded"):
-        book.check(tiny, tsets)
-    # Exact releases spend nothing and stay possible.
-    exact, esets = request({"*": hh(0, 100)}, exchange="x4", epsilon=None, grid="g4")
-    book.release(exact, esets)
-    after = book.load()
-    assert [e.request.exchange for e in after.entries] == ["x1", "x2", "x4"]
-    assert after.spent(CAMPAIGN) == pytest.approx(3.0)
-    assert after.budget_of(CAMPAIGN) == 3.0
+def test_weekly_cap(book: Book) -> None:
+    book.release(*request({"*": hh(0, 100)}, rho=0.15), BUDGET)
+    with pytest.raises(PrivacyError, match="left this week") as err:
+        book.check(*request({"*": hh(0, 100)}, exchange="x2", rho=0.15, grid="g2"))
+    message = str(err.value)
+    assert "rho 0.1 of 0.25 left this week" in message
+    assert "*" not in message and "segment" not in message
+    book.release(*request({"*": hh(0, 100)}, exchange="x2", rho=0.1, grid="g2"))  # exactly full
+    with pytest.raises(PrivacyError, match="left this week"):
+        book.check(*request({"*": hh(0, 100)}, exchange="x3", rho=1e-6, grid="g3"))
+    # Next week is a fresh week; exact releases spend nothing and stay possible.
+    book.check(*request({"*": hh(0, 100)}, exchange="x3", rho=0.25, week=1))
+    book.release(*request({"*": hh(0, 100)}, exchange="x4", rho=None, grid="g4"))
+    assert book.load().spent(ORG) == pytest.approx(0.25)
+
+
+def test_a_period_spanning_two_weeks_is_charged_to_both(book: Book) -> None:
+    # Thursday to Wednesday: weeks 37 and 38.
+    span, sets = request({"*": hh(0, 100)}, rho=0.2, days=7)
+    span = ReleaseRequest(
+        **{**span.__dict__, "first_day": date(2026, 9, 10), "last_day": date(2026, 9, 16)}
+    )
+    book.release(span, sets, BUDGET)
+    for week in (0, 1):
+        with pytest.raises(PrivacyError, match="left this week"):
+            book.check(*request({"*": hh(0, 100)}, exchange="x2", rho=0.1, week=week))
+    book.check(*request({"*": hh(0, 100)}, exchange="x2", rho=0.25, week=2))
+
+
+def test_lifetime_cap(book: Book) -> None:
+    for week in range(2):
+        book.release(*request({"*": hh(0, 100)}, exchange=f"x{week}", rho=0.25, week=week), BUDGET)
+    with pytest.raises(PrivacyError, match="left in its lifetime") as err:
+        book.check(*request({"*": hh(0, 100)}, exchange="x3", rho=0.2, week=2))
+    assert "rho 0.1 of 0.6 left" in str(err.value)
+    book.check(*request({"*": hh(0, 100)}, exchange="x3", rho=0.1, week=2))
 
 
 def test_first_release_fixes_the_budget(book: Book) -> None:
-    big, bsets = request({"*": hh(0, 100)}, epsilon=DEFAULT_BUDGET + 1)
-    with pytest.raises(PrivacyError, match="budget exceeded"):
-        book.check(big, bsets)  # the default applies at first use
-    req, sets = request({"*": hh(0, 100)}, epsilon=1.0)
-    book.release(req, sets, budget=2.0)
-    later, lsets = request({"*": hh(0, 100)}, exchange="x2", epsilon=1.0, grid="other")
+    with pytest.raises(PrivacyError, match="left this week"):
+        book.check(*request({"*": hh(0, 100)}, rho=0.3))  # the default applies at first use
+    book.release(*request({"*": hh(0, 100)}, rho=0.1), BUDGET)
+    later = request({"*": hh(0, 100)}, exchange="x2", rho=0.1, week=1)
+    with pytest.raises(PrivacyError, match="fixed at its first release"):
+        book.check(*later, PrivacyBudget(rho_per_week=1.0, rho_lifetime=10.0))
+    assert book.check(*later, BUDGET) == BUDGET
+    assert book.check(*later) == BUDGET
+    with pytest.raises(PrivacyError, match="positive"):
+        book.check(*request({"*": hh(0, 100)}, exchange="x3", rho=-0.1, week=1))
+
+
+def test_a_reinitialised_card_in_the_same_org_shares_the_budget(book: Book) -> None:
+    book.release(*request({"*": hh(0, 100)}, rho=0.2), BUDGET)
+    new_card = "d" * 32
+    with pytest.raises(PrivacyError, match="left this week"):
+        book.check(*request({"*": hh(0, 100)}, exchange="x2", rho=0.1, campaign=new_card))
+    # The budget, too, stays the organisation's: a new card cannot ask for another.
     with pytest.raises(PrivacyError, match="fixed"):
-        book.check(later, lsets, budget=100.0)
-    book.check(later, lsets, budget=2.0)
-    book.check(later, lsets)
+        book.check(
+            *request({"*": hh(0, 100)}, exchange="x2", rho=0.01, campaign=new_card),
+            PrivacyBudget(1.0, 10.0),
+        )
+    # Another organisation has its own budget.
+    book.check(*request({"*": hh(0, 100)}, exchange="x2", rho=0.25, org="other", campaign=new_card))
 
 
-def test_refuses_requery_of_the_same_cells(book: Book) -> None:
+# --------------------------------------------------------------------------- exact rules
+
+
+def test_dp_releases_may_query_the_same_cells_again(book: Book) -> None:
     groups = {"*": hh(0, 100), "A": hh(0, 60)}
-    req, sets = request(groups, epsilon=0.5)
+    book.release(*request(groups, rho=0.05), BUDGET)
+    # Fresh noise on the same cells is composition, paid for in rho.
+    book.release(*request(groups, exchange="x2", rho=0.05, message_id="n" * 32))
+    # ... and so is a segment one household away from an earlier one.
+    book.release(*request({"*": hh(0, 100), "B": hh(1, 60)}, exchange="x3", rho=0.05))
+    assert book.load().spent(ORG) == pytest.approx(0.15)
+
+
+def test_an_exact_release_may_not_requery_noisy_cells(book: Book) -> None:
+    groups = {"*": hh(0, 100), "A": hh(0, 60)}
+    req, sets = request(groups, rho=0.05)
     book.release(req, sets)
-    again, asets = request(groups, exchange="x2", epsilon=0.5, message_id="n" * 32)
     with pytest.raises(PrivacyError, match="re-query") as err:
-        book.check(again, asets)
-    assert "*" in str(err.value) and "A" in str(err.value)
-    # The exact same request is a replay, found before any rule runs.
+        book.check(*request(groups, exchange="x2", rho=None))
+    assert "A" not in str(err.value).replace("re-query", "")
     assert book.load().replay_of(req) is not None
-    assert book.load().replay_of(again) is None
-    # Another grid (e.g. another week) is a new query.
-    book.check(*request(groups, exchange="x2", epsilon=0.5, grid="next-week"))
-    # An exact release after a noisy one of the same cells would reveal the truth.
-    with pytest.raises(PrivacyError, match="re-query"):
-        book.check(*request(groups, exchange="x2", epsilon=None))
+    book.check(*request(groups, exchange="x2", rho=None, grid="next-week"))
 
 
 def test_exact_releases_may_repeat(book: Book) -> None:
     groups = {"*": hh(0, 100), "A": hh(0, 60)}
-    first, _ = request(groups, epsilon=None)
-    book.release(*request(groups, epsilon=None))
-    again, _ = request(groups, exchange="x2", epsilon=None)
-    book.release(*request(groups, exchange="x2", epsilon=None))
-    # Both recorded, on the same grid and household sets, and nothing spent.
+    first, _ = request(groups, rho=None)
+    book.release(*request(groups, rho=None))
+    again, _ = request(groups, exchange="x2", rho=None)
+    book.release(*request(groups, exchange="x2", rho=None))
     ledger = book.load()
     assert [e.request for e in ledger.entries] == [first, again]
-    assert first.segments == again.segments and first.grid == again.grid
-    assert ledger.spent(CAMPAIGN) == 0.0
-    assert ledger.budget_of(CAMPAIGN) == DEFAULT_BUDGET
+    assert ledger.spent(ORG) == 0.0
+    assert ledger.budget_of(ORG) == PrivacyBudget()
 
 
-def test_refuses_differencing_across_releases(book: Book) -> None:
-    book.release(*request({"*": hh(0, 200), "A": hh(0, 100)}, epsilon=None))
-    # Segment B = A minus one household: released alone later, B - A isolates it.
+def test_exact_differencing_across_releases_is_refused_naming_nothing(book: Book) -> None:
+    book.release(*request({"*": hh(0, 200), "A": hh(0, 100)}, rho=None))
     minus_one = {"*": hh(0, 300), "B": hh(1, 100)}
     with pytest.raises(PrivacyError, match="differencing") as err:
-        book.check(*request(minus_one, exchange="x2", epsilon=None))
+        book.check(*request(minus_one, exchange="x2", rho=None))
     message = str(err.value)
-    assert "B~x1/A" in message and "HH" not in message
-    # k households apart is fine; so is the same set (nothing to subtract).
-    book.check(*request({"*": hh(0, 300), "B": hh(5, 100)}, exchange="x2", epsilon=None))
-    book.check(*request({"*": hh(0, 300), "B": hh(0, 100)}, exchange="x2", epsilon=None))
-    # A larger k on the earlier release still binds.
-    book.release(*request({"*": hh(400, 600)}, exchange="x3", epsilon=None, k=20))
+    assert "B" not in message.replace("Narwhal", "") and "x1" not in message
+    assert "HH" not in message
+    book.check(*request({"*": hh(0, 300), "B": hh(5, 100)}, exchange="x2", rho=None))
+    book.check(*request({"*": hh(0, 300), "B": hh(0, 100)}, exchange="x2", rho=None))
+    book.release(*request({"*": hh(400, 600)}, exchange="x3", rho=None, k=20))
     with pytest.raises(PrivacyError, match="differencing"):
-        book.check(*request({"*": hh(0, 300), "C": hh(410, 600)}, exchange="x4", epsilon=None))
-    # Another campaign's releases are not compared.
-    book.check(*request(minus_one, exchange="x2", epsilon=None, campaign="d" * 16))
+        book.check(*request({"*": hh(0, 300), "C": hh(410, 600)}, exchange="x4", rho=None))
+    # Another organisation's releases are not compared.
+    book.check(*request(minus_one, exchange="x2", rho=None, org="other"))
 
 
 def test_missing_household_set_is_a_state_error(book: Book) -> None:
-    book.release(*request({"*": hh(0, 200)}, epsilon=None))
-    req, sets = request({"*": hh(0, 199)}, exchange="x2", epsilon=None)
+    book.release(*request({"*": hh(0, 200)}, rho=None))
+    req, sets = request({"*": hh(0, 199)}, exchange="x2", rho=None)
     with pytest.raises(StateError):
         book.load().check(req, sets)
 

@@ -19,9 +19,11 @@ __all__ = [
     "DEFAULT_K",
     "DEFAULT_MIN_UNIVERSE",
     "INTERVAL_COLUMNS",
+    "LINKS_SCHEMA",
     "MATCH_REPORT_SCHEMA",
     "RELEASE_SCHEMA",
     "ROW",
+    "SEGMENTS_SCHEMA",
     "TIER_SEPARATOR",
     "VIEWERSHIP_SCHEMA",
 ]
@@ -84,20 +86,32 @@ INTERVAL_COLUMNS: Final[tuple[str, ...]] = (
 """Half-widths of approximate 95% noise intervals (figure ± half-width); null without DP."""
 
 RELEASE_SCHEMA: Final = pa.schema(
-    [*VIEWERSHIP_SCHEMA, *(pa.field(name, pa.float64()) for name in INTERVAL_COLUMNS)]
+    [
+        *VIEWERSHIP_SCHEMA,
+        *(pa.field(name, pa.float64()) for name in INTERVAL_COLUMNS),
+        pa.field("matched_records", pa.int64()),
+    ]
 )
-"""The released ``viewership`` payload: the viewership columns plus noise intervals."""
+"""The released ``viewership`` payload: the viewership columns plus noise intervals,
+and per segment (on every row, like ``universe``) the campaign's linked real
+records, at most a public cap per household (null for tiers)."""
 
 MATCH_REPORT_SCHEMA: Final = pa.schema(
     [
-        ("segment", pa.string()),
-        ("voters", pa.int64()),
-        ("matched_voters", pa.int64()),
-        ("households", pa.int64()),
-        ("match_rate", pa.float64()),
+        ("linked_households", pa.int64()),
+        ("linked_records", pa.int64()),
+        ("records_cap", pa.int64()),
         ("est_precision", pa.float64()),
         ("est_recall", pa.float64()),
-        ("suppressed", pa.bool_()),
+        ("households_ci", pa.float64()),
+        ("records_ci", pa.float64()),
+        ("rho", pa.float64()),
     ]
 )
-"""The ``match-report`` payload."""
+"""The ``match-report`` payload: one row of global, noisy linkage statistics (no segment)."""
+
+SEGMENTS_SCHEMA: Final = pa.schema([("rid", pa.string()), ("segments", pa.list_(pa.string()))])
+"""The ``segments`` payload (campaign -> provider): each real record's segment codes."""
+
+LINKS_SCHEMA: Final = pa.schema([("rid", pa.string()), ("hp", pa.string())])
+"""The ``assignments`` payload (matcher -> provider): links only, one row per linked record."""

@@ -5,9 +5,10 @@ voter table with ``pyarrow.compute`` and SQL null semantics (a voter whose
 rule is unknown because of a missing value is *not* in the segment). Before
 the voter-to-segment assignments leave the campaign, :func:`assign_codes`
 replaces each segment name by a random per-exchange code and
-:func:`membership_lists` builds the ``segments`` column of the
-``campaign-tokens`` payload, so the matcher and provider see codes, never the
-campaign's segment names or their order in the file.
+:func:`membership_lists` builds the ``segments`` column of the ``segments``
+payload (campaign -> provider; the matcher never sees a code), so the
+provider sees codes, never the campaign's segment names or their order in
+the file.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def assign_codes(segments: SegmentSet, rng: random.Random | None = None) -> dict
 def membership_lists(
     masks: Mapping[str, npt.NDArray[np.bool_]], codes: Mapping[str, str]
 ) -> pa.Array:
-    """The ``segments`` column of the ``campaign-tokens`` payload.
+    """The ``segments`` column of the ``segments`` payload (campaign -> provider).
 
     Each voter's list holds the codes of the segments they belong to, sorted by
     code so the position in the list says nothing about the segment.

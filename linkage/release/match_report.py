@@ -1,112 +1,293 @@
-"""The match report: per-segment match rates, noised and suppressed before the campaign sees them.
+"""The matcher's match report: global linkage statistics, differentially private.
 
-The matcher sends the campaign how many of each segment's voters it linked.
-The campaign holds the linkage key and chooses its segments, so exact counts
-would answer "does this one person subscribe?" (send segment A and A plus one
-person, and subtract). The defences are release rules, so they live with the
-other release rules: discrete-Laplace noise from :mod:`linkage.release.dp`
-and suppression on the noisy counts. The matcher passes in its links; this
-module does no linking.
+Segments never reach the matcher (the campaign sends them to the provider, and
+per-segment match rates come from the provider's noisy universes), so the
+matcher's report to the campaign is global: how many households and records
+linked, and how sure the model is. Exact, even these answer "does this one
+person subscribe?" (add 100 copies of the target to the file and subtract), so
+they leave the matcher as one Gaussian measurement (OpenDP, zero-concentrated
+DP) of four sums over the links:
+
+* linked households (distinct ``hp``);
+* linked records, counting at most :data:`MAX_RECORDS_PER_HOUSEHOLD` per
+  household (its most probable links), so 100 copies of a voter add at most
+  the cap;
+* the model's posteriors summed over those capped links (precision's
+  numerator: the expected number of true links);
+* the expected matches left unlinked, capped the same way per candidate
+  household (recall's missing mass). Only evidence that names each record's
+  best candidate household (an ``hp`` column) can be capped; without it this
+  sum is not measured and ``est_recall`` is null.
+
+The unit of privacy is one provider household and every link that points at
+it. Each sum is divided by what one household can move it by (1, cap, cap,
+cap), so a household moves the measured vector by at most ``sqrt(n)`` in L2
+and one noise scale serves all: ``rho = n / (2 scale^2)``. The rho is the
+public :data:`linkage.release.budget.MATCHER_REPORT_RHO`, charged to the
+campaign's budget by the provider's ledger; the matcher issues the report once
+per exchange (:class:`IssuedReport`) and re-sends those very numbers on a
+re-run, never fresh noise. Rounding, clamping and the ratios are
+post-processing.
 """
 
 from __future__ import annotations
 
+import json
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.engine import Engine
-from linkage.errors import PrivacyError
-from linkage.release.dp import NoiseFn, discrete_laplace
-from linkage.tables import ALL_HOUSEHOLDS, MATCH_REPORT_SCHEMA
+from linkage.errors import PrivacyError, StateError
+from linkage.release.budget import MATCHER_REPORT_RHO
+from linkage.tables import MATCH_REPORT_SCHEMA
 
-__all__ = ["match_report"]
+if TYPE_CHECKING:
+    from opendp.mod import Measurement
+
+__all__ = [
+    "MAX_RECORDS_PER_HOUSEHOLD",
+    "GaussianNoise",
+    "IssuedReport",
+    "LinkageTotals",
+    "gaussian_noise",
+    "linkage_totals",
+    "match_report",
+    "report_scale",
+]
+
+MAX_RECORDS_PER_HOUSEHOLD: Final = 8
+"""Public cap: linked records counted per household in the match report.
+
+Larger than any real household's voter count in the synthetic world's
+registration data; a household with more linked records (padding, or a
+dormitory) counts as this many. Privacy cost: the noise on the record
+counts grows linearly with it."""
+
+_Z95: Final = 1.959963984540054
+"""Two-sided 95% quantile of the standard normal."""
+
+GaussianNoise = Callable[[Sequence[float], float], list[float]]
+"""(values, scale) -> values plus independent Gaussian noise of that standard deviation."""
+
+
+def gaussian_noise(values: Sequence[float], scale: float) -> list[float]:
+    """OpenDP's Gaussian mechanism on a float vector (L2 sensitivity in units of ``scale``)."""
+    return list(_gaussian(scale)([float(v) for v in values]))
+
+
+def _gaussian(scale: float) -> Measurement:
+    # Submodules, not opendp.prelude (which loads scikit-learn at import).
+    from opendp.domains import atom_domain, vector_domain
+    from opendp.measurements import make_gaussian
+    from opendp.metrics import l2_distance
+    from opendp.mod import enable_features
+
+    enable_features("contrib")
+    return make_gaussian(
+        vector_domain(atom_domain(T=float, nan=False)), l2_distance(T=float), scale=scale
+    )
+
+
+def report_scale(measured: int, rho: float) -> float:
+    """The Gaussian scale that makes ``measured`` sensitivity-1 sums ``rho``-zCDP.
+
+    One household moves each normalised sum by at most 1, so the vector by at
+    most ``sqrt(measured)`` in L2; Gaussian noise of scale ``s`` at that L2
+    sensitivity is ``measured / (2 s^2)``-zCDP.
+
+    Raises:
+        PrivacyError: ``rho`` is not a positive finite number.
+    """
+    if not (math.isfinite(rho) and rho > 0):
+        raise PrivacyError("the match report's rho must be a positive number")
+    return math.sqrt(measured / (2.0 * rho))
+
+
+@dataclass(frozen=True)
+class LinkageTotals:
+    """The exact sums the report measures (they never leave the matcher).
+
+    Attributes:
+        households: Distinct linked households.
+        records: Linked records, at most ``cap`` per household.
+        posterior: Sum of the posteriors of those capped links.
+        missed: Expected matches left unlinked, at most ``cap`` records per
+            candidate household; None when the evidence names no candidate.
+        cap: The per-household cap used.
+    """
+
+    households: int
+    records: int
+    posterior: float
+    missed: float | None
+    cap: int
+
+
+def _capped(
+    groups: pa.ChunkedArray | pa.Array, values: npt.NDArray[np.float64], cap: int
+) -> tuple[int, npt.NDArray[np.bool_]]:
+    """Distinct groups, and which rows are among the ``cap`` largest values of their group."""
+    n = len(values)
+    if n == 0:
+        return 0, np.zeros(0, dtype=bool)
+    ids = np.asarray(
+        pc.dictionary_encode(groups).combine_chunks().indices.to_numpy(zero_copy_only=False),
+        dtype=np.int64,
+    )
+    # Largest values first within a group; ties by row order (rids are random).
+    order = np.lexsort((np.arange(n), -values, ids))
+    sorted_ids = ids[order]
+    starts = np.r_[True, sorted_ids[1:] != sorted_ids[:-1]]
+    first = np.maximum.accumulate(np.where(starts, np.arange(n), 0))
+    keep = np.zeros(n, dtype=bool)
+    keep[order] = (np.arange(n) - first) < cap
+    return int(starts.sum()), keep
+
+
+def linkage_totals(
+    links: pa.Table, *, evidence: pa.Table | None = None, cap: int = MAX_RECORDS_PER_HOUSEHOLD
+) -> LinkageTotals:
+    """The capped sums behind the report, exact.
+
+    Args:
+        links: ``rid``, ``hp`` and optionally ``posterior`` (1.0 when absent),
+            each ``rid`` at most once.
+        evidence: ``rid``, ``expected`` (the model's probability that the
+            record has a match) and optionally ``hp`` (its best candidate
+            household); only with ``hp`` is the unlinked mass measured.
+        cap: Records counted per household.
+
+    Raises:
+        PrivacyError: ``cap`` is below 1.
+    """
+    if cap < 1:
+        raise PrivacyError("the per-household record cap must be at least 1")
+    posterior = (
+        np.clip(np.asarray(links["posterior"].to_numpy(zero_copy_only=False), np.float64), 0, 1)
+        if "posterior" in links.column_names
+        else np.ones(links.num_rows, dtype=np.float64)
+    )
+    households, keep = _capped(links["hp"], posterior, cap)
+    missed: float | None = None
+    if evidence is not None and "hp" in evidence.column_names:
+        linked = pc.is_in(evidence["rid"], value_set=links["rid"].combine_chunks())
+        rest = evidence.filter(pc.and_(pc.invert(linked), pc.is_valid(evidence["hp"])))
+        expected = np.clip(
+            np.asarray(rest["expected"].to_numpy(zero_copy_only=False), np.float64), 0, 1
+        )
+        _, kept = _capped(rest["hp"], expected, cap)
+        missed = float(expected[kept].sum())
+    return LinkageTotals(
+        households=households,
+        records=int(keep.sum()),
+        posterior=float(posterior[keep].sum()),
+        missed=missed,
+        cap=cap,
+    )
 
 
 def match_report(
-    campaign: pa.Table,
     links: pa.Table,
     *,
-    engine: Engine,
-    k: int,
-    epsilon: float | None,
     evidence: pa.Table | None = None,
-    noise: NoiseFn = discrete_laplace,
+    rho: float = MATCHER_REPORT_RHO,
+    cap: int = MAX_RECORDS_PER_HOUSEHOLD,
+    noise: GaussianNoise = gaussian_noise,
 ) -> pa.Table:
-    """Aggregate match rates per segment code (and ``*`` for all records).
+    """The ``match-report`` payload: one row of noisy global linkage statistics.
 
-    The campaign holds the linkage key and chooses its segments, so exact
-    counts would answer "does this one person subscribe?": send segment A and
-    A plus one person, and subtract. Two defences, both on by default in the
-    matcher's CLI:
+    Args:
+        links: The matcher's links (see :func:`linkage_totals`).
+        evidence: Per-record match probabilities (see :func:`linkage_totals`).
+        rho: zCDP spent (default: the public protocol constant).
+        cap: Records counted per household (a public constant).
+        noise: The Gaussian mechanism; tests pass a deterministic one.
 
-    * ``epsilon``: discrete-Laplace noise (OpenDP) on ``matched_voters`` and
-      ``households``. One record sits in ``*`` and up to S segments and moves
-      each of the two counts by at most one per row, so the L1 sensitivity is
-      ``2 * (S + 1)`` and the scale ``2 * (S + 1) / epsilon``. ``None`` releases
-      exact counts (tests, or a campaign auditing itself).
-    * suppression, decided on the released (noisy) counts: a segment with
-      fewer than ``k`` voters, matched voters or *unmatched* voters is
-      withheld (all matched also discloses every member).
-
-    ``est_precision`` / ``est_recall`` (the model's aggregate confidence) are
-    released for ``*`` only when noise is on: per segment they would leak the
-    same bit. Never per record.
+    Returns:
+        One row in :data:`linkage.tables.MATCH_REPORT_SCHEMA`: rounded,
+        non-negative counts, the two estimates in [0, 1] (recall null when
+        the unlinked mass was not measured), the 95% half-widths of the two
+        counts, and the rho spent.
     """
-    if "posterior" not in links.column_names:
-        links = links.append_column("posterior", pa.array([1.0] * links.num_rows, pa.float64()))
-    if evidence is None:
-        evidence = links.select(["rid", "posterior"]).rename_columns(["rid", "expected"])
-    sql = f"""
-WITH seg AS (
-    SELECT rid, {engine.dialect.unnest("segments")} AS segment FROM c
-    UNION ALL
-    SELECT rid, '*' AS segment FROM c
-)
-SELECT seg.segment AS segment,
-       CAST(COUNT(*) AS BIGINT) AS voters,
-       CAST(COUNT(l.hp) AS BIGINT) AS matched_voters,
-       CAST(COUNT(DISTINCT l.hp) AS BIGINT) AS households,
-       CAST(AVG(l.posterior) AS DOUBLE) AS est_precision,
-       CAST(LEAST(SUM(l.posterior) / NULLIF(SUM(e.expected), 0), 1.0) AS DOUBLE) AS est_recall
-FROM seg LEFT JOIN l ON seg.rid = l.rid LEFT JOIN e ON seg.rid = e.rid
-GROUP BY seg.segment
-ORDER BY segment
-"""
-    exact = engine.query(
-        sql,
-        {
-            "l": links.select(["rid", "hp", "posterior"]),
-            "c": campaign.select(["rid", "segments"]),
-            "e": evidence.select(["rid", "expected"]),
-        },
-    ).to_pylist()
-    if epsilon is not None:
-        if epsilon <= 0:
-            raise PrivacyError("match-report epsilon must be positive")
-        lengths = pc.list_value_length(campaign["segments"])
-        max_segments = int(pc.max(lengths).as_py() or 0)
-        scale = 2.0 * (max_segments + 1) / epsilon
-        noisy_matched = noise([r["matched_voters"] for r in exact], scale)
-        noisy_households = noise([r["households"] for r in exact], scale)
-        for row, m, h in zip(exact, noisy_matched, noisy_households, strict=True):
-            row["matched_voters"] = min(max(m, 0), row["voters"])
-            row["households"] = min(max(h, 0), row["matched_voters"])
-            if row["segment"] != ALL_HOUSEHOLDS:
-                row["est_precision"] = row["est_recall"] = None
-    rows = []
-    for row in exact:
-        voters, matched = int(row["voters"]), int(row["matched_voters"])
-        hidden = voters < k or matched < k or voters - matched < k
-        rows.append(
-            {
-                "segment": row["segment"],
-                "voters": voters,
-                "matched_voters": None if hidden else matched,
-                "households": None if hidden else int(row["households"]),
-                "match_rate": None if hidden else matched / voters,
-                "est_precision": None if hidden else row["est_precision"],
-                "est_recall": None if hidden else row["est_recall"],
-                "suppressed": hidden,
-            }
-        )
-    return pa.Table.from_pylist(rows, schema=MATCH_REPORT_SCHEMA)
+    totals = linkage_totals(links, evidence=evidence, cap=cap)
+    exact = [float(totals.households), totals.records / cap, totals.posterior / cap]
+    if totals.missed is not None:
+        exact.append(totals.missed / cap)
+    scale = report_scale(len(exact), rho)
+    noisy = noise(exact, scale)
+    households = max(round(noisy[0]), 0)
+    records = max(noisy[1] * cap, 0.0)
+    posterior = max(noisy[2] * cap, 0.0)
+    precision = min(posterior / records, 1.0) if records >= 1.0 else None
+    recall = None
+    if totals.missed is not None:
+        missed = max(noisy[3] * cap, 0.0)
+        recall = min(posterior / (posterior + missed), 1.0) if posterior + missed > 0 else None
+    row = {
+        "linked_households": households,
+        "linked_records": round(records),
+        "records_cap": cap,
+        "est_precision": precision,
+        "est_recall": recall,
+        "households_ci": _Z95 * scale,
+        "records_ci": _Z95 * scale * cap,
+        "rho": float(rho),
+    }
+    return pa.Table.from_pylist([row], schema=MATCH_REPORT_SCHEMA)
+
+
+@dataclass(frozen=True)
+class IssuedReport:
+    """The match report as first issued for one exchange, kept in the matcher's state.
+
+    A re-run of ``matcher link`` on the same inputs re-sends these numbers:
+    fresh noise on the same counts would let the campaign average it away,
+    and nothing would charge it. Different inputs for the same exchange
+    (the campaign re-tokenized) are refused: a new report is a new release.
+
+    Attributes:
+        inputs: Message ids the report was computed from.
+        table: The report as sent.
+    """
+
+    inputs: tuple[str, ...]
+    table: pa.Table
+
+    def to_json(self) -> str:
+        """The state file's text (floats round-trip exactly)."""
+        return json.dumps({"inputs": list(self.inputs), "report": self.table.to_pylist()})
+
+    @classmethod
+    def from_json(cls, text: str, *, file: str | None = None) -> IssuedReport:
+        """Inverse of :meth:`to_json`.
+
+        Raises:
+            StateError: The state file is corrupt.
+        """
+        try:
+            doc = json.loads(text)
+            inputs = tuple(str(i) for i in doc["inputs"])
+            table = pa.Table.from_pylist(doc["report"], schema=MATCH_REPORT_SCHEMA)
+        except (ValueError, KeyError, TypeError, pa.ArrowException):
+            raise StateError("the issued match report is malformed", file=file) from None
+        return cls(inputs, table)
+
+    def reuse_for(self, inputs: Sequence[str], *, file: str | None = None) -> pa.Table:
+        """The issued report, when ``inputs`` are the messages it was computed from.
+
+        Raises:
+            PrivacyError: The exchange's report was computed from other messages.
+        """
+        if tuple(inputs) != self.inputs:
+            raise PrivacyError(
+                "a match report was already issued for this exchange from other token messages",
+                file=file,
+                hint="a new report is a new release: run the exchange again under a new id",
+            )
+        return self.table

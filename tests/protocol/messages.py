@@ -30,6 +30,7 @@ from linkage.protocol import (
     seal,
 )
 from linkage.protocol.envelope.container import _seal_raw
+from linkage.tables import MATCH_REPORT_SCHEMA
 
 EXCHANGE = "ex-2024"
 T0 = datetime(2024, 10, 1, 12, 0, 0, tzinfo=UTC)
@@ -63,7 +64,6 @@ def campaign_tokens(n: int = 5) -> pa.Table:
     return pa.table(
         {
             "rid": pa.array([f"r{i}" for i in range(n)], pa.string()),
-            "segments": pa.array([["s1", "s2"] if i % 2 else [] for i in range(n)]),
             "mk_addr": pa.array([token(i) if i != 2 else None for i in range(n)], pa.binary(32)),
             "mk_phone": pa.array([token(100 + i) for i in range(n)], pa.binary(32)),
         }
@@ -83,18 +83,30 @@ def sample_table(kind: str) -> pa.Table:
                 "clk_name": pa.array([b"\x00" * 64, None], pa.binary()),
             }
         )
-    if kind == "assignments":
-        return pa.table({"hp": ["h1", "h2", "h2"], "segment": ["A", "A", "B"]})
-    if kind == "match-report":
+    if kind == "segments":
         return pa.table(
             {
-                "segment": ["*", "A"],
-                "voters": pa.array([100, 60], pa.int64()),
-                "matched_voters": pa.array([70, 40], pa.int64()),
-                "households": pa.array([55, 30], pa.int64()),
-                "match_rate": pa.array([0.7, 0.66], pa.float64()),
-                "suppressed": pa.array([False, True]),
+                "rid": pa.array(["r0", "r1", "r2"], pa.string()),
+                "segments": pa.array([["s1", "s2"], [], ["s2"]], pa.list_(pa.string())),
             }
+        )
+    if kind == "assignments":
+        return pa.table({"rid": ["r0", "r1", "r2"], "hp": ["h1", "h2", "h2"]})
+    if kind == "match-report":
+        return pa.Table.from_pylist(
+            [
+                {
+                    "linked_households": 55,
+                    "linked_records": 70,
+                    "records_cap": 8,
+                    "est_precision": 0.97,
+                    "est_recall": None,
+                    "households_ci": 39.2,
+                    "records_ci": 313.6,
+                    "rho": 0.005,
+                }
+            ],
+            schema=MATCH_REPORT_SCHEMA,
         )
     assert kind == "viewership"
     return pa.table(
@@ -202,4 +214,4 @@ def assert_rejected(data: bytes, me: Identity, kind: str, message: str, **kw: An
 
 
 # One row: small enough to flip or cut every byte of it.
-SMALL = seal_kind("assignments", pa.table({"hp": ["h1"], "segment": ["A"]}))
+SMALL = seal_kind("assignments", pa.table({"rid": ["r1"], "hp": ["h1"]}))

@@ -42,9 +42,10 @@ BAD_PAYLOADS = {
         "column 'clk': column must be binary",
     ),
     "missing rid": (campaign_tokens().drop_columns(["rid"]), "column 'rid': required column"),
-    "segments not a list": (
-        campaign_tokens().set_column(1, "segments", pa.array(["s1"] * 5)),
-        "column 'segments': column must be list<string>",
+    # Segment codes go to the provider, never through the matcher.
+    "segment codes": (
+        campaign_tokens().append_column("segments", pa.array([["s1"]] * 5)),
+        "column 'segments': column is not allowed",
     ),
     "bare prefix": (
         campaign_tokens().append_column("mk_", pa.array([token(0)] * 5, pa.binary(32))),
@@ -82,8 +83,10 @@ def test_allow_list_accepts_variable_width_32_byte_keys_and_fuzzy_columns() -> N
 @pytest.mark.parametrize(
     ("kind", "column", "bad"),
     [
-        ("match-report", "voters", pa.array([1, 2], pa.int32())),
-        ("match-report", "match_rate", pa.array(["0.7", "0.6"])),
+        ("match-report", "linked_households", pa.array([1], pa.int32())),
+        ("match-report", "est_precision", pa.array(["0.7"])),
+        ("segments", "segments", pa.array(["s1", "s2", "s3"])),
+        ("segments", "rid", pa.array([1, 2, 3], pa.int64())),
         ("viewership", "quarter_hour", pa.array([80, 1], pa.int64())),
         ("viewership", "suppressed", pa.array([0, 1], pa.int8())),
         ("assignments", "hp", pa.array([b"h1", b"h2", b"h3"], pa.binary())),
@@ -105,6 +108,21 @@ def test_allow_list_other_rejections() -> None:
     # Every viewership column is required.
     with pytest.raises(MessageError, match="column 'reach': required column missing"):
         validate_payload("viewership", sample_table("viewership").drop_columns(["reach"]))
+
+
+@pytest.mark.parametrize(
+    ("kind", "column", "values"),
+    [
+        ("assignments", "segment", pa.array(["A", "A", "B"])),
+        ("match-report", "segment", pa.array(["*"])),
+        ("match-report", "matched_voters", pa.array([1], pa.int64())),
+        ("segments", "hp", pa.array(["h1", "h2", "h3"])),
+    ],
+)
+def test_links_and_reports_carry_no_segment(kind: str, column: str, values: pa.Array) -> None:
+    # The matcher's messages name no segment; the provider's segments name no household.
+    with pytest.raises(MessageError, match=f"column '{column}': column is not allowed"):
+        validate_payload(kind, sample_table(kind).append_column(column, values))
 
 
 def test_seal_parquet_checks_the_allow_list_per_row_group(tmp_path: Path) -> None:

@@ -125,30 +125,30 @@ _TOKEN_FAMILIES: Final = (
 )
 
 KIND_SPECS: Final[Mapping[str, KindSpec]] = {
-    "campaign-tokens": KindSpec(
+    # Tokens only: segment codes never pass through the matcher.
+    "campaign-tokens": KindSpec("campaign", "matcher", (_string("rid"), *_TOKEN_FAMILIES)),
+    # Each real record's segment codes, straight to the provider under the random rid.
+    "segments": KindSpec(
         "campaign",
-        "matcher",
-        (
-            _string("rid"),
-            ColumnRule("segments", "list<string>", _is_string_list),
-            *_TOKEN_FAMILIES,
-        ),
+        "provider",
+        (_string("rid"), ColumnRule("segments", "list<string>", _is_string_list)),
     ),
     "provider-tokens": KindSpec("provider", "matcher", (_string("hp"), *_TOKEN_FAMILIES)),
-    "assignments": KindSpec("matcher", "provider", (_string("hp"), _string("segment"))),
+    # Links only: which record went to which household pseudonym.
+    "assignments": KindSpec("matcher", "provider", (_string("rid"), _string("hp"))),
+    # One row of global, noisy statistics (linkage.release.match_report); no segment.
     "match-report": KindSpec(
         "matcher",
         "campaign",
         (
-            _string("segment"),
-            _typed("voters", pa.int64(), "int64"),
-            _typed("matched_voters", pa.int64(), "int64"),
-            _typed("households", pa.int64(), "int64"),
-            _typed("match_rate", pa.float64(), "float64"),
-            # Model estimates of the fuzzy linkage (aggregate; null when suppressed).
-            ColumnRule("est_precision", "float64", _exact(pa.float64()), required=False),
-            ColumnRule("est_recall", "float64", _exact(pa.float64()), required=False),
-            _typed("suppressed", pa.bool_(), "bool"),
+            _typed("linked_households", pa.int64(), "int64"),
+            _typed("linked_records", pa.int64(), "int64"),
+            _typed("records_cap", pa.int64(), "int64"),
+            _typed("est_precision", pa.float64(), "float64"),
+            _typed("est_recall", pa.float64(), "float64"),
+            _typed("households_ci", pa.float64(), "float64"),
+            _typed("records_ci", pa.float64(), "float64"),
+            _typed("rho", pa.float64(), "float64"),
         ),
     ),
     "viewership": KindSpec(
@@ -173,6 +173,8 @@ KIND_SPECS: Final[Mapping[str, KindSpec]] = {
                 ColumnRule(name, "float64", _exact(pa.float64()), required=False)
                 for name in ("aqh_households_ci", "rating_ci", "share_ci", "reach_ci")
             ),
+            # Per segment: linked real records, capped per household (null for tiers).
+            ColumnRule("matched_records", "int64", _exact(pa.int64()), required=False),
         ),
     ),
 }

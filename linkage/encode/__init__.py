@@ -14,6 +14,7 @@ Modules, in the order data passes through them:
   unkeyed plaintext behind each key) is sharp, so it is not re-exported here.
 * ``recipe`` -- the safe recipe: one side in, only keyed columns out (``encode_side``).
 * ``parallel`` -- the recipe over worker processes, chunk by chunk.
+* ``dummies`` -- dummy rows that blur every token's row count (``dummy_rows``).
 * ``segments`` -- the segment-rule language (``load_segments``).
 * ``membership`` -- rules applied to voters and coded per exchange.
 """
@@ -31,6 +32,7 @@ from linkage.encode.bloom import (
     qgrams,
     to_arrow,
 )
+from linkage.encode.dummies import DEFAULT_DUMMY_RATE, MAX_DUMMY_RATE, DummyRows, dummy_rows
 from linkage.encode.fields import normalize_side
 from linkage.encode.matchkeys import (
     DEFAULT_RECIPES,
@@ -89,8 +91,10 @@ from linkage.encode.segments import (
 __all__ = [
     "BLOCK_KEY_BYTES",
     "DEFAULT_BLOOM_SCHEMA",
+    "DEFAULT_DUMMY_RATE",
     "DEFAULT_RECIPES",
     "INPUT_COLUMNS",
+    "MAX_DUMMY_RATE",
     "OUTPUT_COLUMNS",
     "Always",
     "BloomSchema",
@@ -99,6 +103,7 @@ __all__ = [
     "Condition",
     "Const",
     "ConstSet",
+    "DummyRows",
     "FieldEncoding",
     "Hardening",
     "LinkageSchema",
@@ -115,6 +120,7 @@ __all__ = [
     "column_kinds",
     "default_workers",
     "drop_fields",
+    "dummy_rows",
     "encode_message",
     "encode_record_reference",
     "encode_records",

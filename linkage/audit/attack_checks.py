@@ -31,7 +31,15 @@ from linkage.audit.exchange import (
     matcher_keys,
     provider_secret,
 )
-from linkage.encode import normalize_records, tokenize_records
+from linkage.audit.matcher_attacks import (
+    NOT_PUBLIC,
+    NOT_REAL,
+    AttackResult,
+    count_signature_attack,
+    graph_matching_attack,
+    pattern_mining_attack,
+)
+from linkage.encode import normalize_records, shipped_schema, tokenize_records
 from linkage.protocol import OpenedMessage, pseudonymize
 
 ATTACK_SAMPLE = 2000
@@ -39,6 +47,9 @@ ATTACK_SAMPLE = 2000
 
 MAX_REIDENTIFICATION = 0.01
 """Largest share of records the CLK frequency attack may re-identify before the check fails."""
+
+MATCHER_ATTACK_GATE = True
+"""Run the matcher's keyless attacks (count signatures, pattern mining, graph matching)."""
 
 
 def _binary_values(table: pa.Table) -> dict[str, set[bytes]]:
@@ -116,7 +127,12 @@ def _clk_target(column: str, normalized: pa.Table) -> list[str | None]:
 
 
 def _truth_rows(ex: Exchange, world: Path, opened: OpenedMessage) -> pa.Table | None:
-    """The raw records behind each payload row, in payload order (auditor's ground truth)."""
+    """The raw records behind each payload row, in payload order (auditor's ground truth).
+
+    A dummy row (a rid or pseudonym its sender never issued for a real
+    record) has an all-null record: the attacker sees its pattern, and any
+    guess on it is wrong.
+    """
     x = opened.manifest.exchange_id
     if opened.manifest.kind == "campaign-tokens":
         rid_file = ex.homes["campaign"].rid_map_path(x)
@@ -137,9 +153,9 @@ def _truth_rows(ex: Exchange, world: Path, opened: OpenedMessage) -> pa.Table | 
         source = subs
     else:
         return None
-    if any(i < 0 for i in index):
+    if all(i < 0 for i in index):
         return None
-    return source.take(pa.array(index, pa.int64()))
+    return source.take(pa.array([i if i >= 0 else None for i in index], pa.int64()))
 
 
 def audit_clk_frequency(ex: Exchange, world: Path) -> CheckResult:
@@ -171,3 +187,53 @@ def audit_clk_frequency(ex: Exchange, world: Path) -> CheckResult:
         f"length {weight}); limit {MAX_REIDENTIFICATION:.0%}"
     )
     return CheckResult("clk-frequency", worst.rate <= MAX_REIDENTIFICATION, detail)
+
+
+def _campaign_truth(ex: Exchange, opened: OpenedMessage, voters: pa.Table) -> list[int]:
+    """Each campaign-token row's voter-file row (auditor's truth from the campaign's rid map).
+
+    A rid the map does not hold is no voter (a dummy); a voter missing from the
+    public file cannot be re-identified.
+    """
+    rids = pq.read_table(ex.homes["campaign"].rid_map_path(opened.manifest.exchange_id))
+    by_rid = dict(zip(rids["rid"].to_pylist(), rids["voter_id"].to_pylist(), strict=True))
+    row_of = {v: i for i, v in enumerate(voters["voter_id"].to_pylist())}
+    return [
+        NOT_REAL if r not in by_rid else row_of.get(by_rid[r], NOT_PUBLIC)
+        for r in opened.table["rid"].to_pylist()
+    ]
+
+
+def _attack_line(result: AttackResult) -> str:
+    return (
+        f"{result.attack} {result.rate:.1%} at {result.precision:.1%} precision "
+        f"({result.gate_rate:.1%} at >= 90%)"
+    )
+
+
+def audit_matcher_attacks(ex: Exchange, world: Path) -> CheckResult:
+    """Attack (c): the matcher's keyless attacks on the campaign tokens, with the public file.
+
+    Count signatures, CLK pattern mining and similarity-graph matching each
+    play the matcher holding its inbox, the public schema and the world's voter
+    file; the check fails when any of them re-identifies more than
+    :data:`MAX_REIDENTIFICATION` of the records at 90% precision or better.
+    """
+    voters = pq.read_table(world / "campaign" / "voters.parquet")
+    schema = shipped_schema()
+    lines: list[str] = []
+    worst = 0.0
+    for path, _, opened in ex.messages:
+        if opened.manifest.kind != "campaign-tokens":
+            continue
+        if not ex.homes["campaign"].rid_map_path(opened.manifest.exchange_id).exists():
+            return CheckResult("matcher-attacks", False, f"{path.name}: no ground truth for rows")
+        truth = _campaign_truth(ex, opened, voters)
+        for attack in (count_signature_attack, pattern_mining_attack, graph_matching_attack):
+            result = attack(opened.table, voters, schema, truth)
+            worst = max(worst, result.gate_rate)
+            lines.append(_attack_line(result))
+    if not lines:
+        return CheckResult("matcher-attacks", True, "n/a: no campaign tokens in any message")
+    detail = f"{'; '.join(lines)}; limit {MAX_REIDENTIFICATION:.0%} at 90% precision"
+    return CheckResult("matcher-attacks", worst <= MAX_REIDENTIFICATION, detail)

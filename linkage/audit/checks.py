@@ -19,7 +19,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from linkage.audit.attack_checks import audit_clk_frequency, audit_dictionary
+from linkage.audit.attack_checks import (
+    MATCHER_ATTACK_GATE,
+    audit_clk_frequency,
+    audit_dictionary,
+    audit_matcher_attacks,
+)
 from linkage.audit.exchange import (
     CheckResult,
     Exchange,
@@ -29,7 +34,14 @@ from linkage.audit.exchange import (
     matcher_keys,
     provider_secret,
 )
+from linkage.audit.ledger_checks import audit_ledger
 from linkage.audit.pii_scan import audit_pii
+from linkage.audit.privacy_checks import (
+    audit_combinations,
+    audit_exact_releases,
+    audit_privacy_spent,
+)
+from linkage.audit.provider_knowledge import audit_provider_knowledge
 from linkage.audit.release_checks import audit_differencing, audit_thresholds
 from linkage.encode import DEFAULT_RECIPES
 from linkage.errors import NarwhalError
@@ -39,6 +51,7 @@ from linkage.protocol import validate_payload
 #: kind -> (sender role, recipient role)
 ROUTES: dict[str, tuple[str, str]] = {
     "campaign-tokens": ("campaign", "matcher"),
+    "segments": ("campaign", "provider"),
     "provider-tokens": ("provider", "matcher"),
     "assignments": ("matcher", "provider"),
     "match-report": ("matcher", "campaign"),
@@ -135,8 +148,14 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("key-separation", lambda ex, w: audit_key_separation(ex)),
     ("dictionary", audit_dictionary),
     ("clk-frequency", audit_clk_frequency),
+    *((("matcher-attacks", audit_matcher_attacks),) if MATCHER_ATTACK_GATE else ()),
     ("thresholds", audit_thresholds),
     ("differencing", audit_differencing),
+    ("ledger", audit_ledger),
+    ("exact-release", audit_exact_releases),
+    ("privacy-spent", audit_privacy_spent),
+    ("combinations", audit_combinations),
+    ("provider-knowledge", audit_provider_knowledge),
 )
 """Every check, by the name its result carries, in report order."""
 

@@ -38,11 +38,23 @@ AUDITED_ROLES = ("campaign", "matcher", "provider")
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One audit line: the check's name, whether it passed, and its figure."""
+    """One audit line: the check's name, whether it passed, and its figure.
+
+    A check that saw none of its input is *skipped* (``passed`` stays true so
+    it fails nothing, but it must never print as PASS): :attr:`status` says which.
+    """
 
     name: str
     passed: bool
     detail: str
+    skipped: bool = False
+
+    @property
+    def status(self) -> str:
+        """``PASS``, ``FAIL`` or ``SKIP``: the word an audit line starts with."""
+        if self.skipped:
+            return "SKIP"
+        return "PASS" if self.passed else "FAIL"
 
 
 @dataclass

@@ -1,9 +1,10 @@
 """The release checks: no released figure under k, no two released segments k apart.
 
 The auditor recomputes what the provider released from the world's viewing
-log and the matcher's assignments (undoing the provider's household
-pseudonyms with its secret), so it checks the figures themselves, not the
-provider's word for them: every unsuppressed cell must exist in the
+log, the matcher's links and the campaign's segment codes (undoing the
+provider's household pseudonyms with its secret, and joining the two by
+record reference as the provider does), so it checks the figures themselves,
+not the provider's word for them: every unsuppressed cell must exist in the
 recomputation and rest on at least k households. Differencing compares the
 household sets of every released segment across all exchanges in the
 directory, since an attacker can subtract figures from different releases.
@@ -23,9 +24,9 @@ from linkage.audit.attacks import segment_differences
 from linkage.audit.exchange import CheckResult, Exchange, messages_of_kind, provider_secret
 from linkage.engine import DuckDBEngine
 from linkage.measure import compute_viewership, cross_with_intensity, household_intensity
-from linkage.protocol import pseudonymize
-from linkage.release import ENTRIES_FILE
-from linkage.tables import ALL_HOUSEHOLDS, DEFAULT_K, TIER_SEPARATOR
+from linkage.protocol import UNSEEN_PREFIX, OpenedMessage, pseudonymize
+from linkage.release import ENTRIES_FILE, assemble_assignments
+from linkage.tables import DEFAULT_K, TIER_SEPARATOR
 
 
 def _ledger(ex: Exchange) -> list[dict[str, object]] | None:
@@ -43,6 +44,22 @@ def _k_for(records: Sequence[Mapping[str, object]], exchange_id: str) -> int:
     return int(last) if isinstance(last, int) else DEFAULT_K
 
 
+def _is_dp(records: Sequence[Mapping[str, object]], exchange_id: str) -> bool:
+    """Whether the exchange's latest release was differentially private (rho recorded)."""
+    rhos = [r.get("rho") for r in records if r.get("exchange") == exchange_id]
+    return bool(rhos) and rhos[-1] is not None
+
+
+# Under DP the k rule reads the noisy household estimate the release itself
+# carries: AQH households below the period, reach over the period.
+_NOISY_UNDER_K_SQL = """
+SELECT COUNT(*) AS released,
+       SUM(CASE WHEN (grain = 'period' AND reach_households < {k})
+                  OR (grain <> 'period' AND aqh_households < {k}) THEN 1 ELSE 0 END) AS under_k
+FROM r WHERE NOT suppressed
+"""
+
+
 def _households(world: Path, secret: bytes, exchange_id: str) -> dict[str, str]:
     """hp -> household_id, recomputed from the viewing log's own ids (as the provider does)."""
     viewing = pq.read_table(world / "provider" / "viewing.parquet", columns=["household_id"])
@@ -50,38 +67,48 @@ def _households(world: Path, secret: bytes, exchange_id: str) -> dict[str, str]:
     return dict(zip(pseudonymize(secret, exchange_id, hids), hids, strict=True))
 
 
+def _assigned(ex: Exchange, world: Path, exchange_id: str) -> pa.Table | None:
+    """The provider's (household_id, segment) table for an exchange, rebuilt from its inbox."""
+
+    def one(kind: str) -> OpenedMessage | None:
+        found = [o for _, o in messages_of_kind(ex, kind) if o.manifest.exchange_id == exchange_id]
+        return found[0] if found else None
+
+    links, codes = one("assignments"), one("segments")
+    if links is None or codes is None:
+        return None
+    back = _households(world, provider_secret(ex), exchange_id)
+    household = [back.get(h, UNSEEN_PREFIX + h) for h in links.table["hp"].to_pylist()]
+    return assemble_assignments(links.table, codes.table, household)
+
+
 def audit_thresholds(ex: Exchange, world: Path) -> CheckResult:
-    """No released figure rests on fewer than k households; the match report honours k too."""
+    """No released figure rests on fewer than k households; the match report is noisy.
+
+    An exact release is held to its exact contributor counts. A DP release
+    decides on noisy values (a cell under k households is allowed, the noise
+    protects it), so it is held to the rule it states: every released cell's
+    noisy household estimate is at least k.
+    """
     records = _ledger(ex)
     if records is None:
         return CheckResult("thresholds", False, "provider ledger missing")
     bad = 0
     checked = 0
-    secret = provider_secret(ex)
     viewing = pq.read_table(world / "provider" / "viewing.parquet")
     for _, opened in messages_of_kind(ex, "match-report"):
-        t = opened.table.filter(pc.invert(opened.table["suppressed"]))
-        k_rep = max([1, *(int(str(r.get("k", 1))) for r in records)])
-        checked += t.num_rows
-        bad += int(pc.sum(pc.less(t["matched_voters"], k_rep)).as_py() or 0)
+        # Global figures only, each a Gaussian measurement: an exact one (no rho) is a finding.
+        rho = opened.table["rho"]
+        checked += opened.table.num_rows
+        bad += int(pc.sum(pc.invert(pc.fill_null(pc.greater(rho, 0.0), False))).as_py() or 0)
     for path, opened in messages_of_kind(ex, "viewership"):
         x = opened.manifest.exchange_id
         if not any(r.get("exchange") == x for r in records):
             return CheckResult("thresholds", False, f"{path.name}: no ledger entry")
         k = _k_for(records, x)
-        assigned_msg = next(
-            (o for _, o in messages_of_kind(ex, "assignments") if o.manifest.exchange_id == x), None
-        )
-        if assigned_msg is None:
-            return CheckResult("thresholds", False, "assignments for the release not found")
-        back = _households(world, secret, x)
-        household = [back.get(h, "unseen:" + h) for h in assigned_msg.table["hp"].to_pylist()]
-        assigned = pa.table(
-            {
-                "household_id": pa.array(household, pa.string()),
-                "segment": assigned_msg.table["segment"],
-            }
-        )
+        assigned = _assigned(ex, world, x)
+        if assigned is None:
+            return CheckResult("thresholds", False, "links or segments for the release not found")
         channels = sorted(set(opened.table["channel"].to_pylist()))
         with DuckDBEngine() as engine:
             if any(
@@ -92,6 +119,7 @@ def audit_thresholds(ex: Exchange, world: Path) -> CheckResult:
                     assigned, household_intensity(viewing, engine=engine)
                 )
             truth = compute_viewership(assigned, viewing, channels=channels, engine=engine)
+            dp = _is_dp(records, x)
             unverified = engine.query(
                 """
                 SELECT COUNT(*) AS n FROM r
@@ -105,7 +133,9 @@ def audit_thresholds(ex: Exchange, world: Path) -> CheckResult:
             ).to_pylist()[0]["n"]
             bad += int(unverified or 0)
             res = engine.query(
-                f"""
+                _NOISY_UNDER_K_SQL.format(k=int(k))
+                if dp
+                else f"""
                 SELECT COUNT(*) AS released,
                        SUM(CASE WHEN t.contributors < {int(k)} THEN 1 ELSE 0 END) AS under_k
                 FROM r JOIN t
@@ -130,24 +160,18 @@ def audit_differencing(ex: Exchange, world: Path) -> CheckResult:
     records = _ledger(ex)
     if records is None:
         return CheckResult("differencing", False, "provider ledger missing")
-    secret = provider_secret(ex)
     released = {o.manifest.exchange_id for _, o in messages_of_kind(ex, "viewership")}
     segments: dict[str, set[str]] = {}
     k = DEFAULT_K
-    for _, opened in messages_of_kind(ex, "assignments"):
-        x = opened.manifest.exchange_id
-        if x not in released:
+    for x in sorted(released):
+        assigned = _assigned(ex, world, x)
+        if assigned is None:
             continue
         k = min(k, _k_for(records, x)) if segments else _k_for(records, x)
-        back = _households(world, secret, x)
-        everyone: set[str] = set()
-        for hp, code in zip(
-            opened.table["hp"].to_pylist(), opened.table["segment"].to_pylist(), strict=True
+        for household, code in zip(
+            assigned["household_id"].to_pylist(), assigned["segment"].to_pylist(), strict=True
         ):
-            household = back.get(hp, "unseen:" + hp)
             segments.setdefault(f"{x}/{code}", set()).add(household)
-            everyone.add(household)
-        segments[f"{x}/{ALL_HOUSEHOLDS}"] = everyone
     if not segments:
         return CheckResult("differencing", True, "n/a: nothing released")
     bad = segment_differences(segments, k)

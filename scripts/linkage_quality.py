@@ -40,8 +40,10 @@ import pyarrow as pa
 import recordlinkage
 
 from linkage.encode import (
+    DEFAULT_DUMMY_RATE,
     LinkageSchema,
     drop_fields,
+    dummy_rows,
     encode_side,
     load_schema,
     normalize_side,
@@ -50,6 +52,7 @@ from linkage.encode import (
 
 # The unkeyed values are sharp: imported from their module, never the safe surface.
 from linkage.encode.blocking_keys import blocking_values
+from linkage.encode.schema import Side
 from linkage.engine import DuckDBEngine
 from linkage.errors import InputError, NarwhalError
 from linkage.io import read_input_table, read_text
@@ -61,7 +64,7 @@ from linkage.match import (
     resolve_many_to_one,
     resolve_one_to_one,
 )
-from linkage.protocol import agree_linkage_key, generate_identity
+from linkage.protocol import LinkageKey, agree_linkage_key, generate_identity
 
 EXCHANGE = "quality-check"
 IntArray = npt.NDArray[np.int64]
@@ -125,8 +128,15 @@ def _quality(pred_a: IntArray, pred_b: IntArray, problem: Problem) -> dict[str, 
     return linkage_quality(as_str, {(str(x), str(y)) for x, y in truth})
 
 
-def private_path(problem: Problem) -> tuple[dict[str, object], LinkOutcome]:
-    """Tokenize both sides under an agreed key, link on tokens only, score against truth."""
+def private_path(
+    problem: Problem, dummy_rate: float = DEFAULT_DUMMY_RATE
+) -> tuple[dict[str, object], LinkOutcome]:
+    """Tokenize both sides under an agreed key, link on tokens only, score against truth.
+
+    As the real tokenizers do, each side appends ``dummy_rate`` dummy records
+    per real row (:func:`linkage.encode.dummy_rows`); links that touch a dummy
+    are dropped before scoring, as the provider drops them.
+    """
     start = time.perf_counter()
     campaign = generate_identity("quality-campaign", "campaign")
     provider = generate_identity("quality-provider", "provider")
@@ -141,10 +151,27 @@ def private_path(problem: Problem) -> tuple[dict[str, object], LinkOutcome]:
     tokens_b = tokens_b.append_column(
         "hp", pa.array([f"{i:09d}" for i in range(problem.b.num_rows)])
     )
+    tokens_a = _with_dummies(tokens_a, "rid", problem.a, problem.schema, "a", key_a, dummy_rate)
+    tokens_b = _with_dummies(tokens_b, "hp", problem.b, problem.schema, "b", key_b, dummy_rate)
     with DuckDBEngine() as engine:
         outcome = link_records(
             tokens_a, tokens_b, engine=engine, settings=MatchSettings.from_schema(problem.schema)
         )
+    real = [
+        len(a) == 9 and a.isdigit() and len(b) == 9 and b.isdigit()
+        for a, b in zip(
+            outcome.links["rid"].to_pylist(), outcome.links["hp"].to_pylist(), strict=True
+        )
+    ]
+    kept = outcome.links.filter(pa.array(real, pa.bool_()))
+    stages = kept["stage"].to_pylist()
+    outcome = replace(
+        outcome,
+        links=kept,
+        exact_links=stages.count("exact"),
+        fuzzy_links=stages.count("fuzzy"),
+        group_links=stages.count("group"),
+    )
     pred_a = np.asarray([int(x) for x in outcome.links["rid"].to_pylist()], dtype=np.int64)
     pred_b = np.asarray([int(x) for x in outcome.links["hp"].to_pylist()], dtype=np.int64)
     result: dict[str, object] = dict(_quality(pred_a, pred_b, problem))
@@ -160,8 +187,25 @@ def private_path(problem: Problem) -> tuple[dict[str, object], LinkOutcome]:
     result["pair_completeness"] = (
         sum(1 for t in truth if t in considered) / len(truth) if truth else 1.0
     )
+    result["dummy_rate"] = dummy_rate
     result["seconds"] = round(time.perf_counter() - start, 3)
     return result, outcome
+
+
+def _with_dummies(
+    tokens: pa.Table,
+    id_name: str,
+    table: pa.Table,
+    schema: LinkageSchema,
+    side: Side,
+    key: LinkageKey,
+    rate: float,
+) -> pa.Table:
+    """``tokens`` followed by the side's dummy rows (real rows keep their positions)."""
+    if rate <= 0:
+        return tokens
+    dummies = dummy_rows(table, tokens.select([id_name]), schema, side, key, rate=rate)
+    return pa.concat_tables([tokens, dummies.payload.select(tokens.column_names)])
 
 
 def _plain_frame(problem: Problem, side: str) -> pd.DataFrame:
@@ -238,6 +282,13 @@ def main(argv: list[str] | None = None) -> int:
         choices=["none", "xor_fold", "balance"],
         help="override the schema's Bloom-filter hardening (to measure its quality cost)",
     )
+    parser.add_argument(
+        "--dummy-rate",
+        type=float,
+        default=DEFAULT_DUMMY_RATE,
+        help=f"dummy records per real row on each side, as the tokenizers add "
+        f"(default {DEFAULT_DUMMY_RATE}; 0 for none)",
+    )
     args = parser.parse_args(argv)
     try:
         if args.dataset == "febrl4":
@@ -259,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give --dataset febrl4, --world DIR, or --a --b --schema --truth")
         if args.hardening is not None:
             problem = replace(problem, schema=replace(problem.schema, hardening=args.hardening))
-        private, outcome = private_path(problem)
+        private, outcome = private_path(problem, args.dummy_rate)
         private["baseline"] = baseline(problem)
     except NarwhalError as exc:
         sys.stderr.write(f"error: {exc}\n")

@@ -28,7 +28,8 @@ group, not a uniformly chosen row, so the noise a value receives does not
 grow with its count: with ``n`` dummies and ``D`` distinct values it is
 ``Binomial(n, 1/D)`` per value, about ``Poisson(n / D)``. Groups:
 
-* campaign (side ``a``, the "many" side of voters to households): the
+* campaign (side ``a``, the "many" side of voters to households, in a
+  many-to-one schema): the
   *household* (every place field, with phone and e-mail) is one group, so a
   dummy looks like a new member of a real household; every other field
   (given name, surname, birth date, identifier) is a group of its own.
@@ -130,18 +131,25 @@ def dummy_count(rows: int, rate: float = DEFAULT_DUMMY_RATE) -> int:
 def field_groups(schema: LinkageSchema, side: Side) -> tuple[tuple[str, ...], ...]:
     """The raw columns of ``side``, grouped as a dummy copies them (module docstring).
 
+    The household group exists only for a many-to-one schema; under
+    one-to-one resolution every column is its own group on both sides.
+
     Returns:
         One tuple of raw column names per group, in field order; each column once.
     """
     groups: list[tuple[str, ...]] = []
     household: list[str] = []
     seen: set[str] = set()
+    # A shared household is harmless only where many records may link to one
+    # household; under one-to-one resolution a dummy that copied a real
+    # record's address would take that record's partner from it.
+    many_to_one = schema.resolution.mode == "many_to_one"
     for spec in schema.fields:
         column = spec.column(side)
         if column is None or column in seen:
             continue
         seen.add(column)
-        if side == "a" and spec.type in PLACE_TYPES:
+        if side == "a" and many_to_one and spec.type in PLACE_TYPES:
             household.append(column)
         else:
             groups.append((column,))
@@ -281,9 +289,9 @@ def dummy_rows(
         workers: Encoding processes (None: one per CPU).
 
     Returns:
-        ``round(rate * rows)`` rows: on side ``b`` every exact-stage key
-        (``mk_*``) is a fresh random token, so a provider dummy never links
-        in the exact stage.
+        ``round(rate * rows)`` rows: on side ``b``, and on both sides of a
+        one-to-one schema, every exact-stage key (``mk_*``) is a fresh random
+        token, so such a dummy never links in the exact stage.
 
     Raises:
         InputError: Bad rate, unknown id column, or real ids that collide with
@@ -292,7 +300,9 @@ def dummy_rows(
     n = dummy_count(table.num_rows, rate)
     records = dummy_records(table, schema, side, n, rng=rng)
     tokens = encode_side_parallel(records, schema, side, keys, workers=workers)
-    if side == "b":
+    # Provider dummies, and any dummy under one-to-one resolution, never link
+    # in the exact stage: a tie there could take a real record's partner.
+    if side == "b" or schema.resolution.mode == "one_to_one":
         for name in tokens.column_names:
             if name.startswith("mk_") and not name.startswith("mk_f_"):
                 index = tokens.column_names.index(name)

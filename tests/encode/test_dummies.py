@@ -179,7 +179,7 @@ def test_dummies_defeat_the_count_signature_attack(world: tuple[pa.Table, pa.Tab
     key = _key()
     real = encode_side(voters, SCHEMA, "a", key)
     undefended = count_signature_attack(real, voters, SCHEMA, np.arange(voters.num_rows))
-    assert undefended.gate_rate > 5 * MAX_REIDENTIFICATION  # the attack works here
+    assert undefended.gate_rate > 2 * MAX_REIDENTIFICATION  # the attack works here
     columns = pa.table({"rid": random_refs(voters.num_rows)})
     fake = dummy_rows(voters, columns, SCHEMA, "a", key, rng=np.random.default_rng(7))
     payload = pa.concat_tables([real, fake.payload.select(real.column_names)])

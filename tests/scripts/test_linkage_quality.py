@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from linkage.encode import shipped_schema
+from linkage.encode import DEFAULT_DUMMY_RATE, shipped_schema
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,7 +106,8 @@ def test_cli_prints_one_json_object_with_baseline(
     assert quality.main(["--world", str(tmp_path)]) == 0
     printed = json.loads(capsys.readouterr().out)
     keys = {"precision", "recall", "f1", "candidate_pairs", "pair_completeness", "seconds"}
-    assert set(printed) == keys | {"baseline"}
+    assert set(printed) == keys | {"baseline", "dummy_rate"}
+    assert printed["dummy_rate"] == DEFAULT_DUMMY_RATE  # the tokenizers' default
     assert set(printed["baseline"]) == keys
     assert printed["f1"] >= 0.99
 

@@ -21,13 +21,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The full suite, slow tests included (CI runs this through .ci/run).
+# The full suite, slow tests included (CI runs this through .ci/run), on up to
+# four worker processes; a test file's tests share one worker (module fixtures).
+XDIST := -n auto --maxprocesses=4 --dist loadfile
 unit: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(XDIST)
 
 # The inner loop: everything but the end-to-end runs marked slow.
 unit-fast: $(STAMP)
-	$(BIN)/pytest -m "not slow"
+	$(BIN)/pytest $(XDIST) -m "not slow"
 
 test: lint typecheck unit
 

@@ -2,8 +2,8 @@
 
 The checks and attacks are library code (:mod:`linkage.audit`); this module
 only knows the demo directory's layout (one home per role beside ``world/``)
-and the terminal. Each line is PASS or FAIL, the check's name and its figure;
-the exit code is 1 on any failure.
+and the terminal. Each line is PASS, FAIL or SKIP (a check that had nothing
+to check), the check's name and its figure; the exit code is 1 on any failure.
 """
 
 from __future__ import annotations
@@ -39,12 +39,16 @@ def run_audit(root: Path, world: Path | None = None) -> int:
     except NarwhalError as err:
         out.print(f"FAIL load: {escape(str(err))}", soft_wrap=True, highlight=False)
         return 1
+    colour = {"PASS": "green", "FAIL": "red", "SKIP": "yellow"}
     for result in results:
-        mark = "[green]PASS[/green]" if result.passed else "[red]FAIL[/red]"
+        mark = f"[{colour[result.status]}]{result.status}[/{colour[result.status]}]"
         line = f"{mark} {result.name:<15} {escape(result.detail)}"
         out.print(line, soft_wrap=True, highlight=False)
-    failed = sum(not r.passed for r in results)
-    out.print(f"{len(results) - failed}/{len(results)} checks passed", soft_wrap=True)
+    failed = sum(r.status == "FAIL" for r in results)
+    skipped = sum(r.status == "SKIP" for r in results)
+    tail = f", {skipped} skipped (nothing to check)" if skipped else ""
+    passed = len(results) - failed - skipped
+    out.print(f"{passed}/{len(results)} checks passed{tail}", soft_wrap=True)
     return 1 if failed else 0
 
 

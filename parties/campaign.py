@@ -1,7 +1,9 @@
 """The campaign role: tokenizes its voter file, later decodes the aggregates it gets back.
 
-The campaign keeps ``rid -> voter_id`` and ``code -> segment`` in its private
-state; what leaves is keyed tokens, random references and random segment codes.
+The campaign keeps ``rid -> voter_id``, ``code -> segment`` and its own record
+counts per segment in its private state; what leaves is keyed tokens under
+random references (to the matcher) and random segment codes under the same
+references (to the provider, never through the matcher).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from linkage.io import (
     atomic_write_text,
     read_input_table,
     read_text,
+    write_message,
 )
 from linkage.measure import project_to_voters, tier_codes
 from linkage.plan import (
@@ -51,7 +54,15 @@ from linkage.plan import (
     parse_ratecard,
     validate_request,
 )
-from linkage.protocol import random_refs, validate_exchange_id
+from linkage.protocol import random_refs, seal, validate_exchange_id
+from linkage.release import (
+    accept_receipt,
+    countersign,
+    load_heads,
+    read_receipt,
+    save_heads,
+    write_receipt,
+)
 from linkage.report import REPORT_HTML, build_report, decode_viewership, match_rate_table
 from linkage.tables import ALL_MATCHED
 from parties.common import (
@@ -81,7 +92,7 @@ def tokenize(
     schema: SchemaOpt = None,
     workers: WorkersOpt = None,
 ) -> None:
-    """Turn the voter file into keyed tokens and segment codes for the matcher.
+    """Turn the voter file into keyed tokens for the matcher and segment codes for the provider.
 
     Example: narwhal campaign tokenize --home ./c --voters voters.parquet
     --segments segments.toml --exchange oh-2026-10
@@ -89,6 +100,7 @@ def tokenize(
     x = validate_exchange_id(exchange)
     h = require_home(home)
     run = TokenRun.start(h, x, "campaign-tokens", "a", peer="provider")
+    provider = h.peer("provider")
     link_schema, table = run.read(
         voters, schema, id_column="voter_id", default_columns=VOTER_COLUMNS
     )
@@ -99,10 +111,20 @@ def tokenize(
         masks = evaluate(rules, table)
         codes = assign_codes(rules)
     rids = random_refs(table.num_rows)
-    known = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
+    known = pa.table({"rid": rids})
+    sizes = {name: int(mask.sum()) for name, mask in masks.items()}
+    # Sorted by the random rid: the row order says nothing about the voter file's.
+    segment_rows = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
+    to_provider = seal(
+        segment_rows.sort_by("rid"),
+        kind="segments",
+        exchange_id=x,
+        sender=h.identity(),
+        recipient=provider,
+    )
 
     def write_state() -> None:
-        # Everything validated and computed: state first, the message last.
+        # Everything validated and computed: state first, the messages last.
         atomic_write_parquet(
             h.rid_map_path(x),
             pa.table({"rid": rids, "voter_id": table["voter_id"]}),
@@ -110,16 +132,23 @@ def tokenize(
         )
         atomic_write_text(
             h.segment_codes_path(x),
-            json.dumps({"codes": codes, "linkage_key": run.key.fingerprint()}, indent=2),
+            json.dumps(
+                {
+                    "codes": codes,
+                    "linkage_key": run.key.fingerprint(),
+                    "voters": {ALL_MATCHED: table.num_rows, **sizes},
+                },
+                indent=2,
+            ),
             mode=0o600,
         )
+        write_message(h.outbox_message(x, "segments"), to_provider)
 
     target = write_token_message(
         run, link_schema, table, known, workers=workers, before_publish=write_state
     )
-    sizes = {name: int(mask.sum()) for name, mask in masks.items()}
     out.print(f"tokenized {table.num_rows:,} voters; segments: {sizes}")
-    out.print(f"wrote {target}")
+    out.print(f"wrote {target} and {h.outbox_message(x, 'segments')}")
 
 
 def load_codes(path: Path) -> dict[str, str]:
@@ -135,6 +164,19 @@ def load_codes(path: Path) -> dict[str, str]:
     if not isinstance(codes, dict):
         raise StateError("segment-code state is malformed", file=str(path))
     return {str(k): str(v) for k, v in codes.items()}
+
+
+def load_voter_counts(path: Path) -> dict[str, int]:
+    """segment name -> the campaign's own record count (``all_matched``: the whole file)."""
+    data = json.loads(read_text(path)) if path.exists() else {}
+    voters = data.get("voters")
+    if not isinstance(voters, dict):
+        raise StateError(
+            "no record counts per segment for this exchange",
+            file=str(path),
+            hint="run `narwhal campaign tokenize` for this exchange again",
+        )
+    return {str(k): int(v) for k, v in voters.items()}
 
 
 @app.command("report")
@@ -161,8 +203,21 @@ def report_(
     x = validate_exchange_id(exchange)
     h = require_home(home)
     codes = load_codes(h.segment_codes_path(x))
+    voters = load_voter_counts(h.segment_codes_path(x))
     match = h.open_inbox(x, "match-report")
     view = h.open_inbox(x, "viewership")
+    # The provider's ledger head must extend every head seen before (no rewound ledger).
+    receipt = read_receipt(h.inbox_receipt(x))
+    heads = accept_receipt(
+        receipt,
+        load_heads(h.release_heads_path),
+        h.trusted(),
+        me=h.card().fingerprint,
+        exchange=x,
+        provider=view.sender.fingerprint,
+        file=str(h.inbox_receipt(x)),
+    )
+    countersigned = countersign(receipt, h.identity(), h.peer("matcher"))
     plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
     with progress_bar() as progress:
         task: TaskID | None = None
@@ -178,6 +233,7 @@ def report_(
             codes,
             match.table,
             view.table,
+            voters=voters,
             plan=plan_table,
             plan_comparison=comparison,
             html=html_page,
@@ -186,6 +242,8 @@ def report_(
 
     # Everything computed: now write.
     h.mark_consumed(x, match, view)
+    save_heads(h.release_heads_path, heads)
+    write_receipt(h.outbox_receipt(x), countersigned)  # for the matcher to witness
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, table in report.tables.items():
         atomic_write_csv(out_dir / name, table)
@@ -213,6 +271,12 @@ def report_(
     if report.html is not None:
         where = "with the plan" if report.with_plan else "no plan yet"
         out.print(f"HTML report ({where}): {out_dir / REPORT_HTML}")
+    head = receipt.head
+    out.print(
+        f"provider's ledger: release {head.seq} to {head.org}, rho {head.rho:g} "
+        f"(rho {head.rho_spent:.4g} spent in total); countersigned receipt for the "
+        f"matcher: {h.outbox_receipt(x)}"
+    )
 
 
 def _read_plan(out_dir: Path) -> tuple[pa.Table | None, pa.Table | None]:
@@ -303,7 +367,7 @@ def plan_(
     if h.inbox_message(x, "match-report").is_file():
         match = h.open_inbox(x, "match-report")
         consumed.append(match)
-        rates = match_rate_table(match.table, codes)
+        rates = match_rate_table(match.table, decoded, load_voter_counts(h.segment_codes_path(x)))
         comparison = project_to_voters(comparison, rates, columns=("reach",))
 
     h.mark_consumed(x, *consumed)

@@ -77,13 +77,21 @@ def synth(
 @_app.command("demo")
 def demo_(
     out_dir: Annotated[Path, typer.Option("--out", help="Demo directory.")] = Path("build/demo"),
-    voters: Annotated[int, typer.Option("--voters", min=100, help="Registered voters.")] = 40_000,
+    voters: Annotated[
+        int,
+        typer.Option(
+            "--voters",
+            min=100,
+            help="Registered voters. The default is large enough for differentially private "
+            "figures to be useful for the main segments; small worlds give mostly noise.",
+        ),
+    ] = 200_000,
     days: Annotated[int, typer.Option("--days", min=1, help="Days of tuning events.")] = 7,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
 ) -> None:
     """Run the whole exchange: synth, three party homes, every step as its own process.
 
-    Example: narwhal demo --out build/demo --voters 40000
+    Example: narwhal demo --out build/demo --voters 200000
     """
     from parties import demo
 

@@ -20,8 +20,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from linkage.encode import (
+    DEFAULT_DUMMY_RATE,
     LinkageSchema,
     Side,
+    dummy_rows,
     encode_side_chunks,
     join_row_columns,
     load_schema,
@@ -227,6 +229,8 @@ def write_token_message(
     *,
     workers: int | None,
     before_publish: Callable[[], None] = lambda: None,
+    dummy_rate: float = DEFAULT_DUMMY_RATE,
+    keep_dummies: Callable[[pa.Array], None] = lambda ids: None,
 ) -> Path:
     """Encode ``table`` and seal it, joined row by row with ``columns``, into the outbox.
 
@@ -237,6 +241,11 @@ def write_token_message(
     built and checked against the kind's allow-list; ``before_publish`` then
     writes the command's own state, and the message is written last.
 
+    Dummy rows (:func:`linkage.encode.dummy_rows`, ``dummy_rate`` per real
+    row) are shuffled in with the real ones, so each token's row count the
+    matcher sees is noisy; a dummy's id is random, in the real ids' format,
+    and is mapped to no voter or household in the sender's state.
+
     Args:
         run: The started run (keys, recipient, side).
         link_schema: The linkage schema both sides use.
@@ -244,6 +253,9 @@ def write_token_message(
         columns: Per-row columns known up front (``rid``, ``segments``, ``hp``).
         workers: Tokenizing processes; None: one per CPU.
         before_publish: Writes that must precede the message.
+        dummy_rate: Dummies per real row, at most 1 (0: none).
+        keep_dummies: Given the dummies' ids before ``before_publish``, to
+            keep them in the sender's private state (they are never sent).
 
     Returns:
         The message path.
@@ -259,6 +271,17 @@ def write_token_message(
             for part in join_row_columns(columns, tokens):
                 shuffled.write(part)
                 progress.advance(task, part.num_rows)
+            progress.add_task("making dummy rows", total=None)
+            dummies = dummy_rows(
+                table, columns, link_schema, run.side, run.key, rate=dummy_rate, workers=workers
+            )
+            if dummies.payload.num_rows:
+                shuffled.write(dummies.payload)
+
+        def publish() -> None:
+            keep_dummies(dummies.ids)
+            before_publish()
+
         with out.status("checking and sealing the payload"):
             write_sealed_parquet(
                 run.target,
@@ -267,7 +290,7 @@ def write_token_message(
                 exchange_id=run.exchange,
                 sender=run.home.identity(),
                 recipient=run.recipient,
-                before_publish=before_publish,
+                before_publish=publish,
             )
     return run.target
 
@@ -313,15 +336,35 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
     def trust(
         home: HomeOpt,
         card: Annotated[Path, typer.Argument(help="Another party's card.json.")],
+        org: Annotated[
+            str | None,
+            typer.Option(
+                "--org",
+                help="Provider only: register a campaign card under this organisation id; "
+                "every card of one organisation spends one privacy budget.",
+            ),
+        ] = None,
     ) -> None:
         h = require_home(home)
         h.identity()
         theirs = read_card(card)
         if theirs.fingerprint == h.card().fingerprint:
             raise StateError("that is this party's own card", file=str(card))
+        registry = None
+        if org is not None:
+            if role != "provider" or theirs.role != "campaign":
+                raise StateError("--org registers a campaign card with a provider only")
+            from linkage.release import load_orgs  # the provider's alone: DP libraries
+
+            registry = load_orgs(h.orgs_path).register(theirs.fingerprint, org)
         target = h.contacts / f"{theirs.role}-{theirs.fingerprint}.json"
         write_card(target, theirs)
-        out.print(f"trusted {theirs.role} {theirs.name!r} ({theirs.fingerprint})")
+        if registry is not None:
+            from linkage.release import save_orgs
+
+            save_orgs(h.orgs_path, registry)
+        joined = f" in organisation {org}" if org is not None else ""
+        out.print(f"trusted {theirs.role} {theirs.name!r} ({theirs.fingerprint}){joined}")
 
     @app.command(
         "open",

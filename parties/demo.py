@@ -24,11 +24,13 @@ from rich.progress import (
 
 from linkage.errors import NarwhalError, StateError
 from linkage.io import PartyHome, atomic_write_text
+from linkage.release import DEFAULT_DELTA, DEFAULT_RHO_PER_WEEK, PrivacyBudget, epsilon_of
 from linkage.report import REPORT_HTML
-from linkage.synth import rating_error
+from linkage.synth import rating_error, world_period
 from parties.common import deliver, out, progress_bar
 
 EXCHANGE = "demo-2026"
+ORG = "demo-campaign"
 MARKER = ".narwhal-demo"
 PLAN_BUDGET = 250_000
 PLAN_TARGETS = ("persuadable", "turnout_target")
@@ -100,7 +102,12 @@ def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
         for role, home in homes.items()
     ]
     steps += [
-        Step(f"{role} trusts {other}", [role, "trust", "--home", str(home), str(card)])
+        Step(
+            f"{role} trusts {other}",
+            # The provider registers the campaign as an organisation: budgets are the org's.
+            [role, "trust", "--home", str(home), str(card)]
+            + (["--org", ORG] if (role, other) == ("provider", "campaign") else []),
+        )
         for role, home in homes.items()
         for other, card in ((o, h / "card.json") for o, h in homes.items())
         if other != role
@@ -120,7 +127,10 @@ def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
                 "--exchange",
                 x,
             ],
-            [(c.outbox_message(x, "campaign-tokens"), m.inbox)],
+            [
+                (c.outbox_message(x, "campaign-tokens"), m.inbox),
+                (c.outbox_message(x, "segments"), p.inbox),
+            ],
         ),
         Step(
             "provider tokenize (operator side)",
@@ -155,10 +165,12 @@ def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
                 str(world / "provider/viewing.parquet"),
                 "--channels",
                 str(world / "provider/channels.csv"),
+                "--period",
+                world_period(days),
                 "--exchange",
                 x,
             ],
-            [(p.outbox_message(x, "viewership"), c.inbox)],
+            [(p.outbox_message(x, "viewership"), c.inbox), (p.outbox_receipt(x), c.inbox)],
         ),
         Step(
             "campaign plan",
@@ -194,6 +206,12 @@ def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
                 "--out",
                 str(report_dir),
             ],
+            [(c.outbox_receipt(x), m.inbox)],
+        ),
+        # The campaign countersigned the provider's ledger head; the matcher keeps it.
+        Step(
+            "matcher witness",
+            ["matcher", "witness", "--home", str(m.root), "--receipt", str(m.inbox_receipt(x))],
         ),
     ]
     return steps
@@ -222,6 +240,12 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
         rate = row.get("match_rate")
         shown = "suppressed" if rate is None else f"{float(rate):.1%}"
         out.print(f"  {row['segment']:<20} voters {row['voters']:>8,}  matched {shown}")
+    out.print(
+        f"[bold]Privacy[/bold]: every released figure is differentially private (zCDP, OpenDP); "
+        f"this exchange spent rho {DEFAULT_RHO_PER_WEEK:g} of the campaign's weekly budget "
+        f"(epsilon {epsilon_of(DEFAULT_RHO_PER_WEEK):.2f} at delta {DEFAULT_DELTA:g}); "
+        f"budget {PrivacyBudget().describe()}"
+    )
     out.print(
         f"[bold]Released ratings vs truth[/bold]: {err.cells:,} released cells, mean absolute "
         f"error {err.mean_abs_error:.3f} rating points (max {err.max_abs_error:.2f}); "

@@ -1,20 +1,21 @@
 """The matcher role: links campaign tokens to provider tokens without any key.
 
-It holds nothing of its own; it sees keyed tokens, random record references,
-random segment codes and household pseudonyms, and sends back only
-(pseudonym, segment code) pairs and aggregate match rates.
+It holds nothing of its own; it sees keyed tokens, random record references
+and household pseudonyms (never a segment code), and sends back only the links
+(record reference, pseudonym) to the provider and one differentially private
+row of global linkage statistics to the campaign.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from linkage.engine import make_engine
-from linkage.io import write_message
+from linkage.io import PRIVATE_MODE, atomic_write_text, read_text, write_message
 from linkage.protocol import seal, validate_exchange_id
-from linkage.tables import DEFAULT_K
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
@@ -26,24 +27,13 @@ from parties.common import (
     require_home,
 )
 
-app = make_app("matcher", "Matcher role: link the two token files, send assignments and rates.")
+app = make_app("matcher", "Matcher role: link the two token files, send links and a DP report.")
 
 
 @app.command("link")
 def link(
     home: HomeOpt,
     exchange: ExchangeOpt,
-    k: Annotated[
-        int, typer.Option("--k", min=1, help="Suppress match-report counts below k.")
-    ] = DEFAULT_K,
-    report_epsilon: Annotated[
-        float,
-        typer.Option(
-            "--report-epsilon",
-            min=0.0,
-            help="Differential privacy on the match report's counts (OpenDP); 0 = exact.",
-        ),
-    ] = 1.0,
     schema: SchemaOpt = None,
     engine_name: EngineOpt = "duckdb",
     threshold: Annotated[
@@ -58,12 +48,16 @@ def link(
 ) -> None:
     """Link the campaign's and the provider's tokens from the inbox.
 
+    Sends the provider the links and the campaign a differentially private
+    match report (rho fixed by the protocol). A re-run for the same exchange
+    re-sends the report first issued, never fresh noise.
+
     Example: narwhal matcher link --home ./m --exchange oh-2026-10
     """
     # The linker's libraries (recordlinkage, scikit-learn, numba) take two
     # seconds to import; init, trust and open do not need them.
-    from linkage.match import MatchSettings, assignments_from_links, link_records
-    from linkage.release import match_report
+    from linkage.match import MatchSettings, link_records
+    from linkage.release import IssuedReport, match_report
 
     x = validate_exchange_id(exchange)
     h = require_home(home)
@@ -83,17 +77,18 @@ def link(
 
         # Stage by stage, column by column: the payloads stay on disk.
         result = link_records(campaign, provider, engine=engine, settings=settings, progress=stage)
-        segments = campaign.read(["rid", "segments"])
-        assignments = assignments_from_links(segments, result.links, engine=engine)
-        rates = match_report(
-            segments,
-            result.links,
-            engine=engine,
-            k=k,
-            epsilon=report_epsilon or None,
-            evidence=result.evidence,
-        )
         records = campaign.num_rows
+    issued_path = h.issued_report_path(x)
+    inputs = (campaign_msg.manifest.message_id, provider_msg.manifest.message_id)
+    issued: IssuedReport | None = None
+    if issued_path.is_file():
+        rates = IssuedReport.from_json(read_text(issued_path), file=str(issued_path)).reuse_for(
+            inputs, file=str(issued_path)
+        )
+    else:
+        rates = match_report(result.links, evidence=result.evidence)
+        issued = IssuedReport(inputs, rates)
+    assignments = result.links.select(["rid", "hp"])
     to_provider = seal(
         assignments,
         kind="assignments",
@@ -104,6 +99,9 @@ def link(
     to_campaign = seal(
         rates, kind="match-report", exchange_id=x, sender=me, recipient=campaign_msg.sender
     )
+    if issued is not None:
+        # State first, messages last: a crash re-sends this report, never redraws it.
+        atomic_write_text(issued_path, issued.to_json(), mode=PRIVATE_MODE)
     h.mark_consumed(x, campaign_msg, provider_msg)
     write_message(h.outbox_message(x, "assignments"), to_provider)
     write_message(h.outbox_message(x, "match-report"), to_campaign)
@@ -119,8 +117,47 @@ def link(
         f"threshold {result.threshold:.3f}; model estimates precision "
         f"{result.est_precision:.3f}, recall {result.est_recall:.3f}"
     )
+    report = rates.to_pylist()[0]
+    again = "" if issued is not None else " (re-sent as first issued)"
+    out.print(
+        f"match report{again}: about {report['linked_households']:,} households and "
+        f"{report['linked_records']:,} records linked (95% +/- {report['households_ci']:.0f} "
+        f"and {report['records_ci']:.0f}; rho {report['rho']:g})"
+    )
     out.print(
         f"wrote {h.outbox_message(x, 'assignments')} and {h.outbox_message(x, 'match-report')}"
+    )
+
+
+@app.command("witness")
+def witness_(
+    home: HomeOpt,
+    receipt_file: Annotated[
+        Path,
+        typer.Option("--receipt", help="A release receipt countersigned by the campaign."),
+    ],
+) -> None:
+    """Verify a countersigned release receipt and keep it in the witness log (HOME/witness).
+
+    The receipt is the provider's ledger head for one release, signed by the
+    provider and countersigned by the campaign. It must extend every receipt
+    witnessed before for the same organisation; the audit later fails a
+    provider ledger that is behind any witnessed receipt.
+
+    Example: narwhal matcher witness --home ./m --receipt ./m/inbox/oh-2026-10.release-receipt.json
+    """
+    from linkage.release import read_receipt, verify_countersigned, witness
+
+    h = require_home(home)
+    h.identity()
+    receipt = read_receipt(receipt_file)
+    verify_countersigned(receipt, h.trusted(), me=h.card().fingerprint, file=str(receipt_file))
+    added = witness(h.witness_log, receipt)
+    head = receipt.head
+    state = "witnessed" if added else "already witnessed"
+    out.print(
+        f"{state}: release {head.seq} to {head.org} (rho {head.rho_spent:.4g} spent in total); "
+        f"log {h.witness_log}"
     )
 
 

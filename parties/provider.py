@@ -27,18 +27,30 @@ from linkage.io import (
     save_seen,
     write_message,
 )
-from linkage.measure import distinct_values
+from linkage.measure import TIER_NAMES, distinct_values, parse_period, sanitize_viewing
 from linkage.protocol import households_of, pseudonymize, seal, validate_exchange_id
 from linkage.release import (
-    DEFAULT_BUDGET,
+    DEFAULT_RELEASE_RHO,
+    DEFAULT_RHO_LIFETIME,
+    DEFAULT_RHO_PER_WEEK,
+    MATCHER_REPORT_RHO,
+    Ledger,
+    LedgerEntry,
     LedgerStore,
+    PrivacyBudget,
+    ReleaseHead,
     ReleaseRequest,
+    assemble_assignments,
+    issue_receipt,
     ledger_key,
+    load_orgs,
     release_grid,
+    release_head,
     release_viewership,
     with_intensity_tiers,
+    write_receipt,
 )
-from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE
+from linkage.tables import ALL_HOUSEHOLDS, DEFAULT_K, DEFAULT_MIN_UNIVERSE, TIER_SEPARATOR
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
@@ -96,40 +108,64 @@ def aggregate(
     home: HomeOpt,
     viewing: Annotated[Path, typer.Option("--viewing", help="Tuning events (Parquet).")],
     exchange: ExchangeOpt,
+    channels_file: Annotated[
+        Path,
+        typer.Option("--channels", help="channels.csv: the public channel list of the grid."),
+    ],
+    period_text: Annotated[
+        str,
+        typer.Option(
+            "--period",
+            help="The public reporting period, FIRST..LAST (ISO dates, inclusive), "
+            "e.g. 2026-10-05..2026-10-11. Never taken from the viewing data.",
+        ),
+    ],
     k: Annotated[
         int, typer.Option("--k", min=1, help="Minimum households per released cell.")
     ] = DEFAULT_K,
     min_universe: Annotated[
         int, typer.Option("--min-universe", min=1, help="Minimum households per segment.")
     ] = DEFAULT_MIN_UNIVERSE,
-    channels_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--channels", help="channels.csv (the public cell grid); default: channels seen."
-        ),
-    ] = None,
-    epsilon: Annotated[
+    rho: Annotated[
         float | None,
         typer.Option(
-            "--epsilon",
-            help="Differential privacy: epsilon spent by this release (default: exact release).",
+            "--rho",
+            min=0.0,
+            help=f"zCDP rho this release spends (default {DEFAULT_RELEASE_RHO:g}: the weekly "
+            f"budget less the matcher's report).",
         ),
     ] = None,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact",
+            help="Release exact counts, without differential privacy. Breaks the privacy "
+            "promise against a dishonest campaign; the audit reports it as a failure.",
+        ),
+    ] = False,
     tiers: Annotated[
         bool,
         typer.Option(
             "--tiers/--no-tiers",
             help="Also release each segment by viewing intensity (light < 2 h/day, medium, "
-            "heavy); thin tiers are dropped, never released.",
+            "heavy); under DP a thin tier is suppressed on its noisy size.",
         ),
     ] = True,
     engine_name: EngineOpt = "duckdb",
-    budget: Annotated[
+    rho_per_week: Annotated[
         float | None,
         typer.Option(
-            "--budget",
-            help=f"The campaign's total epsilon, fixed at its first release "
-            f"(default {DEFAULT_BUDGET:g}).",
+            "--rho-per-week",
+            help="The campaign organisation's zCDP rho per reporting week, fixed at its first "
+            f"release (default {DEFAULT_RHO_PER_WEEK:g}).",
+        ),
+    ] = None,
+    rho_lifetime: Annotated[
+        float | None,
+        typer.Option(
+            "--rho-lifetime",
+            help="The campaign organisation's total zCDP rho, fixed at its first release "
+            f"(default {DEFAULT_RHO_LIFETIME:g}).",
         ),
     ] = None,
 ) -> None:
@@ -140,20 +176,24 @@ def aggregate(
     segment too close to one released earlier to the same campaign.
 
     Example: narwhal provider aggregate --home ./p --viewing viewing.parquet
-    --exchange oh-2026-10 --k 50 --channels channels.csv --epsilon 1
+    --exchange oh-2026-10 --channels channels.csv --period 2026-10-05..2026-10-11
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
     me = h.identity()
     secret = load_secret(h.secret_path)
-    campaign = h.peer("campaign")
     target = h.outbox_message(x, "viewership")
-    if epsilon is not None and channels_file is None:
+    period = parse_period(period_text)
+    if exact and rho is not None:
         raise PrivacyError(
-            "differential privacy needs the public channel list",
-            hint="pass --channels channels.csv",
+            "--exact and --rho contradict each other", hint="a release is DP or exact, not both"
         )
+    if not exact and rho is None:
+        rho = DEFAULT_RELEASE_RHO
+    if rho is not None and rho <= 0:
+        raise PrivacyError("--rho must be positive", hint=f"the default is {DEFAULT_RELEASE_RHO:g}")
     # Open without consuming: a refused release must leave the replay state untouched.
+    # The matcher's links and the campaign's segment codes meet only here.
     source = h.inbox_message(x, "assignments")
     assignments = open_message_file(
         source,
@@ -162,58 +202,88 @@ def aggregate(
         expected_kind="assignments",
         expected_exchange=x,
     )
+    segments_source = h.inbox_message(x, "segments")
+    segments = open_message_file(
+        segments_source,
+        me=me,
+        contacts=h.trusted(),
+        expected_kind="segments",
+        expected_exchange=x,
+    )
+    # The release goes back to the card that sent the segment codes (an
+    # organisation may have re-initialised its card: the budget is the org's).
+    campaign = segments.sender
     seen_path = h.seen_path(x)
-    guard = load_seen(seen_path).consume(assignments.manifest, file=str(source))
+    guard = (
+        load_seen(seen_path)
+        .consume(assignments.manifest, file=str(source))
+        .consume(segments.manifest, file=str(segments_source))
+    )
 
     # A Parquet log is checked batch by batch and scanned by the engine from
     # the file: a state's week of tuning does not fit in memory.
-    view: pa.Table | Path
+    raw: pa.Table | Path
     if viewing.suffix.lower() == ".parquet":
         with out.status("checking the viewing log"):
             check_input_file(viewing, required=VIEWING_COLUMNS)
-        view = viewing
+        raw = viewing
     else:
-        view = read_input_table(viewing, required=VIEWING_COLUMNS)
-    with make_engine(engine_name) as scan:
-        if channels_file is not None:
-            channel_list = read_input_table(channels_file, required=("channel",))[
-                "channel"
-            ].to_pylist()
-        else:
-            channel_list = distinct_values(view, "channel", scan)
+        raw = read_input_table(viewing, required=VIEWING_COLUMNS)
+    channel_list = read_input_table(channels_file, required=("channel",))["channel"].to_pylist()
+    with out.status("checking the viewing log for sense"), make_engine(engine_name) as scan:
+        view, check = sanitize_viewing(raw, period, scan)
         hids = distinct_values(view, "household_id", scan)
+    out.print(f"viewing log: {check.summary()}")
 
     household = households_of(secret, x, assignments.table["hp"].to_pylist(), hids)
-    assigned = pa.table(
-        {"household_id": pa.array(household, pa.string()), "segment": assignments.table["segment"]}
-    )
+    assigned = assemble_assignments(assignments.table, segments.table, household)
+    linked = assigned  # with each household's real linked records per segment
+    # Every code the campaign asked for is released, matched or not, and with
+    # tiers every tier of each: a missing segment would say who subscribes.
+    codes = sorted({c for row in segments.table["segments"].to_pylist() for c in row or ()})
+    wanted = [ALL_HOUSEHOLDS, *codes]
+    if tiers and not exact:  # an exact release drops thin tiers instead (and is flagged)
+        wanted += [f"{c}{TIER_SEPARATOR}{t}" for c in list(wanted) for t in TIER_NAMES]
     dropped: list[str] = []
     if tiers:
         with make_engine(engine_name) as tier_engine:
             assigned, dropped = with_intensity_tiers(
-                assigned, view, engine=tier_engine, k=k, min_universe=min_universe
+                assigned, view, engine=tier_engine, k=k, min_universe=min_universe, prune=exact
             )
 
     store = LedgerStore(h.ledger, ledger_key(secret))
+    org = load_orgs(h.orgs_path).org_of(campaign.fingerprint, home=h.root)
+    asked = (
+        None
+        if rho_per_week is None and rho_lifetime is None
+        else PrivacyBudget(
+            rho_per_week=DEFAULT_RHO_PER_WEEK if rho_per_week is None else rho_per_week,
+            rho_lifetime=DEFAULT_RHO_LIFETIME if rho_lifetime is None else rho_lifetime,
+        )
+    )
     with store.locked() as book:  # one release at a time per ledger
         sets = store.segment_sets(assigned)
         with out.status("aggregating viewership"), make_engine(engine_name) as engine:
-            grid = release_grid(view, channels=channel_list, engine=engine)
+            grid = release_grid(view, channels=channel_list, engine=engine, period=period)
             request = ReleaseRequest.build(
+                org=org,
                 campaign=campaign.fingerprint,
                 exchange=x,
                 message_id=assignments.manifest.message_id,
                 grid=grid.digest(),
-                epsilon=epsilon,
+                first_day=grid.days[0],
+                last_day=grid.days[-1],
+                rho=rho,
                 k=k,
                 min_universe=min_universe,
                 sets=sets,
+                report_rho=MATCHER_REPORT_RHO,
             )
             pending = store.prepare(
                 book,
                 request,
                 sets,
-                budget=budget,
+                budget=asked,
                 compute=lambda: release_viewership(
                     assigned,
                     view,
@@ -221,14 +291,21 @@ def aggregate(
                     engine=engine,
                     k=k,
                     min_universe=min_universe,
-                    epsilon=epsilon,
+                    rho=rho,
+                    exact=exact,
+                    segments=wanted,
+                    records=linked,
                 ),
             )
         released = pending.payload
         sealed = seal(released, kind="viewership", exchange_id=x, sender=me, recipient=campaign)
+        heads: list[ReleaseHead] = []
 
-        def deliver() -> None:
+        def deliver(ledger: Ledger, entry: LedgerEntry) -> None:
+            # The receipt (this organisation's ledger head) before the message it vouches for.
+            heads.append(release_head(ledger, entry, provider=me.fingerprint))
             save_seen(seen_path, guard)
+            write_receipt(h.outbox_receipt(x), issue_receipt(heads[0], me))
             write_message(target, sealed)
 
         book = store.commit(book, pending, deliver=deliver)
@@ -236,13 +313,18 @@ def aggregate(
         out.print(f"released {released.num_rows:,} cells ({n_sup:,} suppressed under k={k})")
         if dropped:
             out.print(f"{len(dropped)} thin viewing-intensity tier(s) not released")
-        fp = campaign.fingerprint
+        in_force = book.budget_of(org) or PrivacyBudget()
         if pending.replay:
             out.print("exact replay of an earlier release: nothing new spent")
-        elif epsilon is not None:
-            left = (book.budget_of(fp) or DEFAULT_BUDGET) - book.spent(fp)
-            out.print(f"differential privacy: epsilon={epsilon:g} spent, {max(left, 0.0):g} left")
-        out.print(f"wrote {target}")
+        elif rho is not None:
+            out.print(
+                f"differential privacy: rho {rho:g} spent (epsilon {in_force.epsilon(rho):.2f} "
+                f"at delta {in_force.delta:g}); {org} has rho "
+                f"{max(book.left_this_week(org, request), 0.0):.4g} left this week, "
+                f"{max(in_force.rho_lifetime - book.spent(org), 0.0):.4g} in its lifetime"
+            )
+        out.print(f"ledger head for {org}: release {heads[0].seq}, budget {in_force.describe()}")
+        out.print(f"wrote {target} and {h.outbox_receipt(x)}")
 
 
 if __name__ == "__main__":

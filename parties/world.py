@@ -28,6 +28,7 @@ from linkage.synth import (
     WorldStream,
     true_assignments_of,
     truth_viewership_of,
+    world_period,
 )
 from parties.common import out
 
@@ -69,4 +70,6 @@ def make_world(
     atomic_write_text(camp / "segments.toml", stream.segments_toml)
     atomic_write_csv(camp / "ratecard.csv", stream.ratecard())
     atomic_write_csv(prov / "channels.csv", stream.channels)
+    # The public grid: the channel list above and the reporting period.
+    atomic_write_text(prov / "period.txt", world_period(days) + "\n")
     atomic_write_csv(tru / "viewership.csv", truth)

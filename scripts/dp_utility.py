@@ -38,7 +38,7 @@ from linkage.engine import DuckDBEngine
 from linkage.measure import compute_viewership
 from linkage.release import (
     DEFAULT_CAPS,
-    DEFAULT_RHO_PER_WEEK,
+    DEFAULT_RELEASE_RHO,
     epsilon_of,
     memberships_bound,
     release_grid,
@@ -165,8 +165,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=3)
     parser.add_argument(
         "--rho",
-        default=f"{DEFAULT_RHO_PER_WEEK},{DEFAULT_RHO_PER_WEEK / 4},{DEFAULT_RHO_PER_WEEK * 4}",
-        help="budgets (zCDP rho per release), comma-separated; the first is the default",
+        default=f"{DEFAULT_RELEASE_RHO},{DEFAULT_RELEASE_RHO / 4},{DEFAULT_RELEASE_RHO * 4}",
+        help="budgets (zCDP rho per release), comma-separated; the default release's first",
     )
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--k", type=int, default=DEFAULT_K)

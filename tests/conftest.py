@@ -62,6 +62,7 @@ WORLD_DAYS = 2
 WORLD_SEED = 11
 
 EXCHANGE_ID = "it-2026"
+ORG = "test-campaign"
 K = 5
 MIN_UNIVERSE = 20
 PLAN_BUDGET = 100_000
@@ -158,6 +159,8 @@ def introduce(root: Path, prefix: str = "test") -> None:
     ok_together(
         *(
             (role, "trust", "--home", root / role, root / other / "card.json")
+            # The provider registers the campaign as an organisation (budgets are the org's).
+            + (("--org", ORG) if (role, other) == ("provider", "campaign") else ())
             for role in ROLES
             for other in ROLES
             if other != role
@@ -202,6 +205,14 @@ class Exchange:
         shutil.copyfile(
             self.message(sender, "outbox", kind), self.message(recipient, "inbox", kind)
         )
+
+    def receipt(self, role: str, box: str = "inbox") -> Path:
+        """``ROLE/BOX/EXCHANGE.release-receipt.json``: the ledger head a release carries."""
+        return self.home(role) / box / f"{self.exchange_id}.release-receipt.json"
+
+    def deliver_receipt(self, sender: str, recipient: str) -> None:
+        """Play courier for a release receipt (provider -> campaign -> matcher)."""
+        shutil.copyfile(self.receipt(sender, "outbox"), self.receipt(recipient))
 
     def copy_to(self, dst: Path) -> Exchange:
         """A private copy; ``world`` stays a link to the shared, read-only world."""
@@ -255,16 +266,19 @@ def exchange(
         ),
     )  # fmt: skip
     ex.deliver("campaign", "campaign-tokens", "matcher")
+    ex.deliver("campaign", "segments", "provider")
     ex.deliver("provider", "provider-tokens", "matcher")
-    ok("matcher", "link", "--home", ex.home("matcher"), "--exchange", x, "--k", str(K))
+    ok("matcher", "link", "--home", ex.home("matcher"), "--exchange", x)
     ex.deliver("matcher", "assignments", "provider")
     ex.deliver("matcher", "match-report", "campaign")
     ok(
         "provider", "aggregate", "--home", ex.home("provider"),
         "--viewing", w / "provider/viewing.parquet", "--channels", w / "provider/channels.csv",
+        "--period", (w / "provider/period.txt").read_text().strip(),
         "--exchange", x, "--k", str(K), "--min-universe", str(MIN_UNIVERSE),
     )  # fmt: skip
     ex.deliver("provider", "viewership", "campaign")
+    ex.deliver_receipt("provider", "campaign")
     # The plan reads only the campaign's inbox; run first, the report shows it.
     ok(
         "campaign", "plan", "--home", ex.home("campaign"), "--exchange", x,
@@ -272,6 +286,9 @@ def exchange(
         "--target", PLAN_TARGETS, "--out", ex.report,
     )  # fmt: skip
     ok("campaign", "report", "--home", ex.home("campaign"), "--exchange", x, "--out", ex.report)
+    # The campaign countersigned the provider's ledger head; the matcher witnesses it.
+    ex.deliver_receipt("campaign", "matcher")
+    ok("matcher", "witness", "--home", ex.home("matcher"), "--receipt", ex.receipt("matcher"))
     return ex
 
 

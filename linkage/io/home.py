@@ -70,6 +70,29 @@ class PartyHome:
         """The provider's pseudonym and ledger secret (0600)."""
         return self.keys / "secret.key"
 
+    @property
+    def orgs_path(self) -> Path:
+        """Provider: campaign card fingerprint -> organisation (:mod:`linkage.release.orgs`)."""
+        return self.root / "orgs.json"
+
+    @property
+    def witness_log(self) -> Path:
+        """Matcher: every countersigned release receipt it witnessed, one JSON line each."""
+        return self.root / "witness" / "receipts.jsonl"
+
+    @property
+    def release_heads_path(self) -> Path:
+        """Campaign: the provider's ledger heads seen with each release (rewind check)."""
+        return self.root / "state" / "release-heads.json"
+
+    def inbox_receipt(self, exchange: str) -> Path:
+        """A release receipt received (:mod:`linkage.release.receipts`)."""
+        return self.inbox / f"{exchange}.release-receipt.json"
+
+    def outbox_receipt(self, exchange: str) -> Path:
+        """A release receipt sent: signed by the provider, or countersigned by the campaign."""
+        return self.outbox / f"{exchange}.release-receipt.json"
+
     def state(self, exchange: str) -> Path:
         return self.root / "state" / exchange
 
@@ -84,6 +107,10 @@ class PartyHome:
     def segment_codes_path(self, exchange: str) -> Path:
         """The campaign's private ``segment -> code`` map."""
         return self.state(exchange) / "segments.json"
+
+    def issued_report_path(self, exchange: str) -> Path:
+        """The matcher's match report as first issued for the exchange (re-sent, never redrawn)."""
+        return self.state(exchange) / "match-report.json"
 
     def inbox_message(self, exchange: str, kind: str) -> Path:
         return self.inbox / f"{exchange}.{kind}.nwl"

@@ -113,6 +113,7 @@ def build_report(
     match_report: pa.Table,
     viewership: pa.Table,
     *,
+    voters: Mapping[str, int],
     plan: pa.Table | None = None,
     plan_comparison: pa.Table | None = None,
     html: bool = True,
@@ -124,8 +125,10 @@ def build_report(
     Args:
         exchange_id: The exchange the report belongs to (shown on the page).
         codes: Segment name -> code from the campaign's state for the exchange.
-        match_report: The decrypted ``match-report`` payload.
+        match_report: The decrypted ``match-report`` payload (global, one row).
         viewership: The decrypted ``viewership`` payload.
+        voters: Segment name -> the campaign's own record count (``all_matched``:
+            the whole file), kept in its state at tokenize.
         plan: The schedule (``plan.csv``) to show on the page, if one was made.
         plan_comparison: The plan comparison (``plan_comparison.csv``), if any.
         html: Render the page; without it the plan tables are ignored.
@@ -142,7 +145,7 @@ def build_report(
     """
     decoded = decode_viewership(viewership, tier_codes(codes))
     csv_table = viewership_csv_table(decoded)
-    rates = match_rate_table(match_report, codes)
+    rates = match_rate_table(match_report, decoded, voters)
     index = index_table(decoded)
     present = set(index["day_type"].to_pylist())
     day_types = [d for d in DAY_TYPE_ORDER if d in present] or sorted(present)

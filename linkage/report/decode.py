@@ -47,7 +47,17 @@ MATCH_REPORT_COLUMNS = (
     "match_rate",
     "suppressed",
 )
-"""Columns of the decoded match report (:func:`match_rate_table`)."""
+"""Columns of the campaign's match-rate table (:func:`match_rate_table`)."""
+_MATCH_RATES_SCHEMA = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("voters", pa.int64()),
+        ("matched_voters", pa.int64()),
+        ("households", pa.int64()),
+        ("match_rate", pa.float64()),
+        ("suppressed", pa.bool_()),
+    ]
+)
 
 
 def require_columns(table: pa.Table, columns: Sequence[str], what: str) -> None:
@@ -111,37 +121,94 @@ def viewership_csv_table(decoded: pa.Table) -> pa.Table:
         decoded: Output of :func:`decode_viewership`.
 
     Returns:
-        Exactly the columns of ``VIEWERSHIP_CSV_COLUMNS``, sorted by segment,
-        channel, day type and quarter-hour.
+        The columns of ``VIEWERSHIP_CSV_COLUMNS`` and, for a DP release, the
+        rating's 95% half-width ``rating_ci`` (rating points), sorted by
+        segment, channel, day type and quarter-hour.
     """
     require_columns(decoded, ("grain", *VIEWERSHIP_CSV_COLUMNS), "viewership")
     rows = decoded.filter(pc.equal(decoded.column("grain"), "quarter_hour"))
-    table = rows.select(list(VIEWERSHIP_CSV_COLUMNS))
+    columns = list(VIEWERSHIP_CSV_COLUMNS)
+    if "rating_ci" in rows.column_names and rows["rating_ci"].null_count < rows.num_rows:
+        columns.append("rating_ci")
+    table = rows.select(columns)
     return table.sort_by([(name, "ascending") for name in VIEWERSHIP_CSV_COLUMNS[:4]])
 
 
-def match_rate_table(match_report: pa.Table, codes: Mapping[str, str]) -> pa.Table:
-    """Decode the ``match-report`` payload into named segments.
+def match_rate_table(
+    match_report: pa.Table, decoded: pa.Table, voters: Mapping[str, int]
+) -> pa.Table:
+    """Per-segment match rates from the campaign's own counts and the released universes.
+
+    No party sends per-segment match rates any more: segments never reach the
+    matcher. The campaign knows how many of its records each segment holds;
+    the provider's release carries each segment's noisy universe (matched
+    households) and noisy ``matched_records`` (real linked records, dummies
+    dropped, at most a public cap per household). ``matched_voters`` is that
+    count; for a release without it, a projection (universe x the matcher's
+    records per linked household, which counts dummy links too). Both are
+    post-processing of noisy figures.
 
     Args:
-        match_report: The decrypted ``match-report`` payload.
-        codes: Segment name -> code (as for :func:`decode_viewership`).
+        match_report: The decrypted ``match-report`` payload (one row).
+        decoded: The release with segment names (:func:`decode_viewership`).
+        voters: Segment name -> the campaign's record count; ``all_matched``
+            -> every record of the file.
 
     Returns:
         Columns ``MATCH_REPORT_COLUMNS``, ``all_matched`` first, then segments
-        by name.
+        by name; a segment without a universe in the release (refused or
+        dropped) is ``suppressed`` with null figures.
 
     Raises:
-        InputError: A column is missing or a code was not issued for this exchange.
+        InputError: A column is missing, or the match report is not one row.
     """
-    require_columns(match_report, MATCH_REPORT_COLUMNS, "match report")
-    names = _decode(match_report.column("segment"), codes, "match report")
-    table = match_report.select(list(MATCH_REPORT_COLUMNS)).set_column(0, "segment", names)
-    not_all = pc.not_equal(table.column("segment"), ALL_MATCHED)
-    table = table.append_column("_order", not_all)
-    return table.sort_by([("_order", "ascending"), ("segment", "ascending")]).drop_columns(
-        ["_order"]
+    require_columns(match_report, ("linked_households", "linked_records"), "match report")
+    require_columns(decoded, ("segment", "universe"), "viewership")
+    if match_report.num_rows != 1:
+        raise InputError(
+            "the match report must hold exactly one row", hint="ask the matcher to re-send it"
+        )
+    report = match_report.to_pylist()[0]
+    households_linked, records_linked = report["linked_households"], report["linked_records"]
+    per_household = (
+        records_linked / households_linked if households_linked and records_linked else None
     )
+    universes: dict[str, int] = {}
+    for name, universe in zip(
+        decoded["segment"].to_pylist(), decoded["universe"].to_pylist(), strict=True
+    ):
+        if universe is not None:
+            universes.setdefault(str(name), int(universe))
+    # The provider's release counts each segment's real linked records (dummies
+    # dropped, at most a cap per household, noisy): the match rate's numerator.
+    released_records: dict[str, int] = {}
+    if "matched_records" in decoded.column_names:
+        for name, n in zip(
+            decoded["segment"].to_pylist(), decoded["matched_records"].to_pylist(), strict=True
+        ):
+            if n is not None:
+                released_records.setdefault(str(name), int(n))
+    rows = []
+    for name in [ALL_MATCHED, *sorted(n for n in voters if n != ALL_MATCHED)]:
+        count = int(voters[name])
+        households = universes.get(name)
+        if name in released_records:
+            matched: int | None = min(released_records[name], count)
+        elif households is None or per_household is None:
+            matched = None
+        else:
+            matched = min(round(households * per_household), count)
+        rows.append(
+            {
+                "segment": name,
+                "voters": count,
+                "matched_voters": matched,
+                "households": households,
+                "match_rate": matched / count if matched is not None and count else None,
+                "suppressed": households is None,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=_MATCH_RATES_SCHEMA)
 
 
 def projected_match_rates(rates: pa.Table) -> pa.Table:

@@ -258,8 +258,10 @@ def _match_rates(content: ReportContent) -> str:
     return "\n".join(
         [
             _h2("match-rates", "Match rates"),
-            "<p>From the matcher's report: voters per segment, how many were linked to a TV "
-            "household, and the households they live in. Suppressed rows are shown as —.</p>",
+            "<p>Voters per segment (the campaign's own count), the matched households the "
+            "provider's release reports for it (noisy), and the voters linked to them, projected "
+            "from the matcher's global records-per-household figure (noisy). Segments the "
+            "release does not carry are shown as —.</p>",
             _table(content.match_rates, table_id="match-rates-table"),
             '<p class="note"><span class="tag">projection</span> Projected households scale '
             "the matched households up by the match rate (households ÷ match rate). It assumes "

@@ -32,10 +32,12 @@ from linkage.synth.truth import (
 from linkage.synth.world import (
     DEFAULT_CHUNK_VOTERS,
     SEGMENTS_TOML,
+    WORLD_START,
     World,
     WorldChunk,
     WorldStream,
     generate_world,
+    world_period,
 )
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "VIEWING_SCHEMA",
     "VOTERS_SCHEMA",
     "VOTER_HOUSEHOLD_SCHEMA",
+    "WORLD_START",
     "RatingError",
     "World",
     "WorldChunk",
@@ -57,4 +60,5 @@ __all__ = [
     "true_assignments_of",
     "truth_viewership",
     "truth_viewership_of",
+    "world_period",
 ]

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Final
 
 import numpy as np
 import pyarrow as pa
@@ -38,10 +39,12 @@ from linkage.synth.viewing import Tuning, draw_viewing
 __all__ = [
     "DEFAULT_CHUNK_VOTERS",
     "SEGMENTS_TOML",
+    "WORLD_START",
     "World",
     "WorldChunk",
     "WorldStream",
     "generate_world",
+    "world_period",
 ]
 
 
@@ -64,6 +67,16 @@ rule = "ethnicity == 'hispanic'"
 description = "Voters modelled as Black or African American"
 rule = "ethnicity == 'black'"
 """
+
+
+WORLD_START: Final = date(2026, 10, 5)
+"""First viewing day of a synthetic world (a Monday)."""
+
+
+def world_period(days: int, start: date = WORLD_START) -> str:
+    """A world's public reporting period as ``provider aggregate --period`` takes it."""
+    last = start + timedelta(days=days - 1)
+    return f"{start.isoformat()}..{last.isoformat()}"
 
 
 @dataclass(frozen=True)
@@ -93,7 +106,7 @@ def generate_world(
     voters: int = 50_000,
     days: int = 7,
     seed: int = 0,
-    start: date = date(2026, 10, 5),
+    start: date = WORLD_START,
 ) -> World:
     """Build a synthetic world.
 
@@ -229,7 +242,7 @@ class WorldStream:
         voters: int = 50_000,
         days: int = 7,
         seed: int = 0,
-        start: date = date(2026, 10, 5),
+        start: date = WORLD_START,
         chunk_voters: int = DEFAULT_CHUNK_VOTERS,
     ) -> None:
         """Validate the arguments; nothing is generated until :meth:`chunks` runs.

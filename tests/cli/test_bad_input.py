@@ -400,7 +400,7 @@ CAMPAIGN = generate_identity("c", "campaign")
 MATCHER = generate_identity("m", "matcher")
 CONTACTS = {CAMPAIGN.fingerprint: CAMPAIGN.card()}
 SEALED = seal(
-    pa.table({"rid": ["r1", "r2"], "segments": [["s1"], []]}),
+    pa.table({"rid": ["r1", "r2"], "mk_addr": pa.array([b"\x01" * 32, None], pa.binary(32))}),
     kind="campaign-tokens",
     exchange_id="fz-1",
     sender=CAMPAIGN,
@@ -438,3 +438,20 @@ def test_csv_keeps_zip_leading_zeros(tmp_path: Path) -> None:
     table = read_input_table(path, required=("voter_id",))
     assert table["zip"].to_pylist() == ["01234", None]
     assert pc.sum(table["support_score"]).as_py() == 15
+
+
+@pytest.mark.parametrize("option", ["--segments", "--schema"])
+def test_toml_nested_100000_deep(setup: Setup, tmp_path: Path, option: str) -> None:
+    # tomllib recurses once per level: this used to end in a RecursionError traceback.
+    deep = tmp_path / "deep.toml"
+    deep.write_text("a = " + "[" * 100_000 + "]" * 100_000 + "\n", encoding="utf-8")
+    files: list[str | Path] = ["--segments", deep if option == "--segments" else setup.segments]
+    if option == "--schema":
+        files += ["--schema", deep]
+    voters = write_csv(setup.voters, tmp_path / "voters.csv")
+    code, _, err = cli(
+        "campaign", "tokenize", "--home", setup.home("campaign"), "--voters", voters,
+        "--exchange", "deep-toml", *files,
+    )  # fmt: skip
+    assert_one_line_error(code, err, must_name=("deep.toml", "nested too deeply"))
+    assert outputs(setup.home("campaign"), "deep-toml") == []

@@ -1,4 +1,4 @@
-"""`narwhal provider aggregate` with the ledger: DP releases, refusals, exact replays.
+"""`narwhal provider aggregate` with the ledger: DP by default, budgets, exact releases, replays.
 
 Runs the real CLI (typer's CliRunner on ``parties.cli.app``) on a tiny world
 built here, with households the tests name one by one (a differencing attack
@@ -38,6 +38,7 @@ from tests.conftest import Ran, cli
 
 HOUSEHOLDS = [f"HH{i:04d}" for i in range(300)]
 A = HOUSEHOLDS[:150]
+PERIOD = "2024-03-04..2024-03-04"
 B = HOUSEHOLDS[100:250]
 
 
@@ -88,21 +89,31 @@ def provider(world: World, tmp_path: Path) -> Path:
 def send_assignments(
     world: World, provider: Path, exchange: str, segments: dict[str, Sequence[str]]
 ) -> None:
-    """Seal an assignments message from the matcher to ``provider`` for ``exchange``."""
+    """Seal the matcher's links and the campaign's segment codes to ``provider``.
+
+    One linked record per household, holding every code the household is given.
+    """
     secret = load_secret(provider / "keys" / "secret.key")
-    pairs = [(hid, code) for code, hids in segments.items() for hid in hids]
-    hps = pseudonymize(secret, exchange, [p[0] for p in pairs])
-    table = pa.table(
-        {"hp": pa.array(hps, pa.string()), "segment": pa.array([p[1] for p in pairs], pa.string())}
+    codes: dict[str, list[str]] = {}
+    for code, hids in segments.items():
+        for hid in hids:
+            codes.setdefault(hid, []).append(code)
+    rids = [f"r{i:04d}" for i in range(len(codes))]
+    links = pa.table(
+        {"rid": rids, "hp": pa.array(pseudonymize(secret, exchange, list(codes)), pa.string())}
     )
-    sealed = seal(
-        table,
-        kind="assignments",
-        exchange_id=exchange,
-        sender=load_identity(world.home("matcher") / "keys"),
-        recipient=read_card(provider / "card.json"),
+    rows = pa.table(
+        {"rid": rids, "segments": pa.array(list(codes.values()), pa.list_(pa.string()))}
     )
-    write_message(provider / "inbox" / f"{exchange}.assignments.nwl", sealed)
+    for kind, table, sender in (("assignments", links, "matcher"), ("segments", rows, "campaign")):
+        sealed = seal(
+            table,
+            kind=kind,
+            exchange_id=exchange,
+            sender=load_identity(world.home(sender) / "keys"),
+            recipient=read_card(provider / "card.json"),
+        )
+        write_message(provider / "inbox" / f"{exchange}.{kind}.nwl", sealed)
 
 
 def aggregate(world: World, provider: Path, exchange: str, *extra: str) -> Ran:
@@ -115,6 +126,8 @@ def aggregate(world: World, provider: Path, exchange: str, *extra: str) -> Ran:
         world.viewing,
         "--channels",
         world.channels,
+        "--period",
+        PERIOD,
         "--exchange",
         exchange,
         "--k",
@@ -161,89 +174,105 @@ def released(world: World, provider: Path, exchange: str) -> pa.Table:
     return opened.table
 
 
-def test_dp_release_then_overspend_is_refused(world: World, provider: Path) -> None:
+def test_dp_is_the_default_and_an_overspend_is_refused(world: World, provider: Path) -> None:
     send_assignments(world, provider, "x1", {"A": A, "B": B})
-    code, out, err = aggregate(world, provider, "x1", "--epsilon", "6", "--budget", "10")
+    code, out, err = aggregate(world, provider, "x1", "--rho", "0.2")
     assert code == 0, err
-    assert "epsilon=6 spent, 4 left" in out
+    assert "rho 0.2" in out
     table = released(world, provider, "x1")
-    assert {"aqh_households_ci", "rating_ci", "share_ci", "reach_ci"} <= set(table.column_names)
+    shown = table.filter(pa.compute.invert(table["suppressed"]))
+    assert shown.num_rows and shown["rating_ci"].null_count == 0  # noisy, with intervals
     assert len(ledger_lines(provider)) == 1
 
+    # The week's budget (0.25 by default) has 0.05 left: a second release that week is refused.
     send_assignments(world, provider, "x2", {"A": A, "B": B})
     before = snapshot(provider)
-    result = aggregate(world, provider, "x2", "--epsilon", "5")
-    assert_refused(result, before, provider, "privacy budget exceeded", "4 of 10 left")
+    result = aggregate(world, provider, "x2", "--rho", "0.2")
+    assert_refused(result, before, provider, "privacy budget would be exceeded", "this week")
     # Raising the budget after the fact is refused too.
-    result = aggregate(world, provider, "x2", "--epsilon", "5", "--budget", "100")
-    assert_refused(result, before, provider, "fixed at epsilon=10")
+    result = aggregate(world, provider, "x2", "--rho", "0.2", "--rho-per-week", "1")
+    assert_refused(result, before, provider, "fixed at its first release")
 
 
-def test_differencing_across_releases_is_refused(world: World, provider: Path) -> None:
-    send_assignments(world, provider, "x1", {"A": A, "B": B})
+def test_dp_refuses_no_segment_so_refusals_answer_nothing(world: World, provider: Path) -> None:
+    # A segment one household away from another, and a segment of three households:
+    # exact counts refuse both (a one-bit answer), DP releases them noisy.
+    send_assignments(world, provider, "x1", {"A": A, "A2": A[1:], "tiny": A[:3]})
     code, _, err = aggregate(world, provider, "x1")
+    assert code == 0, err
+    table = released(world, provider, "x1")
+    assert {"A", "A2", "tiny"} <= set(table["segment"].to_pylist())
+    # Whether "tiny" is blanked is decided on its noisy universe: random, not an answer.
+    tiny = table.filter(pa.compute.equal(table["segment"], "tiny"))
+    assert tiny.num_rows == table.filter(pa.compute.equal(table["segment"], "A")).num_rows
+
+
+def test_differencing_across_exact_releases_is_refused(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "B": B})
+    code, _, err = aggregate(world, provider, "x1", "--exact")
     assert code == 0, err
     # The next exchange's segment is the earlier A minus one household.
     send_assignments(world, provider, "x2", {"A2": A[1:], "B": B})
     before = snapshot(provider)
-    result = aggregate(world, provider, "x2")
-    assert_refused(result, before, provider, "differencing", "x1/A")
+    result = aggregate(world, provider, "x2", "--exact")
+    assert_refused(result, before, provider, "differencing")
     assert len(ledger_lines(provider)) == 1
 
 
-def test_differencing_within_one_exchange_is_refused(world: World, provider: Path) -> None:
+def test_differencing_within_one_exact_release_is_refused(world: World, provider: Path) -> None:
     send_assignments(world, provider, "x1", {"A": A, "A2": A[1:]})
     before = snapshot(provider)
-    assert_refused(aggregate(world, provider, "x1"), before, provider, "differencing")
+    assert_refused(aggregate(world, provider, "x1", "--exact"), before, provider, "differ")
 
 
-def test_requery_is_refused_but_an_exact_replay_is_not(world: World, provider: Path) -> None:
+def test_a_rerun_replays_the_release_and_buys_no_fresh_noise(world: World, provider: Path) -> None:
     send_assignments(world, provider, "x1", {"A": A, "B": B})
-    code, _, err = aggregate(world, provider, "x1", "--epsilon", "1")
+    code, _, err = aggregate(world, provider, "x1", "--rho", "0.1")
     assert code == 0, err
     first = released(world, provider, "x1")
 
-    # Same exchange, same message, same parameters: the stored release goes out again.
-    code, out, err = aggregate(world, provider, "x1", "--epsilon", "1")
+    # Same exchange, same messages, same parameters: the stored release goes out again.
+    code, out, err = aggregate(world, provider, "x1", "--rho", "0.1")
     assert code == 0, err
     assert "exact replay" in out
     assert released(world, provider, "x1").equals(first)
     assert len(ledger_lines(provider)) == 1
 
-    before = snapshot(provider)
-    # Same cells with fresh noise (another epsilon) ...
-    result = aggregate(world, provider, "x1", "--epsilon", "2")
-    assert_refused(result, before, provider, "re-query", "averaging")
-    # ... or the same households again under a new exchange id.
-    send_assignments(world, provider, "x2", {"A": A, "B": B})
-    before = snapshot(provider)
-    assert_refused(aggregate(world, provider, "x2", "--epsilon", "1"), before, provider, "re-query")
+    # Another rho on the same cells is a new release, charged to the week's budget.
+    code, out, err = aggregate(world, provider, "x1", "--rho", "0.05")
+    assert code == 0, err
+    assert "exact replay" not in out
+    assert len(ledger_lines(provider)) == 2
 
 
-def test_dp_needs_the_public_channel_list(world: World, provider: Path) -> None:
+def test_exact_and_rho_contradict(world: World, provider: Path) -> None:
+    send_assignments(world, provider, "x1", {"A": A, "B": B})
+    before = snapshot(provider)
+    result = aggregate(world, provider, "x1", "--exact", "--rho", "0.1")
+    assert_refused(result, before, provider, "--exact and --rho")
+
+
+def test_the_period_is_public_and_required(world: World, provider: Path) -> None:
     send_assignments(world, provider, "x1", {"A": A, "B": B})
     before = snapshot(provider)
     result = cli(
-        "provider",
-        "aggregate",
-        "--home",
-        provider,
-        "--viewing",
-        world.viewing,
-        "--exchange",
-        "x1",
-        "--epsilon",
-        "1",
-    )
-    assert_refused(result, before, provider, "--channels")
+        "provider", "aggregate", "--home", provider, "--viewing", world.viewing,
+        "--channels", world.channels, "--exchange", "x1",
+    )  # fmt: skip
+    assert result[0] == 2 and "--period" in result[2]
+    assert snapshot(provider) == before
+    result = aggregate(world, provider, "x1", "--period", "2024-03-09..2024-03-04")
+    assert_refused(result, before, provider, "period")
 
 
 def test_tampered_ledger_stops_releases(world: World, provider: Path) -> None:
     send_assignments(world, provider, "x1", {"A": A, "B": B})
-    assert aggregate(world, provider, "x1", "--epsilon", "1")[0] == 0
+    assert aggregate(world, provider, "x1", "--rho", "0.1")[0] == 0
     ledger = provider / "ledger" / "releases.jsonl"
-    ledger.write_text(ledger.read_text().replace('"epsilon": 1.0', '"epsilon": 0.1'))
+    text = ledger.read_text()
+    assert '"rho": 0.1' in text
+    ledger.write_text(text.replace('"rho": 0.1', '"rho": 0.01'))
     send_assignments(world, provider, "x2", {"A": A, "B": B})
     before = snapshot(provider)
-    result = aggregate(world, provider, "x2", "--epsilon", "1")
+    result = aggregate(world, provider, "x2", "--rho", "0.1")
     assert_refused(result, before, provider, "hash chain is broken")

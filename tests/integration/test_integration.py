@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
@@ -41,12 +43,23 @@ def test_report_files_and_columns(exchange: Exchange) -> None:
     assert list(report.glob("heatmap_*.png"))
 
 
-def test_released_ratings_close_to_truth(exchange: Exchange) -> None:
+def test_released_ratings_are_noisy_and_their_intervals_cover_the_truth(
+    exchange: Exchange,
+) -> None:
+    # The session world is tiny (a few hundred households a segment), so DP noise
+    # is several rating points: what must hold is that the stated 95% intervals
+    # mean what they say. Linkage errors and the contribution cap add a little bias.
     released = pacsv.read_csv(exchange.report / "viewership.csv")
     truth = pacsv.read_csv(exchange.world / "truth" / "viewership.csv")
-    err = rating_error(released, truth)
-    assert err.cells > 1000
-    assert err.mean_abs_error < 0.5
+    assert "rating_ci" in released.column_names
+    keys = ["segment", "channel", "day_type", "quarter_hour"]
+    shown = released.filter(pc.invert(released["suppressed"]))
+    joined = shown.join(truth.select([*keys, "rating"]), keys, right_suffix="_true")
+    err = pc.abs(pc.subtract(joined["rating"], joined["rating_true"]))
+    covered = pc.mean(pc.cast(pc.less_equal(err, joined["rating_ci"]), pa.float64())).as_py()
+    assert joined.num_rows > 200
+    assert covered is not None and 0.80 <= covered <= 1.0, covered
+    assert rating_error(released, truth).mean_abs_error > 0  # noise is there
 
 
 def test_matcher_sees_no_pii(exchange: Exchange) -> None:
@@ -90,6 +103,7 @@ def test_matcher_sees_no_pii(exchange: Exchange) -> None:
         ("campaign-tokens", "matcher", ["matcher", "link"]),
         ("provider-tokens", "matcher", ["matcher", "link"]),
         ("assignments", "provider", ["provider", "aggregate"]),
+        ("segments", "provider", ["provider", "aggregate"]),
         ("viewership", "campaign", ["campaign", "report"]),
     ],
 )
@@ -107,7 +121,10 @@ def test_flipped_byte_rejected_with_one_line_and_nothing_written(
         p.unlink()
     args: list[str | Path] = [*step, "--home", home, "--exchange", exchange_copy.exchange_id]
     if step[1] == "aggregate":
-        args += ["--viewing", exchange_copy.world / "provider/viewing.parquet"]
+        world = exchange_copy.world / "provider"
+        period = (world / "period.txt").read_text().strip()
+        args += ["--viewing", world / "viewing.parquet", "--channels", world / "channels.csv"]
+        args += ["--period", period]
     if step[1] == "report":
         args += ["--out", copy / "report2"]
     proc = narwhal(*args)

@@ -22,6 +22,7 @@ from linkage.io import (
     write_message,
 )
 from linkage.protocol import Identity, ReplayGuard, read_manifest, seal
+from linkage.tables import MATCH_REPORT_SCHEMA
 from tests.io.disk import listing, mode_of
 
 
@@ -29,7 +30,6 @@ def test_message_write_read_open(tmp_path: Path, campaign: Identity, matcher: Id
     table = pa.table(
         {
             "rid": ["r1"],
-            "segments": pa.array([["s"]]),
             "mk_addr": pa.array([b"\x01" * 32], pa.binary(32)),
         }
     )
@@ -105,9 +105,7 @@ def test_seen_state_round_trip(tmp_path: Path, campaign: Identity, matcher: Iden
     path = tmp_path / "seen.json"
     assert load_seen(path) == ReplayGuard()
     data = seal(
-        pa.table({"segment": ["*"], "voters": [1], "matched_voters": [1], "households": [1]})
-        .append_column("match_rate", pa.array([1.0]))
-        .append_column("suppressed", pa.array([True])),
+        MATCH_REPORT_SCHEMA.empty_table(),
         kind="match-report",
         exchange_id="ex-1",
         sender=matcher,

@@ -1,4 +1,4 @@
-"""A small coded ``viewership`` release and match report the report tests share, with codes.
+"""A small coded ``viewership`` release, match report and voter counts the report tests share.
 
 Every awkward case is in it once: rows out of order, a suppressed cell, a
 zero baseline, a suppressed baseline, a cell without a baseline, a second
@@ -11,9 +11,13 @@ from typing import Any
 
 import pyarrow as pa
 
+from linkage.tables import MATCH_REPORT_SCHEMA
+
 PERSUADABLE = "s1a2b3c4d5e6f7081"
 TURNOUT = "s0f1e2d3c4b5a6978"
 CODES = {"persuadable": PERSUADABLE, "turnout": TURNOUT}
+VOTERS = {"all_matched": 5000, "persuadable": 2000, "turnout": 1500}
+"""The campaign's own record counts per segment (its state at tokenize)."""
 
 SCHEMA = pa.schema(
     [
@@ -92,14 +96,19 @@ def viewership() -> pa.Table:
 
 
 def match_report() -> pa.Table:
-    """A coded match report: both segments and ``*``, out of order, one suppressed."""
-    return pa.table(
-        {
-            "segment": [TURNOUT, "*", PERSUADABLE],
-            "voters": pa.array([400, 1000, 300], pa.int64()),
-            "matched_voters": pa.array([None, 620, 180], pa.int64()),
-            "households": pa.array([None, 410, 150], pa.int64()),
-            "match_rate": pa.array([None, 0.62, 0.6], pa.float64()),
-            "suppressed": [True, False, False],
-        }
+    """The matcher's global report: one row, 1.25 linked records per linked household."""
+    return pa.Table.from_pylist(
+        [
+            {
+                "linked_households": 1000,
+                "linked_records": 1250,
+                "records_cap": 8,
+                "est_precision": 0.98,
+                "est_recall": None,
+                "households_ci": 19.6,
+                "records_ci": 156.8,
+                "rho": 0.005,
+            }
+        ],
+        schema=MATCH_REPORT_SCHEMA,
     )

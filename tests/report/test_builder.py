@@ -24,7 +24,7 @@ from linkage.report import (
     top_by_index,
     viewership_csv_table,
 )
-from tests.report.coded_release import CODES, PERSUADABLE, match_report, viewership
+from tests.report.coded_release import CODES, PERSUADABLE, VOTERS, match_report, viewership
 
 X = "report-2026"
 WHEN = datetime(2026, 10, 1, 12, 0, tzinfo=UTC)
@@ -36,16 +36,16 @@ def without_weekdays() -> pa.Table:
 
 
 def test_tables_are_the_library_tables_under_their_file_names() -> None:
-    report = build_report(X, CODES, match_report(), viewership(), generated_at=WHEN)
+    report = build_report(X, CODES, match_report(), viewership(), voters=VOTERS, generated_at=WHEN)
     decoded = decode_viewership(viewership(), CODES)
     assert list(report.tables) == [VIEWERSHIP_CSV, MATCH_RATES_CSV, INDEX_CSV]
     assert report.tables[VIEWERSHIP_CSV].equals(viewership_csv_table(decoded))
-    assert report.tables[MATCH_RATES_CSV].equals(match_rate_table(match_report(), CODES))
+    assert report.tables[MATCH_RATES_CSV].equals(match_rate_table(match_report(), decoded, VOTERS))
     assert report.tables[INDEX_CSV].equals(index_table(decoded))
 
 
 def test_weekdays_first_when_the_release_has_them() -> None:
-    report = build_report(X, CODES, match_report(), viewership(), generated_at=WHEN)
+    report = build_report(X, CODES, match_report(), viewership(), voters=VOTERS, generated_at=WHEN)
     index = index_table(decode_viewership(viewership(), CODES))
     assert report.top_day_type == "weekday"
     assert list(report.top) == top_by_index(index, per_segment=3, day_type="weekday")
@@ -57,7 +57,9 @@ def test_weekdays_first_when_the_release_has_them() -> None:
 
 
 def test_other_day_types_are_drawn_per_segment_in_name_order() -> None:
-    report = build_report(X, CODES, match_report(), without_weekdays(), generated_at=WHEN)
+    report = build_report(
+        X, CODES, match_report(), without_weekdays(), voters=VOTERS, generated_at=WHEN
+    )
     assert report.top_day_type == "all"
     assert list(report.images) == [
         "heatmap_persuadable_all.png",
@@ -76,6 +78,7 @@ def test_progress_counts_the_heatmaps() -> None:
         CODES,
         match_report(),
         without_weekdays(),
+        voters=VOTERS,
         progress=lambda done, total: calls.append((done, total)),
         generated_at=WHEN,
     )
@@ -83,8 +86,12 @@ def test_progress_counts_the_heatmaps() -> None:
 
 
 def test_the_page_embeds_the_written_pngs_and_is_reproducible() -> None:
-    first = build_report(X, CODES, match_report(), without_weekdays(), generated_at=WHEN)
-    again = build_report(X, CODES, match_report(), without_weekdays(), generated_at=WHEN)
+    first = build_report(
+        X, CODES, match_report(), without_weekdays(), voters=VOTERS, generated_at=WHEN
+    )
+    again = build_report(
+        X, CODES, match_report(), without_weekdays(), voters=VOTERS, generated_at=WHEN
+    )
     assert first.html is not None and first.html == again.html
     for png in first.images.values():
         assert base64.b64encode(png).decode() in first.html
@@ -93,24 +100,42 @@ def test_the_page_embeds_the_written_pngs_and_is_reproducible() -> None:
 
 def test_plan_tables_reach_the_page_only_with_html() -> None:
     plan = pa.table({"channel": ["CNN"], "daypart": ["prime"], "spots": [3]})
-    with_page = build_report(X, CODES, match_report(), viewership(), plan=plan, generated_at=WHEN)
+    with_page = build_report(
+        X, CODES, match_report(), viewership(), voters=VOTERS, plan=plan, generated_at=WHEN
+    )
     assert with_page.with_plan and with_page.html is not None
-    bare = build_report(X, CODES, match_report(), viewership(), plan=plan, html=False)
+    bare = build_report(
+        X, CODES, match_report(), viewership(), voters=VOTERS, plan=plan, html=False
+    )
     assert bare.html is None and not bare.with_plan
     assert bare.images == with_page.images
 
 
 def test_the_report_is_immutable() -> None:
-    report = build_report(X, CODES, match_report(), viewership(), html=False)
+    report = build_report(X, CODES, match_report(), viewership(), voters=VOTERS, html=False)
     with pytest.raises(AttributeError):
         report.html = "<p>changed</p>"  # type: ignore[misc]
 
 
 def test_a_foreign_code_fails_before_anything_is_drawn() -> None:
     calls: list[tuple[int, int]] = []
-    foreign = match_report().set_column(
-        0, "segment", pa.array(["s9999999999999999", "*", PERSUADABLE])
+    view = viewership()
+    foreign = view.set_column(
+        1, "segment", pa.array(["s9999999999999999", *view["segment"].to_pylist()[1:]])
     )
     with pytest.raises(InputError) as caught:
-        build_report(X, CODES, foreign, viewership(), progress=lambda d, t: calls.append((d, t)))
+        build_report(
+            X,
+            CODES,
+            match_report(),
+            foreign,
+            voters=VOTERS,
+            progress=lambda d, t: calls.append((d, t)),
+        )
     assert caught.value.row == 0 and calls == []
+
+
+def test_a_match_report_of_the_old_per_segment_shape_is_refused() -> None:
+    old = pa.table({"segment": ["*", PERSUADABLE], "voters": [10, 5]})
+    with pytest.raises(InputError, match="match report has no such column"):
+        build_report(X, CODES, old, viewership(), voters=VOTERS, html=False)

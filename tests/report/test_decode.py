@@ -17,7 +17,7 @@ from linkage.report import (
     projected_match_rates,
     viewership_csv_table,
 )
-from tests.report.coded_release import CODES, match_report, viewership
+from tests.report.coded_release import CODES, VOTERS, match_report, viewership
 
 # --- decoding ------------------------------------------------------------------
 
@@ -95,32 +95,32 @@ def test_viewership_csv_table_columns_rows_and_order() -> None:
 # --- match report ----------------------------------------------------------------
 
 
-def test_match_rate_table_decodes_and_orders() -> None:
-    report = match_report().append_column("extra", pa.array(["x", "y", "z"]))
-    table = match_rate_table(report, CODES)
+def test_match_rates_come_from_own_counts_and_released_universes() -> None:
+    decoded = decode_viewership(viewership(), CODES)
+    table = match_rate_table(match_report(), decoded, VOTERS)
     assert tuple(table.column_names) == MATCH_REPORT_COLUMNS
     rows = table.to_pylist()
     assert [r["segment"] for r in rows] == ["all_matched", "persuadable", "turnout"]
-    assert rows[0]["voters"] == 1000
-    assert math.isclose(rows[1]["match_rate"], 0.6)
-    assert rows[2]["suppressed"] is True
-    assert rows[2]["matched_voters"] is None
+    assert [r["voters"] for r in rows] == [5000, 2000, 1500]
+    # Every segment's released universe is 1,000 households; 1.25 linked records each.
+    assert [r["households"] for r in rows] == [1000, 1000, 1000]
+    assert [r["matched_voters"] for r in rows] == [1250, 1250, 1250]
+    assert math.isclose(rows[1]["match_rate"], 1250 / 2000)
+    assert not any(r["suppressed"] for r in rows)
 
 
-def test_match_rate_table_rejects_foreign_codes() -> None:
-    report = pa.table(
-        {
-            "segment": ["*", "s0000000000000000"],
-            "voters": [1, 2],
-            "matched_voters": [1, 2],
-            "households": [1, 2],
-            "match_rate": [1.0, 1.0],
-            "suppressed": [False, False],
-        }
-    )
-    with pytest.raises(InputError) as caught:
-        match_rate_table(report, CODES)
-    assert caught.value.row == 1
+def test_a_segment_the_release_does_not_carry_is_suppressed() -> None:
+    decoded = decode_viewership(viewership(), CODES)
+    without_turnout = decoded.filter(pc.not_equal(decoded["segment"], "turnout"))
+    rows = match_rate_table(match_report(), without_turnout, VOTERS).to_pylist()
+    assert rows[2]["segment"] == "turnout" and rows[2]["suppressed"] is True
+    assert rows[2]["matched_voters"] is None and rows[2]["match_rate"] is None
+
+
+def test_match_rates_need_the_global_one_row_report() -> None:
+    decoded = decode_viewership(viewership(), CODES)
+    with pytest.raises(InputError, match="exactly one row"):
+        match_rate_table(pa.concat_tables([match_report()] * 2), decoded, VOTERS)
 
 
 def test_projected_households_scale_by_match_rate() -> None:

@@ -36,8 +36,15 @@ from linkage.encode import (
     normalize_records,
     to_arrow,
 )
-from linkage.io import PartyHome
-from linkage.protocol import FORMAT_VERSION, LinkageKey, Manifest, encode_payload, open_message
+from linkage.io import PartyHome, load_secret
+from linkage.protocol import (
+    FORMAT_VERSION,
+    LinkageKey,
+    Manifest,
+    encode_payload,
+    open_message,
+    pseudonymize,
+)
 from linkage.protocol.envelope.container import _seal_raw
 from parties.audit import audit_directory
 from tests.conftest import EXCHANGE_ID, ROLES, Exchange
@@ -128,12 +135,20 @@ def reseal(d: Demo, holder: str, kind: str, change: Callable[[pa.Table], pa.Tabl
 
 
 def voters_in_payload_order(d: Demo, table: pa.Table) -> pa.Table:
-    """The voter rows behind a campaign-tokens payload (the auditor's view of the rid map)."""
+    """The voter rows behind a campaign-tokens payload (the auditor's view of the rid map).
+
+    A dummy row (its rid is in no map) gets a voter row picked by its random
+    rid: the tests inject leaks, and a leaked dummy is a leak all the same.
+    """
     rids = pq.read_table(d.home("campaign").state(X) / "rids.parquet")
     voter_of = dict(zip(rids["rid"].to_pylist(), rids["voter_id"].to_pylist(), strict=True))
     voters = pq.read_table(d.world / "campaign" / "voters.parquet")
     row_of = {v: i for i, v in enumerate(voters["voter_id"].to_pylist())}
-    return voters.take([row_of[voter_of[r]] for r in table["rid"].to_pylist()])
+    rows = [
+        row_of[voter_of[r]] if r in voter_of else int(r[1:9], 16) % voters.num_rows
+        for r in table["rid"].to_pylist()
+    ]
+    return voters.take(rows)
 
 
 def failed(results: list[CheckResult]) -> dict[str, str]:
@@ -224,7 +239,8 @@ def test_raw_household_id_as_hp_is_flagged(
     subs = pq.read_table(leaky.world / "provider" / "subscribers.parquet")
 
     def raw_ids(t: pa.Table) -> pa.Table:
-        ids = subs["household_id"].to_pylist()[: t.num_rows]
+        ids = subs["household_id"].to_pylist()
+        ids = (ids * (t.num_rows // len(ids) + 1))[: t.num_rows]  # dummy rows too
         return t.set_column(0, "hp", pa.array(ids, pa.string()))
 
     reseal(leaky, "matcher", "provider-tokens", raw_ids)
@@ -292,14 +308,29 @@ def test_released_cell_under_k_is_flagged(
 def test_segments_differing_by_one_household_are_flagged(
     leaky: Demo, baseline: set[str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    def near_copy(t: pa.Table) -> pa.Table:
-        code = next(c for c in t["segment"].to_pylist() if c != "*")
-        members = t.filter(pc.equal(t["segment"], code))["hp"].to_pylist()
-        outsider = next(h for h in t["hp"].to_pylist() if h not in set(members))
-        extra = pa.table({"hp": [*members, outsider], "segment": ["sneardup"] * (len(members) + 1)})
-        return pa.concat_tables([t, extra])
+    # The campaign adds a code held by one segment's records plus one record of another
+    # household the provider measures: two segments one household apart.
+    home = leaky.home("provider")
+    links = open_message(
+        leaky.inbox("provider", "assignments").read_bytes(), me=home.identity(),
+        contacts=home.trusted(), expected_kind="assignments", expected_exchange=X,
+    ).table  # fmt: skip
+    viewing = pq.read_table(leaky.world / "provider" / "viewing.parquet", columns=["household_id"])
+    hids = pc.unique(viewing["household_id"]).to_pylist()
+    seen = set(pseudonymize(load_secret(home.secret_path), X, hids))
+    hp_of = {r: h for r, h in zip(links["rid"].to_pylist(), links["hp"].to_pylist(), strict=True)}
 
-    reseal(leaky, "provider", "assignments", near_copy)
+    def near_copy(t: pa.Table) -> pa.Table:
+        rows = t.to_pylist()
+        code = next(c for r in rows for c in r["segments"])
+        members = {hp_of.get(r["rid"]) for r in rows if code in r["segments"]}
+        outsider = next(r["rid"] for r in rows if hp_of.get(r["rid"]) in seen - members)
+        for r in rows:
+            if code in r["segments"] or r["rid"] == outsider:
+                r["segments"] = [*r["segments"], "sneardup"]
+        return pa.Table.from_pylist(rows, schema=t.schema)
+
+    reseal(leaky, "provider", "segments", near_copy)
     code, bad = leaks(leaky, baseline, capsys)
     assert "differencing" in bad
     assert "sneardup" in bad["differencing"]
@@ -312,7 +343,7 @@ def test_missing_ledger_fails_the_release_checks(
 ) -> None:
     (leaky.home("provider").ledger / "releases.jsonl").unlink()
     code, bad = leaks(leaky, baseline, capsys)
-    assert set(bad) == {"thresholds", "differencing"}
+    assert set(bad) == {"thresholds", "differencing", "ledger", "privacy-spent"}
     assert code == 1
 
 

@@ -235,7 +235,7 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
     err = rating_error(released, truth)
     rates = pacsv.read_csv(report_dir / "match_rates.csv").to_pylist()
     out.print()
-    out.print("[bold]Match rates[/bold] (from the matcher's report):")
+    out.print("[bold]Match rates[/bold] (noisy matched records from the release, over own counts):")
     for row in rates:
         rate = row.get("match_rate")
         shown = "suppressed" if rate is None else f"{float(rate):.1%}"

@@ -124,6 +124,8 @@ def audit_privacy_spent(ex: Exchange, world: Path) -> CheckResult:
     if not entries:
         return CheckResult("privacy-spent", True, "skipped: the ledger is empty", skipped=True)
     spent: dict[str, list[float]] = {}
+    reports: dict[str, list[float]] = {}
+    exchanges: set[tuple[str, str]] = set()
     exact: dict[str, int] = {}
     caps: dict[str, float] = {}
     for entry in entries:
@@ -134,16 +136,24 @@ def audit_privacy_spent(ex: Exchange, world: Path) -> CheckResult:
         else:
             spent.setdefault(org, [])
             exact[org] = exact.get(org, 0) + 1
+        # The matcher's report is charged with an exchange's first release (the ledger's rule).
+        report = entry.get("report_rho")
+        exchange = (org, str(entry.get("exchange")))
+        if exchange not in exchanges and isinstance(report, int | float):
+            reports.setdefault(org, []).append(float(report))
+        exchanges.add(exchange)
         cap = _lifetime_cap(entry)
         if cap is not None:
             caps[org] = cap
     parts: list[str] = []
     over: list[str] = []
     for org, rhos in sorted(spent.items()):
-        total = math.fsum(rhos)
+        matcher = reports.get(org, [])
+        total = math.fsum([*rhos, *matcher])
         part = (
-            f"{org}: rho {total:.4g} in {len(rhos)} DP release(s) "
-            f"= (epsilon {epsilon_of(total):.2f}, delta {DEFAULT_DELTA:g})"
+            f"{org}: rho {total:.4g} in {len(rhos)} DP release(s)"
+            + (f" and {len(matcher)} match report(s)" if matcher else "")
+            + f" = (epsilon {epsilon_of(total):.2f}, delta {DEFAULT_DELTA:g})"
         )
         if org in exact:
             part += f", {exact[org]} exact"

@@ -68,6 +68,7 @@ __all__ = [
     "graph_matching_attack",
     "pattern_mining_attack",
     "score_guesses",
+    "surname_outliers",
 ]
 
 GATE_PRECISION = 0.9
@@ -1086,3 +1087,40 @@ def graph_matching_attack(
     """
     guesses = graph_matching_guesses(tokens, public, schema, **options)  # type: ignore[arg-type]
     return score_guesses("graph-matching", guesses, truth)
+
+
+# --------------------------------------------------------------------------- dummy stripping
+
+
+def surname_outliers(
+    payload: pa.Table, *, address: str = "mk_addr", surname: str = "bk_surname_zip5"
+) -> npt.NDArray[np.bool_]:
+    """A matcher's guess at which campaign rows are dummies, before it counts tokens.
+
+    A campaign dummy copies a real household's address and draws its names
+    elsewhere, so its surname token tends to appear nowhere else among the
+    rows that share its address token. Real housemates with different surnames
+    are flagged too; the attack that strips the flagged rows then works on
+    counts that are wrong both ways.
+
+    Returns:
+        One flag per payload row (False where either token is missing).
+    """
+    if address not in payload.column_names or surname not in payload.column_names:
+        return np.zeros(payload.num_rows, dtype=np.bool_)
+    groups: dict[object, list[int]] = {}
+    addresses = payload[address].to_pylist()
+    surnames = payload[surname].to_pylist()
+    for row, value in enumerate(addresses):
+        if value is not None and surnames[row] is not None:
+            groups.setdefault(value, []).append(row)
+    flagged = np.zeros(payload.num_rows, dtype=np.bool_)
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        counts: dict[object, int] = {}
+        for row in rows:
+            counts[surnames[row]] = counts.get(surnames[row], 0) + 1
+        for row in rows:
+            flagged[row] = counts[surnames[row]] == 1
+    return flagged

@@ -169,11 +169,14 @@ def aggregate(
         ),
     ] = None,
 ) -> None:
-    """Join the matcher's assignments with viewing logs and release safe aggregates.
+    """Join the matcher's links, the campaign's segment codes and viewing; release DP aggregates.
 
-    Every release is recorded in the provider's ledger (HOME/ledger), which
-    refuses an overspent privacy budget, a re-query of the same cells and a
-    segment too close to one released earlier to the same campaign.
+    Every figure is differentially private by default (zCDP, OpenDP): each
+    segment the campaign asked for, and each of its viewing-intensity tiers,
+    comes back on the public grid, suppressed on noisy values, never refused.
+    The release is recorded in the provider's ledger (HOME/ledger), which
+    refuses only an overspent budget (naming no segment), and a signed receipt
+    of the ledger head goes to the campaign with the release.
 
     Example: narwhal provider aggregate --home ./p --viewing viewing.parquet
     --exchange oh-2026-10 --channels channels.csv --period 2026-10-05..2026-10-11

@@ -46,6 +46,9 @@ def full_app() -> typer.Typer:
     """The whole CLI: synth, demo, audit and every role's sub-app (imports them all)."""
     for role in ROLE_MODULES:
         _app.add_typer(_role_app(role), name=role)
+    from parties import schema_check
+
+    _app.add_typer(schema_check.app, name="schema")
     return _app
 
 

@@ -73,6 +73,7 @@ from linkage.encode.schema import (
     load_schema,
     shipped_schema,
 )
+from linkage.encode.schema_lint import Finding, lint_schema
 from linkage.encode.segments import (
     Always,
     ColumnRef,
@@ -105,6 +106,7 @@ __all__ = [
     "ConstSet",
     "DummyRows",
     "FieldEncoding",
+    "Finding",
     "Hardening",
     "LinkageSchema",
     "Logical",
@@ -131,6 +133,7 @@ __all__ = [
     "from_arrow",
     "iter_chunks",
     "join_row_columns",
+    "lint_schema",
     "load_schema",
     "load_segments",
     "map_chunks",

@@ -24,13 +24,18 @@ from linkage.encode.address import parse_street_address
 from linkage.encode.normalize import (
     canonical_given_name,
     normalize_birth_date,
+    normalize_category,
     normalize_city,
     normalize_code,
+    normalize_date_parts,
     normalize_email,
+    normalize_free_text,
     normalize_name,
     normalize_phone,
+    normalize_place,
     normalize_postcode,
     normalize_state,
+    postcode_district,
     text_column,
 )
 from linkage.encode.schema import LinkageSchema, Side
@@ -51,6 +56,9 @@ _NORMALIZERS: Final[Mapping[str, Callable[[str | None], str | None]]] = {
     "email": normalize_email,
     "text": normalize_name,
     "identifier": normalize_code,
+    "category": normalize_category,
+    "free_text": normalize_free_text,
+    "place": normalize_place,
 }
 """The one-column rule of every field type but ``street_address`` (three columns)."""
 
@@ -80,6 +88,19 @@ def _street_parts(value: str | None) -> tuple[str | None, ...]:
     return parsed.street, parsed.house_number, parsed.unit
 
 
+def _date_parts(value: str | None) -> tuple[str | None, ...]:
+    parts = normalize_date_parts(value)
+    return parts.value, parts.year, parts.month, parts.day
+
+
+_MULTI: Final[Mapping[str, Callable[[str | None], tuple[str | None, ...]]]] = {
+    "street_address": _street_parts,
+    "date": _date_parts,
+    "intl_postcode": postcode_district,
+}
+"""The rule of every field type that writes several columns (``FieldSpec.outputs``)."""
+
+
 def normalize_side(table: pa.Table, schema: LinkageSchema, side: Side) -> pa.Table:
     """Normalise one side's raw table into the schema's normalised columns.
 
@@ -92,10 +113,10 @@ def normalize_side(table: pa.Table, schema: LinkageSchema, side: Side) -> pa.Tab
     arrays: dict[str, pa.Array] = {}
     for field in schema.fields:
         raw = text_column(table, field.column(side))
-        if field.type == "street_address":
-            for name, array in zip(
-                field.outputs, _map_distinct(raw, _street_parts, 3), strict=True
-            ):
+        multi = _MULTI.get(field.type)
+        if multi is not None:
+            width = len(field.outputs)
+            for name, array in zip(field.outputs, _map_distinct(raw, multi, width), strict=True):
                 arrays[name] = array
         else:
             (arrays[field.name],) = _map_distinct(raw, _single(_NORMALIZERS[field.type]), 1)

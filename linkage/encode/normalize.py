@@ -49,23 +49,29 @@ import pyarrow.compute as pc
 from nicknames import NickNamer
 
 from linkage.encode.address import parse_street_address
-from linkage.encode.text import NAME_WORDS, read_csv, split_words
+from linkage.encode.text import NAME_WORDS, fold, read_csv, split_words
 from linkage.errors import InputError
 
 __all__ = [
     "INPUT_COLUMNS",
     "OUTPUT_COLUMNS",
+    "DateParts",
     "canonical_given_name",
     "normalize_birth_date",
+    "normalize_category",
     "normalize_city",
     "normalize_code",
+    "normalize_date_parts",
     "normalize_email",
+    "normalize_free_text",
     "normalize_name",
     "normalize_phone",
+    "normalize_place",
     "normalize_postcode",
     "normalize_records",
     "normalize_row",
     "normalize_state",
+    "postcode_district",
     "text_column",
     "zip5",
 ]
@@ -357,6 +363,194 @@ def normalize_email(value: str | None) -> str | None:
     if not local or len(labels) < 2 or not all(labels):
         return None
     return email
+
+
+# ---------------------------------------------------------------- categories, free text, places
+
+
+def normalize_category(value: str | None) -> str | None:
+    """A categorical code (gender, occupation class, marital status): trimmed and case-folded.
+
+    No name rule runs (titles are kept, words are not joined), so ``"Dr"`` and
+    ``"M"`` survive; inner whitespace is collapsed. Privacy cost: a category
+    has few values, so any token or filter of it alone is a low-entropy
+    equality class the matcher can count; compare it ``exact`` or inside a
+    record-level filter, never as a filter of its own.
+
+    Args:
+        value: The category as written, or None.
+
+    Returns:
+        The folded category, or None when blank.
+    """
+    if value is None:
+        return None
+    return " ".join(fold(value).split()) or None
+
+
+_FREE_TEXT_STOPWORDS: Final = frozenset(
+    {"a", "an", "and", "at", "for", "in", "of", "on", "the", "to"}
+)
+
+
+def normalize_free_text(value: str | None) -> str | None:
+    """Free text (occupation, notes): folded words, stop words dropped, each word once, sorted.
+
+    Sorting makes word order irrelevant (``"farm labourer"`` = ``"labourer,
+    farm"``), so a Dice comparison of q-grams measures shared words and
+    spelling; exact agreement is rare and not the point. Privacy cost: a
+    filter of short free text is as linkable as its value; long text leaks
+    its length through the filter's Hamming weight.
+
+    Args:
+        value: The text as written, or None.
+
+    Returns:
+        The sorted distinct words joined by one space, or None when empty.
+    """
+    if value is None:
+        return None
+    words = {w for w in split_words(value) if w not in _FREE_TEXT_STOPWORDS}
+    return " ".join(sorted(words)) or None
+
+
+_PLACE_QUALIFIERS: Final = frozenset({"county", "co", "parish", "township", "twp", "of"})
+
+
+def normalize_place(value: str | None) -> str | None:
+    """A place (birthplace, town, parish, country): the first comma part, city-style words.
+
+    ``"Kilkenny, Ireland"`` and ``"Co. Kilkenny"`` both give ``"kilkenny"``:
+    text after the first comma is a region or country qualifier, and the
+    words county/co/parish/township are dropped unless they are the whole
+    place. Hyphens split, ``Saint/Mount/Fort`` become ``st/mt/ft`` (as for
+    cities), but no personal-name rule (titles, nicknames) runs. Privacy
+    cost: places are low-entropy; keep them inside a record-level filter.
+
+    Args:
+        value: The place as written, or None.
+
+    Returns:
+        The normalised place, or None when empty.
+    """
+    if value is None:
+        return None
+    head = value.split(",", 1)[0]
+    words = [NAME_WORDS.get(w, w) for w in split_words(head, _CITY_JOINERS)]
+    kept = [w for w in words if w not in _PLACE_QUALIFIERS]
+    return " ".join(kept or words) or None
+
+
+# ---------------------------------------------------------------- dates in parts
+
+_PARTIAL_DATE_YMD: Final = re.compile(r"(\d{4})(?:[-/.](\d{1,2})(?:[-/.](\d{1,2}))?)?")
+_PARTIAL_DATE_DMY: Final = re.compile(r"(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})")
+_YEAR_ONLY: Final = re.compile(r"(?<!\d)(1[0-9]{3}|2[0-9]{3})(?!\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class DateParts:
+    """A date kept as separate parts: each is None when missing or out of range.
+
+    Attributes:
+        year: Four digits.
+        month: ``"01"``-``"12"``.
+        day: ``"01"``-``"31"`` (kept even if the month has fewer days).
+    """
+
+    year: str | None
+    month: str | None
+    day: str | None
+
+    @property
+    def value(self) -> str | None:
+        """The longest known prefix: ``YYYY-MM-DD``, ``YYYY-MM``, ``YYYY`` or None."""
+        if self.year is None:
+            return None
+        if self.month is None:
+            return self.year
+        return (
+            f"{self.year}-{self.month}"
+            if self.day is None
+            else (f"{self.year}-{self.month}-{self.day}")
+        )
+
+
+def _part(text: str | None, high: int) -> str | None:
+    if text is None or not text.isdigit() or not 1 <= int(text) <= high:
+        return None
+    return f"{int(text):02d}"
+
+
+def normalize_date_parts(value: str | None) -> DateParts:
+    """Year, month and day of a date, each kept when it parses on its own.
+
+    Reads ``YYYY-MM-DD`` (also ``/`` or ``.``), ``YYYYMMDD``, ``MM/DD/YYYY``,
+    ``YYYY-MM``, and any lone four-digit year (``"abt 1861"``). An impossible
+    date keeps what parses: ``1861-03-86`` gives year 1861 and month 03, no
+    day, where :func:`normalize_birth_date` returns None. Privacy cost: the
+    year and month alone are low-entropy columns; use them in blocking or
+    inside a record-level filter, not as a filter or token of their own.
+
+    Args:
+        value: The date as written, or None.
+
+    Returns:
+        The parts (all None when no year is found).
+    """
+    if value is None:
+        return DateParts(None, None, None)
+    text = value.strip()
+    hit = _DATE_COMPACT.fullmatch(text) or _PARTIAL_DATE_YMD.fullmatch(text)
+    if hit:
+        year, month, day = hit.group(1), hit.group(2), hit.group(3)
+    elif hit := _PARTIAL_DATE_DMY.fullmatch(text):
+        year, month, day = hit.group(3), hit.group(1), hit.group(2)
+    elif hit := _YEAR_ONLY.search(text):
+        year, month, day = hit.group(1), None, None
+    else:
+        return DateParts(None, None, None)
+    month_part = _part(month, 12)
+    return DateParts(year, month_part, _part(day, 31))
+
+
+# ---------------------------------------------------------------- international postcodes
+
+_UK_POSTCODE: Final = re.compile(r"([a-z]{1,2}[0-9][a-z0-9]?)([0-9][a-z]{2})")
+_CA_POSTCODE: Final = re.compile(r"([a-z][0-9][a-z])([0-9][a-z][0-9])")
+_NL_POSTCODE: Final = re.compile(r"([0-9]{4})([a-z]{2})")
+
+
+def postcode_district(value: str | None) -> tuple[str | None, str | None]:
+    """An international postcode and its district (the part that names an area).
+
+    The code is lower-case letters and digits (3-10 characters). The district
+    is the UK outward code (``"SW1A 1AA"`` -> ``"sw1a"``), the Canadian FSA
+    (``"K1A 0B1"`` -> ``"k1a"``), the Dutch four digits (``"1012 AB"`` ->
+    ``"1012"``), the first three digits of a numeric code of five or more
+    digits (US ZIP3; a ZIP+4 is cut to its ZIP first), the first two of a
+    shorter one, and the whole of any other code. Privacy cost: a district is
+    a coarse area with many residents, so it is a low-entropy column; use it
+    in blocking passes (with a name part) rather than as a token alone.
+
+    Args:
+        value: The postcode as written, or None.
+
+    Returns:
+        ``(code, district)``, both None when the value is no postcode.
+    """
+    code = normalize_code(value)
+    if code is None or not 3 <= len(code) <= 10:
+        return None, None
+    if code.isdigit():
+        if len(code) == 9:
+            code = code[:5]
+        return code, code[:3] if len(code) >= 5 else code[:2]
+    for pattern in (_UK_POSTCODE, _CA_POSTCODE, _NL_POSTCODE):
+        hit = pattern.fullmatch(code)
+        if hit:
+            return code, hit.group(1)
+    return code, code
 
 
 # ---------------------------------------------------------------- tables

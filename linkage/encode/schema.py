@@ -13,8 +13,12 @@ Sections::
     [match_keys]   mk_<name> = { fields = [...], weight = W }   exact keyed tokens
     [compare.<col>] method = "dice" (q, bits, positional) | "exact" | "key" (col = mk_*)
     [blocking]     bk_<name> = ["<col>:<transform>", ...]   keyed blocking passes
+                   (absent: derived from the field types, linkage.encode.blocking_defaults)
     [resolution]   mode = "many_to_one" | "one_to_one", group_by, min_score, max_block
 
+A ``date`` field ``<out>`` writes the date as known (``YYYY-MM-DD``,
+``YYYY-MM`` or ``YYYY``) and ``<out>_year``, ``<out>_month``, ``<out>_day``;
+an ``intl_postcode`` field writes the code and ``<out>_district``.
 A ``street_address`` field ``<out>`` writes the street (predir + name + suffix
 + postdir) to ``<out>`` and its parts to the columns named by ``house_number``
 and ``unit`` (default ``house_number`` and ``unit``).
@@ -35,6 +39,7 @@ from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Final, Literal, cast, get_args
 
+from linkage.encode.blocking_defaults import default_blocking
 from linkage.encode.bloom import BloomSchema, FieldEncoding, Hardening
 from linkage.encode.matchkeys import MatchKeyRecipe
 from linkage.errors import InputError, SchemaError
@@ -73,6 +78,11 @@ FieldType = Literal[
     "email",
     "text",
     "identifier",
+    "category",
+    "free_text",
+    "place",
+    "date",
+    "intl_postcode",
 ]
 FIELD_TYPES: Final[tuple[str, ...]] = get_args(FieldType)
 Side = Literal["a", "b"]
@@ -120,6 +130,10 @@ class FieldSpec:
         """Normalised columns this field writes."""
         if self.type == "street_address":
             return (self.name, self.house_number, self.unit)
+        if self.type == "date":
+            return (self.name, *(f"{self.name}_{p}" for p in ("year", "month", "day")))
+        if self.type == "intl_postcode":
+            return (self.name, f"{self.name}_district")
         return (self.name,)
 
     def column(self, side: Side) -> str | None:
@@ -509,14 +523,25 @@ def load_schema(text: str, *, file: str | None = None) -> LinkageSchema:
     compare = _parse_compare(
         doc.get("compare", {}), columns, {k.recipe.name for k in keys}, problems
     )
-    blocking = _parse_blocking(doc.get("blocking", {}), columns, problems)
+    blocking = (
+        _parse_blocking(doc["blocking"], columns, problems)
+        if "blocking" in doc
+        else [
+            BlockingPass(name, parts)
+            for name, parts in default_blocking([(f.type, f.outputs) for f in fields])
+        ]
+    )
     resolution = _parse_resolution(
         doc.get("resolution", {}), {k.recipe.name for k in keys}, problems
     )
     if not compare:
         problems.append("compare: at least one comparison is required for the fuzzy stage")
     if not blocking:
-        problems.append("blocking: at least one blocking pass is required")
+        problems.append(
+            "blocking: at least one blocking pass is required"
+            if "blocking" in doc
+            else "blocking: no default pass fits these field types; add a [blocking] table"
+        )
     dice = [s.encodings for s in compare if s.encodings]
     if dice and not problems:
         try:

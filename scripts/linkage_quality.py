@@ -17,6 +17,18 @@ Datasets::
     python scripts/linkage_quality.py --a A --b B --schema S.toml --truth T
         # T: two columns, ids of side a then side b (their names are the id
         # columns of A and B unless --id-a / --id-b say otherwise)
+    python scripts/linkage_quality.py --suite [--runs 3] [--only febrl1,world] [--size 20000]
+
+``--suite`` runs, in one go: FEBRL4 with and without SSN; FEBRL1-3 split
+into duplicates (side a) and originals (side b), many-to-one; the synthetic
+world at its default and at heavy corruption
+(:func:`linkage.synth.corrupt_heavily`); and the hard-shapes person files
+(:func:`linkage.synth.hard_shapes`, schema ``hard_shapes``). Each dataset
+gets ``--runs`` fresh-key runs; every figure (P, R, F1, the model's
+estimated P and R, pair completeness, candidate pairs, seconds) is printed
+as its mean, min and max, beside the baseline: recordlinkage's ECM on the
+same run's candidate pairs (blocking's plus the exact stage's), in the
+clear. Progress goes to stderr; one JSON object to stdout.
 
 Prints one JSON object on stdout: ``precision``, ``recall``, ``f1``,
 ``candidate_pairs``, ``pair_completeness``, ``seconds`` and ``baseline`` (the
@@ -32,11 +44,13 @@ import sys
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Final, cast
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import recordlinkage
 
 from linkage.encode import (
@@ -224,14 +238,26 @@ def _plain_frame(problem: Problem, side: str) -> pd.DataFrame:
     return result
 
 
-def baseline(problem: Problem) -> dict[str, object]:
-    """recordlinkage on plain values: same blocking, Jaro-Winkler/exact, ECM, same resolution."""
+def baseline(
+    problem: Problem, pairs_of: tuple[IntArray, IntArray] | None = None
+) -> dict[str, object]:
+    """recordlinkage on plain values: same blocking, Jaro-Winkler/exact, ECM, same resolution.
+
+    Args:
+        problem: The files, schema and truth.
+        pairs_of: Candidate pairs (row positions in a, in b) to classify, like
+            for like with the private path's; None: recordlinkage's own
+            blocking on the schema's passes (no ``max_block``).
+    """
     start = time.perf_counter()
     frame_a, frame_b = _plain_frame(problem, "a"), _plain_frame(problem, "b")
-    indexer = recordlinkage.Index()
-    for block in problem.schema.blocking:
-        indexer.block(block.name)
-    pairs = indexer.index(frame_a, frame_b)
+    if pairs_of is None:
+        indexer = recordlinkage.Index()
+        for block in problem.schema.blocking:
+            indexer.block(block.name)
+        pairs = indexer.index(frame_a, frame_b)
+    else:
+        pairs = pd.MultiIndex.from_arrays([pairs_of[0], pairs_of[1]])
     compare = recordlinkage.Compare()
     compared: set[str] = set()
     for spec in problem.schema.compare:
@@ -265,6 +291,178 @@ def baseline(problem: Problem) -> dict[str, object]:
     return result
 
 
+SUITE: Final = (
+    "febrl4",
+    "febrl4_no_ssn",
+    "febrl1",
+    "febrl2",
+    "febrl3",
+    "world",
+    "world_heavy",
+    "hard_shapes",
+)
+"""The suite's datasets, in the order they run."""
+
+SUITE_SIZE: Final = 20_000
+"""Records on side a of each generated dataset (world voters, hard-shape people)."""
+
+
+def febrl_split(number: int) -> Problem:
+    """FEBRL1-3 split into originals (side b) and duplicates (side a).
+
+    An original may have several duplicates (FEBRL2 and 3: up to five), so
+    the link is many duplicates to one original: ``febrl.toml`` with
+    ``many_to_one`` resolution. Truth: every ``rec-N-dup-M`` with its ``rec-N-org``.
+    """
+    from recordlinkage import datasets
+
+    loaders = {1: datasets.load_febrl1, 2: datasets.load_febrl2, 3: datasets.load_febrl3}
+    frame = loaders[number]().reset_index()
+    original = frame["rec_id"].str.endswith("-org")
+    dups = pa.Table.from_pandas(frame[~original].reset_index(drop=True), preserve_index=False)
+    orgs = pa.Table.from_pandas(frame[original].reset_index(drop=True), preserve_index=False)
+    schema = shipped_schema("febrl")
+    schema = replace(schema, resolution=replace(schema.resolution, mode="many_to_one"))
+    dup_ids = [str(x) for x in dups["rec_id"].to_pylist()]
+    org_of = [x.split("-dup-")[0] + "-org" for x in dup_ids]
+    true_b = _positions(org_of, [str(x) for x in orgs["rec_id"].to_pylist()], "the originals")
+    true_a = np.arange(len(dup_ids), dtype=np.int64)
+    return Problem(dups, orgs, schema, true_a, true_b)
+
+
+def world_problem(voters: int, seed: int = 0, heavy: bool = False) -> Problem:
+    """A synthetic world of ``voters`` voters (one day of viewing), optionally heavily corrupted."""
+    from linkage.synth import corrupt_heavily, generate_world
+
+    world = generate_world(voters=voters, days=1, seed=seed)
+    subscribers = corrupt_heavily(world.subscribers, seed) if heavy else world.subscribers
+    truth = world.voter_household
+    return Problem(
+        world.voters,
+        subscribers,
+        shipped_schema("voters_subscribers"),
+        _positions(truth["voter_id"].to_pylist(), world.voters["voter_id"].to_pylist(), "a"),
+        _positions(truth["household_id"].to_pylist(), subscribers["household_id"].to_pylist(), "b"),
+    )
+
+
+def hard_shapes_problem(people: int, seed: int = 0) -> Problem:
+    """The hard-shapes person files (:func:`linkage.synth.hard_shapes`) and their schema."""
+    from linkage.synth import HARD_SHAPES_SCHEMA, hard_shapes
+
+    files = hard_shapes(people=people, seed=seed)
+    return Problem(
+        files.a,
+        files.b,
+        shipped_schema(HARD_SHAPES_SCHEMA),
+        _positions(files.truth["id_a"].to_pylist(), files.a["person_id"].to_pylist(), "a"),
+        _positions(files.truth["id_b"].to_pylist(), files.b["person_id"].to_pylist(), "b"),
+    )
+
+
+def suite_problem(name: str, size: int = SUITE_SIZE) -> tuple[Problem, str | None]:
+    """One suite dataset by name, and a note when it is a sample of something larger."""
+    if name in ("febrl4", "febrl4_no_ssn"):
+        return febrl4(no_ssn=name == "febrl4_no_ssn"), None
+    if name in ("febrl1", "febrl2", "febrl3"):
+        return febrl_split(int(name[-1])), None
+    if name in ("world", "world_heavy"):
+        note = f"synthetic world of {size} voters (narwhal synth's default is 50000)"
+        return world_problem(size, heavy=name == "world_heavy"), note
+    if name == "hard_shapes":
+        return hard_shapes_problem(size), f"{size} people on side a"
+    raise InputError(f"no suite dataset named {name!r}", hint=f"one of {', '.join(SUITE)}")
+
+
+def _considered(outcome: LinkOutcome, problem: Problem) -> tuple[IntArray, IntArray]:
+    """The real-record pairs the matcher scored: candidates plus exact-stage links."""
+    cand = outcome.candidates
+    real = (cand.ia < problem.a.num_rows) & (cand.ib < problem.b.num_rows)
+    exact = outcome.links.filter(pc.equal(outcome.links["stage"], "exact"))
+    pairs = set(zip(cand.ia[real].tolist(), cand.ib[real].tolist(), strict=True))
+    pairs |= {
+        (int(x), int(y))
+        for x, y in zip(exact["rid"].to_pylist(), exact["hp"].to_pylist(), strict=True)
+    }
+    ordered = sorted(pairs)
+    return (
+        np.asarray([x for x, _ in ordered], dtype=np.int64),
+        np.asarray([y for _, y in ordered], dtype=np.int64),
+    )
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {
+        "mean": round(float(np.mean(values)), 4),
+        "min": round(min(values), 4),
+        "max": round(max(values), 4),
+    }
+
+
+_FIGURES: Final = ("precision", "recall", "f1", "pair_completeness", "candidate_pairs", "seconds")
+
+
+def measure(
+    problem: Problem, runs: int, dummy_rate: float = DEFAULT_DUMMY_RATE, label: str = ""
+) -> dict[str, object]:
+    """``runs`` fresh-key runs of the private path, each with the baseline on its candidates.
+
+    Returns:
+        Each figure (private: also the model's ``est_precision`` and
+        ``est_recall``) as ``{"mean", "min", "max"}`` over the runs.
+    """
+    private: dict[str, list[float]] = {k: [] for k in (*_FIGURES, "est_precision", "est_recall")}
+    plain: dict[str, list[float]] = {k: [] for k in _FIGURES}
+    for run in range(runs):
+        sys.stderr.write(f"suite: {label} run {run + 1}/{runs}\n")
+        result, outcome = private_path(problem, dummy_rate)
+        result["est_precision"] = outcome.est_precision
+        result["est_recall"] = outcome.est_recall
+        for key, values in private.items():
+            values.append(float(cast(float, result[key])))
+        base = baseline(problem, _considered(outcome, problem))
+        for key, values in plain.items():
+            values.append(float(cast(float, base[key])))
+    figures: dict[str, object] = {k: _spread(v) for k, v in private.items()}
+    figures["baseline"] = {k: _spread(v) for k, v in plain.items()}
+    return figures
+
+
+def run_suite(
+    names: tuple[str, ...] = SUITE,
+    runs: int = 3,
+    size: int = SUITE_SIZE,
+    dummy_rate: float = DEFAULT_DUMMY_RATE,
+) -> dict[str, object]:
+    """The benchmark suite: every named dataset measured by :func:`measure`, in one object."""
+    start = time.perf_counter()
+    datasets: dict[str, object] = {}
+    for name in names:
+        sys.stderr.write(f"suite: building {name}\n")
+        problem, note = suite_problem(name, size)
+        entry: dict[str, object] = {
+            "records_a": problem.a.num_rows,
+            "records_b": problem.b.num_rows,
+            "true_pairs": len(problem.true_a),
+            "resolution": problem.schema.resolution.mode,
+        }
+        if note is not None:
+            entry["note"] = note
+        entry.update(measure(problem, runs, dummy_rate, label=name))
+        datasets[name] = entry
+    return {
+        "runs": runs,
+        "dummy_rate": dummy_rate,
+        "figures": "mean, min and max over fresh-key runs; the baseline is recordlinkage's "
+        "ECM on each run's candidate pairs, in the clear",
+        "candidate_pairs": "private: blocking's output, dummy records included (under "
+        "many_to_one, records the exact stage linked are not blocked); baseline: the real "
+        "pairs the matcher scored (blocking's plus the exact stage's links)",
+        "datasets": datasets,
+        "seconds": round(time.perf_counter() - start, 1),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -289,7 +487,33 @@ def main(argv: list[str] | None = None) -> int:
         help=f"dummy records per real row on each side, as the tokenizers add "
         f"(default {DEFAULT_DUMMY_RATE}; 0 for none)",
     )
+    parser.add_argument(
+        "--suite", action="store_true", help="run the benchmark suite; print one JSON object"
+    )
+    parser.add_argument(
+        "--runs", type=int, default=3, help="fresh-key runs per suite dataset (default 3)"
+    )
+    parser.add_argument(
+        "--only", help=f"comma-separated suite datasets (default all: {', '.join(SUITE)})"
+    )
+    parser.add_argument(
+        "--size",
+        type=int,
+        default=SUITE_SIZE,
+        help=f"side-a records of the suite's generated datasets (default {SUITE_SIZE})",
+    )
     args = parser.parse_args(argv)
+    if args.suite:
+        names = SUITE if args.only is None else tuple(args.only.split(","))
+        if args.runs < 1 or args.size < 1 or not set(names) <= set(SUITE):
+            parser.error(f"--runs and --size are >= 1; --only names from {', '.join(SUITE)}")
+        try:
+            report = run_suite(names, args.runs, args.size, args.dummy_rate)
+        except NarwhalError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return exc.exit_code
+        print(json.dumps(report, indent=1))
+        return 0
     try:
         if args.dataset == "febrl4":
             problem = febrl4(args.no_ssn)

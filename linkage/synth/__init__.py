@@ -10,9 +10,16 @@ Modules:
     viewing: the tuning log (sessions, channel choice, dayparts).
     ratecard: spot prices per channel and daypart.
     truth: true segment assignments and viewership, and a report's error against them.
+    hard_shapes: awkward person files (shifted names, year-only dates) and heavier corruption.
     _arrays: vectorised draws and string builders the builders share.
 """
 
+from linkage.synth.hard_shapes import (
+    HARD_SHAPES_SCHEMA,
+    HardShapes,
+    corrupt_heavily,
+    hard_shapes,
+)
 from linkage.synth.schemas import (
     CHANNELS_SCHEMA,
     RATECARD_SCHEMA,
@@ -43,6 +50,7 @@ from linkage.synth.world import (
 __all__ = [
     "CHANNELS_SCHEMA",
     "DEFAULT_CHUNK_VOTERS",
+    "HARD_SHAPES_SCHEMA",
     "RATECARD_SCHEMA",
     "SEGMENTS_TOML",
     "SUBSCRIBERS_SCHEMA",
@@ -50,11 +58,14 @@ __all__ = [
     "VOTERS_SCHEMA",
     "VOTER_HOUSEHOLD_SCHEMA",
     "WORLD_START",
+    "HardShapes",
     "RatingError",
     "World",
     "WorldChunk",
     "WorldStream",
+    "corrupt_heavily",
     "generate_world",
+    "hard_shapes",
     "rating_error",
     "true_assignments",
     "true_assignments_of",

@@ -117,6 +117,8 @@ def link(
         f"threshold {result.threshold:.3f}; model estimates precision "
         f"{result.est_precision:.3f}, recall {result.est_recall:.3f}"
     )
+    for warning in result.warnings:
+        out.print(f"warning: {warning}", markup=False, highlight=False)
     report = rates.to_pylist()[0]
     again = "" if issued is not None else " (re-sent as first issued)"
     out.print(

@@ -24,7 +24,11 @@ from linkage.match.matching import (
     shared_keys,
 )
 from linkage.match.quality import linkage_quality
-from linkage.match.resolution import resolve_many_to_one, resolve_one_to_one
+from linkage.match.resolution import (
+    constrained_posteriors,
+    resolve_many_to_one,
+    resolve_one_to_one,
+)
 from linkage.match.similarity import dice_all_pairs, dice_pairs, dice_reference, popcounts, warm_up
 
 __all__ = [
@@ -36,6 +40,7 @@ __all__ = [
     "candidate_pairs",
     "choose_threshold",
     "comparison_vectors",
+    "constrained_posteriors",
     "dice_all_pairs",
     "dice_pairs",
     "dice_reference",

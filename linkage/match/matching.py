@@ -6,14 +6,19 @@ and household pseudonyms. :func:`link_records` is the whole pipeline:
 1. **Exact stage** (:func:`link_exact`): each agreeing match key adds its
    weight to a (record, household) pair; the best pair wins if it reaches
    ``min_score``, and a tie between two households is left unlinked.
-2. **Fuzzy stage** on the records left (:mod:`linkage.blocking`,
-   :mod:`linkage.fuzzy`): keyed blocking, comparison vectors, an unsupervised
-   ECM model fitted on every candidate pair, a threshold chosen from the model.
+2. **Fuzzy stage** on the records left (:mod:`linkage.match.blocking`,
+   :mod:`linkage.match.ecm`): keyed blocking, comparison vectors, a
+   Fellegi-Sunter model fitted on every candidate pair from the exact stage's
+   links as a labelled seed, and checked (its warnings reach the outcome).
 3. **Resolution**: one-to-one (person files: each record on either side used
    once, best pairs first) or many-to-one (voters to households: a voter to at
    most one household; voters sharing the ``group_by`` key, i.e. one address
    and unit, are one household, so unlinked members inherit the household
-   their linked members agree on).
+   their linked members agree on). The threshold is chosen on the pairs
+   resolution keeps, with posteriors under its constraint
+   (:func:`linkage.match.resolution.constrained_posteriors`); estimated
+   recall counts the matches blocking lost, from the share of seed pairs no
+   blocking pass would have paired.
 """
 
 from __future__ import annotations
@@ -36,7 +41,11 @@ from linkage.engine import Engine
 from linkage.match.blocking import Candidates, candidate_pairs
 from linkage.match.comparison import Comparison, Feature, comparison_features
 from linkage.match.ecm import FittedModel, choose_threshold, fit_model
-from linkage.match.resolution import resolve_many_to_one, resolve_one_to_one
+from linkage.match.resolution import (
+    constrained_posteriors,
+    resolve_many_to_one,
+    resolve_one_to_one,
+)
 from linkage.types import Columns
 
 #: Weight of each exact key: roughly log2 of how much more likely agreement is
@@ -54,6 +63,13 @@ DEFAULT_WEIGHTS: Mapping[str, float] = {
 #: An address-with-unit agreement (4) alone links; a building address without
 #: unit (2) needs a confirming name, phone or e-mail key.
 DEFAULT_MIN_SCORE = 4.0
+
+#: Below this many exact links, the model's seed is every pair that agrees
+#: on a match key (whatever its weight) and is unique on both sides.
+_MIN_SEED_LINKS: Final = 20
+
+#: Estimated pair completeness below which blocking is reported.
+_LOW_COMPLETENESS: Final = 0.95
 
 
 @dataclass(frozen=True)
@@ -232,7 +248,14 @@ class LinkOutcome:
         group_links: Links inherited within a ``group_by`` household.
         ambiguous: Records left unlinked because two households tied.
         est_precision: Mean posterior of the links.
-        est_recall: Expected linked matches / expected matches.
+        est_recall: Expected linked matches / expected matches, the latter
+            including the matches blocking is estimated to have lost.
+        est_pair_completeness: Share of the model's seed pairs (the exact
+            stage's links) that some blocking pass pairs: the estimate of
+            blocking's pair completeness (1.0 without a seed).
+        warnings: What looks wrong (a model that breaks its constraints or
+            is unstable, blocking that loses pairs) and what to change; for
+            the matcher's terminal, never values.
     """
 
     links: pa.Table
@@ -246,6 +269,8 @@ class LinkOutcome:
     ambiguous: int
     est_precision: float
     est_recall: float
+    est_pair_completeness: float = 1.0
+    warnings: tuple[str, ...] = ()
 
 
 _STAGE_EXACT: Final = "exact"
@@ -420,6 +445,22 @@ def link_records(
     ea = _positions(exact.links["rid"], a_exact["rid"])
     eb = _positions(exact.links["hp"], b_exact["hp"])
     del a_exact, b_exact
+    seed_a, seed_b = ea, eb
+    seed_keys = [
+        c
+        for c in a_cols.schema.names
+        if c.startswith("mk_") and not c.startswith("mk_f_") and c in b_cols.schema.names
+    ]
+    if ea.size < _MIN_SEED_LINKS and seed_keys:
+        # Too few weighted links (e.g. keys at weight 0): a pair agreeing on
+        # any match key, unique for its record, seeds the model without linking.
+        a_seed, b_seed = a_cols.read(["rid", *seed_keys]), b_cols.read(["hp", *seed_keys])
+        unit = link_exact(
+            a_seed, b_seed, engine=engine, weights=dict.fromkeys(seed_keys, 1.0), min_score=1.0
+        )
+        seed_a = _positions(unit.links["rid"], a_seed["rid"])
+        seed_b = _positions(unit.links["hp"], b_seed["hp"])
+        del a_seed, b_seed
     _release_memory()
     escore = exact.links["score"].to_numpy().astype(np.float64)
     if settings.mode == "one_to_one" and eb.size:
@@ -449,9 +490,17 @@ def link_records(
         candidates = candidate_pairs(
             a_cols.read(blocking), b_block, engine=engine, max_block=settings.max_block
         )
+    completeness = _seed_completeness(a_cols, b_block, blocking, seed_a, seed_b)
     del b_block
     _release_memory()
     ia, ib = candidates.ia, candidates.ib
+    warnings: list[str] = []
+    if completeness < _LOW_COMPLETENESS:
+        warnings.append(
+            f"blocking pairs only about {completeness:.0%} of the exact stage's links; "
+            "true pairs outside every blocking pass are never compared: add a [blocking] "
+            "pass on other fields (e.g. date of birth, postcode) or raise max_block"
+        )
     features = settings.features or comparison_features(a_cols.schema, b_cols.schema)
     model: FittedModel | None = None
     threshold = settings.threshold if settings.threshold is not None else 0.5
@@ -469,16 +518,19 @@ def link_records(
         exact_levels = (
             comparison.vectors(ea, link_b[ea])[0] if settings.mode == "many_to_one" else None
         )
+        seed_levels = comparison.vectors(seed_a, seed_b)[0] if seed_a.size else None
         del comparison
         _release_memory()
         progress("fitting the model")
-        model = fit_model(levels, features)
-        posterior = model.posterior(levels)
+        sides = min(np.unique(ia).size, np.unique(ib).size)
+        model = fit_model(levels, features, seed=seed_levels, prior=0.8 * sides / ia.size)
+        warnings[:0] = model.warnings
+        log_bf = model.log_bayes_factor(levels)
         if exact_levels is not None:
-            link_p[ea] = model.posterior(exact_levels)
+            exact_bf = model.log_bayes_factor(exact_levels)
         else:
-            # Exact links carry the model's posterior of their pair where it was scored.
-            link_p[ea] = _pair_lookup(ia * n_b + ib, posterior, ea * n_b + link_b[ea], missing=1.0)
+            # Exact links carry their pair's Bayes factor where it was scored.
+            exact_bf = _pair_lookup(ia * n_b + ib, log_bf, ea * n_b + link_b[ea], missing=700.0)
         rest = link_b[ia] < 0
         if settings.mode == "one_to_one":
             taken = np.zeros(n_b, dtype=bool)
@@ -486,21 +538,44 @@ def link_records(
             rest &= ~taken[ib]
         if rest.all():
             # Many-to-one blocking saw open records only: no copy of 4 x 95M.
-            ra, rb, rp, rt = ia, ib, posterior, tie
+            ra, rb, rbf, rt = ia, ib, log_bf, tie
         else:
-            ra, rb, rp, rt = ia[rest], ib[rest], posterior[rest], tie[rest]
+            ra, rb, rbf, rt = ia[rest], ib[rest], log_bf[rest], tie[rest]
         del levels
         _release_memory()
         progress("resolving")
+        # Resolution ranks by Bayes factor (the pairwise order); the cut and
+        # the estimates use posteriors under the resolution constraint.
         if settings.mode == "one_to_one":
-            chosen = resolve_one_to_one(ra, rb, rp, rt)
+            chosen = resolve_one_to_one(ra, rb, rbf, rt)
         else:
-            chosen, tied = resolve_many_to_one(ra, rb, rp, rt)
+            chosen, tied = resolve_many_to_one(ra, rb, rbf, rt)
             ambiguous += tied
+        rp, _, lam = constrained_posteriors(ra, rb, rbf, one_to_one=settings.mode == "one_to_one")
+        if settings.mode == "one_to_one":
+            # A candidate that resolution gave to another record competes no
+            # more: the kept pairs' posteriors are taken among the free pairs.
+            partner_b = np.full(n_a, -1, np.int64)
+            partner_a = np.full(n_b, -1, np.int64)
+            partner_b[ra[chosen]], partner_a[rb[chosen]] = rb[chosen], ra[chosen]
+            free = ((partner_a[rb] < 0) | (partner_a[rb] == ra)) & (
+                (partner_b[ra] < 0) | (partner_b[ra] == rb)
+            )
+            free_p, _, _ = constrained_posteriors(ra[free], rb[free], rbf[free], one_to_one=True)
+            rp = np.zeros_like(rp)
+            rp[free] = free_p
+        # An exact link is its record's one candidate: the same constraint, n = 1.
+        link_p[ea] = 1.0 / (1.0 + np.exp(-np.clip(_logit(lam) + exact_bf, -700.0, 700.0)))
+        np.add.at(expected, ra, rp)
+        np.minimum(expected, 1.0, out=expected)
+        open_expected = float(expected.sum())
+        lost = open_expected * (1.0 / max(completeness, 1e-3) - 1.0)
         if settings.threshold is None:
-            threshold = choose_threshold(rp[chosen])
-        np.maximum.at(expected, ra[chosen], rp[chosen])
-        accept = chosen[rp[chosen] >= threshold]
+            missed = max(open_expected - float(rp[chosen].sum()), 0.0) + lost
+            threshold = choose_threshold(rp[chosen], missed=missed)
+        # A pair with no evidence for it (Bayes factor <= 1, e.g. every field
+        # missing) is never linked, however likely its record is to have a match.
+        accept = chosen[(rp[chosen] >= threshold) & (rbf[chosen] > 0.0)]
         link_b[ra[accept]], link_p[ra[accept]] = rb[accept], rp[accept]
         stage[ra[accept]] = _STAGE_FUZZY
 
@@ -514,6 +589,8 @@ def link_records(
         group_links = int(inherited.sum())
 
     linked = np.flatnonzero(link_b >= 0)
+    blocked = expected.copy()
+    blocked[ea] = 0.0
     expected = np.maximum(expected, np.where(link_b >= 0, link_p, 0.0))
     rids = a_cols.read(["rid"])["rid"].combine_chunks()
     links = pa.table(
@@ -526,7 +603,11 @@ def link_records(
         }
     ).sort_by("rid")
     evidence = pa.table({"rid": rids, "expected": pa.array(expected, pa.float64())})
-    total_expected = float(expected.sum())
+    # Matches blocking lost sit outside ``expected`` (no candidate names
+    # them); they are added in proportion to what blocking had to find.
+    total_expected = float(expected.sum()) + float(blocked.sum()) * (
+        1.0 / max(completeness, 1e-3) - 1.0
+    )
     return LinkOutcome(
         links=links,
         evidence=evidence,
@@ -538,8 +619,43 @@ def link_records(
         group_links=group_links,
         ambiguous=ambiguous,
         est_precision=float(link_p[linked].mean()) if linked.size else 0.0,
-        est_recall=float(link_p[linked].sum()) / total_expected if total_expected else 0.0,
+        est_recall=min(float(link_p[linked].sum()) / total_expected, 1.0)
+        if total_expected
+        else 0.0,
+        est_pair_completeness=completeness,
+        warnings=tuple(warnings),
     )
+
+
+def _logit(p: float) -> float:
+    p = min(max(p, 1e-12), 1.0 - 1e-12)
+    return float(np.log(p) - np.log1p(-p))
+
+
+def _seed_completeness(
+    a_cols: Columns,
+    b_block: pa.Table,
+    blocking: Sequence[str],
+    seed_a: npt.NDArray[np.int64],
+    seed_b: npt.NDArray[np.int64],
+) -> float:
+    """Share of seed pairs that agree on some blocking pass: blocking's pair completeness.
+
+    The seed (exact links) is found without blocking, so it measures what the
+    passes would have missed; it ignores ``max_block``, and seed pairs are
+    cleaner than most, so the estimate leans high. 1.0 without a seed.
+    """
+    if seed_a.size == 0:
+        return 1.0
+    if not blocking:
+        return 0.0
+    a_seed = a_cols.read(list(blocking)).take(pa.array(seed_a))
+    b_seed = b_block.take(pa.array(seed_b))
+    found = np.zeros(seed_a.size, dtype=bool)
+    for name in blocking:
+        same = pc.fill_null(pc.equal(a_seed[name], b_seed[name]), False)
+        found |= np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    return float(found.mean())
 
 
 def assignments_from_links(campaign: pa.Table, links: pa.Table, *, engine: Engine) -> pa.Table:

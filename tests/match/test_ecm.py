@@ -1,4 +1,4 @@
-"""The ECM model: finds a planted match class, fits on distinct rows, picks the F1 cut."""
+"""The match model: finds a planted match class, keeps missing neutral, checks itself."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from linkage.match import (
     distinct_rows,
     fit_model,
 )
-from linkage.match.ecm import _DICE_START, _EXACT_START, _LevelECM
+from linkage.match.ecm import MISSING_LEVELS
 
 
 def test_ecm_separates_a_planted_match_class() -> None:
@@ -30,46 +30,23 @@ def test_ecm_separates_a_planted_match_class() -> None:
          rng.choice([2, 0, 3], n_non, p=[0.6, 0.39, 0.01])]
     )  # fmt: skip
     levels = np.vstack([match, non]).astype(np.int64)
-    model = fit_model(levels, features)
+    seed = match[:30].astype(np.int64)
+    model = fit_model(levels, features, seed=seed)
     posterior = model.posterior(levels)
     assert 0.05 < model.prior < 0.15
+    assert model.warnings == ()
     predicted = posterior >= choose_threshold(posterior)
     truth = np.r_[np.ones(n_match, bool), np.zeros(n_non, bool)]
     tp = int((predicted & truth).sum())
     f1 = 2 * tp / (predicted.sum() + truth.sum())
     assert f1 > 0.95
     # Deterministic: the same data gives the same model.
-    assert fit_model(levels, features) == model
+    assert fit_model(levels, features, seed=seed) == model
 
 
 def test_choose_threshold_maximises_expected_f1() -> None:
     assert choose_threshold(np.array([0.99, 0.98, 0.6, 0.1, 0.01])) == pytest.approx(0.6)
     assert choose_threshold(np.array([])) == 0.5
-
-
-def test_fit_on_distinct_rows_equals_recordlinkage_fit_on_all_rows() -> None:
-    rng = np.random.default_rng(11)
-    features = (Feature("clk_a", "dice"), Feature("clk_b", "dice"), Feature("mk_f_c", "exact"))
-    matches = rng.random(20_000) < 0.1
-    levels = np.stack(
-        [
-            np.where(
-                matches, rng.integers(3, len(_DICE_START), 20_000), rng.integers(0, 3, 20_000)
-            ),
-            np.where(
-                matches, rng.integers(2, len(_DICE_START), 20_000), rng.integers(0, 4, 20_000)
-            ),
-            np.where(matches, rng.random(20_000) < 0.9, rng.random(20_000) < 0.05).astype(int),
-        ],
-        axis=1,
-    ).astype(np.int64)
-    model = fit_model(levels, features)
-    expected = _recordlinkage_fit(levels, features)
-    ours = np.array([*(u for row in model.u for u in row if u > 0)])
-    theirs = expected[0][expected[0] > 0]
-    np.testing.assert_allclose(np.sort(ours), np.sort(theirs), rtol=1e-9, atol=1e-12)
-    ours_m = np.array([*(m for row in model.m for m in row if m > 0)])
-    np.testing.assert_allclose(np.sort(ours_m), np.sort(expected[1][expected[1] > 0]), rtol=1e-9)
 
 
 def test_distinct_rows_matches_numpy_unique() -> None:
@@ -84,10 +61,42 @@ def test_distinct_rows_matches_numpy_unique() -> None:
     assert empty_rows.shape == (0, 3) and empty_counts.size == 0
 
 
-def _recordlinkage_fit(levels: np.ndarray, features: tuple[Feature, ...]) -> np.ndarray:
-    """The model as recordlinkage's own ECM.fit gives it on every row (the oracle)."""
-    starts = [_DICE_START if f.kind == "dice" else _EXACT_START for f in features]
-    kernel = _LevelECM(starts, max_iter=100)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kernel.fit(levels)
-        return np.nan_to_num(np.exp(kernel.feature_log_prob_), nan=0.0)
+def _world(rng: np.random.Generator, n_match: int, n_non: int) -> tuple[np.ndarray, np.ndarray]:
+    """A name filter and a birth-date key; many non-match pairs miss the date on both sides."""
+    match = np.column_stack([rng.choice([6, 5, 4], n_match), rng.choice([3, 3, 3, 1], n_match)])
+    dob_non = rng.choice([0, 2, 3], n_non, p=[0.5, 0.49, 0.01])
+    non = np.column_stack([rng.choice([2, 3, 4], n_non, p=[0.7, 0.2, 0.1]), dob_non])
+    return match.astype(np.int64), non.astype(np.int64)
+
+
+def test_missing_is_neutral_evidence() -> None:
+    rng = np.random.default_rng(3)
+    features = (Feature("clk_name", "dice"), Feature("mk_f_dob", "exact"))
+    match, non = _world(rng, 400, 4000)
+    model = fit_model(np.vstack([match, non]), features, seed=match[:40])
+    for m, u in zip(model.m, model.u, strict=True):
+        assert m[:MISSING_LEVELS] == u[:MISSING_LEVELS]
+    # Missing on both or on one side moves nothing; a disagreeing date does.
+    bf = model.log_bayes_factor(np.array([[6, 0], [6, 1], [6, 2], [6, 3]]))
+    assert bf[0] == bf[1] and bf[2] < bf[0] < bf[3]
+    # The crowd of "both missing" non-matches cannot become the match class.
+    posterior = model.posterior(np.vstack([match, non]))
+    assert posterior[: len(match)].mean() > 0.9 and posterior[len(match) :].mean() < 0.05
+
+
+def test_a_fit_that_breaks_its_constraints_says_so() -> None:
+    rng = np.random.default_rng(5)
+    features = (Feature("clk_name", "dice"), Feature("mk_f_odd", "exact"))
+    # Agreement on mk_f_odd is commoner among non-matches: no honest model has m > u there.
+    match = np.column_stack([rng.choice([6, 5], 300), rng.choice([2, 3], 300, p=[0.9, 0.1])])
+    non = np.column_stack([rng.choice([2, 3], 3000), rng.choice([2, 3], 3000)])
+    model = fit_model(np.vstack([match, non]).astype(np.int64), features, seed=match[:30])
+    assert any("constraints" in w and "mk_f_odd" in w for w in model.warnings)
+
+
+def test_a_fit_without_a_seed_says_so() -> None:
+    rng = np.random.default_rng(9)
+    features = (Feature("clk_name", "dice"), Feature("mk_f_dob", "exact"))
+    match, non = _world(rng, 200, 2000)
+    model = fit_model(np.vstack([match, non]), features)
+    assert any("no labelled seed" in w for w in model.warnings)

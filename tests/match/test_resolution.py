@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from linkage.match import (
+    constrained_posteriors,
     resolve_many_to_one,
     resolve_one_to_one,
 )
@@ -88,3 +89,31 @@ def _many_to_one_by_sorting(
         else:
             chosen.append(ranked[0][3])
     return chosen, tied
+
+
+def test_constrained_posteriors_let_candidates_compete() -> None:
+    # Record 0: one strong candidate and a weak one; record 1: two equally
+    # strong; records 2-9: a lone strong candidate (most records have a match).
+    ia = np.array([0, 0, 1, 1, *range(2, 10)], dtype=np.int64)
+    ib = np.arange(ia.size, dtype=np.int64)
+    log_bf = np.array([12.0, -6.0, 12.0, 12.0, *([12.0] * 8)])
+    post, expected, lam = constrained_posteriors(ia, ib, log_bf, one_to_one=False)
+    pairwise = 1.0 / (1.0 + np.exp(-(log_bf + np.log(10 / 12 / (1 - 10 / 12)))))
+    assert post[0] > pairwise[0] and post[0] > 0.999
+    assert post[1] < 1e-6
+    assert post[2] == pytest.approx(0.5, abs=1e-3) and post[2] == pytest.approx(post[3])
+    per_record = np.bincount(ia, weights=post)
+    assert np.all(per_record <= 1.0 + 1e-12)
+    assert expected == pytest.approx(per_record.sum()) and 0.9 < lam < 1.0
+
+
+def test_constrained_posteriors_one_to_one_constrains_both_sides() -> None:
+    # Two side-a records both claim side-b record 0 with equal strength.
+    ia = np.array([0, 1], dtype=np.int64)
+    ib = np.array([0, 0], dtype=np.int64)
+    log_bf = np.array([10.0, 10.0])
+    many, _, _ = constrained_posteriors(ia, ib, log_bf, one_to_one=False)
+    one, _, _ = constrained_posteriors(ia, ib, log_bf, one_to_one=True)
+    assert np.all(many > 0.99) and np.allclose(one, 0.5, atol=1e-3)
+    empty, total, _ = constrained_posteriors(ia[:0], ib[:0], log_bf[:0], one_to_one=True)
+    assert empty.size == 0 and total == 0.0

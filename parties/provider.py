@@ -197,21 +197,12 @@ def aggregate(
         raise PrivacyError("--rho must be positive", hint=f"the default is {DEFAULT_RELEASE_RHO:g}")
     # Open without consuming: a refused release must leave the replay state untouched.
     # The matcher's links and the campaign's segment codes meet only here.
-    source = h.inbox_message(x, "assignments")
-    assignments = open_message_file(
-        source,
-        me=me,
-        contacts=h.trusted(),
-        expected_kind="assignments",
-        expected_exchange=x,
-    )
-    segments_source = h.inbox_message(x, "segments")
-    segments = open_message_file(
-        segments_source,
-        me=me,
-        contacts=h.trusted(),
-        expected_kind="segments",
-        expected_exchange=x,
+    source, segments_source = h.inbox_message(x, "assignments"), h.inbox_message(x, "segments")
+    assignments, segments = (
+        open_message_file(
+            path, me=me, contacts=h.trusted(), expected_kind=kind, expected_exchange=x
+        )
+        for path, kind in ((source, "assignments"), (segments_source, "segments"))
     )
     # The release goes back to the card that sent the segment codes (an
     # organisation may have re-initialised its card: the budget is the org's).

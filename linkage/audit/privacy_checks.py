@@ -28,11 +28,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from linkage.audit.combinations import isolating_regions
-from linkage.audit.exchange import CheckResult, Exchange, messages_of_kind, provider_secret
+from linkage.audit.exchange import CheckResult, Exchange, messages_of_kind
+from linkage.audit.release_checks import rebuilt_assignments
 from linkage.engine import DuckDBEngine
 from linkage.measure import cross_with_intensity, household_intensity
-from linkage.protocol import UNSEEN_PREFIX, OpenedMessage, pseudonymize
-from linkage.release import DEFAULT_DELTA, ENTRIES_FILE, assemble_assignments, epsilon_of
+from linkage.protocol import OpenedMessage
+from linkage.release import DEFAULT_DELTA, ENTRIES_FILE, epsilon_of
 from linkage.tables import DEFAULT_K, INTERVAL_COLUMNS, TIER_SEPARATOR
 
 __all__ = [
@@ -168,28 +169,6 @@ def audit_privacy_spent(ex: Exchange, world: Path) -> CheckResult:
     return CheckResult("privacy-spent", True, detail)
 
 
-def _household_ids(world: Path, secret: bytes, exchange_id: str) -> dict[str, str]:
-    """hp -> household_id over the households the provider measures (its viewing log)."""
-    viewing = pq.read_table(world / "provider" / "viewing.parquet", columns=["household_id"])
-    hids = pc.unique(viewing["household_id"]).to_pylist()
-    return dict(zip(pseudonymize(secret, exchange_id, hids), hids, strict=True))
-
-
-def _assigned(ex: Exchange, world: Path, exchange_id: str) -> pa.Table | None:
-    """The provider's (household_id, segment) rows for an exchange, rebuilt from its inbox."""
-
-    def latest(kind: str) -> OpenedMessage | None:
-        found = [o for _, o in messages_of_kind(ex, kind) if o.manifest.exchange_id == exchange_id]
-        return found[-1] if found else None
-
-    links, codes = latest("assignments"), latest("segments")
-    if links is None or codes is None:
-        return None
-    back = _household_ids(world, provider_secret(ex), exchange_id)
-    households = [back.get(h, UNSEEN_PREFIX + h) for h in links.table["hp"].to_pylist()]
-    return assemble_assignments(links.table, codes.table, households)
-
-
 def released_household_sets(
     ex: Exchange, world: Path
 ) -> tuple[dict[str, set[str]], list[str], list[str]]:
@@ -206,7 +185,7 @@ def released_household_sets(
     missing: list[str] = []
     viewing: pa.Table | None = None
     for x, opened in releases:
-        assigned = _assigned(ex, world, x)
+        assigned = rebuilt_assignments(ex, world, x)
         if assigned is None:
             missing.append(x)
             continue

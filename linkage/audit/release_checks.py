@@ -67,14 +67,18 @@ def _households(world: Path, secret: bytes, exchange_id: str) -> dict[str, str]:
     return dict(zip(pseudonymize(secret, exchange_id, hids), hids, strict=True))
 
 
-def _assigned(ex: Exchange, world: Path, exchange_id: str) -> pa.Table | None:
-    """The provider's (household_id, segment) table for an exchange, rebuilt from its inbox."""
+def rebuilt_assignments(ex: Exchange, world: Path, exchange_id: str) -> pa.Table | None:
+    """The provider's (household_id, segment) table for an exchange, rebuilt from its inbox.
 
-    def one(kind: str) -> OpenedMessage | None:
+    The auditor joins the latest ``assignments`` (links) and ``segments``
+    (codes) messages the provider received, as the provider does.
+    """
+
+    def latest(kind: str) -> OpenedMessage | None:
         found = [o for _, o in messages_of_kind(ex, kind) if o.manifest.exchange_id == exchange_id]
-        return found[0] if found else None
+        return found[-1] if found else None
 
-    links, codes = one("assignments"), one("segments")
+    links, codes = latest("assignments"), latest("segments")
     if links is None or codes is None:
         return None
     back = _households(world, provider_secret(ex), exchange_id)
@@ -106,7 +110,7 @@ def audit_thresholds(ex: Exchange, world: Path) -> CheckResult:
         if not any(r.get("exchange") == x for r in records):
             return CheckResult("thresholds", False, f"{path.name}: no ledger entry")
         k = _k_for(records, x)
-        assigned = _assigned(ex, world, x)
+        assigned = rebuilt_assignments(ex, world, x)
         if assigned is None:
             return CheckResult("thresholds", False, "links or segments for the release not found")
         channels = sorted(set(opened.table["channel"].to_pylist()))
@@ -164,7 +168,7 @@ def audit_differencing(ex: Exchange, world: Path) -> CheckResult:
     segments: dict[str, set[str]] = {}
     k = DEFAULT_K
     for x in sorted(released):
-        assigned = _assigned(ex, world, x)
+        assigned = rebuilt_assignments(ex, world, x)
         if assigned is None:
             continue
         k = min(k, _k_for(records, x)) if segments else _k_for(records, x)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -231,6 +231,7 @@ def write_token_message(
     before_publish: Callable[[], None] = lambda: None,
     dummy_rate: float = DEFAULT_DUMMY_RATE,
     keep_dummies: Callable[[pa.Array], None] = lambda ids: None,
+    dummy_ids: Callable[[int], Sequence[str]] | None = None,
 ) -> Path:
     """Encode ``table`` and seal it, joined row by row with ``columns``, into the outbox.
 
@@ -273,7 +274,14 @@ def write_token_message(
                 progress.advance(task, part.num_rows)
             progress.add_task("making dummy rows", total=None)
             dummies = dummy_rows(
-                table, columns, link_schema, run.side, run.key, rate=dummy_rate, workers=workers
+                table,
+                columns,
+                link_schema,
+                run.side,
+                run.key,
+                rate=dummy_rate,
+                workers=workers,
+                make_ids=dummy_ids,
             )
             if dummies.payload.num_rows:
                 shuffled.write(dummies.payload)

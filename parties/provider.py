@@ -28,7 +28,14 @@ from linkage.io import (
     write_message,
 )
 from linkage.measure import TIER_NAMES, distinct_values, parse_period, sanitize_viewing
-from linkage.protocol import households_of, pseudonymize, seal, validate_exchange_id
+from linkage.protocol import (
+    dummy_pseudonym_mask,
+    dummy_pseudonyms,
+    households_of,
+    pseudonymize,
+    seal,
+    validate_exchange_id,
+)
 from linkage.release import (
     DEFAULT_RELEASE_RHO,
     DEFAULT_RHO_LIFETIME,
@@ -98,7 +105,17 @@ def tokenize(
     with out.status("pseudonymizing households"):
         hps = pseudonymize(secret, x, table["household_id"].to_pylist())
     known = pa.table({"hp": pa.array(hps, pa.string())})
-    target = write_token_message(run, link_schema, table, known, workers=workers)
+    # Dummy households carry pseudonyms the measurement side can tell apart
+    # (tagged with the secret), so a subscriber with no viewing is never
+    # mistaken for one and still counts in its segments' universes.
+    target = write_token_message(
+        run,
+        link_schema,
+        table,
+        known,
+        workers=workers,
+        dummy_ids=lambda n: dummy_pseudonyms(secret, x, n),
+    )
     out.print(f"tokenized {table.num_rows:,} households")
     out.print(f"wrote {target}")
 
@@ -230,7 +247,8 @@ def aggregate(
     out.print(f"viewing log: {check.summary()}")
 
     household = households_of(secret, x, assignments.table["hp"].to_pylist(), hids)
-    assigned = assemble_assignments(assignments.table, segments.table, household)
+    dummies = dummy_pseudonym_mask(secret, x, assignments.table["hp"].to_pylist())
+    assigned = assemble_assignments(assignments.table, segments.table, household, dummies=dummies)
     linked = assigned  # with each household's real linked records per segment
     # Every code the campaign asked for is released, matched or not, and with
     # tiers every tier of each: a missing segment would say who subscribes.

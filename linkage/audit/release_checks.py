@@ -24,7 +24,7 @@ from linkage.audit.attacks import segment_differences
 from linkage.audit.exchange import CheckResult, Exchange, messages_of_kind, provider_secret
 from linkage.engine import DuckDBEngine
 from linkage.measure import compute_viewership, cross_with_intensity, household_intensity
-from linkage.protocol import UNSEEN_PREFIX, OpenedMessage, pseudonymize
+from linkage.protocol import UNSEEN_PREFIX, OpenedMessage, dummy_pseudonym_mask, pseudonymize
 from linkage.release import ENTRIES_FILE, assemble_assignments
 from linkage.tables import DEFAULT_K, TIER_SEPARATOR
 
@@ -81,9 +81,12 @@ def rebuilt_assignments(ex: Exchange, world: Path, exchange_id: str) -> pa.Table
     links, codes = latest("assignments"), latest("segments")
     if links is None or codes is None:
         return None
-    back = _households(world, provider_secret(ex), exchange_id)
-    household = [back.get(h, UNSEEN_PREFIX + h) for h in links.table["hp"].to_pylist()]
-    return assemble_assignments(links.table, codes.table, household)
+    secret = provider_secret(ex)
+    back = _households(world, secret, exchange_id)
+    hps = links.table["hp"].to_pylist()
+    household = [back.get(h, UNSEEN_PREFIX + h) for h in hps]
+    dummies = dummy_pseudonym_mask(secret, exchange_id, hps)
+    return assemble_assignments(links.table, codes.table, household, dummies=dummies)
 
 
 def audit_thresholds(ex: Exchange, world: Path) -> CheckResult:

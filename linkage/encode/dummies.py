@@ -65,7 +65,7 @@ absent from its own id map); they are never sent.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -273,6 +273,7 @@ def dummy_rows(
     rate: float = DEFAULT_DUMMY_RATE,
     rng: np.random.Generator | None = None,
     workers: int | None = 1,
+    make_ids: Callable[[int], Sequence[str]] | None = None,
 ) -> DummyRows:
     """The safe recipe: keyed dummy rows to append to one side's payload.
 
@@ -287,6 +288,9 @@ def dummy_rows(
         rate: Dummies per real row, at most :data:`MAX_DUMMY_RATE`.
         rng: Seeded generator for tests; None draws from ``os.urandom``.
         workers: Encoding processes (None: one per CPU).
+        make_ids: Makes ``n`` dummy ids in the real format (the provider's
+            are tagged with its secret, :func:`linkage.protocol.dummy_pseudonyms`,
+            so its measurement side can drop them); default: random ids.
 
     Returns:
         ``round(rate * rows)`` rows: on side ``b``, and on both sides of a
@@ -309,7 +313,7 @@ def dummy_rows(
                 fresh = _random_tokens(tokens.column(name).combine_chunks(), rng)
                 tokens = tokens.set_column(index, name, fresh)
     id_name = columns.column_names[0]
-    ids = _ids(id_name, n, rng)
+    ids = _ids(id_name, n, rng) if make_ids is None else pa.array(list(make_ids(n)), pa.string())
     if pc.any(pc.is_in(ids, value_set=columns.column(id_name).combine_chunks())).as_py():
         raise InputError("a dummy id collides with a real one: the randomness source is broken")
     known: list[pa.Array] = [ids.cast(columns.schema.field(id_name).type)]

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -516,6 +517,53 @@ def pseudonymize(secret: bytes, exchange_id: str, ids: Sequence[str]) -> list[st
         mac.update(household_id.encode())
         out.append(mac.hexdigest()[:PSEUDONYM_HEX])
     return out
+
+
+_DUMMY_TAG: Final = b"narwhal/v1/dummy-household\x1f"
+
+
+def _dummy_tag(secret: bytes, exchange_id: str, nonce: str) -> str:
+    mac = hmac.new(secret, _DUMMY_TAG + exchange_id.encode() + b"\x1f" + nonce.encode(), "sha256")
+    return mac.hexdigest()[: PSEUDONYM_HEX // 2]
+
+
+def dummy_pseudonyms(secret: bytes, exchange_id: str, count: int) -> list[str]:
+    """Pseudonyms for the provider's dummy households, recognisable only with its secret.
+
+    ``hp = nonce || HMAC(secret, tag || exchange_id || nonce)[:16 hex]`` with a
+    random 64-bit nonce: the same format as a real pseudonym, so the matcher
+    cannot tell them apart, while the provider's measurement side, holding the
+    secret, can (:func:`dummy_pseudonym_mask`) and drops them, without
+    confusing them with subscribers that had no viewing. A real pseudonym
+    passes the check with probability 2**-64.
+
+    Raises:
+        KeyMaterialError: Secret shorter than 32 bytes.
+        InputError: Invalid exchange id.
+    """
+    if len(secret) < SECRET_BYTES:
+        raise KeyMaterialError("pseudonym secret must be at least 32 bytes")
+    validate_exchange_id(exchange_id)
+    nonces = [os.urandom(PSEUDONYM_HEX // 4).hex() for _ in range(count)]
+    return [nonce + _dummy_tag(secret, exchange_id, nonce) for nonce in nonces]
+
+
+def dummy_pseudonym_mask(secret: bytes, exchange_id: str, pseudonyms: Sequence[str]) -> list[bool]:
+    """Which of ``pseudonyms`` are the provider's own dummies (see :func:`dummy_pseudonyms`).
+
+    Raises:
+        KeyMaterialError: Secret shorter than 32 bytes.
+        InputError: Invalid exchange id.
+    """
+    if len(secret) < SECRET_BYTES:
+        raise KeyMaterialError("pseudonym secret must be at least 32 bytes")
+    validate_exchange_id(exchange_id)
+    half = PSEUDONYM_HEX // 2
+    return [
+        len(hp) == PSEUDONYM_HEX
+        and hmac.compare_digest(hp[half:], _dummy_tag(secret, exchange_id, hp[:half]))
+        for hp in pseudonyms
+    ]
 
 
 UNSEEN_PREFIX: Final = "unseen:"

@@ -9,9 +9,11 @@ real record is in ``*`` (the base of every index).
 
 Two kinds of link are dropped, silently and by design: a link whose ``rid``
 has no segments row (a campaign dummy record: the campaign sends segments for
-real records only) and a link whose pseudonym maps to no household the
-provider measures (:data:`linkage.protocol.UNSEEN_PREFIX`: a provider dummy,
-or a subscriber with no viewing in the period).
+real records only) and a link to one of the provider's own dummy households,
+whose pseudonyms carry a tag only the provider's secret checks
+(:func:`linkage.protocol.dummy_pseudonym_mask`). A subscriber with no viewing
+in the period stays, as a household of its own
+(:data:`linkage.protocol.UNSEEN_PREFIX`), so it counts in the universes.
 """
 
 from __future__ import annotations
@@ -29,7 +31,11 @@ __all__ = ["assemble_assignments"]
 
 
 def assemble_assignments(
-    links: pa.Table, segments: pa.Table, households: Sequence[str]
+    links: pa.Table,
+    segments: pa.Table,
+    households: Sequence[str],
+    *,
+    dummies: Sequence[bool] | None = None,
 ) -> pa.Table:
     """Join links and segment codes by ``rid`` into (household, segment) rows.
 
@@ -38,6 +44,11 @@ def assemble_assignments(
         segments: The ``segments`` payload: ``rid``, ``segments`` (list of codes).
         households: The household id of each link, in ``links`` order
             (:func:`linkage.protocol.households_of` of its ``hp``).
+        dummies: Which links point at the provider's own dummy households
+            (:func:`linkage.protocol.dummy_pseudonym_mask`). Given, those are
+            dropped and every other link is kept, a subscriber with no viewing
+            included (it counts in its segments' universes). None: every link
+            to a household with no viewing is dropped, dummies among them.
 
     Returns:
         ``household_id``, ``segment`` (a code or ``*``), distinct, sorted by
@@ -57,7 +68,12 @@ def assemble_assignments(
     if pc.count_distinct(rids).as_py() != len(rids):
         raise InputError("segments payload repeats a record reference", column="rid")
     household = pa.array(households, pa.string())
-    seen = pc.invert(pc.starts_with(household, UNSEEN_PREFIX))
+    if dummies is None:
+        seen = pc.invert(pc.starts_with(household, UNSEEN_PREFIX))
+    else:
+        if len(dummies) != links.num_rows:
+            raise InputError("one dummy flag per link is needed")
+        seen = pc.invert(pa.array(list(dummies), pa.bool_()))
     position = pc.index_in(links["rid"].combine_chunks(), value_set=rids)
     keep = pc.and_(seen, pc.is_valid(position))
     kept_households = household.filter(keep)

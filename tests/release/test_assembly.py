@@ -6,7 +6,13 @@ import pyarrow as pa
 import pytest
 
 from linkage.errors import InputError
-from linkage.protocol import UNSEEN_PREFIX
+from linkage.protocol import (
+    UNSEEN_PREFIX,
+    dummy_pseudonym_mask,
+    dummy_pseudonyms,
+    households_of,
+    pseudonymize,
+)
 from linkage.release import assemble_assignments
 from linkage.tables import ALL_HOUSEHOLDS
 
@@ -66,3 +72,23 @@ def test_inconsistent_inputs_are_refused() -> None:
     twice = pa.concat_tables([segments({"r1": ["A"]}), segments({"r1": ["B"]})])
     with pytest.raises(InputError, match="repeats a record reference"):
         assemble_assignments(links, twice, ["H1"])
+
+
+def test_provider_dummies_drop_but_subscribers_without_viewing_count() -> None:
+    secret = b"s" * 32
+    dummy = dummy_pseudonyms(secret, "x1", 1)[0]
+    real = pseudonymize(secret, "x1", ["H1", "H2"])
+    links = pa.table({"rid": ["r1", "r2", "r3"], "hp": [real[0], real[1], dummy]})
+    codes = segments({"r1": ["A"], "r2": ["A"], "r3": ["A"]})
+    hps = links["hp"].to_pylist()
+    # H2 watched nothing in the period: it maps to no viewing household.
+    households = households_of(secret, "x1", hps, ["H1"])
+    mask = dummy_pseudonym_mask(secret, "x1", hps)
+    assert mask == [False, False, True]
+    assigned = assemble_assignments(links, codes, households, dummies=mask)
+    members = {r["household_id"] for r in assigned.to_pylist() if r["segment"] == "A"}
+    assert members == {"H1", UNSEEN_PREFIX + real[1]}  # the dummy is gone, H2 stays
+    # Another secret or exchange cannot recognise the dummy.
+    assert dummy_pseudonym_mask(b"t" * 32, "x1", [dummy]) == [False]
+    assert dummy_pseudonym_mask(secret, "x2", [dummy]) == [False]
+    assert len(dummy) == len(real[0])

@@ -24,7 +24,7 @@ from rich.progress import (
 
 from linkage.errors import NarwhalError, StateError
 from linkage.io import PartyHome, atomic_write_text
-from linkage.release import DEFAULT_DELTA, DEFAULT_RHO_PER_WEEK, PrivacyBudget, epsilon_of
+from linkage.release import DEFAULT_DELTA, PrivacyBudget, epsilon_of, read_receipt
 from linkage.report import REPORT_HTML
 from linkage.synth import rating_error, world_period
 from parties.common import deliver, out, progress_bar
@@ -231,6 +231,8 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
     elapsed = time.perf_counter() - t0
 
     released = pacsv.read_csv(report_dir / "viewership.csv")
+    # What was spent, from the release's own receipt (the ledger head), not a constant.
+    spent = read_receipt(PartyHome(root / "campaign").inbox_receipt(EXCHANGE)).head.rho_spent
     truth = pacsv.read_csv(world / "truth/viewership.csv")
     err = rating_error(released, truth)
     rates = pacsv.read_csv(report_dir / "match_rates.csv").to_pylist()
@@ -242,8 +244,8 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
         out.print(f"  {row['segment']:<20} voters {row['voters']:>8,}  matched {shown}")
     out.print(
         f"[bold]Privacy[/bold]: every released figure is differentially private (zCDP, OpenDP); "
-        f"this exchange spent rho {DEFAULT_RHO_PER_WEEK:g} of the campaign's weekly budget "
-        f"(epsilon {epsilon_of(DEFAULT_RHO_PER_WEEK):.2f} at delta {DEFAULT_DELTA:g}); "
+        f"the campaign has spent rho {spent:g} (epsilon {epsilon_of(spent):.2f} at delta "
+        f"{DEFAULT_DELTA:g}), as the provider's signed receipt states; "
         f"budget {PrivacyBudget().describe()}"
     )
     out.print(

@@ -27,7 +27,7 @@ from linkage.io import (
     save_seen,
     write_message,
 )
-from linkage.measure import TIER_NAMES, distinct_values, parse_period, sanitize_viewing
+from linkage.measure import TIER_NAMES, distinct_values, parse_period, sanitize_viewing, tier_code
 from linkage.protocol import (
     dummy_pseudonym_mask,
     dummy_pseudonyms,
@@ -57,7 +57,7 @@ from linkage.release import (
     with_intensity_tiers,
     write_receipt,
 )
-from linkage.tables import ALL_HOUSEHOLDS, DEFAULT_K, DEFAULT_MIN_UNIVERSE, TIER_SEPARATOR
+from linkage.tables import ALL_HOUSEHOLDS, DEFAULT_K, DEFAULT_MIN_UNIVERSE
 from parties.common import (
     EngineOpt,
     ExchangeOpt,
@@ -255,7 +255,7 @@ def aggregate(
     codes = sorted({c for row in segments.table["segments"].to_pylist() for c in row or ()})
     wanted = [ALL_HOUSEHOLDS, *codes]
     if tiers and not exact:  # an exact release drops thin tiers instead (and is flagged)
-        wanted += [f"{c}{TIER_SEPARATOR}{t}" for c in list(wanted) for t in TIER_NAMES]
+        wanted += [tier_code(c, t) for c in list(wanted) for t in TIER_NAMES]
     dropped: list[str] = []
     if tiers:
         with make_engine(engine_name) as tier_engine:

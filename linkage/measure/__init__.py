@@ -35,7 +35,7 @@ from linkage.measure.calendar import (
     daypart_of,
     resolve_period,
 )
-from linkage.measure.intensity import cross_with_intensity, household_intensity
+from linkage.measure.intensity import cross_with_intensity, household_intensity, tier_code
 from linkage.measure.metrics import (
     PROJECTION_NOTE,
     channel_reach_frequency,
@@ -93,6 +93,7 @@ __all__ = [
     "segment_universes",
     "split_tier",
     "spot_ratings",
+    "tier_code",
     "tier_codes",
     "viewership_of_members",
 ]

@@ -33,7 +33,7 @@ from linkage.measure.calendar import (
 )
 from linkage.tables import ALL_HOUSEHOLDS, TIER_SEPARATOR
 
-__all__ = ["cross_with_intensity", "household_intensity"]
+__all__ = ["cross_with_intensity", "household_intensity", "tier_code"]
 
 
 def _require(table: pa.Table, columns: Sequence[str], what: str) -> None:
@@ -156,6 +156,11 @@ def household_intensity(
     )
 
 
+def tier_code(segment: str, tier: str) -> str:
+    """The code of ``segment``'s viewing-intensity ``tier``: ``<segment>:<tier>``."""
+    return f"{segment}{TIER_SEPARATOR}{tier}"
+
+
 def cross_with_intensity(
     assignments: pa.Table, intensity: pa.Table, *, include_all: bool = True
 ) -> pa.Table:
@@ -214,9 +219,9 @@ def cross_with_intensity(
     for household, segment in zip(households, segments, strict=True):
         tier = tier_of.get(household, light)
         if segment != ALL_HOUSEHOLDS:
-            add(household, f"{segment}{TIER_SEPARATOR}{tier}")
+            add(household, tier_code(segment, tier))
         if include_all:
-            add(household, f"{ALL_HOUSEHOLDS}{TIER_SEPARATOR}{tier}")
+            add(household, tier_code(ALL_HOUSEHOLDS, tier))
     return pa.table(
         {
             "household_id": pa.array(out_households, pa.string()),

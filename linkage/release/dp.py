@@ -451,6 +451,11 @@ def measures(cells: pa.Table, grid: CellGrid) -> Measures:
     Raises:
         ValueError: ``cells`` does not cover exactly the grid.
     """
+    return _indexed_measures(cells, grid)[0]
+
+
+def _indexed_measures(cells: pa.Table, grid: CellGrid) -> tuple[Measures, _CellIndex]:
+    """:func:`measures`, and where each row of ``cells`` sits on the grid."""
     segments = tuple(sorted(set(cells["segment"].to_pylist())))
     types = tuple(sorted(grid.day_type_counts))
     n_s, n_c, n_t, n_q = len(segments), len(grid.channels), len(types), QUARTER_HOURS_PER_DAY
@@ -477,7 +482,7 @@ def measures(cells: pa.Table, grid: CellGrid) -> Measures:
     ].astype(np.int64)
     universe = np.zeros(n_s, dtype=np.int64)
     universe[at.segment] = _column(cells, "universe").astype(np.int64)
-    return Measures(segments, types, views, hut, reach, universe)
+    return Measures(segments, types, views, hut, reach, universe), at
 
 
 def _noised(values: IntArray, scale: float, noise: NoiseFn) -> IntArray:
@@ -535,7 +540,7 @@ def noisy_release(
     Raises:
         ValueError: ``cells`` does not cover exactly the grid.
     """
-    m = measures(cells, grid)
+    m, at = _indexed_measures(cells, grid)
     sc = plan.scales
     views = _noised(m.views, sc["views"], noise).astype(np.float64)
     hut = _noised(m.hut, sc["hut"], noise).astype(np.float64)
@@ -578,7 +583,6 @@ def noisy_release(
             _ratio_ci_array(n, terms * var_v, np.maximum(den, 1.0), terms * var_h, 100.0),
         )
 
-    at = _index(cells, m.segments, grid)
     rows = cells.num_rows
     columns = {name: np.full(rows, np.nan) for name in _FIGURES}
     cover = np.zeros(rows)

@@ -202,6 +202,9 @@ class MatchSettings:
         threshold: Posterior cut for fuzzy links; None chooses it from the model.
         features: Comparison-vector entries; empty: every ``clk_*``/``mk_f_*``
             column both sides sent.
+        joint: Groups of feature columns the model treats as one variable,
+            because one reads only fields another reads too
+            (:func:`joint_features`).
     """
 
     mode: ResolutionMode = "many_to_one"
@@ -211,6 +214,7 @@ class MatchSettings:
     max_block: int = 2_000
     threshold: float | None = None
     features: tuple[Feature, ...] = ()
+    joint: tuple[tuple[str, ...], ...] = ()
 
     @classmethod
     def from_schema(cls, schema: LinkageSchema, threshold: float | None = None) -> MatchSettings:
@@ -226,7 +230,50 @@ class MatchSettings:
             features=tuple(
                 Feature(c.output, "dice" if c.method == "dice" else "exact") for c in schema.compare
             ),
+            joint=joint_features(schema),
         )
+
+
+def joint_features(schema: LinkageSchema) -> tuple[tuple[str, ...], ...]:
+    """Comparisons to model jointly: those whose source fields one of them holds all of.
+
+    A comparison's sources are the schema fields its columns come from (a
+    street address's street and house number are one field). When every
+    source of one comparison is also a source of another (a street filter
+    and a house number + street + ZIP key; a surname filter and a full-name
+    one), the two agree and disagree together in both classes: the model
+    gives them one variable rather than counting the same evidence twice.
+    Groups are closed under this relation.
+    """
+    origin = {column: f.name for f in schema.fields for column in f.outputs}
+    keys = {k.recipe.name: k.recipe.fields for k in schema.match_keys}
+    sources: list[tuple[str, frozenset[str]]] = []
+    for spec in schema.compare:
+        if spec.method == "dice":
+            columns: tuple[str, ...] = tuple(e.name for e in spec.encodings)
+        elif spec.method == "key":
+            columns = tuple(keys.get(spec.column, ()))
+        else:
+            columns = (spec.column,)
+        found = frozenset(origin.get(c, c) for c in columns)
+        if found:
+            sources.append((spec.output, found))
+    parent = list(range(len(sources)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            i = parent[i]
+        return i
+
+    for i, (_, first) in enumerate(sources):
+        for j in range(i + 1, len(sources)):
+            second = sources[j][1]
+            if first <= second or second <= first:
+                parent[root(j)] = root(i)
+    groups: dict[int, list[str]] = {}
+    for i, (name, _) in enumerate(sources):
+        groups.setdefault(root(i), []).append(name)
+    return tuple(tuple(g) for g in groups.values() if len(g) > 1)
 
 
 @dataclass(frozen=True)
@@ -444,6 +491,9 @@ def link_records(
     )
     ea = _positions(exact.links["rid"], a_exact["rid"])
     eb = _positions(exact.links["hp"], b_exact["hp"])
+    exact_wrong = _key_collisions(
+        a_exact, b_exact, keys, ea, eb, one_to_one=settings.mode == "one_to_one"
+    ) * (1.0 - min(ea.size / max(n_a, 1), 1.0))
     del a_exact, b_exact
     seed_a, seed_b = ea, eb
     seed_keys = [
@@ -467,7 +517,7 @@ def link_records(
         # A provider record claimed by two campaign records is left to the fuzzy stage.
         counts = np.bincount(eb, minlength=n_b)
         keep = counts[eb] == 1
-        ea, eb, escore = ea[keep], eb[keep], escore[keep]
+        ea, eb, escore, exact_wrong = ea[keep], eb[keep], escore[keep], exact_wrong[keep]
     link_b[ea], link_score[ea], link_p[ea] = eb, escore, 1.0
     stage[ea] = _STAGE_EXACT
 
@@ -523,7 +573,14 @@ def link_records(
         _release_memory()
         progress("fitting the model")
         sides = min(np.unique(ia).size, np.unique(ib).size)
-        model = fit_model(levels, features, seed=seed_levels, prior=0.8 * sides / ia.size)
+        model = fit_model(
+            levels,
+            features,
+            seed=seed_levels,
+            prior=0.8 * sides / ia.size,
+            joint=settings.joint,
+            settled=float(ea.size),
+        )
         warnings[:0] = model.warnings
         log_bf = model.log_bayes_factor(levels)
         if exact_levels is not None:
@@ -564,8 +621,11 @@ def link_records(
             free_p, _, _ = constrained_posteriors(ra[free], rb[free], rbf[free], one_to_one=True)
             rp = np.zeros_like(rp)
             rp[free] = free_p
-        # An exact link is its record's one candidate: the same constraint, n = 1.
-        link_p[ea] = 1.0 / (1.0 + np.exp(-np.clip(_logit(lam) + exact_bf, -700.0, 700.0)))
+        # An exact link's posterior is its key's (see _key_collisions), not the
+        # fuzzy model's: that model is fitted on the records the keys left,
+        # a population the exact links are not drawn from.
+        link_p[ea] = 1.0 - exact_wrong
+        del exact_bf, lam
         np.add.at(expected, ra, rp)
         np.minimum(expected, 1.0, out=expected)
         open_expected = float(expected.sum())
@@ -630,6 +690,43 @@ def link_records(
 def _logit(p: float) -> float:
     p = min(max(p, 1e-12), 1.0 - 1e-12)
     return float(np.log(p) - np.log1p(-p))
+
+
+def _key_collisions(
+    a: pa.Table,
+    b: pa.Table,
+    keys: Sequence[str],
+    ea: npt.NDArray[np.int64],
+    eb: npt.NDArray[np.int64],
+    *,
+    one_to_one: bool,
+) -> npt.NDArray[np.float64]:
+    """Per exact link, how often its strongest agreeing key is shared by two entities.
+
+    A key value that two provider records hold (two households, or two
+    people in a one-to-one file) names no one: the share of a key's values
+    that repeat is the chance that an agreement on it joins two different
+    entities. A link agreeing on several keys takes the least of theirs. In
+    one-to-one mode the campaign side's repeats count too (in many-to-one,
+    members of one household share keys by design). Multiplied by the share
+    of records without a match, it is the exact link's chance of being wrong.
+    """
+    wrong = np.ones(ea.size, dtype=np.float64)
+    for key in keys:
+        rate = _repeat_share(b[key])
+        if one_to_one:
+            rate = max(rate, _repeat_share(a[key]))
+        agree = pc.fill_null(pc.equal(a[key].take(pa.array(ea)), b[key].take(pa.array(eb))), False)
+        hit = np.asarray(agree.to_numpy(zero_copy_only=False), dtype=bool)
+        wrong[hit] = np.minimum(wrong[hit], rate)
+    return wrong
+
+
+def _repeat_share(column: pa.ChunkedArray) -> float:
+    """Share of a column's non-null values held by more than one row."""
+    counts = pc.value_counts(column.combine_chunks().drop_null()).field("counts").to_numpy()
+    total = int(counts.sum())
+    return float(counts[counts > 1].sum()) / total if total else 0.0
 
 
 def _seed_completeness(

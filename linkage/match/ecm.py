@@ -63,8 +63,8 @@ _PROB_FLOOR: Final = 1e-6
 _PSEUDO: Final = 0.5
 """Pseudo-count per level when rates are estimated from a seed."""
 _MIN_SEED: Final = 5
-_UNSTABLE: Final = 0.05
-"""Share of the expected matches two fits may move between classes before the fit is unstable."""
+_UNSTABLE: Final = 0.02
+"""Share of the links two fits may classify confidently apart before the fit is unstable."""
 _TIE_NATS: Final = 2.0
 """Two fits whose log-likelihoods are this close are equally likely."""
 _MONOTONE_NATS: Final = 0.5
@@ -489,15 +489,18 @@ def _broken(
 def _disagreement(
     first: FloatArray, second: FloatArray, counts: FloatArray, settled: float = 0.0
 ) -> float:
-    """Posterior mass two fits move between the classes, as a share of the expected matches.
+    """Pairs two fits classify confidently apart, as a share of every proposed link.
 
-    A pair at 0.55 under one fit and 0.45 under the other moves 0.1 of a
-    match, not a whole link: the measure is what the fits disagree on, not
-    how many pairs sit near one cut.
+    A pair counts when one fit puts it at 0.75 or more and the other at 0.25
+    or less: a pair at 0.55 under one fit and 0.45 under the other is near
+    the cut under both, not a disagreement. ``settled`` links (the exact
+    stage's) count in the denominator: the question is how much of the
+    linkage another fit would change.
     """
-    expected = float((counts * np.maximum(first, second)).sum()) + settled
-    moved = float((counts * np.abs(first - second)).sum())
-    return moved / expected if expected else 0.0
+    high, low = np.maximum(first, second), np.minimum(first, second)
+    proposed = float(counts[high >= 0.5].sum()) + settled
+    moved = float(counts[(high >= 0.75) & (low <= 0.25)].sum())
+    return moved / proposed if proposed else 0.0
 
 
 def fit_model(
@@ -628,8 +631,8 @@ def fit_model(
     )
     if worst > _UNSTABLE:
         warnings.append(
-            f"the model fit is unstable: another start or a bootstrap of the pairs moves "
-            f"{worst:.0%} of the expected matches between classes. Add a comparison that "
+            f"the model fit is unstable: another start or a bootstrap of the pairs reverses "
+            f"{worst:.0%} of the links. Add a comparison that "
             "separates people (a date of birth, a phone), split a filter that mixes fields, "
             "or set a "
             "threshold by hand after reviewing a sample of links"

@@ -37,6 +37,7 @@ holds dick), so "most common canonical" would need frequencies it lacks.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
@@ -111,7 +112,12 @@ _NAME_DROP: Final = _NAME_TITLES | _NAME_SUFFIXES
 
 _CITY_JOINERS: Final = re.compile(r"['’‘`´.]")
 _NON_DIGIT: Final = re.compile(r"\D")
-_PHONE_EXTENSION: Final = re.compile(r"(?i)(?:ext|x|#)")
+# An extension marker after the number: "x204", " ext. 12", ", extn: 3", "#5".
+_PHONE_EXTENSION: Final = re.compile(
+    r"(?i)(?<=[\d)])\s*[,;]?\s*(?:e?xt(?:ension|n)?|x|#)\.?\s*:?\s*\d"
+)
+_PHONE_PLAIN: Final = re.compile(r"\s*\+?[\d\s().\-]*")
+_PHONE_BODY: Final = re.compile(r"\+?[\s(]*\d[\d\s().\-/\u2010-\u2015\u2212]*")
 _WHITESPACE: Final = re.compile(r"\s")
 
 _CITY_DIRECTIONS: Final = {"n": "north", "s": "south", "e": "east", "w": "west"}
@@ -317,30 +323,123 @@ def normalize_postcode(value: str | None) -> str | None:
 # ---------------------------------------------------------------- contact
 
 
-def normalize_phone(value: str | None) -> str | None:
-    """E.164 for a North American number (``"(614) 555-0123"`` -> ``"+16145550123"``).
+# Placeholders are shared by strangers: as tokens they would form huge blocks
+# and false links (docs/SCHEMA.md), so they count as missing.
+_PHONE_UP: Final = "01234567890123"  # 614-456-7890 and other runs of seven
+_PHONE_DOWN: Final = "98765432109876"
+# phonenumbers' number types a person's own line can have; toll-free, premium,
+# shared-cost, pager, UAN and voicemail numbers are a business's, not a household's.
+_PHONE_PERSONAL_TYPES: Final = ("fixed_line", "mobile", "voip", "personal_number")
+_PHONE_SERVICE_TYPES: Final = (
+    "premium_rate",
+    "toll_free",
+    "shared_cost",
+    "pager",
+    "uan",
+    "voicemail",
+)
 
-    Formatting is stripped and an extension (``x12``, ``ext 12``) dropped; 11
-    digits starting with 1 lose the 1; the 10 remaining digits need an area code
-    and exchange starting 2-9 that are not N11 service codes (911, 411).
+
+@dataclass(frozen=True, slots=True)
+class _NanpPatterns:
+    personal: re.Pattern[str]
+    service: re.Pattern[str]
+
+
+@cache
+def _nanp_patterns() -> _NanpPatterns:
+    """phonenumbers' NANP metadata (all 25 regions of +1) as two compiled patterns."""
+    # Imported here: only phone fields need the metadata (and its import time).
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    def union(kinds: tuple[str, ...]) -> re.Pattern[str]:
+        patterns: list[str] = []
+        for region in phonenumbers.COUNTRY_CODE_TO_REGION_CODE[1]:
+            metadata = PhoneMetadata.metadata_for_region(region)
+            for kind in kinds:
+                desc = None if metadata is None else getattr(metadata, kind)
+                if desc is not None and desc.national_number_pattern:
+                    patterns.append(f"(?:{desc.national_number_pattern})")
+        return re.compile("|".join(dict.fromkeys(patterns)))
+
+    return _NanpPatterns(union(_PHONE_PERSONAL_TYPES), union(_PHONE_SERVICE_TYPES))
+
+
+def _ascii_digits(value: str) -> str:
+    """NFKC (full-width forms), then every Unicode decimal digit as its ASCII digit."""
+    text = unicodedata.normalize("NFKC", value)
+    return "".join(str(unicodedata.decimal(ch)) if ch.isdecimal() else ch for ch in text)
+
+
+def _phone_national_digits(text: str) -> str | None:
+    """Our own extractor: the first run of 10 digits (or 1 + 10) after any label."""
+    if _PHONE_PLAIN.fullmatch(text):  # the common case: digits and separators only
+        digits = _NON_DIGIT.sub("", text)
+        if len(digits) == 11 and digits[0] == "1":
+            return digits[1:]
+        return digits if len(digits) == 10 and "+" not in text else None
+    text = _PHONE_EXTENSION.split(text, maxsplit=1)[0]
+    for body in _PHONE_BODY.finditer(text):
+        # "312/226-7000" is one number; "614-362-0123 / 614-362-9999" is two.
+        for part in (body.group(), *body.group().split("/")):
+            digits = _NON_DIGIT.sub("", part)
+            if len(digits) == 11 and digits[0] == "1":
+                return digits[1:]
+            if len(digits) == 10 and not part.startswith("+"):  # "+49 89 123456"
+                return digits
+    return None
+
+
+def _is_placeholder_phone(digits: str) -> bool:
+    subscriber = digits[3:]
+    return (
+        digits[0] in "01"  # not a NANP area code or exchange
+        or digits[3] in "01"
+        or digits[1:3] == "11"  # N11 service codes (911, 411)
+        or digits[4:6] == "11"
+        or digits[3:6] == "555"  # 555-01xx fictional, 555-1212 directory, rest unassigned
+        or subscriber.count(subscriber[0]) == 7  # 614-222-2222, 999-999-9999
+        or subscriber in _PHONE_UP
+        or subscriber in _PHONE_DOWN
+    )
+
+
+def normalize_phone(value: str | None) -> str | None:
+    """E.164 for a North American number (``"(614) 362-0123"`` -> ``"+16143620123"``).
+
+    Full-width and other Unicode digits are NFKC-folded first, so the key is
+    ASCII. A label (``"Text/cell: "``) is skipped and an extension (``x204``,
+    ``ext. 12``, ``#5``) dropped; the first run of 10 digits, or 11 starting
+    with 1, is the number. It is then rejected as missing when it is junk:
+    an area code or exchange starting 0/1 or an N11 service code (911, 411),
+    the 555 exchange (555-01xx is fictional, the rest directory and
+    unassigned), all-same (``999-999-9999``, ``614-222-2222``) or sequential
+    (``123-456-7890``) digits, and anything phonenumbers' NANP metadata does
+    not list as a fixed, mobile, VoIP or personal line (reserved and
+    unassigned area codes, toll-free, premium rate). The metadata covers all
+    +1 regions, so Canadian and Caribbean numbers are kept; other countries'
+    numbers are None. An area code newer than one party's phonenumbers is
+    None on that side only: a missing value, never a false agreement.
+    Privacy cost: none beyond the phone itself; dropping junk removes
+    placeholder tokens that many strangers would share (see docs/SCHEMA.md).
+    Tables normalise each distinct value once (:func:`normalize_records`).
 
     Args:
         value: The phone as written, or None.
 
     Returns:
-        ``"+1XXXXXXXXXX"``, or None when it is not a valid NANP number.
+        ``"+1XXXXXXXXXX"``, or None when it is not a plausible personal NANP number.
     """
     if value is None:
         return None
-    digits = _NON_DIGIT.sub("", _PHONE_EXTENSION.split(value, maxsplit=1)[0])
-    if len(digits) == 11 and digits[0] == "1":
-        digits = digits[1:]
-    if len(digits) != 10:
+    text = value if value.isascii() else _ascii_digits(value)
+    digits = _phone_national_digits(text)
+    if digits is None or _is_placeholder_phone(digits):
         return None
-    area, exchange = digits[:3], digits[3:6]
-    for code in (area, exchange):
-        if code[0] in "01" or code[1:] == "11":
-            return None
+    patterns = _nanp_patterns()
+    if patterns.service.fullmatch(digits) or not patterns.personal.fullmatch(digits):
+        return None  # reserved, unassigned, toll-free or premium: not a household's line
     return f"+1{digits}"
 
 

@@ -22,7 +22,7 @@ BILL: Record = {
     "city": "Columbus",
     "state": "OH",
     "zip": "43215-1234",
-    "phone": "(614) 555-0123",
+    "phone": "(614) 362-0123",
     "email": "Bill.OBrien@Example.com",
 }
 WILLIAM: Record = {
@@ -32,7 +32,7 @@ WILLIAM: Record = {
     "city": "columbus",
     "state": "Ohio",
     "zip": "43215",
-    "phone": "1-614-555-0123",
+    "phone": "1-614-362-0123",
     "email": " bill.obrien@example.com ",
 }
 JOSE: Record = {

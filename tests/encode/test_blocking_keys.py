@@ -43,7 +43,7 @@ RECORDS: dict[str, list[Record]] = {
             "city": None,
             "state": None,
             "zip": "0213",
-            "phone": "614.555.0199",
+            "phone": "614.362.0199",
             "email": None,
         }
     ),

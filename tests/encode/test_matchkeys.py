@@ -40,7 +40,7 @@ GOLDEN_RECORDS: list[Record] = voter_records(
         "city": None,
         "state": None,
         "zip": "0213",
-        "phone": "614.555.0199",
+        "phone": "614.362.0199",
         "email": None,
     }
 )

@@ -34,7 +34,7 @@ VOTERS = pa.table(
         "city": ["Columbus", "Dayton", "Akron"],
         "state": ["OH", "Ohio", "oh"],
         "zip": ["43215-1234", "45402", "44301"],
-        "phone": ["(614) 555-0123", None, "330 555 0199"],
+        "phone": ["(614) 362-0123", None, "330 362 0199"],
         "email": ["Bill@Example.com", None, "lee@example.org"],
     }
 )
@@ -78,7 +78,7 @@ def test_same_person_written_differently_shares_blocking_and_unit_tokens() -> No
             "city": ["COLUMBUS"],
             "state": ["OH"],
             "zip": ["43215"],
-            "phone": ["6145550123"],
+            "phone": ["6143620123"],
             "email": [None],
         }
     )

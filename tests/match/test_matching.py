@@ -114,7 +114,7 @@ def test_link_records_fuzzy_stage_and_household_grouping(engine: DuckDBEngine) -
             "city": ["Columbus"] * 4,
             "state": ["OH"] * 4,
             "zip": ["43215"] * 4,
-            "phone": ["6145550100", None, None, None],
+            "phone": ["6143620100", None, None, None],
             "email": [None] * 4,
         }
     )
@@ -127,7 +127,7 @@ def test_link_records_fuzzy_stage_and_household_grouping(engine: DuckDBEngine) -
             "city": ["Columbus", "Columbus"],
             "state": ["OH", "OH"],
             "zip": ["43251", "43215"],
-            "phone": ["6145550100", None],
+            "phone": ["6143620100", None],
             "email": [None, None],
         }
     )

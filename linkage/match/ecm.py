@@ -552,13 +552,18 @@ def fit_model(
     p0 = min(max(prior if prior is not None else 0.1, 1e-4), 0.5)
     warnings: list[str] = []
     m_seed: tuple[FloatArray, ...] | None = None
+    # Agreement-order starts at several priors and sharpnesses: on a pool the
+    # exact stage has already skimmed, the seed's rates can sit in the basin
+    # of a fit that explains too few matches, and one fixed start may too.
     candidates: list[_Fit] = [
         _Fit(
-            _order_start(variables, features, 1.0),
-            _order_start(variables, features, -1.0),
-            0.1,
+            _order_start(variables, features, sharp),
+            _order_start(variables, features, -sharp),
+            share,
             0.0,
         )
+        for share in (0.05, 0.1, 0.25)
+        for sharp in (0.5, 1.0, 2.0)
     ]
     if seed is not None and seed.shape[0] >= _MIN_SEED:
         m_seed = _seed_rates(seed, variables)

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.metadata
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from parties.common import NarwhalApp, out
+from linkage.errors import StateError
+from parties.common import EXIT_INTERRUPTED, INTERRUPTED, NarwhalApp, out
 
 ROLE_MODULES = {
     "campaign": "parties.campaign",
@@ -32,7 +34,29 @@ _app = NarwhalApp(
         "only keyed tokens, random codes and pseudonyms in encrypted, signed files.\n\n"
         "Example: narwhal demo --out build/demo"
     ),
+    add_completion=True,
 )
+
+
+def _version(show: bool) -> None:
+    if show:
+        out.print(f"narwhal {importlib.metadata.version('narwhal')}", highlight=False)
+        raise typer.Exit()
+
+
+@_app.callback()
+def _top(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Privacy-preserving record linkage for TV audience measurement."""
 
 
 def _role_app(role: str) -> typer.Typer:
@@ -67,14 +91,15 @@ def synth(
     days: Annotated[int, typer.Option("--days", min=1, help="Days of tuning events.")] = 7,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same world).")] = 0,
 ) -> None:
-    """Make a reproducible synthetic world with ground truth.
+    """Make a reproducible synthetic world with ground truth; print each party's files.
 
     Example: narwhal synth --out world --voters 50000 --days 7 --seed 1
     """
     from parties import world
 
     world.make_world(out_dir, voters=voters, days=days, seed=seed)
-    out.print(f"world written to {out_dir}")
+    for line in world.world_guide(out_dir, days=days):
+        out.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 @_app.command("demo")
@@ -84,9 +109,9 @@ def demo_(
         int,
         typer.Option(
             "--voters",
-            min=100,
-            help="Registered voters. The default is large enough for differentially private "
-            "figures to be useful for the main segments; small worlds give mostly noise.",
+            help="Registered voters, at least 2,000. The default is large enough for "
+            "differentially private figures to be useful for the main segments; small worlds "
+            "give mostly noise.",
         ),
     ] = 200_000,
     days: Annotated[int, typer.Option("--days", min=1, help="Days of tuning events.")] = 7,
@@ -101,26 +126,81 @@ def demo_(
     demo.run_demo(out_dir, voters=voters, days=days, seed=seed)
 
 
+@_app.command("status")
+def status_(
+    home: Annotated[Path, typer.Option("--home", help="The party's home directory.")],
+    exchange: Annotated[
+        str | None, typer.Option("--exchange", help="One exchange (default: every one found).")
+    ] = None,
+) -> None:
+    """Say what a party has for an exchange, what to send to whom, and the next command.
+
+    Example: narwhal status --home ./campaign --exchange oh-2026-10
+    """
+    from parties import status
+
+    status.show_status(home, exchange)
+
+
 @_app.command("audit")
 def audit(
-    directory: Annotated[Path, typer.Argument(help="A demo directory holding party homes.")],
+    directory: Annotated[
+        Path | None,
+        typer.Argument(
+            help="Shorthand: a demo directory holding campaign/, matcher/, provider/ and "
+            "world/ (as `narwhal demo` lays it out).",
+            show_default=False,
+        ),
+    ] = None,
+    campaign: Annotated[
+        Path | None, typer.Option("--campaign", help="The campaign's home.")
+    ] = None,
+    matcher: Annotated[Path | None, typer.Option("--matcher", help="The matcher's home.")] = None,
+    provider: Annotated[
+        Path | None, typer.Option("--provider", help="The provider's home.")
+    ] = None,
+    world: Annotated[
+        Path | None,
+        typer.Option(
+            "--world", help="The synthetic world (the auditor's truth); default DIRECTORY/world."
+        ),
+    ] = None,
 ) -> None:
-    """Privacy audit of an exchange: one pass/fail line per check, exit 1 on any failure.
+    """Privacy audit of an exchange: one PASS/FAIL/SKIP line per check, exit 1 on any failure.
 
-    Example: narwhal audit build/demo
+    A check that had nothing to check says SKIP and why; it never passes.
+
+    Example: narwhal audit --campaign c --matcher m --provider p --world world
     """
     from parties import audit as audit_mod
 
-    raise typer.Exit(audit_mod.run_audit(directory))
+    named = {"campaign": campaign, "matcher": matcher, "provider": provider}
+    homes = {role: path for role, path in named.items() if path is not None}
+    if directory is not None and not homes:
+        raise typer.Exit(audit_mod.run_audit(directory, world))
+    if directory is not None or len(homes) != len(named) or world is None:
+        raise StateError(
+            "give either a demo DIRECTORY, or all of --campaign, --matcher, --provider and --world",
+            hint="narwhal audit --campaign C --matcher M --provider P --world W",
+        )
+    raise typer.Exit(audit_mod.run_homes_audit(homes, world))
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    Ctrl-C inside a command is the command's (one line, exit 130); this
+    catches it anywhere else (importing, parsing) the same way.
+    """
     args = sys.argv[1:]
-    if args and args[0] in ROLE_MODULES:
-        _role_app(args[0])(args=args[1:], prog_name=f"narwhal {args[0]}")
-        return
-    full_app()()
+    try:
+        if args and args[0] in ROLE_MODULES:
+            _role_app(args[0])(args=args[1:], prog_name=f"narwhal {args[0]}")
+            return
+        full_app()()
+    except KeyboardInterrupt:
+        print(INTERRUPTED, file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
 
 
 if __name__ == "__main__":

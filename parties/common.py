@@ -55,23 +55,83 @@ from linkage.protocol import (
 
 ROLES = ("campaign", "matcher", "provider")
 
-console = Console(stderr=True)
-out = Console()
+PIPE_WIDTH = 10_000
+"""Console width when the stream is not a terminal: tables never wrap, text never does."""
+
+
+def make_console(*, stderr: bool = False) -> Console:
+    """A console for stdout (or stderr) that is plain when that stream is not a terminal.
+
+    On a terminal, rich's defaults: colour, the terminal's width. In a pipe or
+    a file, nothing a script has to undo: no colour, no markup codes, and no
+    wrapping at 80 columns, so a long path stays on its one line.
+    """
+    stream = sys.stderr if stderr else sys.stdout
+    if stream.isatty():
+        return Console(stderr=stderr)
+    return Console(stderr=stderr, soft_wrap=True, width=PIPE_WIDTH, color_system=None, emoji=False)
+
+
+console = make_console(stderr=True)
+out = make_console()
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 
-def _one_line_errors(func: Callable[P, R]) -> Callable[P, R]:
-    """Turn a NarwhalError into one line on stderr and its exit code (no traceback)."""
+INTERRUPTED = (
+    "narwhal: interrupted; the step stopped before it finished "
+    "(no file is left half-written): run it again"
+)
+"""The one line Ctrl-C prints, whatever the step was doing (files are written atomically)."""
+
+EXIT_INTERRUPTED = 130
+"""The shell's convention for a process ended by SIGINT (128 + 2)."""
+
+
+def check_home_role(home: Path, role: str) -> None:
+    """Refuse a home that belongs to another role, before a command reads anything in it.
+
+    A home that is not initialised (no card) or whose card cannot be read is
+    left to the command, which says what is missing.
+
+    Raises:
+        StateError: The home's card names another role.
+    """
+    party = PartyHome(home)
+    if not party.card_path.is_file():
+        return
+    try:
+        owner = party.card().role
+    except NarwhalError:
+        return
+    if owner != role:
+        raise StateError(
+            f"this is the {owner}'s home, not a {role}'s",
+            file=str(home),
+            hint=f"it is for `narwhal {owner}` steps; `narwhal {role}` takes the {role}'s --home",
+        )
+
+
+def _one_line_errors(func: Callable[P, R], role: str | None = None) -> Callable[P, R]:
+    """Turn a NarwhalError or Ctrl-C into one line on stderr and its exit code (no traceback).
+
+    On a role's app, a ``home`` of another role is refused first (:func:`check_home_role`).
+    """
 
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
+            home = kwargs.get("home")
+            if role is not None and isinstance(home, Path):
+                check_home_role(home, role)
             return func(*args, **kwargs)
         except NarwhalError as err:
             print(f"narwhal: error: {err}", file=sys.stderr)
             raise typer.Exit(err.exit_code) from None
+        except KeyboardInterrupt:
+            print(INTERRUPTED, file=sys.stderr)
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper
 
@@ -82,17 +142,21 @@ class NarwhalApp(typer.Typer):
     Errors reach exit codes here, once, for every command registered on the
     app: a command cannot forget it. A :class:`NarwhalError` becomes one line
     on stderr (never a traceback, which could show a value) and its
-    ``exit_code``; anything else is a bug and keeps its traceback, without
-    locals.
+    ``exit_code``; Ctrl-C becomes :data:`INTERRUPTED` and exit code 130;
+    anything else is a bug and keeps its traceback, without locals. A role's
+    app (``role`` set) also refuses a ``--home`` that belongs to another role.
     """
 
-    def __init__(self, *, name: str, help: str) -> None:
+    def __init__(
+        self, *, name: str, help: str, role: str | None = None, add_completion: bool = False
+    ) -> None:
+        self.role = role
         super().__init__(
             name=name,
             help=help,
             no_args_is_help=True,
             pretty_exceptions_show_locals=False,
-            add_completion=False,
+            add_completion=add_completion,
         )
 
     def command(  # type: ignore[override]
@@ -102,7 +166,7 @@ class NarwhalApp(typer.Typer):
         register = super().command(name, **settings)
 
         def decorator(func: Callable[P, R]) -> Callable[P, R]:
-            register(_one_line_errors(func))
+            register(_one_line_errors(func, self.role))
             return func
 
         return decorator
@@ -112,6 +176,7 @@ def make_app(role: str, help_text: str) -> NarwhalApp:
     """A role's app with the verbs every role has (init, trust, open)."""
     app = NarwhalApp(
         name=role,
+        role=role,
         help=f"{help_text}\n\nExample: narwhal {role} init --home ./{role} --name my-{role}",
     )
     _add_common_commands(app, role)
@@ -323,7 +388,10 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
         h = PartyHome(home)
         if h.card_path.exists():
             raise StateError(
-                "home already initialised", file=str(home), hint="use a new --home directory"
+                "home already initialised",
+                file=str(home),
+                hint="use a new --home directory; there is no --force: new keys would "
+                "invalidate the card every other party trusts and every exchange in progress",
             )
         h.create_dirs()
         identity = generate_identity(name, role)

@@ -73,3 +73,34 @@ def make_world(
     # The public grid: the channel list above and the reporting period.
     atomic_write_text(prov / "period.txt", world_period(days) + "\n")
     atomic_write_csv(tru / "viewership.csv", truth)
+
+
+def world_guide(root: Path, *, days: int) -> list[str]:
+    """What ``narwhal synth`` prints: each party's input files and its first commands.
+
+    The truth files are the auditor's alone; no party reads them.
+    """
+    camp, prov, tru = root / "campaign", root / "provider", root / "truth"
+    return [
+        f"world written to {root}",
+        "campaign inputs:",
+        f"  voter file     {camp / 'voters.parquet'}",
+        f"  segment rules  {camp / 'segments.toml'}",
+        f"  rate card      {camp / 'ratecard.csv'}",
+        "provider inputs:",
+        f"  subscribers    {prov / 'subscribers.parquet'}",
+        f"  viewing log    {prov / 'viewing.parquet'}",
+        f"  channel list   {prov / 'channels.csv'}",
+        f"  period         {prov / 'period.txt'} ({world_period(days)})",
+        "matcher inputs: none (it receives only the two sides' tokens)",
+        f"ground truth (audit only, no party reads it): {tru}",
+        "first commands (each party in its own home; then trust each other's card.json):",
+        "  narwhal campaign init --home campaign --name my-campaign",
+        "  narwhal matcher init --home matcher --name my-matcher",
+        "  narwhal provider init --home provider --name my-provider",
+        "then the data steps that read these files:",
+        f"  narwhal campaign tokenize --home campaign --exchange X1"
+        f" --voters {camp / 'voters.parquet'} --segments {camp / 'segments.toml'}",
+        f"  narwhal provider tokenize --home provider --exchange X1"
+        f" --subscribers {prov / 'subscribers.parquet'}",
+    ]

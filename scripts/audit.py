@@ -1,8 +1,10 @@
 """Privacy audit of an exchange directory.
 
-Usage: python scripts/audit.py DIR   (DIR holds the party homes, e.g. build/demo)
+Usage: python scripts/audit.py DIR   (DIR holds campaign/, matcher/, provider/ and world/,
+as `narwhal demo` lays it out, e.g. build/demo; for homes named otherwise use
+`narwhal audit --campaign C --matcher M --provider P --world W`)
 
-Prints one PASS/FAIL line per check and exits 1 if any check fails, 2 on bad usage.
+Prints one PASS/FAIL/SKIP line per check and exits 1 if any check fails, 2 on bad usage.
 """
 
 from __future__ import annotations

@@ -66,6 +66,34 @@ def test_named_modules_and_attributes_exist(doc: str, dotted: str, _: None) -> N
     pytest.fail(f"{doc} names {dotted}, which does not import")
 
 
+_MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
+_MD_NAME = re.compile(r"[\w./-]*\.md\b")
+
+
 def test_nothing_points_outside_the_repository() -> None:
+    # Someone who only clones has the repository and nothing beside it.
     for doc in DOCS:
-        assert "../shared" not in doc.read_text(encoding="utf-8"), doc.name
+        text = doc.read_text(encoding="utf-8")
+        assert "../" not in text, f"{doc.name} points above the repository"
+        for target in _MD_LINK.findall(text):
+            if target.startswith("#"):
+                continue
+            assert "://" not in target, f"{doc.name} links outside the repository: {target}"
+            path = (doc.parent / target.split("#")[0]).resolve()
+            assert path.is_relative_to(REPO) and path.exists(), f"{doc.name}: {target}"
+        for name in _MD_NAME.findall(text):
+            found = [base / name for base in (REPO, doc.parent) if (base / name).is_file()]
+            assert found, f"{doc.name} names {name}, which is not in the repository"
+
+
+def test_the_protocol_lists_every_message_kind_with_its_route() -> None:
+    from linkage.protocol.envelope.allow_lists import KIND_SPECS
+
+    protocol = (REPO / "docs" / "PROTOCOL.md").read_text(encoding="utf-8")
+    for kind, spec in KIND_SPECS.items():
+        row = f"| `{kind}` | {spec.sender_role} -> {spec.recipient_role} |"
+        assert row in protocol, f"docs/PROTOCOL.md: no row for {kind}"
+        line = next(line for line in protocol.splitlines() if line.startswith(row))
+        for rule in spec.columns:
+            shown = f"`{rule.name}*`" if rule.prefix else f"`{rule.name}`"
+            assert shown in line, f"docs/PROTOCOL.md: {kind} row lacks {rule.name}"

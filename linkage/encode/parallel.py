@@ -22,6 +22,7 @@ from __future__ import annotations
 import functools
 import multiprocessing
 import os
+import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -83,6 +84,15 @@ def _apply(func: ChunkFunction, data: bytes) -> bytes:
     return _to_ipc(func(_from_ipc(data)))
 
 
+def _ignore_interrupt() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle, not each worker's.
+
+    A terminal sends SIGINT to the whole process group; a worker that took
+    it would print its own traceback. The parent stops the pool instead.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _combine(parts: list[pa.Table], empty: Callable[[], pa.Table]) -> pa.Table:
     if not parts:
         return empty()
@@ -125,7 +135,10 @@ def imap_chunks(
         return
     context = multiprocessing.get_context(start_method)
     pending: deque[Future[bytes]] = deque()
-    with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+    pool = ProcessPoolExecutor(
+        max_workers=workers, mp_context=context, initializer=_ignore_interrupt
+    )
+    try:
         for chunk in chunks:
             pending.append(pool.submit(_apply, func, _to_ipc(chunk)))
             # Collect in submission order once the window is full: order is
@@ -134,6 +147,12 @@ def imap_chunks(
                 yield _from_ipc(pending.popleft().result())
         while pending:
             yield _from_ipc(pending.popleft().result())
+    except BaseException:
+        # Ctrl-C, an error, or a caller that stopped early: drop the queued
+        # chunks rather than compute them; a running one finishes on its own.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def map_chunks(

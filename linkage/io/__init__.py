@@ -15,6 +15,7 @@ name the file but never a value) are kept in one place.
 * :mod:`~linkage.io.inputs` -- input tables and text, validated before use.
 * :mod:`~linkage.io.ledger_files` -- the release ledger's files and lock.
 * :mod:`~linkage.io.home` -- a party's home: where each of its files lives.
+* :mod:`~linkage.io.status` -- where a party stands in an exchange, and what comes next.
 """
 
 from linkage.io.atomic import (
@@ -69,12 +70,16 @@ from linkage.io.messages import (
 )
 from linkage.io.scratch import private_scratch
 from linkage.io.shuffle import ShuffledParquet
+from linkage.io.status import Awaited, ExchangeStatus, Handoff, exchange_ids, exchange_status
 
 __all__ = [
     "INPUT_COLUMN_KINDS",
     "MAX_FIELD_CHARS",
     "PRIVATE_MODE",
     "PUBLIC_MODE",
+    "Awaited",
+    "ExchangeStatus",
+    "Handoff",
     "InputColumnKind",
     "ParquetColumns",
     "ParquetSink",
@@ -87,6 +92,8 @@ __all__ = [
     "atomic_write_text",
     "check_input_file",
     "copy_message",
+    "exchange_ids",
+    "exchange_status",
     "exclusive_lock",
     "load_identity",
     "load_ledger_blob",

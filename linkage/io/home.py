@@ -127,7 +127,8 @@ class PartyHome:
             raise StateError(
                 "not a party home (no card.json)",
                 file=str(self.root),
-                hint="run `narwhal <role> init --home DIR --name NAME` first",
+                hint="run `narwhal ROLE init --home DIR --name NAME` first "
+                "(ROLE: campaign, matcher or provider)",
             )
         return load_identity(self.keys)
 
@@ -142,7 +143,7 @@ class PartyHome:
         """The single trusted card of ``role``."""
         cards = [c for c in self.trusted().values() if c.role == role]
         if len(cards) != 1:
-            mine = self.card().role if self.card_path.is_file() else "<role>"
+            mine = self.card().role if self.card_path.is_file() else "ROLE"
             raise StateError(
                 f"expected exactly one trusted {role} card, found {len(cards)}",
                 file=str(self.contacts),

@@ -8,6 +8,7 @@ references (to the provider, never through the matcher).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -22,14 +23,17 @@ from rich.table import Table
 
 from linkage.encode import (
     assign_codes,
+    check_segment_sizes,
     column_kinds,
     evaluate,
     load_segments,
     membership_lists,
+    near_duplicate_segments,
 )
 from linkage.errors import InputError, StateError
 from linkage.io import (
     PRIVATE_MODE,
+    PartyHome,
     atomic_write_bytes,
     atomic_write_csv,
     atomic_write_parquet,
@@ -64,7 +68,7 @@ from linkage.release import (
     write_receipt,
 )
 from linkage.report import REPORT_HTML, build_report, decode_viewership, match_rate_table
-from linkage.tables import ALL_MATCHED
+from linkage.tables import ALL_MATCHED, DEFAULT_MIN_UNIVERSE
 from parties.common import (
     ExchangeOpt,
     HomeOpt,
@@ -77,6 +81,7 @@ from parties.common import (
     require_home,
     write_token_message,
 )
+from parties.status import print_next
 
 app = make_app("campaign", "Campaign role: tokenize the voter file, read the results, plan.")
 
@@ -91,8 +96,29 @@ def tokenize(
     exchange: ExchangeOpt,
     schema: SchemaOpt = None,
     workers: WorkersOpt = None,
+    min_universe: Annotated[
+        int,
+        typer.Option(
+            "--min-universe",
+            min=1,
+            help="Refuse a segment with fewer voters than the provider's minimum universe "
+            "(households) it will release on.",
+        ),
+    ] = DEFAULT_MIN_UNIVERSE,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Start an exchange that was already tokenized over, with new references and "
+            "codes: the messages already sent for it become invalid.",
+        ),
+    ] = False,
 ) -> None:
     """Turn the voter file into keyed tokens for the matcher and segment codes for the provider.
+
+    A re-run for a tokenized exchange refuses (its messages are in the
+    outbox already); one interrupted before both messages were written
+    finishes them with the same references and codes.
 
     Example: narwhal campaign tokenize --home ./c --voters voters.parquet
     --segments segments.toml --exchange oh-2026-10
@@ -104,51 +130,139 @@ def tokenize(
     link_schema, table = run.read(
         voters, schema, id_column="voter_id", default_columns=VOTER_COLUMNS
     )
-    rules = load_segments(
-        read_text(segments), columns=column_kinds(table.schema), file=str(segments)
+    rules_text = read_text(segments)
+    inputs = _inputs_digest(
+        table, rules_text, "" if schema is None else read_text(schema), run.key.fingerprint()
     )
+    resumed = None if force else _interrupted_run(h, x, inputs, table)
+    rules = load_segments(rules_text, columns=column_kinds(table.schema), file=str(segments))
     with out.status("evaluating segments"):
         masks = evaluate(rules, table)
-        codes = assign_codes(rules)
-    rids = random_refs(table.num_rows)
-    known = pa.table({"rid": rids})
     sizes = {name: int(mask.sum()) for name, mask in masks.items()}
+    check_segment_sizes(sizes, min_universe=min_universe)
+    rids, codes = (
+        resumed if resumed is not None else (random_refs(table.num_rows), assign_codes(rules))
+    )
+    if set(codes) != set(sizes):
+        raise StateError(
+            "the segment codes of the interrupted run name other segments",
+            file=str(h.segment_codes_path(x)),
+            hint="run again with --force to start the exchange over",
+        )
+    known = pa.table({"rid": rids})
     # Sorted by the random rid: the row order says nothing about the voter file's.
     segment_rows = pa.table({"rid": rids, "segments": membership_lists(masks, codes)})
-    to_provider = seal(
-        segment_rows.sort_by("rid"),
-        kind="segments",
-        exchange_id=x,
-        sender=h.identity(),
-        recipient=provider,
-    )
+    segments_message = h.outbox_message(x, "segments")
+
+    def write_segments() -> None:
+        if segments_message.is_file() and resumed is not None:
+            return  # the interrupted run's, with the same payload: left as sent
+        to_provider = seal(
+            segment_rows.sort_by("rid"),
+            kind="segments",
+            exchange_id=x,
+            sender=h.identity(),
+            recipient=provider,
+        )
+        write_message(segments_message, to_provider)
 
     def write_state() -> None:
-        # Everything validated and computed: state first, the messages last.
-        atomic_write_parquet(
-            h.rid_map_path(x),
-            pa.table({"rid": rids, "voter_id": table["voter_id"]}),
-            mode=PRIVATE_MODE,
-        )
-        atomic_write_text(
-            h.segment_codes_path(x),
-            json.dumps(
-                {
-                    "codes": codes,
-                    "linkage_key": run.key.fingerprint(),
-                    "voters": {ALL_MATCHED: table.num_rows, **sizes},
-                },
-                indent=2,
-            ),
-            mode=0o600,
-        )
-        write_message(h.outbox_message(x, "segments"), to_provider)
+        # Everything validated and computed: state first (segments.json, which
+        # marks the exchange as started, last of it), then the messages; a
+        # re-run after a crash anywhere in here finishes with the same refs and codes.
+        if resumed is None:
+            atomic_write_parquet(
+                h.rid_map_path(x),
+                pa.table({"rid": rids, "voter_id": table["voter_id"]}),
+                mode=PRIVATE_MODE,
+            )
+            atomic_write_text(
+                h.segment_codes_path(x),
+                json.dumps(
+                    {
+                        "codes": codes,
+                        "inputs": inputs,
+                        "linkage_key": run.key.fingerprint(),
+                        "voters": {ALL_MATCHED: table.num_rows, **sizes},
+                    },
+                    indent=2,
+                ),
+                mode=0o600,
+            )
+        write_segments()
 
-    target = write_token_message(
-        run, link_schema, table, known, workers=workers, before_publish=write_state
+    if resumed is not None and run.target.is_file():
+        write_state()  # only the segments message was missing
+    else:
+        write_token_message(
+            run, link_schema, table, known, workers=workers, before_publish=write_state
+        )
+    again = " (finished an interrupted run)" if resumed is not None else ""
+    out.print(f"tokenized {table.num_rows:,} voters{again}; segments: {sizes}")
+    for overlap in near_duplicate_segments(masks):
+        out.print(
+            f"warning: segments {overlap.first} and {overlap.second} share "
+            f"{overlap.share:.1%} of their voters; their difference singles out the few "
+            "others (drop or merge one)",
+            markup=False,
+            highlight=False,
+        )
+    out.print(f"wrote {run.target} and {segments_message}", markup=False, highlight=False)
+    print_next(h, x)
+
+
+def _inputs_digest(table: pa.Table, *texts: str) -> str:
+    """SHA-256 over the voter table (Arrow IPC, batch by batch) and the texts that shape a run."""
+    digest = hashlib.sha256()
+    for text in texts:
+        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
+    for batch in table.to_batches(max_chunksize=1 << 16):
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, batch.schema) as writer:
+            writer.write_batch(batch)
+        digest.update(sink.getvalue())
+    return digest.hexdigest()
+
+
+def _interrupted_run(
+    h: PartyHome, x: str, inputs: str, table: pa.Table
+) -> tuple[pa.Array, dict[str, str]] | None:
+    """The refs and codes of a run that stopped before both messages were written.
+
+    Returns:
+        None when the exchange has no state yet (a fresh start).
+
+    Raises:
+        StateError: The exchange is tokenized already, or was started from
+            other inputs: a re-run would replace references and codes the
+            other parties may hold, so it needs ``--force``.
+    """
+    state = h.segment_codes_path(x)
+    if not state.is_file():
+        return None
+    force = (
+        f"--force starts exchange {x} over and invalidates the campaign-tokens and segments "
+        "messages already sent (a matcher that linked them will not link this id again)"
     )
-    out.print(f"tokenized {table.num_rows:,} voters; segments: {sizes}")
-    out.print(f"wrote {target} and {h.outbox_message(x, 'segments')}")
+    recorded = json.loads(read_text(state)).get("inputs")
+    if recorded != inputs:
+        raise StateError(
+            f"exchange {x} was already tokenized from other inputs", file=str(state), hint=force
+        )
+    sent = (h.outbox_message(x, "campaign-tokens"), h.outbox_message(x, "segments"))
+    if all(path.is_file() for path in sent):
+        raise StateError(
+            f"exchange {x} is already tokenized; send the messages in {h.outbox}",
+            hint=force,
+        )
+    rid_map = read_input_table(h.rid_map_path(x), required=("rid", "voter_id"))
+    if not rid_map["voter_id"].equals(table["voter_id"]):
+        raise StateError(
+            "the interrupted run's record map does not fit the voter file",
+            file=str(h.rid_map_path(x)),
+            hint=force,
+        )
+    return rid_map["rid"].combine_chunks(), load_codes(state)
 
 
 def load_codes(path: Path) -> dict[str, str]:
@@ -192,6 +306,14 @@ def report_(
             "plan_comparison.csv already in --out).",
         ),
     ] = True,
+    ratecard: Annotated[
+        Path | None,
+        typer.Option(
+            "--ratecard",
+            help="Rate card (CSV or Parquet), as for `plan`: the page ranks the best buys "
+            "per target segment by cost per target point.",
+        ),
+    ] = None,
 ) -> None:
     """Decode the released viewership and write tables, heatmaps and an HTML report.
 
@@ -236,6 +358,12 @@ def report_(
             voters=voters,
             plan=plan_table,
             plan_comparison=comparison,
+            ratecard=None
+            if ratecard is None
+            else parse_ratecard(
+                read_input_table(ratecard, required=RATECARD_COLUMNS), file=str(ratecard)
+            ),
+            receipt=receipt.head,
             html=html_page,
             progress=drawn,
         )
@@ -277,6 +405,7 @@ def report_(
         f"(rho {head.rho_spent:.4g} spent in total); countersigned receipt for the "
         f"matcher: {h.outbox_receipt(x)}"
     )
+    print_next(h, x)
 
 
 def _read_plan(out_dir: Path) -> tuple[pa.Table | None, pa.Table | None]:
@@ -377,6 +506,7 @@ def plan_(
     atomic_write_csv(out_dir / PLAN_COMPARISON_CSV, comparison)
     _print_plan(result, comparison, request, targets)
     out.print(f"plan written to {out_dir / PLAN_CSV} (comparison: {PLAN_COMPARISON_CSV})")
+    print_next(h, x)
 
 
 def _parse_weights(text: str | None) -> list[float] | None:
@@ -429,7 +559,8 @@ def _print_plan(
         f"optimizer ({status}): objective {best.objective:,.2f}, greedy {greedy.objective:,.2f}"
     )
     gain = by[("optimized", main)]["trps"] / max(by[("all_households", main)]["trps"], 1e-9)
-    out.print(f"target TRPs vs the all-household plan: {100.0 * (gain - 1.0):+.1f}%")
+    caveat = f" (caveat: {result.caveat})" if result.caveat else ""
+    out.print(f"target TRPs vs the all-household plan: {100.0 * (gain - 1.0):+.1f}%{caveat}")
     for note in result.notes:
         out.print(f"note: {note}")
 

@@ -8,12 +8,15 @@ row of global linkage statistics to the campaign.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from linkage.engine import make_engine
+from linkage.errors import StateError
 from linkage.io import PRIVATE_MODE, atomic_write_text, read_text, write_message
 from linkage.protocol import seal, validate_exchange_id
 from parties.common import (
@@ -26,6 +29,7 @@ from parties.common import (
     out,
     require_home,
 )
+from parties.status import print_next
 
 app = make_app("matcher", "Matcher role: link the two token files, send links and a DP report.")
 
@@ -45,12 +49,21 @@ def link(
             help="Posterior cut for fuzzy links; default: chosen from the fitted model.",
         ),
     ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Re-link an exchange with other settings: the assignments already sent "
+            "become invalid (the match report stays the one first issued).",
+        ),
+    ] = False,
 ) -> None:
     """Link the campaign's and the provider's tokens from the inbox.
 
     Sends the provider the links and the campaign a differentially private
     match report (rho fixed by the protocol). A re-run for the same exchange
-    re-sends the report first issued, never fresh noise.
+    re-sends the report first issued, never fresh noise; one with another
+    --schema or --threshold refuses unless --force.
 
     Example: narwhal matcher link --home ./m --exchange oh-2026-10
     """
@@ -63,6 +76,16 @@ def link(
     h = require_home(home)
     link_schema = load_link_schema(schema)
     settings = MatchSettings.from_schema(link_schema, threshold=threshold)
+    chosen = _settings_digest(None if schema is None else read_text(schema), threshold)
+    settings_path = h.state(x) / "link-settings.json"
+    linked_before = json.loads(read_text(settings_path)) if settings_path.is_file() else {}
+    if linked_before and linked_before.get("settings") != chosen and not force:
+        raise StateError(
+            f"exchange {x} was linked with another --schema or --threshold",
+            file=str(settings_path),
+            hint="--force re-links it and invalidates the assignments already sent "
+            "(the match report stays the one first issued)",
+        )
     me = h.identity()
     with (
         h.inbox_columns(x, "campaign-tokens") as (campaign_msg, campaign),
@@ -102,6 +125,7 @@ def link(
     if issued is not None:
         # State first, messages last: a crash re-sends this report, never redraws it.
         atomic_write_text(issued_path, issued.to_json(), mode=PRIVATE_MODE)
+    atomic_write_text(settings_path, json.dumps({"settings": chosen}), mode=PRIVATE_MODE)
     h.mark_consumed(x, campaign_msg, provider_msg)
     write_message(h.outbox_message(x, "assignments"), to_provider)
     write_message(h.outbox_message(x, "match-report"), to_campaign)
@@ -129,6 +153,13 @@ def link(
     out.print(
         f"wrote {h.outbox_message(x, 'assignments')} and {h.outbox_message(x, 'match-report')}"
     )
+    print_next(h, x)
+
+
+def _settings_digest(schema_text: str | None, threshold: float | None) -> str:
+    """What decides the links besides the two token messages: the schema and the threshold."""
+    doc = json.dumps({"schema": schema_text, "threshold": threshold}, sort_keys=True)
+    return hashlib.sha256(doc.encode("utf-8")).hexdigest()
 
 
 @app.command("witness")
@@ -161,6 +192,7 @@ def witness_(
         f"{state}: release {head.seq} to {head.org} (rho {head.rho_spent:.4g} spent in total); "
         f"log {h.witness_log}"
     )
+    print_next(h, head.exchange)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import typer
 
 from linkage.engine import make_engine
-from linkage.errors import PrivacyError
+from linkage.errors import PrivacyError, StateError
 from linkage.io import (
     check_input_file,
     load_secret,
@@ -70,6 +70,7 @@ from parties.common import (
     require_home,
     write_token_message,
 )
+from parties.status import print_next
 
 app = make_app(
     "provider",
@@ -89,14 +90,32 @@ def tokenize(
     exchange: ExchangeOpt,
     schema: SchemaOpt = None,
     workers: WorkersOpt = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Tokenize an exchange again: the provider-tokens already sent become invalid.",
+        ),
+    ] = False,
 ) -> None:
     """Turn the subscriber file into keyed tokens and household pseudonyms for the matcher.
+
+    A re-run for an exchange whose message is in the outbox refuses: its
+    dummy rows and order are drawn afresh, so it would not be the message
+    the matcher may already hold.
 
     Example: narwhal provider tokenize --home ./p --subscribers subscribers.parquet
     --exchange oh-2026-10
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
+    sent = h.outbox_message(x, "provider-tokens")
+    if sent.is_file() and not force:
+        raise StateError(
+            f"exchange {x} is already tokenized; send {sent} to the matcher",
+            hint="--force tokenizes it again and invalidates the provider-tokens already sent "
+            "(a matcher that linked them will not link this id again)",
+        )
     run = TokenRun.start(h, x, "provider-tokens", "b", peer="campaign")
     secret = load_secret(h.secret_path)
     link_schema, table = run.read(
@@ -117,7 +136,8 @@ def tokenize(
         dummy_ids=lambda n: dummy_pseudonyms(secret, x, n),
     )
     out.print(f"tokenized {table.num_rows:,} households")
-    out.print(f"wrote {target}")
+    out.print(f"wrote {target}", markup=False, highlight=False)
+    print_next(h, x)
 
 
 @app.command("aggregate")
@@ -337,6 +357,7 @@ def aggregate(
             )
         out.print(f"ledger head for {org}: release {heads[0].seq}, budget {in_force.describe()}")
         out.print(f"wrote {target} and {h.outbox_receipt(x)}")
+    print_next(h, x)
 
 
 if __name__ == "__main__":

@@ -84,9 +84,12 @@ from linkage.encode.segments import (
     Logical,
     Negation,
     RuleValueKind,
+    SegmentOverlap,
     SegmentSet,
+    check_segment_sizes,
     column_kinds,
     load_segments,
+    near_duplicate_segments,
 )
 
 __all__ = [
@@ -115,10 +118,12 @@ __all__ = [
     "ParsedAddress",
     "ResolutionMode",
     "RuleValueKind",
+    "SegmentOverlap",
     "SegmentSet",
     "Side",
     "assign_codes",
     "canonical_given_name",
+    "check_segment_sizes",
     "column_kinds",
     "default_workers",
     "drop_fields",
@@ -138,6 +143,7 @@ __all__ = [
     "load_segments",
     "map_chunks",
     "membership_lists",
+    "near_duplicate_segments",
     "normalize_birth_date",
     "normalize_city",
     "normalize_email",

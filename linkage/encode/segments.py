@@ -35,8 +35,10 @@ import re
 import tomllib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from linkage.errors import InputError, SchemaError
@@ -44,6 +46,7 @@ from linkage.tables import ALL_MATCHED
 
 __all__ = [
     "MAX_RULE_LENGTH",
+    "NEAR_DUPLICATE_SHARE",
     "SEGMENT_NAME_PATTERN",
     "Always",
     "ColumnRef",
@@ -55,10 +58,13 @@ __all__ = [
     "Negation",
     "RuleValueKind",
     "Scalar",
+    "SegmentOverlap",
     "SegmentRule",
     "SegmentSet",
+    "check_segment_sizes",
     "column_kinds",
     "load_segments",
+    "near_duplicate_segments",
     "value_kind",
 ]
 
@@ -232,6 +238,91 @@ class SegmentSet:
             if segment.name == name:
                 return segment
         raise KeyError(name)
+
+
+# --- sanity of evaluated segments -------------------------------------------
+
+NEAR_DUPLICATE_SHARE: Final = 0.99
+"""Two segments sharing at least this share of their union are near-duplicates."""
+
+
+def check_segment_sizes(sizes: Mapping[str, int], *, min_universe: int) -> None:
+    """Refuse empty segments and segments that can never reach the minimum universe.
+
+    Runs on the campaign's side before anything is sent: a rule with a typo
+    in a value (``ethnicity == 'hispnic'``) matches nobody, and a segment
+    with fewer voters than the provider's minimum universe of households
+    (every household holds at least one voter) would come back suppressed
+    whole. The message names the segments and their voter counts: it is
+    shown on the campaign's own terminal, and neither is personal data.
+
+    Args:
+        sizes: Segment name -> voters in it.
+        min_universe: The minimum universe the provider releases on (households).
+
+    Raises:
+        InputError: Naming every empty or too-small segment at once.
+    """
+    empty = [name for name, size in sizes.items() if size == 0]
+    small = [f"{name} ({size:,})" for name, size in sizes.items() if 0 < size < min_universe]
+    problems = []
+    if empty:
+        problems.append(f"no voter matches segment(s) {', '.join(empty)}")
+    if small:
+        problems.append(
+            f"segment(s) {', '.join(small)} hold fewer voters than the minimum universe "
+            f"of {min_universe:,} households"
+        )
+    if problems:
+        raise InputError(
+            "; ".join(problems),
+            hint="check each rule for a typo in a value, widen or drop these segments; "
+            "nothing was sent",
+        )
+
+
+@dataclass(frozen=True)
+class SegmentOverlap:
+    """Two segments that hold nearly the same voters.
+
+    Attributes:
+        first: One segment's name (file order).
+        second: The other's.
+        share: Voters in both over voters in either (Jaccard), in [0, 1].
+    """
+
+    first: str
+    second: str
+    share: float
+
+
+def near_duplicate_segments(
+    masks: Mapping[str, npt.NDArray[np.bool_]], *, threshold: float = NEAR_DUPLICATE_SHARE
+) -> list[SegmentOverlap]:
+    """Pairs of segments whose members overlap by ``threshold`` or more.
+
+    Two near-identical segments are a mistake more often than a plan, and the
+    few voters that differ are exactly what differencing their figures would
+    single out, so the campaign is warned before it sends them.
+
+    Args:
+        masks: Segment name -> boolean mask over the voter rows.
+        threshold: Smallest share (intersection over union) reported.
+
+    Returns:
+        The overlapping pairs, in file order of their first segment.
+    """
+    names = list(masks)
+    found: list[SegmentOverlap] = []
+    for i, first in enumerate(names):
+        for second in names[i + 1 :]:
+            union = int(np.count_nonzero(masks[first] | masks[second]))
+            if union == 0:
+                continue
+            share = int(np.count_nonzero(masks[first] & masks[second])) / union
+            if share >= threshold:
+                found.append(SegmentOverlap(first, second, share))
+    return found
 
 
 # --- loading --------------------------------------------------------------

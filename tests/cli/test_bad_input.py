@@ -112,6 +112,9 @@ def tokenize(
         segments or s.segments,
         "--exchange",
         exchange,
+        # 300 voters: every segment is below the default minimum universe.
+        "--min-universe",
+        "1",
     )
     return code, err
 

@@ -90,6 +90,9 @@ RELEASE_SCHEMA: Final = pa.schema(
         *VIEWERSHIP_SCHEMA,
         *(pa.field(name, pa.float64()) for name in INTERVAL_COLUMNS),
         pa.field("matched_records", pa.int64()),
+        # The provider's public release rules, the same on every row.
+        pa.field("k", pa.int64()),
+        pa.field("min_universe", pa.int64()),
     ]
 )
 """The released ``viewership`` payload: the viewership columns plus noise intervals,

@@ -285,7 +285,10 @@ def exchange(
         "--ratecard", w / "campaign/ratecard.csv", "--budget", str(PLAN_BUDGET),
         "--target", PLAN_TARGETS, "--out", ex.report,
     )  # fmt: skip
-    ok("campaign", "report", "--home", ex.home("campaign"), "--exchange", x, "--out", ex.report)
+    ok(
+        "campaign", "report", "--home", ex.home("campaign"), "--exchange", x,
+        "--ratecard", w / "campaign/ratecard.csv", "--out", ex.report,
+    )  # fmt: skip
     # The campaign countersigned the provider's ledger head; the matcher witnesses it.
     ex.deliver_receipt("campaign", "matcher")
     ok("matcher", "witness", "--home", ex.home("matcher"), "--receipt", ex.receipt("matcher"))

@@ -141,6 +141,9 @@ class PlanResult:
         greedy: The greedy solution for the same objective.
         all_households: The solution optimised for all-household ratings.
         notes: What the plan could not see (suppressed cells, missing tiers...).
+        zero_valued: Rate-card cells the target objective valued at zero
+            (suppressed or not released for every target, or no audience).
+        cells: Rate-card cells in all.
     """
 
     schedule: pa.Table
@@ -150,6 +153,24 @@ class PlanResult:
     greedy: Solution
     all_households: Solution
     notes: tuple[str, ...]
+    zero_valued: int = 0
+    cells: int = 0
+
+    @property
+    def caveat(self) -> str | None:
+        """What to print beside the plan's headline figure when most cells were valued at zero.
+
+        The comparison with the all-household plan then rests on the few cells
+        the release shows: a large gain says more about suppression than about
+        the audience. None when at most half the cells were valued at zero.
+        """
+        if self.cells == 0 or 2 * self.zero_valued <= self.cells:
+            return None
+        return (
+            f"{self.zero_valued:,} of {self.cells:,} rate-card cells were valued at zero, "
+            "suppressed or not released for the targets: the plans are compared on the "
+            f"other {self.cells - self.zero_valued:,} only"
+        )
 
 
 def validate_request(request: PlanRequest) -> None:
@@ -294,7 +315,8 @@ def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest
             request.min_channels,
         )
 
-    target = instance(cell_values(cells, ratings, weights, light_priority=request.light_priority))
+    values = cell_values(cells, ratings, weights, light_priority=request.light_priority)
+    target = instance(values)
     baseline = greedy(target)
     best = solve(target, time_limit=request.time_limit, warm_start=baseline)
     everyone = instance(cell_values(cells, ratings, {ALL_MATCHED: 1.0}))
@@ -365,6 +387,8 @@ def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest
         greedy=baseline,
         all_households=broad,
         notes=notes,
+        zero_valued=sum(1 for value in values if value <= 0.0),
+        cells=len(cells),
     )
 
 

@@ -621,7 +621,9 @@ def noisy_release(
         noisy = _noised(counts, sc["records"], noise)
         matched[plain] = np.maximum(0, noisy)
     matched[universe < min_universe] = np.nan
-    return _release_table(cells, row_universe, columns, suppressed, matched[at.segment])
+    return _release_table(
+        cells, row_universe, columns, suppressed, matched[at.segment], (k, min_universe)
+    )
 
 
 _MEASURES_VAR: Final = ("views", "hut", "reach", "universe")
@@ -641,8 +643,9 @@ def _release_table(
     columns: Mapping[str, npt.NDArray[np.float64]],
     suppressed: npt.NDArray[np.bool_],
     matched_records: npt.NDArray[np.float64],
+    rules: tuple[int, int],
 ) -> pa.Table:
-    """The payload: the cells' keys, the noisy figures, nulls where suppressed."""
+    """The payload: the cells' keys, the noisy figures, nulls where suppressed, the rules."""
     out: dict[str, pa.Array] = {
         name: cells[name].combine_chunks()
         for name in ("grain", "segment", "channel", "day_type", "daypart", "quarter_hour")
@@ -659,4 +662,6 @@ def _release_table(
     out["suppressed"] = pa.array(suppressed, pa.bool_())
     whole = np.nan_to_num(matched_records, nan=0.0).astype(np.int64)
     out["matched_records"] = pa.array(whole, pa.int64(), mask=np.isnan(matched_records))
+    out["k"] = pa.array(np.full(len(suppressed), rules[0], np.int64), pa.int64())
+    out["min_universe"] = pa.array(np.full(len(suppressed), rules[1], np.int64), pa.int64())
     return pa.table(out).select(RELEASE_SCHEMA.names).cast(RELEASE_SCHEMA)

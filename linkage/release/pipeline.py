@@ -121,7 +121,7 @@ def with_intensity_tiers(
     return prune_derived_segments(tiered, k=k, min_universe=min_universe)
 
 
-def _exact_payload(payload: pa.Table) -> pa.Table:
+def _exact_payload(payload: pa.Table, k: int, min_universe: int) -> pa.Table:
     """Exact release: the interval columns are null (no noise was added)."""
     for name in INTERVAL_COLUMNS:
         payload = payload.append_column(
@@ -130,6 +130,10 @@ def _exact_payload(payload: pa.Table) -> pa.Table:
     payload = payload.append_column(
         pa.field("matched_records", pa.int64()), pa.nulls(payload.num_rows, pa.int64())
     )
+    for name, value in (("k", k), ("min_universe", min_universe)):
+        payload = payload.append_column(
+            pa.field(name, pa.int64()), pa.array([value] * payload.num_rows, pa.int64())
+        )
     return payload.cast(RELEASE_SCHEMA)
 
 
@@ -303,4 +307,4 @@ def _exact_release(
         period=grid.days,
         credit_minutes=grid.credit_minutes,
     )
-    return suppress_tier_complements(_exact_payload(apply_k_suppression(cells, k)))
+    return suppress_tier_complements(_exact_payload(apply_k_suppression(cells, k), k, min_universe))

@@ -2,8 +2,11 @@
 
 * :mod:`~linkage.report.decode` -- coded releases -> named tables (viewership,
   match rates and their projection).
+* :mod:`~linkage.report.headline` -- the buyer's answer: best buys per target
+  segment by cost per target point (on the conservative rating), the plan's
+  figures, the share of viewing the release shows, dayparts with clock hours.
 * :mod:`~linkage.report.figures` -- the audience figures: index against all
-  matched households, top buys, heatmaps, PNG bytes.
+  matched households, top channels, heatmaps on one colour scale, PNG bytes.
 * :mod:`~linkage.report.disclosure` -- what the release says about its own
   protection: suppressed cells, noise intervals, stated k and epsilon.
 * :mod:`~linkage.report.html` -- the self-contained HTML page.
@@ -42,12 +45,27 @@ from linkage.report.figures import (
     IndexCell,
     figure_png,
     heatmap_figure,
+    index_scale,
     index_table,
     top_by_index,
+    top_channels,
+)
+from linkage.report.headline import (
+    BEST_BUYS_PER_SEGMENT,
+    BestBuy,
+    Coverage,
+    PlanFigures,
+    best_buys,
+    daypart_label,
+    plan_figures,
+    plan_targets,
+    viewing_coverage,
 )
 from linkage.report.html import (
     CSP,
+    HEATMAP_CHANNELS,
     MAX_PLAN_ROWS,
+    SCRIPT,
     SECTION_IDS,
     Heatmap,
     ReportContent,
@@ -56,7 +74,9 @@ from linkage.report.html import (
 )
 
 __all__ = [
+    "BEST_BUYS_PER_SEGMENT",
     "CSP",
+    "HEATMAP_CHANNELS",
     "INDEX_COLUMNS",
     "INDEX_CSV",
     "MATCH_RATES_CSV",
@@ -64,29 +84,40 @@ __all__ = [
     "MAX_PLAN_ROWS",
     "NOISE_COLUMNS",
     "REPORT_HTML",
+    "SCRIPT",
     "SECTION_IDS",
     "SUPPRESSION_COLUMNS",
     "VIEWERSHIP_CSV",
     "VIEWERSHIP_CSV_COLUMNS",
+    "BestBuy",
     "CampaignReport",
+    "Coverage",
     "Heatmap",
     "IndexCell",
+    "PlanFigures",
     "Progress",
     "ReleaseFacts",
     "ReportContent",
+    "best_buys",
     "build_report",
+    "daypart_label",
     "decode_viewership",
     "figure_png",
     "heatmap_figure",
     "heatmap_file_name",
+    "index_scale",
     "index_table",
     "match_rate_table",
     "noise_table",
+    "plan_figures",
+    "plan_targets",
     "projected_match_rates",
     "release_facts",
     "render_html",
     "slug",
     "suppression_table",
     "top_by_index",
+    "top_channels",
     "viewership_csv_table",
+    "viewing_coverage",
 ]

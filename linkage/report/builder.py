@@ -1,8 +1,9 @@
 """The campaign report, assembled: coded releases in, every table, chart and the page out.
 
 :func:`build_report` does what ``narwhal campaign report`` computes -- decode
-the releases, rank the top buys, draw one heatmap per segment and day type,
-render the page -- and returns it all as one immutable :class:`CampaignReport`,
+the releases, rank the best buys per target segment by cost per target point
+(given the rate card), draw one heatmap per segment and day type on one
+colour scale, render the page -- and returns it all as one immutable :class:`CampaignReport`,
 each output under the file name it is written to. Nothing here touches a file
 or the terminal: the caller reads the inputs (the plan tables too), decides
 when the inputs count as consumed, and writes :attr:`CampaignReport.tables`,
@@ -16,13 +17,16 @@ the two can never disagree.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from linkage.measure import tier_codes
+from linkage.measure import split_tier, tier_codes
+from linkage.plan import RateCell
+from linkage.release import ReleaseHead
 from linkage.report.decode import (
     decode_viewership,
     match_rate_table,
@@ -30,8 +34,24 @@ from linkage.report.decode import (
     viewership_csv_table,
 )
 from linkage.report.disclosure import noise_table, release_facts, suppression_table
-from linkage.report.figures import IndexCell, figure_png, heatmap_figure, index_table, top_by_index
-from linkage.report.html import Heatmap, ReportContent, render_html
+from linkage.report.figures import (
+    IndexCell,
+    figure_png,
+    heatmap_figure,
+    index_scale,
+    index_table,
+    top_by_index,
+    top_channels,
+)
+from linkage.report.headline import (
+    BestBuy,
+    best_buys,
+    plan_figures,
+    plan_targets,
+    viewing_coverage,
+)
+from linkage.report.html import HEATMAP_CHANNELS, Heatmap, ReportContent, render_html
+from linkage.tables import ALL_MATCHED
 
 __all__ = [
     "INDEX_CSV",
@@ -81,6 +101,9 @@ class CampaignReport:
         heatmaps: The charts, in page and write order.
         html: The self-contained page, or None when it was not asked for.
         with_plan: The page includes a plan (``plan.csv`` was given).
+        targets: The target segments the headline answers for.
+        best_buys: Per target, the best buys by cost per target point on the
+            conservative rating (empty without a rate card).
     """
 
     viewership: pa.Table
@@ -91,6 +114,8 @@ class CampaignReport:
     heatmaps: tuple[Heatmap, ...]
     html: str | None
     with_plan: bool
+    targets: tuple[str, ...]
+    best_buys: tuple[BestBuy, ...]
 
     @property
     def tables(self) -> dict[str, pa.Table]:
@@ -116,6 +141,9 @@ def build_report(
     voters: Mapping[str, int],
     plan: pa.Table | None = None,
     plan_comparison: pa.Table | None = None,
+    ratecard: Sequence[RateCell] | None = None,
+    receipt: ReleaseHead | None = None,
+    targets: Sequence[str] | None = None,
     html: bool = True,
     progress: Progress | None = None,
     generated_at: datetime | None = None,
@@ -131,6 +159,12 @@ def build_report(
             the whole file), kept in its state at tokenize.
         plan: The schedule (``plan.csv``) to show on the page, if one was made.
         plan_comparison: The plan comparison (``plan_comparison.csv``), if any.
+        ratecard: The parsed rate card (:func:`linkage.plan.parse_ratecard`);
+            without it the page cannot rank buys by cost.
+        receipt: The provider's ledger head from the accepted release receipt:
+            the privacy note states its spend.
+        targets: The segments the headline answers for (default: the plan's
+            targets, else every segment of the exchange).
         html: Render the page; without it the plan tables are ignored.
         progress: Told how many heatmaps are drawn (see :data:`Progress`).
         generated_at: The page's timestamp (default: now), a parameter so
@@ -151,19 +185,32 @@ def build_report(
     day_types = [d for d in DAY_TYPE_ORDER if d in present] or sorted(present)
     top_day = day_types[0] if day_types else "all"
     top = tuple(top_by_index(index, per_segment=TOP_PER_SEGMENT, day_type=top_day))
+    chosen = list(targets) if targets else plan_targets(plan_comparison) or sorted(codes)
+    best = tuple(best_buys(decoded, ratecard, chosen)) if ratecard else ()
+
     drawn = set(zip(index["segment"].to_pylist(), index["day_type"].to_pylist(), strict=True))
     charts = [(n, d) for n in sorted(codes) for d in day_types if (n, d) in drawn]
+    channels = top_channels(decoded, chosen, limit=HEATMAP_CHANNELS)
+    scale = index_scale(index.filter(pc.is_in(index["segment"], pa.array(sorted(codes)))), channels)
     heatmaps: list[Heatmap] = []
     if progress is not None:
         progress(0, len(charts))
     for name, day_type in charts:
-        png = figure_png(heatmap_figure(index, name, day_type=day_type))
-        heatmaps.append(Heatmap(name, day_type, png, heatmap_file_name(name, day_type)))
+        figure = heatmap_figure(index, name, day_type=day_type, channels=channels, scale=scale)
+        heatmaps.append(
+            Heatmap(name, day_type, figure_png(figure), heatmap_file_name(name, day_type))
+        )
         if progress is not None:
             progress(len(heatmaps), len(charts))
 
     page = None
     if html:
+        names = {str(s) for s in decoded["segment"].to_pylist()}
+        segments = sorted(
+            (s for s in names if split_tier(s)[0] != ALL_MATCHED),
+            key=lambda s: (split_tier(s)[0], split_tier(s)[1] or ""),
+        )
+        everything = tuple(best_buys(decoded, ratecard, segments)) if ratecard else ()
         content = ReportContent(
             exchange_id=exchange_id,
             match_rates=projected_match_rates(rates),
@@ -171,11 +218,18 @@ def build_report(
             top=top,
             top_day_type=top_day,
             suppression=suppression_table(decoded),
-            facts=release_facts(decoded),
+            facts=release_facts(decoded, receipt),
             noise=noise_table(decoded),
             plan=plan,
             plan_comparison=plan_comparison,
             generated_at=datetime.now(UTC) if generated_at is None else generated_at,
+            targets=chosen,
+            best_buys=best,
+            all_buys=everything,
+            plan_figures=plan_figures(plan_comparison),
+            coverage=viewing_coverage(decoded),
+            ratecard=ratecard is not None,
+            index=index,
         )
         page = render_html(content)
     return CampaignReport(
@@ -187,4 +241,6 @@ def build_report(
         heatmaps=tuple(heatmaps),
         html=page,
         with_plan=html and plan is not None,
+        targets=tuple(chosen),
+        best_buys=best,
     )

@@ -4,10 +4,11 @@ The provider suppresses thin cells (the k rule) and may add differential-
 privacy noise; the campaign never learns the rules directly, only what the
 release carries. This module reads that back -- how many cells were
 suppressed per segment and grain, how wide the noise intervals are, and any
-``k``/``min_universe``/``epsilon`` the provider chose to state -- so the
-report can say how much was hidden and how uncertain the rest is, instead of
-guessing. It is kept apart from :mod:`linkage.report.figures` because it is
-about the release's protection, not about the audience.
+``k``/``min_universe``/``epsilon`` the provider chose to state, and the privacy
+spend its signed ledger receipt carries -- so the report can say how much was
+hidden and how uncertain the rest is, instead of guessing. It is kept apart
+from :mod:`linkage.report.figures` because it is about the release's
+protection, not about the audience.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from linkage.release import DEFAULT_DELTA, ReleaseHead, epsilon_of
 from linkage.report.decode import require_columns
 from linkage.tables import ALL_MATCHED
 
@@ -98,11 +100,14 @@ def suppression_table(decoded: pa.Table) -> pa.Table:
 
 @dataclass(frozen=True, slots=True)
 class ReleaseFacts:
-    """What the released viewership itself says about the privacy rules applied.
+    """What the release and its ledger receipt say about the privacy rules applied.
 
-    ``k``, ``min_universe`` and ``epsilon`` are None unless the provider put
-    them in the release (as constant columns); the campaign cannot otherwise
-    know them, and the report says so instead of guessing.
+    ``k`` and ``min_universe`` come from the release when the provider put them
+    in it (as constant columns), else None. The privacy spend comes from the
+    provider's signed ledger head (the release receipt): ``rho`` this release
+    spent and ``rho_spent`` by the organisation in total, each also stated as
+    epsilon at ``delta``; ``epsilon`` is the release's own column when it has
+    one, else this release's rho so stated.
     """
 
     k: int | None
@@ -110,6 +115,11 @@ class ReleaseFacts:
     epsilon: float | None
     smallest_released_universe: int | None
     noisy_figures: tuple[str, ...]
+    rho: float | None = None
+    rho_spent: float | None = None
+    epsilon_spent: float | None = None
+    delta: float | None = None
+    ledger_seq: int | None = None
 
 
 def _constant(table: pa.Table, column: str) -> float | None:
@@ -149,13 +159,15 @@ def _intervals(table: pa.Table) -> dict[str, tuple[pa.ChunkedArray, pa.ChunkedAr
     return {name: pair for name, pair in found.items() if pc.any(pair[1]).as_py()}
 
 
-def release_facts(decoded: pa.Table) -> ReleaseFacts:
-    """Privacy facts readable from a decoded ``viewership`` release.
+def release_facts(decoded: pa.Table, head: ReleaseHead | None = None) -> ReleaseFacts:
+    """Privacy facts readable from a decoded ``viewership`` release and its receipt.
 
     Args:
         decoded: Output of :func:`decode_viewership`; optional constant columns
             ``k``, ``min_universe``, ``epsilon`` and interval columns (see
             :func:`noise_table`) are picked up when present.
+        head: The provider's ledger head from the release receipt (already
+            accepted by :func:`linkage.release.accept_receipt`), or None.
 
     Returns:
         The facts; ``smallest_released_universe`` is the smallest ``universe`` of
@@ -166,12 +178,20 @@ def release_facts(decoded: pa.Table) -> ReleaseFacts:
     smallest = pc.min(released.column("universe")).as_py() if released.num_rows else None
     k = _constant(decoded, "k")
     floor = _constant(decoded, "min_universe")
+    epsilon = _constant(decoded, "epsilon")
+    if epsilon is None and head is not None:
+        epsilon = epsilon_of(head.rho, DEFAULT_DELTA)
     return ReleaseFacts(
         k=None if k is None else int(k),
         min_universe=None if floor is None else int(floor),
-        epsilon=_constant(decoded, "epsilon"),
+        epsilon=epsilon,
         smallest_released_universe=None if smallest is None else int(smallest),
         noisy_figures=tuple(sorted(_intervals(decoded))),
+        rho=None if head is None else head.rho,
+        rho_spent=None if head is None else head.rho_spent,
+        epsilon_spent=None if head is None else epsilon_of(head.rho_spent, DEFAULT_DELTA),
+        delta=None if head is None else DEFAULT_DELTA,
+        ledger_seq=None if head is None else head.seq,
     )
 
 

@@ -15,6 +15,8 @@ the caller's business.
 from __future__ import annotations
 
 import io
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
 
 from linkage.errors import InputError
 from linkage.report.decode import require_columns
+from linkage.report.headline import daypart_label
 from linkage.tables import ALL_MATCHED
 
 __all__ = [
@@ -36,8 +39,10 @@ __all__ = [
     "IndexCell",
     "figure_png",
     "heatmap_figure",
+    "index_scale",
     "index_table",
     "top_by_index",
+    "top_channels",
 ]
 
 INDEX_COLUMNS = (
@@ -171,7 +176,59 @@ def _daypart_sort_key(daypart: str) -> tuple[int, str]:
     return (len(DAYPART_NAMES), daypart)
 
 
-def heatmap_figure(index: pa.Table, segment: str, *, day_type: str = "all") -> Figure:
+def top_channels(decoded: pa.Table, segments: Sequence[str], *, limit: int) -> list[str]:
+    """The ``limit`` channels that reach the most households of ``segments``.
+
+    Reach is the period-grain ``reach_households`` summed over the segments
+    (suppressed cells count zero); a release without period reach ranks on
+    daypart AQH households instead. Ties: channel code.
+    """
+    require_columns(decoded, ("grain", "segment", "channel"), "viewership")
+    wanted = set(segments)
+    score: dict[str, float] = {}
+    for grain, column in (("period", "reach_households"), ("daypart", "aqh_households")):
+        if column not in decoded.column_names:
+            continue
+        rows = decoded.filter(pc.equal(decoded.column("grain"), grain))
+        for segment, channel, value in zip(
+            *(rows[k].to_pylist() for k in ("segment", "channel", column)), strict=True
+        ):
+            score.setdefault(str(channel), 0.0)
+            if segment in wanted and value is not None:
+                score[str(channel)] += float(value)
+        if any(score.values()):
+            break
+    return sorted(score, key=lambda c: (-score[c], c))[:limit]
+
+
+def index_scale(index: pa.Table, channels: Sequence[str] | None = None) -> tuple[float, float]:
+    """One colour range for every heatmap of a page, so segments can be compared.
+
+    The range spans the 5th to the 95th percentile of every finite index of
+    ``channels`` (all channels when None), widened to at least 90-110 so it
+    stays centred on 100 with both sides drawn; a few noisy cells far out
+    (an index of 1,200 on a thin cell) would otherwise wash out every chart.
+    Cells beyond the range take the end colours.
+    """
+    require_columns(index, INDEX_COLUMNS, "index table")
+    values = index.column("index")
+    if channels is not None:
+        values = values.filter(pc.is_in(index.column("channel"), pa.array(list(channels))))
+    finite = [float(v) for v in values.to_pylist() if v is not None and math.isfinite(v)]
+    if not finite:
+        return 90.0, 110.0
+    low, high = np.percentile(np.asarray(finite), [5.0, 95.0])
+    return min(float(low), 90.0), max(float(high), 110.0)
+
+
+def heatmap_figure(
+    index: pa.Table,
+    segment: str,
+    *,
+    day_type: str = "all",
+    channels: Sequence[str] | None = None,
+    scale: tuple[float, float] | None = None,
+) -> Figure:
     """Channel x daypart heatmap of one segment's index.
 
     A diverging colormap is centred at 100 (red above, blue below); suppressed
@@ -181,6 +238,9 @@ def heatmap_figure(index: pa.Table, segment: str, *, day_type: str = "all") -> F
         index: Output of :func:`index_table`.
         segment: Segment name to draw.
         day_type: Which day type's cells to draw.
+        channels: The rows to draw, in this order (default: every channel the
+            segment has, alphabetically); a channel without cells is a grey row.
+        scale: The colour range (:func:`index_scale`); default: this chart's own.
 
     Returns:
         A figure bound to the Agg canvas (``fig.savefig(buffer, format="png")``
@@ -208,8 +268,11 @@ def heatmap_figure(index: pa.Table, segment: str, *, day_type: str = "all") -> F
             "no index cells for the requested segment and day type",
             hint="pick a segment present in the viewership",
         )
-    channels = sorted(set(selected.column("channel").to_pylist()))
     dayparts = sorted(set(selected.column("daypart").to_pylist()), key=_daypart_sort_key)
+    if channels is None:
+        channels = sorted(set(selected.column("channel").to_pylist()))
+    else:
+        selected = selected.filter(pc.is_in(selected.column("channel"), pa.array(list(channels))))
     values = np.full((len(channels), len(dayparts)), np.nan)
     hidden = np.zeros(values.shape, dtype=np.bool_)
     row_of = {name: i for i, name in enumerate(channels)}
@@ -221,8 +284,11 @@ def heatmap_figure(index: pa.Table, segment: str, *, day_type: str = "all") -> F
             values[i, j] = cell["index"]
 
     finite = values[np.isfinite(values)]
-    low = min(float(finite.min()), 90.0) if finite.size else 90.0
-    high = max(float(finite.max()), 110.0) if finite.size else 110.0
+    if scale is None:
+        low = min(float(finite.min()), 90.0) if finite.size else 90.0
+        high = max(float(finite.max()), 110.0) if finite.size else 110.0
+    else:
+        low, high = min(scale[0], 90.0), max(scale[1], 110.0)
     norm = TwoSlopeNorm(vcenter=100.0, vmin=low, vmax=high)
     cmap = mpl.colormaps["RdBu_r"].with_extremes(bad="#d9d9d9")
 
@@ -249,14 +315,16 @@ def heatmap_figure(index: pa.Table, segment: str, *, day_type: str = "all") -> F
                 fontsize=7,
                 color="white" if strong else "black",
             )
-    ax.set_xticks(range(len(dayparts)), labels=[d.replace("_", " ") for d in dayparts])
+    # "Early morning 06:00-09:00" -> name over hours, so eight labels fit unrotated.
+    labels = [daypart_label(d).rsplit(" ", 1) for d in dayparts]
+    ax.set_xticks(range(len(dayparts)), labels=["\n".join(parts) for parts in labels])
     ax.set_yticks(range(len(channels)), labels=channels)
-    ax.tick_params(axis="x", labelrotation=30, labelsize=8)
+    ax.tick_params(axis="x", labelsize=7)
     ax.tick_params(axis="y", labelsize=8)
     ax.set_xlabel("daypart")
     ax.set_ylabel("channel")
     ax.set_title(f"Viewing index: {segment} ({day_type} days)\nhatched = suppressed", fontsize=10)
-    colorbar = fig.colorbar(image, ax=ax)
+    colorbar = fig.colorbar(image, ax=ax, extend="both" if scale is not None else "neither")
     colorbar.set_label("index (100 = all matched households)")
     fig.tight_layout()
     return fig

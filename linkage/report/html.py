@@ -3,10 +3,17 @@
 :func:`render_html` turns a :class:`ReportContent` into a string
 (:func:`linkage.report.build_report` fills it in; the campaign writes it with
 ``linkage.io``). The page needs no
-network: CSS is inline, charts are PNG ``data:`` URIs, there is no script and
-no web font, and a Content-Security-Policy forbids fetching anything else, so
-the file can be mailed, archived or opened on an air-gapped laptop and look
-the same.
+network: CSS is inline, charts are PNG ``data:`` URIs, there is no web font,
+and a Content-Security-Policy forbids fetching anything else, so the file can
+be mailed, archived or opened on an air-gapped laptop and look the same. The
+one script (:data:`SCRIPT`, under 2 KB: sort a table by a header, filter its
+rows) is inline and allowed by its SHA-256 hash alone, never by
+``'unsafe-inline'``, so an injected script could not run.
+
+The page answers the buyer's question first (section ``headline``): per
+target segment, the best buys by cost per target point, the plan's figures
+and how much of the segment's viewing the release shows. Every number
+carries its unit, in the cell (``$``, ``%``) or in its column's header.
 
 Every value that reaches the page is escaped with :func:`html.escape`: segment
 names, channel codes and plan columns come from files other people wrote.
@@ -16,20 +23,26 @@ Section headings carry stable ids (``SECTION_IDS``) that tests and links rely on
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from linkage.measure import DAYPART_NAMES
 from linkage.report.disclosure import ReleaseFacts
 from linkage.report.figures import IndexCell
+from linkage.report.headline import BestBuy, Coverage, PlanFigures, daypart_label
+from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE
 
 __all__ = [
     "CSP",
+    "HEATMAP_CHANNELS",
+    "SCRIPT",
     "SECTION_IDS",
     "Heatmap",
     "ReportContent",
@@ -38,6 +51,7 @@ __all__ = [
 ]
 
 SECTION_IDS = (
+    "headline",
     "summary",
     "match-rates",
     "heatmaps",
@@ -48,10 +62,64 @@ SECTION_IDS = (
 )
 """The ``id`` of every ``<h2>``, in page order."""
 
-CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
-"""Content-Security-Policy of the page: nothing may be fetched, only inline CSS and data: images."""
+SCRIPT = """(function(){
+function key(td){var v=td.getAttribute('data-v');
+if(v!==null&&v!=='')return parseFloat(v);return td.textContent.trim().toLowerCase();}
+function cmp(a,b){var na=typeof a==='number',nb=typeof b==='number';
+if(na&&nb)return a-b;if(na)return -1;if(nb)return 1;return a<b?-1:a>b?1:0;}
+document.querySelectorAll('table.sortable').forEach(function(t){
+var hs=t.tHead.rows[0].cells;
+Array.prototype.forEach.call(hs,function(th,i){var b=th.querySelector('button');if(!b)return;
+b.addEventListener('click',function(){var asc=th.getAttribute('aria-sort')!=='ascending';
+Array.prototype.forEach.call(hs,function(h){h.removeAttribute('aria-sort');});
+th.setAttribute('aria-sort',asc?'ascending':'descending');
+var body=t.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+rows.sort(function(r,s){var c=cmp(key(r.cells[i]),key(s.cells[i]));return asc?c:-c;});
+rows.forEach(function(r){body.appendChild(r);});});});});
+document.querySelectorAll('input.filter').forEach(function(f){
+var t=document.getElementById(f.getAttribute('data-for'));if(!t)return;
+f.addEventListener('input',function(){var q=f.value.trim().toLowerCase();
+Array.prototype.forEach.call(t.tBodies[0].rows,function(r){
+r.hidden=q!==''&&r.textContent.toLowerCase().indexOf(q)<0;});});});
+})();"""
+"""The page's one script: click a header to sort its table, type to filter rows."""
 
-PERCENT_COLUMNS = frozenset({"match_rate", "suppressed_share"})
+SCRIPT_HASH = "sha256-" + base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+"""The CSP source that allows :data:`SCRIPT` and nothing else."""
+
+CSP = f"default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src '{SCRIPT_HASH}'"
+"""Content-Security-Policy of the page: nothing may be fetched; inline CSS, data: images
+and the one inline script whose hash it names."""
+
+HEATMAP_CHANNELS = 15
+"""Channels drawn per heatmap (the top ones by target reach); the rest are in the table."""
+
+FILTER_ROWS = 12
+"""Tables longer than this get a filter box."""
+
+_UNITS: tuple[tuple[str, str], ...] = (
+    ("cost", "$"),
+    ("budget", "$"),
+    ("match_rate", "%"),
+    ("suppressed_share", "%"),
+    ("coverage", "%"),
+    ("rating", "%"),
+    ("share", "%"),
+    ("reach_voters", "voters"),
+    ("reach_households", "households"),
+    ("reach", "%"),
+    ("trps", "points"),
+    ("grps", "points"),
+    ("households", "households"),
+    ("universe", "households"),
+    ("voters", "voters"),
+    ("spots", "spots"),
+    ("units_available", "spots"),
+    ("frequency", "times"),
+)
+"""Column name fragment -> unit, first match wins (``cost_per_trp`` is dollars)."""
+
+PERCENT_COLUMNS = frozenset({"match_rate", "suppressed_share", "coverage"})
 """Fractions shown as percentages; other ratings and shares are already in percent."""
 
 LONG_TEXT = 40
@@ -63,18 +131,37 @@ MAX_PLAN_ROWS = 200
 _STYLE = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d2330;
        margin: 0 auto; max-width: 1180px; padding: 0 24px 48px; }
-header { border-bottom: 3px solid #1f4e79; margin-bottom: 12px; }
-h1 { font-size: 26px; margin: 24px 0 4px; }
+header { border-bottom: 3px solid #1f4e79; margin-bottom: 4px; padding-bottom: 4px; }
+h1 { font-size: 22px; margin: 14px 0 2px; }
 h2 { font-size: 20px; margin: 34px 0 8px; color: #1f4e79; border-bottom: 1px solid #d0d7e2; }
+h2#headline { margin-top: 8px; }
 h3 { font-size: 16px; margin: 18px 0 6px; }
-p.meta { color: #5a6473; margin: 0 0 12px; }
+p.meta { color: #5a6473; margin: 0 0 4px; font-size: 13px; }
 nav a { margin-right: 14px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; }
 th, td { border: 1px solid #d0d7e2; padding: 3px 8px; }
-th { background: #eef2f7; text-align: left; }
+th { background: #eef2f7; text-align: left; vertical-align: bottom; }
+th button.sort { all: unset; cursor: pointer; }
+th button.sort:focus-visible { outline: 2px solid #1f4e79; }
+th[aria-sort=ascending] button.sort::after { content: " \\25B2"; }
+th[aria-sort=descending] button.sort::after { content: " \\25BC"; }
+.fit table { width: 100%; }
+.fit th, .fit td { padding: 3px 5px; }
+p.filter { margin: 8px 0 0; }
+input.filter { font: inherit; font-size: 13px; padding: 2px 6px; width: 260px; }
+details { margin: 4px 0 16px; }
+summary { cursor: pointer; color: #1f4e79; }
+.cards { display: grid; grid-template-columns: repeat(auto-fit, minmax(520px, 1fr));
+         gap: 4px 20px; }
+.card h3 { margin: 6px 0 2px; }
+.card p.stats { margin: 0 0 2px; font-size: 13px; }
+.card table { margin: 4px 0 6px; font-size: 12.5px; width: 100%; }
+.card th, .card td { padding: 1px 6px; }
+.caveat { color: #8a5a00; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .scroll { overflow-x: auto; }
 td.none { color: #8a94a3; text-align: center; }
+td.nw { white-space: nowrap; }
 figure { margin: 12px 0 24px; }
 figure img { max-width: 100%; height: auto; border: 1px solid #d0d7e2; }
 figcaption { color: #5a6473; font-size: 13px; }
@@ -122,6 +209,14 @@ class ReportContent:
             (``plan_comparison.csv``), or None.
         generated_at: Timestamp printed in the header (a parameter so output is
             reproducible).
+        targets: The target segments the headline answers for, in order.
+        best_buys: :func:`linkage.report.best_buys` rows of the targets.
+        all_buys: The same for every segment and tier (the top-buys section).
+        plan_figures: Segment -> the optimized plan's figures.
+        coverage: Segment -> share of its viewing in released cells.
+        ratecard: A rate card was given (without one nothing has a cost).
+        index: :func:`linkage.report.index_table` output, shown in full behind
+            each segment's heatmaps.
     """
 
     exchange_id: str
@@ -135,6 +230,13 @@ class ReportContent:
     plan: pa.Table | None = None
     plan_comparison: pa.Table | None = None
     generated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    targets: Sequence[str] = ()
+    best_buys: Sequence[BestBuy] = ()
+    all_buys: Sequence[BestBuy] = ()
+    plan_figures: Mapping[str, PlanFigures] = field(default_factory=dict)
+    coverage: Mapping[str, Coverage] = field(default_factory=dict)
+    ratecard: bool = False
+    index: pa.Table | None = None
 
 
 def slug(text: str) -> str:
@@ -166,6 +268,33 @@ def _is_projection(column: str) -> bool:
     return "projected" in column or "projection" in column
 
 
+def _unit(column: str) -> str | None:
+    """The unit of a column's numbers (see ``_UNITS``), None for a pure number."""
+    if column.endswith("_per_1000_usd"):
+        return "points per $1,000"
+    if "half_width" in column:
+        return "unit of the figure"
+    for fragment, unit in _UNITS:
+        if fragment in column:
+            return unit
+    return None
+
+
+def _number(column: str, value: float) -> str:
+    unit = _unit(column)
+    if column in PERCENT_COLUMNS:
+        return f"{value:.1%}"
+    if unit == "$":
+        return f"${value:,.0f}" if abs(value) >= 1000 else f"${value:,.2f}"
+    if unit == "%":
+        return f"{value:.1f}%" if abs(value) >= 10 else f"{value:.2f}%"
+    if _is_projection(column) or abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:,.1f}"
+    return f"{value:.3f}" if unit is None else f"{value:.2f}"
+
+
 def _cell(column: str, value: object) -> str:
     klass = " projection" if _is_projection(column) else ""
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -173,25 +302,24 @@ def _cell(column: str, value: object) -> str:
     if isinstance(value, bool):
         return f'<td class="{klass.strip()}">{"yes" if value else "no"}</td>'
     if isinstance(value, int):
-        return f'<td class="num{klass}">{value:,}</td>'
+        shown = f"${value:,}" if _unit(column) == "$" else f"{value:,}"
+        return f'<td class="num{klass}" data-v="{value}">{shown}</td>'
     if isinstance(value, float):
-        if column in PERCENT_COLUMNS:
-            shown = f"{value:.1%}"
-        elif _is_projection(column) or abs(value) >= 1000:
-            shown = f"{value:,.0f}"
-        elif abs(value) >= 10:
-            shown = f"{value:,.1f}"
-        else:
-            shown = f"{value:.3f}"
-        return f'<td class="num{klass}">{_e(shown)}</td>'
+        return f'<td class="num{klass}" data-v="{value!r}">{_e(_number(column, value))}</td>'
+    if column == "daypart":
+        return f'<td class="nw{klass}">{_e(daypart_label(str(value)))}</td>'
     return f'<td class="{klass.strip()}">{_e(value)}</td>'
 
 
-def _header(column: str) -> str:
-    label = _e(column.replace("_", " "))
+def _header(column: str, label: str | None = None) -> str:
+    unit = _unit(column)
+    text = label if label is not None else column.replace("_", " ")
+    if unit is not None and label is None:
+        text = f"{text} ({unit})"
+    shown = f'<button type="button" class="sort">{_e(text)}</button>'
     if _is_projection(column):
-        return f'<th class="projection">{label} <span class="tag">projection</span></th>'
-    return f"<th>{label}</th>"
+        return f'<th class="projection">{shown} <span class="tag">projection</span></th>'
+    return f"<th>{shown}</th>"
 
 
 def _constant_text(table: pa.Table, column: str) -> str | None:
@@ -205,15 +333,30 @@ def _constant_text(table: pa.Table, column: str) -> str | None:
     return value if isinstance(value, str) and len(value) > LONG_TEXT else None
 
 
-def _table(table: pa.Table, *, table_id: str, max_rows: int | None = None) -> str:
+def _table(
+    table: pa.Table,
+    *,
+    table_id: str,
+    max_rows: int | None = None,
+    labels: Mapping[str, str] | None = None,
+    scroll: bool = True,
+) -> str:
     # A column repeating one long sentence (e.g. how a projection was made) is
     # a footnote, not data: shown once under the table, it keeps rows one line high.
     notes = {c: _constant_text(table, c) for c in table.column_names}
     columns = [c for c in table.column_names if notes[c] is None]
     rows = table.to_pylist()
     shown = rows if max_rows is None else rows[:max_rows]
-    parts = [f'<div class="scroll"><table id="{_e(table_id)}">', "<thead><tr>"]
-    parts += [_header(c) for c in columns]
+    named = labels or {}
+    parts = []
+    if len(shown) > FILTER_ROWS:
+        parts.append(
+            f'<p class="filter"><input type="search" class="filter" data-for="{_e(table_id)}" '
+            f'placeholder="Filter rows" aria-label="Filter the rows of this table"></p>'
+        )
+    wrap = "scroll" if scroll else "fit"
+    parts += [f'<div class="{wrap}"><table id="{_e(table_id)}" class="sortable">', "<thead><tr>"]
+    parts += [_header(c, named.get(c)) for c in columns]
     parts.append("</tr></thead><tbody>")
     for row in shown:
         parts.append("<tr>" + "".join(_cell(c, row[c]) for c in columns) + "</tr>")
@@ -231,6 +374,96 @@ def _table(table: pa.Table, *, table_id: str, max_rows: int | None = None) -> st
 
 def _h2(section: str, title: str) -> str:
     return f'<h2 id="{section}">{_e(title)}</h2>'
+
+
+def _dollars(value: float) -> str:
+    return f"${value:,.0f}" if abs(value) >= 100 else f"${value:,.2f}"
+
+
+def _buys_table(buys: Sequence[BestBuy], *, table_id: str, with_segment: bool) -> str:
+    columns: dict[str, list[object]] = {}
+    if with_segment:
+        columns["segment"] = [b.segment for b in buys]
+    else:
+        columns["rank"] = list(range(1, len(buys) + 1))
+    columns["channel"] = [b.channel for b in buys]
+    if any(b.market is not None for b in buys):
+        columns["market"] = [b.market for b in buys]
+    columns["daypart"] = [b.daypart for b in buys]
+    columns["cost_per_point"] = [b.cost_per_point for b in buys]
+    columns["conservative_rating"] = [b.conservative_rating for b in buys]
+    columns["rating"] = [b.rating for b in buys]
+    columns["index"] = [b.index for b in buys]
+    columns["cost_per_spot"] = [b.cost_per_spot for b in buys]
+    labels = {
+        "rank": "#",
+        "cost_per_point": "cost per target point ($)",
+        "conservative_rating": "rating, low (%)",
+        "rating": "rating (%)",
+        "cost_per_spot": "cost per spot ($)",
+    }
+    return _table(pa.table(columns), table_id=table_id, labels=labels, scroll=False)
+
+
+def _headline(content: ReportContent) -> str:
+    parts = [_h2("headline", "Best buys per target segment")]
+    if not content.ratecard:
+        parts.append(
+            '<p class="note" id="no-ratecard">No rate card: run <code>narwhal campaign report '
+            "--ratecard ratecard.csv</code> to rank channels and dayparts by cost per target "
+            "point.</p>"
+        )
+    ids = _UniqueIds()
+    parts.append('<div class="cards">')
+    for segment in content.targets:
+        card = ids.new(f"headline-{slug(segment)}")
+        parts.append(f'<section class="card" id="{card}"><h3>{_e(segment)}</h3>')
+        stats: list[str] = []
+        plan = content.plan_figures.get(segment)
+        if plan is not None and plan.trps is not None and plan.cost is not None:
+            stat = f"Plan: <b>{plan.trps:,.1f} TRPs</b> (points)"
+            if plan.reach is not None:
+                stat += f" · reach <b>{plan.reach:.1f}%</b>"
+            stat += f" · cost <b>{_e(_dollars(plan.cost))}</b>"
+            if plan.cost_per_point is not None:
+                stat += f" ({_e(_dollars(plan.cost_per_point))} per point)"
+            stats.append(stat)
+        covered = content.coverage.get(segment)
+        if covered is not None:
+            grains = [
+                f"{share:.0%} ({grain})"
+                for share, grain in (
+                    (covered.quarter_hour, "quarter-hours"),
+                    (covered.daypart, "dayparts"),
+                )
+                if share is not None
+            ]
+            if grains:
+                stats.append(
+                    f"Released cells show at least <b>{grains[0]}</b>"
+                    + "".join(f", {more}" for more in grains[1:])
+                    + " of its viewing"
+                )
+        if stats:
+            parts.append(f'<p class="stats">{" · ".join(stats)}</p>')
+        buys = [b for b in content.best_buys if b.segment == segment]
+        if buys:
+            parts.append(
+                _buys_table(
+                    buys, table_id=ids.new(f"best-buys-{slug(segment)}"), with_segment=False
+                )
+            )
+        elif content.ratecard:
+            parts.append('<p class="note">No rate-card cell has a released audience for it.</p>')
+        parts.append("</section>")
+    parts.append("</div>")
+    parts.append(
+        '<p class="meta">Ranked by cost per target point on the conservative rating (each '
+        "rating lowered by its 95% noise half-width, never below zero), so lucky noise cannot "
+        "top the list. A spot's rating weights weekdays 5 and weekend days 2. Intensity tiers "
+        "are listed only where they watch at least as much as all matched households.</p>"
+    )
+    return "\n".join(parts)
 
 
 def _summary(content: ReportContent) -> str:
@@ -276,7 +509,9 @@ def _heatmaps(content: ReportContent) -> str:
         _h2("heatmaps", "Viewing index by channel and daypart"),
         "<p>Index = the segment's rating ÷ the rating of all matched households in the same "
         "channel and daypart × 100. Red cells are above 100 (the segment over-watches), blue "
-        "below; hatched cells were suppressed by the provider.</p>",
+        "below; hatched cells were suppressed by the provider. Every chart shares one colour "
+        f"scale and shows the {HEATMAP_CHANNELS} channels reaching the most target households; "
+        "each segment's full table is behind its link.</p>",
     ]
     if not content.heatmaps:
         parts.append('<p class="note">No charts: the release holds no daypart cells.</p>')
@@ -298,16 +533,56 @@ def _heatmaps(content: ReportContent) -> str:
                 f"(also <code>{_e(chart.file_name)}</code>)</figcaption></figure>"
             )
         parts.append("</div>")
+        if content.index is not None:
+            parts.append(_index_details(content.index, segment, ids))
     return "\n".join(parts)
 
 
+def _index_details(index: pa.Table, segment: str, ids: _UniqueIds) -> str:
+    """Every channel's index for one segment, channel x daypart per day type, behind a click."""
+    rows = [r for r in index.to_pylist() if r["segment"] == segment]
+    if not rows:
+        return ""
+    known = {name: i for i, name in enumerate(DAYPART_NAMES)}
+    dayparts = sorted({str(r["daypart"]) for r in rows}, key=lambda d: (known.get(d, 99), d))
+    day_types = list(dict.fromkeys(str(r["day_type"]) for r in rows))
+    value = {(r["channel"], r["day_type"], r["daypart"]): r["index"] for r in rows}
+    channels = sorted({str(r["channel"]) for r in rows})
+    columns: dict[str, list[object]] = {"channel": list(channels)}
+    labels: dict[str, str] = {}
+    for day in day_types:
+        for part in dayparts:
+            name = f"index_{day}_{part}"
+            labels[name] = f"{day} {daypart_label(part)}"
+            columns[name] = [value.get((c, day, part)) for c in channels]
+    table = pa.table(columns)
+    return (
+        f"<details><summary>Full table: index of {_e(segment)} on all {len(channels)} "
+        "channels</summary>"
+        + _table(table, table_id=ids.new(f"index-table-{slug(segment)}"), labels=labels)
+        + "</details>"
+    )
+
+
 def _top_buys(content: ReportContent) -> str:
-    parts = [
-        _h2("top-buys", "Top buys per segment"),
-        f"<p>The highest-index channel × daypart cells of each segment on "
+    parts = [_h2("top-buys", "Best buys for every segment and tier")]
+    if content.ratecard:
+        parts.append(
+            "<p>The headline's ranking for every segment and intensity tier: rate-card cells "
+            "by cost per target point on the conservative rating. Click a header to sort, type "
+            "to filter.</p>"
+        )
+        if not content.all_buys:
+            parts.append('<p class="note">No rate-card cell has a released audience.</p>')
+            return "\n".join(parts)
+        parts.append(_buys_table(content.all_buys, table_id="top-buys-table", with_segment=True))
+        return "\n".join(parts)
+    parts.append(
+        f"<p>Without a rate card, the highest-index channel × daypart cells of each segment on "
         f"{_e(content.top_day_type)} days (cells with a rating under 0.1% are left out so a "
-        "tiny audience with a lucky ratio does not top the list).</p>",
-    ]
+        "tiny audience with a lucky ratio does not top the list). Index says who over-watches, "
+        "not what is cheap: pass <code>--ratecard</code> for cost per target point.</p>"
+    )
     if not content.top:
         parts.append('<p class="note">No unsuppressed cell qualifies.</p>')
         return "\n".join(parts)
@@ -324,6 +599,44 @@ def _top_buys(content: ReportContent) -> str:
     return "\n".join(parts)
 
 
+PLAN_COMPARISON_SHOWN = (
+    "plan",
+    "segment",
+    "spots",
+    "channels",
+    "cost",
+    "trps",
+    "cost_per_trp",
+    "reach",
+    "avg_frequency",
+    "projected_reach_voters",
+    "projection",
+)
+"""Comparison columns on the page (the rest are in ``plan_comparison.csv``)."""
+
+
+def _plan_schedule(plan: pa.Table) -> pa.Table:
+    """The schedule by cost per target point (cheapest first), with that column added."""
+    names = plan.column_names
+    if not {"cost", "target_trps"} <= set(names):
+        return plan
+    rows = plan.to_pylist()
+    for row in rows:
+        cost, points = row["cost"], row["target_trps"]
+        usable = isinstance(cost, int | float) and isinstance(points, int | float) and points > 0
+        row["cost_per_target_point"] = float(cost) / float(points) if usable else None
+    rows.sort(
+        key=lambda r: (
+            r["cost_per_target_point"] is None,
+            r["cost_per_target_point"] or 0.0,
+            str(r.get("channel")),
+        )
+    )
+    at = names.index("cost") + 1
+    order = [*names[:at], "cost_per_target_point", *names[at:]]
+    return pa.Table.from_pylist([{k: r[k] for k in order} for r in rows])
+
+
 def _plan(content: ReportContent) -> str:
     parts = [_h2("plan", "Media plan")]
     if content.plan is None:
@@ -337,9 +650,30 @@ def _plan(content: ReportContent) -> str:
         parts.append(
             '<h3 id="plan-comparison">Compared with a plan bought on all-household ratings</h3>'
         )
-        parts.append(_table(content.plan_comparison, table_id="plan-comparison-table"))
-    parts.append('<h3 id="plan-schedule">Schedule</h3>')
-    parts.append(_table(content.plan, table_id="plan-table", max_rows=MAX_PLAN_ROWS))
+        comparison = content.plan_comparison
+        shown = [c for c in PLAN_COMPARISON_SHOWN if c in comparison.column_names]
+        parts.append(
+            _table(
+                comparison.select(shown),
+                table_id="plan-comparison-table",
+                labels={"trps": "TRPs (points)", "cost_per_trp": "cost per TRP ($)"},
+                scroll=False,
+            )
+        )
+        parts.append(
+            '<p class="meta">All columns, weights and the solver status are in '
+            "<code>plan_comparison.csv</code>.</p>"
+        )
+    parts.append('<h3 id="plan-schedule">Schedule, cheapest target point first</h3>')
+    parts.append(
+        _table(
+            _plan_schedule(content.plan),
+            table_id="plan-table",
+            max_rows=MAX_PLAN_ROWS,
+            labels={"target_trps": "target TRPs (points, weighted)", "grps": "GRPs (points)"},
+            scroll=False,
+        )
+    )
     parts.append(
         '<p class="note">Reach, frequency and rating points of a plan are estimates from the '
         "released aggregates and a duplication model, not measurements of the spots bought; "
@@ -370,36 +704,59 @@ def _suppression(content: ReportContent) -> str:
     )
 
 
-def _stated(value: float | None, what: str) -> str:
-    if value is None:
-        return f"not stated in the release ({_e(what)})"
-    return _e(f"{value:g}")
-
-
 def _privacy(content: ReportContent) -> str:
     facts = content.facts
+    if facts.k is not None:
+        k = f"{facts.k:,} households (stated in the release)"
+    else:
+        k = (
+            f"{DEFAULT_K:,} households, the protocol's default; this release does not carry "
+            "the provider's own k"
+        )
+    if facts.min_universe is not None:
+        floor = f"{facts.min_universe:,} households (stated in the release)"
+    else:
+        floor = f"{DEFAULT_MIN_UNIVERSE:,} households, the protocol's default"
     parts = [
         _h2("privacy", "Privacy notes"),
         "<ul>",
         "<li>Linkage used keyed hashes only: the matcher saw no names, addresses or "
         "identifiers, and the campaign sees only aggregates per segment.</li>",
-        f"<li>Minimum households per released cell (k): "
-        f"{_stated(facts.k, 'agreed with the provider')}</li>",
-        f"<li>Minimum segment universe: "
-        f"{_stated(facts.min_universe, 'agreed with the provider')}</li>",
+        f"<li>Minimum households per released cell (k): {_e(k)}</li>",
+        f"<li>Minimum segment universe: {_e(floor)}</li>",
     ]
     if facts.smallest_released_universe is not None:
         parts.append(
             f"<li>Smallest universe with a released cell: "
             f"{facts.smallest_released_universe:,} households</li>"
         )
-    if facts.epsilon is None and not facts.noisy_figures:
-        parts.append("<li>Differential privacy: no noise was declared in this release.</li>")
-    else:
+    if facts.rho is not None and facts.rho > 0:
+        epsilon = "" if facts.epsilon is None else f"epsilon {facts.epsilon:.2f}, "
         parts.append(
-            f"<li>Differential privacy: epsilon "
-            f"{_stated(facts.epsilon, 'see the provider ledger')}; noisy figures: "
+            f"<li>Differential privacy: this release spent {_e(epsilon)}rho "
+            f"{facts.rho:g} (zCDP; epsilon at delta {facts.delta:g}); noisy figures: "
             f"{_e(', '.join(facts.noisy_figures)) or '—'}</li>"
+        )
+    elif facts.rho is not None:
+        parts.append("<li>Differential privacy: none; this release is exact (rho 0).</li>")
+    elif facts.epsilon is None and not facts.noisy_figures:
+        parts.append(
+            "<li>Differential privacy: no noise was declared and no ledger receipt came "
+            "with the release.</li>"
+        )
+    else:
+        epsilon = "" if facts.epsilon is None else f"epsilon {facts.epsilon:g}; "
+        parts.append(
+            f"<li>Differential privacy: {_e(epsilon)}noisy figures: "
+            f"{_e(', '.join(facts.noisy_figures)) or '—'} (no ledger receipt came with "
+            "the release)</li>"
+        )
+    if facts.rho_spent is not None:
+        spent = "" if facts.epsilon_spent is None else f" (epsilon {facts.epsilon_spent:.2f})"
+        parts.append(
+            f"<li>Provider's ledger (signed receipt): release {facts.ledger_seq} to this "
+            f"organisation; rho {facts.rho_spent:g}{_e(spent)} spent in total, this release "
+            "included</li>"
         )
     parts.append("</ul>")
     if content.noise.num_rows:
@@ -419,8 +776,9 @@ def render_html(content: ReportContent) -> str:
 
     Returns:
         An HTML5 document (UTF-8 text) with no external reference: inline CSS,
-        images as ``data:`` URIs, no scripts, and a CSP meta tag that forbids
-        any fetch. Sections appear in ``SECTION_IDS`` order.
+        images as ``data:`` URIs, the one inline :data:`SCRIPT`, and a CSP meta
+        tag that forbids any fetch and any other script. Sections appear in
+        ``SECTION_IDS`` order.
     """
     title = f"Narwhal viewership report — {content.exchange_id}"
     nav = " ".join(
@@ -428,6 +786,7 @@ def render_html(content: ReportContent) -> str:
     )
     generated = content.generated_at.strftime("%Y-%m-%d %H:%M %Z").strip()
     body = [
+        _headline(content),
         _summary(content),
         _match_rates(content),
         _heatmaps(content),
@@ -457,6 +816,7 @@ def render_html(content: ReportContent) -> str:
             "<main>",
             *body,
             "</main>",
+            f"<script>{SCRIPT}</script>",
             "</body>",
             "</html>",
             "",

@@ -11,6 +11,7 @@ import pytest
 
 from linkage.errors import InputError
 from linkage.report import (
+    HEATMAP_CHANNELS,
     INDEX_CSV,
     MATCH_RATES_CSV,
     VIEWERSHIP_CSV,
@@ -19,9 +20,11 @@ from linkage.report import (
     figure_png,
     heatmap_figure,
     heatmap_file_name,
+    index_scale,
     index_table,
     match_rate_table,
     top_by_index,
+    top_channels,
     viewership_csv_table,
 )
 from tests.report.coded_release import CODES, PERSUADABLE, VOTERS, match_report, viewership
@@ -52,7 +55,13 @@ def test_weekdays_first_when_the_release_has_them() -> None:
     # Only persuadable has weekday cells; the "all" day type is not drawn beside them.
     name = heatmap_file_name("persuadable", "weekday")
     assert name == "heatmap_persuadable_weekday.png"
-    expected = figure_png(heatmap_figure(index, "persuadable", day_type="weekday"))
+    # The top channels by the targets' reach (here every segment), on the page's one scale.
+    decoded = decode_viewership(viewership(), CODES)
+    channels = top_channels(decoded, sorted(CODES), limit=HEATMAP_CHANNELS)
+    figure = heatmap_figure(
+        index, "persuadable", day_type="weekday", channels=channels, scale=index_scale(index)
+    )
+    expected = figure_png(figure)
     assert report.images == {name: expected}
 
 

@@ -96,7 +96,10 @@ def test_heatmap_renders_with_suppressed_cells() -> None:
     hatched = [p for p in axes.patches if isinstance(p, Rectangle) and p.get_hatch()]
     # FOX prime (segment suppressed) and FOX daytime (baseline suppressed).
     assert len(hatched) == 2
-    assert [t.get_text() for t in axes.get_xticklabels()] == ["daytime", "prime"]
+    assert [t.get_text() for t in axes.get_xticklabels()] == [
+        "Daytime\n09:00-16:00",
+        "Prime\n20:00-23:00",
+    ]
     assert [t.get_text() for t in axes.get_yticklabels()] == ["CNN", "FOX"]
     assert sorted(t.get_text() for t in axes.texts) == ["150"]
     buffer = io.BytesIO()

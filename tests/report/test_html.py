@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import pytest
 from linkage.report import (
     CSP,
     MAX_PLAN_ROWS,
+    SCRIPT,
     SECTION_IDS,
     Heatmap,
     IndexCell,
@@ -125,16 +127,22 @@ def test_images_are_the_given_png_as_data_uris() -> None:
         assert base64.b64decode(src.removeprefix(prefix)) == PNG
 
 
-def test_self_contained_no_network_no_script() -> None:
+def test_self_contained_no_network_one_script_allowed_by_hash() -> None:
     text = render_html(content())
     assert not re.search(r"https?://", text, re.IGNORECASE)
     assert "//" not in re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
     page = parse(text)
-    assert not page.tags & {"script", "link", "iframe", "object", "embed"}
+    assert not page.tags & {"link", "iframe", "object", "embed"}
     assert "url(" not in text and "@import" not in text
     csp = [m for m in page.metas if m.get("http-equiv") == "Content-Security-Policy"]
     assert [m.get("content") for m in csp] == [CSP]
-    assert "default-src 'none'" in CSP
+    assert "default-src 'none'" in CSP and "unsafe-inline" not in CSP.split("script-src")[1]
+    # The one script is the one the CSP names by hash, a few KB, with no handler attributes.
+    scripts = re.findall(r"<script>(.*?)</script>", text, re.DOTALL)
+    assert scripts == [SCRIPT] and len(SCRIPT) < 3000
+    digest = base64.b64encode(hashlib.sha256(SCRIPT.encode()).digest()).decode()
+    assert f"script-src 'sha256-{digest}'" in CSP
+    assert not re.search(r"\son[a-z]+=", text)
 
 
 def test_everything_from_outside_is_escaped() -> None:
@@ -149,7 +157,7 @@ def test_everything_from_outside_is_escaped() -> None:
             match_rates=pa.table({"segment": [EVIL], "match_rate": [0.5]}),
         )
     )
-    assert "<script" not in text
+    assert text.count("<script") == 1  # only the page's own, at the end
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&quot;&#x27;" in text
     page = parse(text)
     # Attribute values stay inside their quotes: the id is a slug, the alt text escaped.
@@ -160,13 +168,18 @@ def test_suppressed_values_and_number_formats() -> None:
     text = render_html(content())
     assert "60.0%" in text  # match rate as a percentage
     assert '<td class="none">—</td>' in text  # suppressed figures
-    assert '<td class="num">1,000</td>' in text  # thousands separator
+    assert '<td class="num" data-v="1000">1,000</td>' in text  # thousands separator
+    assert "voters (voters)" in text and "households (households)" in text  # units
     assert "25.0% of daypart cells were suppressed" in text
 
 
 def test_projections_are_labelled() -> None:
     text = render_html(content())
-    header = re.search(r"<th[^>]*>projected households[^<]*<span class=\"tag\">projection", text)
+    header = re.search(
+        r'<th[^>]*><button type="button" class="sort">projected households \(households\)'
+        r'</button> <span class="tag">projection',
+        text,
+    )
     assert header is not None
 
 
@@ -185,7 +198,7 @@ def test_plan_and_comparison_rendered_and_long_schedules_cut() -> None:
         }
     )
     comparison = pa.table(
-        {"plan": ["target", "all households"], "projected_reach": [1234.5, 999.0]}
+        {"plan": ["target", "all households"], "projected_reach_voters": [1234.5, 999.0]}
     )
     text = render_html(replace(content(), plan=plan, plan_comparison=comparison))
     page = parse(text)
@@ -195,13 +208,16 @@ def test_plan_and_comparison_rendered_and_long_schedules_cut() -> None:
     assert "no-plan" not in page.ids
     assert f"C{MAX_PLAN_ROWS - 1}<" in text and f"C{MAX_PLAN_ROWS}<" not in text
     assert f"first {MAX_PLAN_ROWS:,} of {MAX_PLAN_ROWS + 5:,} rows" in text
-    assert "projected reach <span" in text
+    assert "projected reach voters (voters)</button> <span" in text
     assert "1,234" in text
+    # The page's tables fit the width: no sideways scroll box around the plan.
+    assert '<div class="fit"><table id="plan-table"' in text
 
 
 def test_privacy_notes_without_and_with_dp() -> None:
     plain = render_html(content())
-    assert "not stated in the release" in plain
+    assert "not stated" not in plain
+    assert "(k): 50 households, the protocol&#x27;s default" in plain
     assert "no noise was declared" in plain
     assert "1,000 households" in plain
     noise = pa.table(
@@ -218,8 +234,30 @@ def test_privacy_notes_without_and_with_dp() -> None:
     )
     page = parse(dp)
     assert "noise-table" in page.ids
-    assert "(k): 50" in dp and "universe: 100" in dp and "epsilon 0.5" in dp
+    assert "(k): 50 households (stated in the release)" in dp
+    assert "universe: 100 households" in dp and "epsilon 0.5" in dp
     assert "no noise was declared" not in dp
+    # With the ledger receipt: this release's spend and the organisation's total.
+    spent = render_html(
+        replace(
+            content(),
+            facts=ReleaseFacts(
+                None,
+                None,
+                3.8,
+                1000,
+                ("rating",),
+                rho=0.245,
+                rho_spent=0.5,
+                epsilon_spent=5.9,
+                delta=1e-7,
+                ledger_seq=2,
+            ),
+            noise=noise,
+        )
+    )
+    assert "epsilon 3.80, rho 0.245" in spent and "delta 1e-07" in spent
+    assert "release 2 to this organisation; rho 0.5 (epsilon 5.90) spent in total" in spent
 
 
 def test_deterministic() -> None:
@@ -255,4 +293,5 @@ def test_a_repeated_long_text_column_becomes_one_note() -> None:
     assert text.count(note) == 1
     assert f'<span class="tag">projection</span> {note}</p>' in text
     header = text[text.index('id="plan-comparison-table"') :].split("</thead>")[0]
-    assert "<th>plan</th>" in header and "projection" not in header
+    assert '<th><button type="button" class="sort">plan</button></th>' in header
+    assert "projection" not in header

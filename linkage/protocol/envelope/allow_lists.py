@@ -173,6 +173,11 @@ KIND_SPECS: Final[Mapping[str, KindSpec]] = {
                 ColumnRule(name, "float64", _exact(pa.float64()), required=False)
                 for name in ("aqh_households_ci", "rating_ci", "share_ci", "reach_ci")
             ),
+            # The provider's public release rules, constant over the rows.
+            *(
+                ColumnRule(name, "int64", _exact(pa.int64()), required=False)
+                for name in ("k", "min_universe")
+            ),
             # Per segment: linked real records, capped per household (null for tiers).
             ColumnRule("matched_records", "int64", _exact(pa.int64()), required=False),
         ),

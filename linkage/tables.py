@@ -18,6 +18,7 @@ __all__ = [
     "CELLS_SCHEMA",
     "DEFAULT_K",
     "DEFAULT_MIN_UNIVERSE",
+    "FIT_WARNING_CODES",
     "INTERVAL_COLUMNS",
     "LINKS_SCHEMA",
     "MATCH_REPORT_SCHEMA",
@@ -109,9 +110,16 @@ MATCH_REPORT_SCHEMA: Final = pa.schema(
         ("households_ci", pa.float64()),
         ("records_ci", pa.float64()),
         ("rho", pa.float64()),
+        ("est_pair_completeness", pa.float64()),
+        ("fit_warnings", pa.list_(pa.string())),
     ]
 )
 """The ``match-report`` payload: one row of global, noisy linkage statistics (no segment)."""
+
+FIT_WARNING_CODES: Final = ("blocking", "no-seed", "constraints", "unstable")
+"""What the match report may say is wrong with the linkage, as fixed codes:
+blocking pairs too few of the exact links; no labelled seed; the model breaks
+its constraints; the fit is unstable. The matcher's terminal has the words."""
 
 SEGMENTS_SCHEMA: Final = pa.schema([("rid", pa.string()), ("segments", pa.list_(pa.string()))])
 """The ``segments`` payload (campaign -> provider): each real record's segment codes."""

@@ -195,6 +195,8 @@ class FittedModel:
         warnings: What is wrong with the fit (broken constraints,
             instability, no labelled seed) and what to change; empty when
             the fit passed its checks.
+        warning_codes: One short code per warning (``no-seed``,
+            ``constraints``, ``unstable``), for the match report.
         groups: Feature indices of each model variable (``m`` and ``u``
             are per variable): a joint group's levels are the combinations
             of its members' levels. Empty: one variable per feature.
@@ -207,6 +209,7 @@ class FittedModel:
     log_likelihood: float = 0.0
     warnings: tuple[str, ...] = field(default=())
     groups: tuple[tuple[int, ...], ...] = ()
+    warning_codes: tuple[str, ...] = field(default=())
 
     def log_bayes_factor(self, levels: LevelArray | IntArray) -> FloatArray:
         """Summed log Bayes factors (match vs non-match) of each row of ``levels``."""
@@ -551,6 +554,7 @@ def fit_model(
     u_all = patterns.rates(patterns.counts)
     p0 = min(max(prior if prior is not None else 0.1, 1e-4), 0.5)
     warnings: list[str] = []
+    codes: list[str] = []
     m_seed: tuple[FloatArray, ...] | None = None
     # Agreement-order starts at several priors and sharpnesses: on a pool the
     # exact stage has already skimmed, the seed's rates can sit in the basin
@@ -574,6 +578,7 @@ def fit_model(
             scale = float(np.exp(rng.normal(0.0, 1.0)))
             candidates.append(_Fit(jitter, u_all, min(max(p0 * scale, 1e-4), 0.5), 0.0))
     else:
+        codes.append("no-seed")
         warnings.append(
             "the model had no labelled seed (fewer than "
             f"{_MIN_SEED} exact-stage links), so its fit is unchecked against known matches: "
@@ -602,6 +607,7 @@ def fit_model(
     best = max(pool, key=lambda f: f.log_likelihood)
     broken = _broken(best, variables, features, patterns)
     if broken:
+        codes.append("constraints")
         warnings.append(
             "the model breaks its constraints: on "
             + ", ".join(broken)
@@ -635,6 +641,7 @@ def fit_model(
         worst, _disagreement(g_best, _posteriors(patterns, boot)[0], patterns.counts, settled)
     )
     if worst > _UNSTABLE:
+        codes.append("unstable")
         warnings.append(
             f"the model fit is unstable: another start or a bootstrap of the pairs reverses "
             f"{worst:.0%} of the links. Add a comparison that "
@@ -654,6 +661,7 @@ def fit_model(
         best.log_likelihood,
         tuple(warnings),
         tuple(groups),
+        tuple(codes),
     )
 
 

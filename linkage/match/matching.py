@@ -303,6 +303,9 @@ class LinkOutcome:
         warnings: What looks wrong (a model that breaks its constraints or
             is unstable, blocking that loses pairs) and what to change; for
             the matcher's terminal, never values.
+        warning_codes: One short code per warning (``blocking``,
+            ``no-seed``, ``constraints``, ``unstable``): what the match
+            report carries.
     """
 
     links: pa.Table
@@ -318,6 +321,7 @@ class LinkOutcome:
     est_recall: float
     est_pair_completeness: float = 1.0
     warnings: tuple[str, ...] = ()
+    warning_codes: tuple[str, ...] = ()
 
 
 _STAGE_EXACT: Final = "exact"
@@ -496,6 +500,7 @@ def link_records(
     ) * (1.0 - min(ea.size / max(n_a, 1), 1.0))
     del a_exact, b_exact
     seed_a, seed_b = ea, eb
+    seed_is_exact = True
     seed_keys = [
         c
         for c in a_cols.schema.names
@@ -509,6 +514,7 @@ def link_records(
             a_seed, b_seed, engine=engine, weights=dict.fromkeys(seed_keys, 1.0), min_score=1.0
         )
         seed_a = _positions(unit.links["rid"], a_seed["rid"])
+        seed_is_exact = False
         seed_b = _positions(unit.links["hp"], b_seed["hp"])
         del a_seed, b_seed
     _release_memory()
@@ -540,12 +546,20 @@ def link_records(
         candidates = candidate_pairs(
             a_cols.read(blocking), b_block, engine=engine, max_block=settings.max_block
         )
-    completeness = _seed_completeness(a_cols, b_block, blocking, seed_a, seed_b)
+    found_seed = _seed_found(a_cols, b_block, blocking, seed_a, seed_b)
+    completeness = float(found_seed.mean()) if found_seed.size else 1.0
+    # Per exact link (when the exact links are the seed), whether blocking
+    # pairs it too: the match report measures pair completeness from these.
+    seed_blocked = np.full(n_a, -1, dtype=np.int8)
+    if seed_is_exact:
+        seed_blocked[seed_a] = found_seed
     del b_block
     _release_memory()
     ia, ib = candidates.ia, candidates.ib
     warnings: list[str] = []
+    codes: list[str] = []
     if completeness < _LOW_COMPLETENESS:
+        codes.append("blocking")
         warnings.append(
             f"blocking pairs only about {completeness:.0%} of the exact stage's links; "
             "true pairs outside every blocking pass are never compared: add a [blocking] "
@@ -555,6 +569,7 @@ def link_records(
     model: FittedModel | None = None
     threshold = settings.threshold if settings.threshold is not None else 0.5
     expected = np.zeros(n_a, dtype=np.float64)
+    best_b = np.full(n_a, -1, dtype=np.int64)  # each record's most likely household
     ambiguous = exact.ambiguous
     if ia.size >= 2 and features:
         progress(f"comparing {ia.size:,} candidate pairs")
@@ -582,6 +597,7 @@ def link_records(
             settled=float(ea.size),
         )
         warnings[:0] = model.warnings
+        codes[:0] = model.warning_codes
         log_bf = model.log_bayes_factor(levels)
         if exact_levels is not None:
             exact_bf = model.log_bayes_factor(exact_levels)
@@ -627,6 +643,7 @@ def link_records(
         link_p[ea] = 1.0 - exact_wrong
         del exact_bf, lam
         np.add.at(expected, ra, rp)
+        best_b[ra[chosen]] = rb[chosen]
         np.minimum(expected, 1.0, out=expected)
         open_expected = float(expected.sum())
         lost = open_expected * (1.0 / max(completeness, 1e-3) - 1.0)
@@ -653,20 +670,34 @@ def link_records(
     blocked[ea] = 0.0
     expected = np.maximum(expected, np.where(link_b >= 0, link_p, 0.0))
     rids = a_cols.read(["rid"])["rid"].combine_chunks()
+    hps = b_cols.read(["hp"])["hp"].combine_chunks()
     links = pa.table(
         {
             "rid": rids.take(pa.array(linked)),
-            "hp": b_cols.read(["hp"])["hp"].combine_chunks().take(pa.array(link_b[linked])),
+            "hp": hps.take(pa.array(link_b[linked])),
             "score": pa.array(link_score[linked], pa.float64()),
             "posterior": pa.array(link_p[linked], pa.float64()),
             "stage": pa.array(stage[linked].tolist(), pa.string()),
+            "seed_blocked": pa.array(
+                seed_blocked[linked] == 1, pa.bool_(), mask=seed_blocked[linked] < 0
+            ),
         }
     ).sort_by("rid")
-    evidence = pa.table({"rid": rids, "expected": pa.array(expected, pa.float64())})
     # Matches blocking lost sit outside ``expected`` (no candidate names
     # them); they are added in proportion to what blocking had to find.
-    total_expected = float(expected.sum()) + float(blocked.sum()) * (
-        1.0 / max(completeness, 1e-3) - 1.0
+    lost_share = 1.0 / max(completeness, 1e-3) - 1.0
+    total_expected = float(expected.sum()) + float(blocked.sum()) * lost_share
+    best_b = np.where(link_b >= 0, link_b, best_b)
+    evidence = pa.table(
+        {
+            "rid": rids,
+            "expected": pa.array(expected, pa.float64()),
+            # The household each record's evidence is counted against (the
+            # match report caps it per household), and its share of what
+            # blocking lost.
+            "hp": hps.take(pa.array(best_b, pa.int64(), mask=best_b < 0)),
+            "lost": pa.array(blocked * lost_share, pa.float64()),
+        }
     )
     return LinkOutcome(
         links=links,
@@ -684,6 +715,7 @@ def link_records(
         else 0.0,
         est_pair_completeness=completeness,
         warnings=tuple(warnings),
+        warning_codes=tuple(codes),
     )
 
 
@@ -729,30 +761,28 @@ def _repeat_share(column: pa.ChunkedArray) -> float:
     return float(counts[counts > 1].sum()) / total if total else 0.0
 
 
-def _seed_completeness(
+def _seed_found(
     a_cols: Columns,
     b_block: pa.Table,
     blocking: Sequence[str],
     seed_a: npt.NDArray[np.int64],
     seed_b: npt.NDArray[np.int64],
-) -> float:
-    """Share of seed pairs that agree on some blocking pass: blocking's pair completeness.
+) -> npt.NDArray[np.bool_]:
+    """Per seed pair, whether it agrees on some blocking pass: blocking's pair completeness.
 
     The seed (exact links) is found without blocking, so it measures what the
     passes would have missed; it ignores ``max_block``, and seed pairs are
-    cleaner than most, so the estimate leans high. 1.0 without a seed.
+    cleaner than most, so the estimate leans high.
     """
-    if seed_a.size == 0:
-        return 1.0
-    if not blocking:
-        return 0.0
+    found = np.zeros(seed_a.size, dtype=bool)
+    if seed_a.size == 0 or not blocking:
+        return found
     a_seed = a_cols.read(list(blocking)).take(pa.array(seed_a))
     b_seed = b_block.take(pa.array(seed_b))
-    found = np.zeros(seed_a.size, dtype=bool)
     for name in blocking:
         same = pc.fill_null(pc.equal(a_seed[name], b_seed[name]), False)
         found |= np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
-    return float(found.mean())
+    return found
 
 
 def assignments_from_links(campaign: pa.Table, links: pa.Table, *, engine: Engine) -> pa.Table:

@@ -45,7 +45,7 @@ import pyarrow.compute as pc
 
 from linkage.errors import PrivacyError, StateError
 from linkage.release.budget import MATCHER_REPORT_RHO
-from linkage.tables import MATCH_REPORT_SCHEMA
+from linkage.tables import FIT_WARNING_CODES, MATCH_REPORT_SCHEMA
 
 if TYPE_CHECKING:
     from opendp.mod import Measurement
@@ -120,6 +120,10 @@ class LinkageTotals:
         missed: Expected matches left unlinked, at most ``cap`` records per
             candidate household; None when the evidence names no candidate.
         cap: The per-household cap used.
+        seeds: Exact links that seeded the model (``seed_blocked`` not
+            null), at most ``cap`` per household; None when the links carry
+            no such column.
+        seeds_blocked: Of those, the ones a blocking pass pairs too.
     """
 
     households: int
@@ -127,6 +131,8 @@ class LinkageTotals:
     posterior: float
     missed: float | None
     cap: int
+    seeds: int | None = None
+    seeds_blocked: int | None = None
 
 
 def _capped(
@@ -159,8 +165,9 @@ def linkage_totals(
         links: ``rid``, ``hp`` and optionally ``posterior`` (1.0 when absent),
             each ``rid`` at most once.
         evidence: ``rid``, ``expected`` (the model's probability that the
-            record has a match) and optionally ``hp`` (its best candidate
-            household); only with ``hp`` is the unlinked mass measured.
+            record has a match), optionally ``hp`` (its best candidate
+            household) and ``lost`` (its share of the matches blocking
+            lost); only with ``hp`` is the unlinked mass measured.
         cap: Records counted per household.
 
     Raises:
@@ -177,18 +184,36 @@ def linkage_totals(
     missed: float | None = None
     if evidence is not None and "hp" in evidence.column_names:
         linked = pc.is_in(evidence["rid"], value_set=links["rid"].combine_chunks())
-        rest = evidence.filter(pc.and_(pc.invert(linked), pc.is_valid(evidence["hp"])))
-        expected = np.clip(
-            np.asarray(rest["expected"].to_numpy(zero_copy_only=False), np.float64), 0, 1
+        near = evidence.filter(pc.is_valid(evidence["hp"]))
+        unlinked = np.asarray(
+            pc.invert(linked.filter(pc.is_valid(evidence["hp"]))).to_numpy(zero_copy_only=False),
+            dtype=bool,
         )
-        _, kept = _capped(rest["hp"], expected, cap)
-        missed = float(expected[kept].sum())
+        expected = np.asarray(near["expected"].to_numpy(zero_copy_only=False), np.float64)
+        value = np.where(unlinked, np.clip(expected, 0, 1), 0.0)
+        if "lost" in near.column_names:
+            # Matches blocking never compared, attributed to each record's
+            # most likely household.
+            value = value + np.asarray(near["lost"].to_numpy(zero_copy_only=False), np.float64)
+        # At most 1 per record and ``cap`` records per household: one
+        # household moves the normalised sum by at most 1.
+        value = np.clip(value, 0.0, 1.0)
+        _, kept = _capped(near["hp"], value, cap)
+        missed = float(value[kept].sum())
+    seeds = seeds_blocked = None
+    if "seed_blocked" in links.column_names:
+        seeded = links.filter(pc.is_valid(links["seed_blocked"]))
+        flag = np.asarray(seeded["seed_blocked"].to_numpy(zero_copy_only=False), dtype=bool)
+        _, kept_seed = _capped(seeded["hp"], flag.astype(np.float64), cap)
+        seeds, seeds_blocked = int(kept_seed.sum()), int((kept_seed & flag).sum())
     return LinkageTotals(
         households=households,
         records=int(keep.sum()),
         posterior=float(posterior[keep].sum()),
         missed=missed,
         cap=cap,
+        seeds=seeds,
+        seeds_blocked=seeds_blocked,
     )
 
 
@@ -199,6 +224,7 @@ def match_report(
     rho: float = MATCHER_REPORT_RHO,
     cap: int = MAX_RECORDS_PER_HOUSEHOLD,
     noise: GaussianNoise = gaussian_noise,
+    warnings: Sequence[str] = (),
 ) -> pa.Table:
     """The ``match-report`` payload: one row of noisy global linkage statistics.
 
@@ -208,6 +234,9 @@ def match_report(
         rho: zCDP spent (default: the public protocol constant).
         cap: Records counted per household (a public constant).
         noise: The Gaussian mechanism; tests pass a deterministic one.
+        warnings: Codes of what is wrong with the fit
+            (:data:`~linkage.tables.FIT_WARNING_CODES`). They describe the
+            model, not a record, and are not noised: one bit per code.
 
     Returns:
         One row in :data:`linkage.tables.MATCH_REPORT_SCHEMA`: rounded,
@@ -219,6 +248,9 @@ def match_report(
     exact = [float(totals.households), totals.records / cap, totals.posterior / cap]
     if totals.missed is not None:
         exact.append(totals.missed / cap)
+    seeded = totals.seeds is not None and totals.seeds_blocked is not None
+    if seeded:
+        exact.extend([float(totals.seeds or 0) / cap, float(totals.seeds_blocked or 0) / cap])
     scale = report_scale(len(exact), rho)
     noisy = noise(exact, scale)
     households = max(round(noisy[0]), 0)
@@ -238,7 +270,12 @@ def match_report(
         "households_ci": _Z95 * scale,
         "records_ci": _Z95 * scale * cap,
         "rho": float(rho),
+        "est_pair_completeness": None,
+        "fit_warnings": sorted({w for w in warnings if w in FIT_WARNING_CODES}),
     }
+    if seeded:
+        total, found = max(noisy[-2] * cap, 0.0), max(noisy[-1] * cap, 0.0)
+        row["est_pair_completeness"] = min(found / total, 1.0) if total >= 1.0 else None
     return pa.Table.from_pylist([row], schema=MATCH_REPORT_SCHEMA)
 
 

@@ -29,6 +29,7 @@ from linkage.plan import RateCell
 from linkage.release import ReleaseHead
 from linkage.report.decode import (
     decode_viewership,
+    linkage_quality_note,
     match_rate_table,
     projected_match_rates,
     viewership_csv_table,
@@ -86,6 +87,11 @@ Progress = Callable[[int, int], None]
 def heatmap_file_name(segment: str, day_type: str) -> str:
     """The file a segment's heatmap for one day type is written to (and captioned with)."""
     return f"heatmap_{segment}_{day_type}.png"
+
+
+def _note(match_report: pa.Table) -> tuple[str, tuple[str, ...]]:
+    note, warnings = linkage_quality_note(match_report)
+    return note, tuple(warnings)
 
 
 @dataclass(frozen=True, slots=True)
@@ -230,6 +236,7 @@ def build_report(
             coverage=viewing_coverage(decoded),
             ratecard=ratecard is not None,
             index=index,
+            linkage_note=_note(match_report),
         )
         page = render_html(content)
     return CampaignReport(

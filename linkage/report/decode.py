@@ -10,6 +10,7 @@ not the code. The functions are pure: decrypted payload in, Arrow table out.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -21,6 +22,7 @@ __all__ = [
     "MATCH_REPORT_COLUMNS",
     "VIEWERSHIP_CSV_COLUMNS",
     "decode_viewership",
+    "linkage_quality_note",
     "match_rate_table",
     "projected_match_rates",
     "require_columns",
@@ -233,3 +235,37 @@ def projected_match_rates(rates: pa.Table) -> pa.Table:
         pa.scalar(None, pa.float64()),
     )
     return rates.append_column("projected_households", projected)
+
+
+_FIT_ADVICE: Final = {
+    "blocking": "blocking paired too few of the exact links: true pairs outside every "
+    "blocking pass were never compared (add a [blocking] pass on other fields)",
+    "no-seed": "the model had no exact links to learn from, so its fit is unchecked "
+    "(add a match key that true pairs share exactly)",
+    "constraints": "the model breaks its constraints: more agreement on some comparison "
+    "is not more likely among matches (check that both sides fill it alike)",
+    "unstable": "the model fit is unstable: another start would change some links "
+    "(add a comparison that separates people, such as a date of birth)",
+}
+
+
+def linkage_quality_note(match_report: pa.Table) -> tuple[str, list[str]]:
+    """The matcher's own estimates of its linkage, in words, and its warnings.
+
+    The estimates come from the model (noised with the report); a warning
+    says what the matcher saw wrong with its fit and what the schema's
+    owners can change.
+    """
+    row = match_report.to_pylist()[0] if match_report.num_rows else {}
+
+    def share(name: str) -> str:
+        value = row.get(name)
+        return "not measured" if value is None else f"{float(value):.1%}"
+
+    note = (
+        f"The matcher's model estimates its links' precision at {share('est_precision')} and "
+        f"recall at {share('est_recall')}; blocking paired {share('est_pair_completeness')} "
+        "of the exact links (estimates, noised with the match report)."
+    )
+    codes = row.get("fit_warnings") or []
+    return note, [_FIT_ADVICE.get(str(c), str(c)) for c in codes]

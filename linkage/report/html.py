@@ -217,6 +217,8 @@ class ReportContent:
         ratecard: A rate card was given (without one nothing has a cost).
         index: :func:`linkage.report.index_table` output, shown in full behind
             each segment's heatmaps.
+        linkage_note: The matcher's estimates of its own linkage, in words,
+            and its warnings (:func:`linkage.report.linkage_quality_note`).
     """
 
     exchange_id: str
@@ -237,6 +239,7 @@ class ReportContent:
     coverage: Mapping[str, Coverage] = field(default_factory=dict)
     ratecard: bool = False
     index: pa.Table | None = None
+    linkage_note: tuple[str, tuple[str, ...]] = ("", ())
 
 
 def slug(text: str) -> str:
@@ -496,11 +499,22 @@ def _match_rates(content: ReportContent) -> str:
             "from the matcher's global records-per-household figure (noisy). Segments the "
             "release does not carry are shown as —.</p>",
             _table(content.match_rates, table_id="match-rates-table"),
+            _linkage_note(content),
             '<p class="note"><span class="tag">projection</span> Projected households scale '
             "the matched households up by the match rate (households ÷ match rate). It assumes "
             "unmatched voters live in households like matched ones; it is an estimate, not a "
             "measurement.</p>",
         ]
+    )
+
+
+def _linkage_note(content: ReportContent) -> str:
+    note, warnings = content.linkage_note
+    if not note:
+        return ""
+    items = "".join(f"<li>{_e(w)}</li>" for w in warnings)
+    return f"<p>{_e(note)}</p>" + (
+        f'<p class="note">The matcher warned:</p><ul class="warnings">{items}</ul>' if items else ""
     )
 
 

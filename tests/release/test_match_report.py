@@ -155,3 +155,29 @@ def test_bad_parameters_are_refused() -> None:
         match_report(links(5), rho=0.0)
     with pytest.raises(PrivacyError, match="cap"):
         linkage_totals(links(5), cap=0)
+
+
+def test_pair_completeness_and_fit_warnings_travel_in_the_report() -> None:
+    table = links(20).append_column(
+        "seed_blocked", pa.array([True] * 15 + [False] * 3 + [None] * 2, pa.bool_())
+    )
+    row = match_report(
+        table, noise=no_noise, warnings=("unstable", "not-a-code", "constraints")
+    ).to_pylist()[0]
+    assert row["est_pair_completeness"] == pytest.approx(15 / 18)
+    # Only the fixed codes cross, sorted: no free text reaches the campaign.
+    assert row["fit_warnings"] == ["constraints", "unstable"]
+    assert match_report(links(5), noise=no_noise).to_pylist()[0]["est_pair_completeness"] is None
+
+
+def test_what_blocking_lost_lowers_the_reported_recall() -> None:
+    evidence = pa.table(
+        {
+            "rid": [f"r{i}" for i in range(10)],
+            "expected": [1.0] * 10,
+            "hp": [f"h{i}" for i in range(10)],
+            "lost": [0.25] * 10,
+        }
+    )
+    row = match_report(links(10, posterior=1.0), evidence=evidence, noise=no_noise).to_pylist()[0]
+    assert row["est_recall"] == pytest.approx(10 / 12.5)

@@ -326,6 +326,7 @@ def test_screenshots_show_the_page(rendered: Rendered) -> None:
         pixels = np.asarray(imread(path))
         assert pixels.shape[:2] == (HEIGHT, WIDTH), name
         assert float(pixels[..., :3].std()) > 0.02, f"{name} screenshot is blank"
+
     # The heatmap view is chart: far more colour than the text-only top
     # (on this small world most cells are hatched grey, so not a fixed share).
     def coloured(name: str) -> float:

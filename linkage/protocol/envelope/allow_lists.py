@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from linkage.errors import MessageError
 from linkage.protocol.keys import Role
+from linkage.tables import FIT_WARNING_CODES
 
 TOKEN_BYTES: Final = 32
 """Width of a keyed match-key token (HMAC-SHA256)."""
@@ -41,6 +42,14 @@ def _is_string_list(col: pa.ChunkedArray) -> bool:
         return False
     value = t.value_type
     return bool(pa.types.is_string(value) or pa.types.is_large_string(value))
+
+
+def _is_fit_warnings(col: pa.ChunkedArray) -> bool:
+    """A list of strings, each one of the fixed codes: no free text crosses."""
+    if not _is_string_list(col):
+        return False
+    values = pc.list_flatten(col.combine_chunks()).drop_null().to_pylist()
+    return all(v in FIT_WARNING_CODES for v in values)
 
 
 def _is_token(col: pa.ChunkedArray) -> bool:
@@ -149,6 +158,10 @@ KIND_SPECS: Final[Mapping[str, KindSpec]] = {
             _typed("households_ci", pa.float64(), "float64"),
             _typed("records_ci", pa.float64(), "float64"),
             _typed("rho", pa.float64(), "float64"),
+            # Blocking's estimated pair completeness (noisy, null without a seed).
+            ColumnRule("est_pair_completeness", "float64", _exact(pa.float64()), required=False),
+            # What is wrong with the model fit, as fixed codes (see FIT_WARNING_CODES).
+            ColumnRule("fit_warnings", "list<string>", _is_fit_warnings, required=False),
         ),
     ),
     "viewership": KindSpec(

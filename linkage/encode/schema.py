@@ -163,11 +163,15 @@ class CompareSpec:
         encodings: Bloom settings (``q``, ``bits``, ``positional``) of each
             normalised column a ``dice`` comparison encodes into one filter
             (one entry: a field-level filter; several: a record-level CLK).
+        term_frequency: Weight full agreement by how common the agreed
+            value is (``term_frequency = true``; see
+            :mod:`linkage.match.term_frequency`).
     """
 
     column: str
     method: CompareMethod
     encodings: tuple[FieldEncoding, ...] = ()
+    term_frequency: bool = False
 
     @property
     def output(self) -> str:
@@ -373,21 +377,30 @@ def _parse_compare(
     for column, entry in _table(raw, "compare", problems).items():
         where = f"compare.{column}"
         table = _table(entry, where, problems)
-        _unknown(table, {"method", "q", "bits", "positional", "columns"}, where, problems)
+        _unknown(
+            table,
+            {"method", "q", "bits", "positional", "columns", "term_frequency"},
+            where,
+            problems,
+        )
         method = table.get("method", "dice")
+        tf = table.get("term_frequency", False)
+        if not isinstance(tf, bool):
+            problems.append(f"{where}: term_frequency must be true or false")
+            tf = False
         if method == "key":
             if column not in keys:
                 problems.append(f"{where}: method 'key' needs the name of a match key")
-            if set(table) - {"method"}:
+            if set(table) - {"method", "term_frequency"}:
                 problems.append(f"{where}: q/bits/positional apply to dice comparisons only")
-            specs.append(CompareSpec(column, "key"))
+            specs.append(CompareSpec(column, "key", term_frequency=tf))
             continue
         if column not in columns and not (method == "dice" and "columns" in table):
             problems.append(f"{where}: '{column}' is not a normalised column")
         if method == "exact":
-            if set(table) - {"method"}:
+            if set(table) - {"method", "term_frequency"}:
                 problems.append(f"{where}: q/bits/positional apply to dice comparisons only")
-            specs.append(CompareSpec(column, "exact"))
+            specs.append(CompareSpec(column, "exact", term_frequency=tf))
             continue
         if method != "dice":
             problems.append(f"{where}: method must be 'dice', 'exact' or 'key'")
@@ -411,7 +424,7 @@ def _parse_compare(
             encoding = _encoding(member, merged, inner, problems)
             if encoding is not None:
                 encodings.append(encoding)
-        specs.append(CompareSpec(column, "dice", tuple(encodings)))
+        specs.append(CompareSpec(column, "dice", tuple(encodings), term_frequency=tf))
     return specs
 
 

@@ -31,6 +31,7 @@ import pyarrow as pa
 from linkage.encode import from_arrow
 from linkage.errors import InputError
 from linkage.match.similarity import dice_pairs, popcounts
+from linkage.match.term_frequency import log_frequency_sums, term_frequency_adjustment
 
 __all__ = [
     "DICE_EDGES",
@@ -124,12 +125,38 @@ def _exact_levels(code_a: IntArray, code_b: IntArray, ia: IntArray, ib: IntArray
     return levels.astype(np.int8)
 
 
+def _value_frequencies(column_a: pa.Array, column_b: pa.Array) -> tuple[FloatArray, FloatArray]:
+    """Per record, the share of all records (both sides) holding its exact value; NaN if none.
+
+    For a Bloom filter the value is the whole filter: two records with one
+    filter hold one normalised value. The matcher counts what it already
+    holds; nothing new is learned by it or sent.
+    """
+    code_a, code_b = _token_codes(column_a, column_b)
+    both = np.concatenate([code_a, code_b])
+    seen = both[both >= 0]
+    if seen.size == 0:
+        nan = np.full(code_a.size, np.nan)
+        return nan, np.full(code_b.size, np.nan)
+    counts = np.bincount(seen).astype(np.float64) / float(seen.size)
+    share = np.where(both >= 0, counts[np.maximum(both, 0)], np.nan)
+    return share[: code_a.size], share[code_a.size :]
+
+
 class _Comparator:
     """One comparison feature, with its per-record work (bit counts, token ids) done once."""
 
-    def __init__(self, feature: Feature, a: pa.Table, b: pa.Table) -> None:
+    def __init__(
+        self, feature: Feature, a: pa.Table, b: pa.Table, *, frequencies: bool = False
+    ) -> None:
         self.feature = feature
         column_a, column_b = a.column(feature.column), b.column(feature.column)
+        self.freq_a: FloatArray | None = None
+        self.freq_b: FloatArray | None = None
+        if frequencies:
+            self.freq_a, self.freq_b = _value_frequencies(
+                column_a.combine_chunks(), column_b.combine_chunks()
+            )
         if feature.kind == "dice":
             self.clk_a, self.clk_b = from_arrow(column_a), from_arrow(column_b)
             self.empty_a = popcounts(self.clk_a) == 0
@@ -169,13 +196,67 @@ class Comparison:
         features: Sequence[Feature],
         read_a: Callable[[list[str]], pa.Table],
         read_b: Callable[[list[str]], pa.Table],
+        *,
+        frequencies: Sequence[str] = (),
     ) -> None:
         if not features:
             raise InputError("no comparison columns (clk_*/mk_f_*) shared by both token files")
         self.features = tuple(features)
         self._comparators = [
-            _Comparator(f, read_a([f.column]), read_b([f.column])) for f in features
+            _Comparator(
+                f, read_a([f.column]), read_b([f.column]), frequencies=f.column in frequencies
+            )
+            for f in features
         ]
+
+    def value_frequencies(self, ia: IntArray, ib: IntArray, levels: LevelArray) -> FloatArray:
+        """``(pairs, features)``: where a pair agrees exactly, how common its value is; else NaN.
+
+        Only for the features named in ``frequencies``; the frequency is the
+        larger of the two records' (they hold one value when they agree, up
+        to a Dice of exactly 1 between two filters that differ in a bit
+        neither sets).
+        """
+        out = np.full((ia.size, len(self.features)), np.nan)
+        for j, comparator in enumerate(self._comparators):
+            if comparator.freq_a is None or comparator.freq_b is None:
+                continue
+            top = levels[:, j] == comparator.feature.levels - 1
+            if not top.any():
+                continue
+            out[top, j] = np.fmax(comparator.freq_a[ia[top]], comparator.freq_b[ib[top]])
+        return out
+
+    def frequency_adjustment(
+        self,
+        ia: IntArray,
+        ib: IntArray,
+        levels: LevelArray,
+        groups: Sequence[Sequence[int]] = (),
+        *,
+        chunk_pairs: int = 1 << 21,
+    ) -> FloatArray:
+        """Per pair, the term-frequency change of its log Bayes factor (two chunked passes).
+
+        See :mod:`linkage.match.term_frequency`: the first pass finds each
+        feature's typical frequency over the agreeing pairs, the second
+        scales each pair's agreement by its own; scratch memory is one chunk.
+        """
+        n = int(ia.size)
+        sums = np.zeros(len(self.features))
+        counts = np.zeros(len(self.features))
+        step = max(1, chunk_pairs)
+        for start in range(0, n, step):
+            part = slice(start, min(n, start + step))
+            s, c = log_frequency_sums(self.value_frequencies(ia[part], ib[part], levels[part]))
+            sums, counts = sums + s, counts + c
+        typical = np.where(counts > 0, np.exp(sums / np.maximum(counts, 1.0)), np.nan)
+        out = np.zeros(n, dtype=np.float64)
+        for start in range(0, n, step):
+            part = slice(start, min(n, start + step))
+            freq = self.value_frequencies(ia[part], ib[part], levels[part])
+            out[part] = term_frequency_adjustment(freq, groups, typical=typical)
+        return out
 
     def vectors(
         self, ia: IntArray, ib: IntArray, *, chunk_pairs: int = 1 << 21

@@ -80,6 +80,7 @@ __all__ = [
     "choose_threshold",
     "distinct_rows",
     "fit_model",
+    "variable_groups",
 ]
 
 
@@ -126,7 +127,9 @@ class _Joint:
     kind: str = "joint"
 
 
-def _groups(features: Sequence[Feature], joint: Sequence[Sequence[str]]) -> list[tuple[int, ...]]:
+def variable_groups(
+    features: Sequence[Feature], joint: Sequence[Sequence[str]]
+) -> list[tuple[int, ...]]:
     """Feature indices per model variable: each ``joint`` group, then every other feature alone."""
     index = {f.column: i for i, f in enumerate(features)}
     taken: set[int] = set()
@@ -543,7 +546,7 @@ def fit_model(
     """
     if levels.shape[0] < 2:
         raise InputError("too few candidate pairs to fit a linkage model")
-    groups = _groups(features, joint)
+    groups = variable_groups(features, joint)
     variables = _variables(features, groups)
     rows, counts = distinct_rows(_combine(levels, features, groups))
     if seed is not None:

@@ -27,7 +27,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -39,14 +39,21 @@ import pyarrow.compute as pc
 from linkage.encode import LinkageSchema, ResolutionMode
 from linkage.engine import Engine
 from linkage.match.blocking import Candidates, candidate_pairs
-from linkage.match.comparison import Comparison, Feature, comparison_features
-from linkage.match.ecm import FittedModel, choose_threshold, fit_model
+from linkage.match.comparison import (
+    Comparison,
+    Feature,
+    FloatArray,
+    IntArray,
+    LevelArray,
+    comparison_features,
+)
+from linkage.match.ecm import FittedModel, choose_threshold, fit_model, variable_groups
 from linkage.match.resolution import (
     constrained_posteriors,
     resolve_many_to_one,
     resolve_one_to_one,
 )
-from linkage.types import Columns
+from linkage.types import Columns, StageProgress, no_progress
 
 #: Weight of each exact key: roughly log2 of how much more likely agreement is
 #: among true links than among non-links in voter-vs-subscriber data. Address
@@ -202,6 +209,9 @@ class MatchSettings:
         threshold: Posterior cut for fuzzy links; None chooses it from the model.
         features: Comparison-vector entries; empty: every ``clk_*``/``mk_f_*``
             column both sides sent.
+        term_frequencies: Feature columns whose full agreement is weighted
+            by how common the agreed value is
+            (:mod:`linkage.match.term_frequency`).
         joint: Groups of feature columns the model treats as one variable,
             because one reads only fields another reads too
             (:func:`joint_features`).
@@ -215,6 +225,7 @@ class MatchSettings:
     threshold: float | None = None
     features: tuple[Feature, ...] = ()
     joint: tuple[tuple[str, ...], ...] = ()
+    term_frequencies: tuple[str, ...] = ()
 
     @classmethod
     def from_schema(cls, schema: LinkageSchema, threshold: float | None = None) -> MatchSettings:
@@ -231,6 +242,7 @@ class MatchSettings:
                 Feature(c.output, "dice" if c.method == "dice" else "exact") for c in schema.compare
             ),
             joint=joint_features(schema),
+            term_frequencies=tuple(c.output for c in schema.compare if c.term_frequency),
         )
 
 
@@ -455,13 +467,37 @@ def _release_memory() -> None:
         _LIBC.malloc_trim(0)
 
 
+_COMPARE_CHUNK: Final = 1 << 21
+"""Candidate pairs compared between two progress reports (the comparison's own chunk)."""
+
+
+def _compare_counted(
+    comparison: Comparison, ia: IntArray, ib: IntArray, progress: StageProgress
+) -> tuple[LevelArray, FloatArray]:
+    """``comparison.vectors(ia, ib)``, a chunk at a time, telling ``progress`` the pairs done."""
+    n = int(ia.size)
+    levels: LevelArray | None = None
+    tie = np.zeros(n, dtype=np.float64)
+    progress("comparing candidate pairs", 0, n)
+    for start in range(0, n, _COMPARE_CHUNK):
+        stop = min(n, start + _COMPARE_CHUNK)
+        part, part_tie = comparison.vectors(ia[start:stop], ib[start:stop])
+        if levels is None:
+            levels = np.empty((n, part.shape[1]), dtype=part.dtype)
+        levels[start:stop], tie[start:stop] = part, part_tie
+        progress("comparing candidate pairs", stop, n)
+    if levels is None:  # no pairs
+        return comparison.vectors(ia, ib)
+    return levels, tie
+
+
 def link_records(
     campaign: pa.Table | Columns,
     provider: pa.Table | Columns,
     *,
     engine: Engine,
     settings: MatchSettings | None = None,
-    progress: Callable[[str], None] = lambda stage: None,
+    progress: StageProgress = no_progress,
 ) -> LinkOutcome:
     """Link campaign records to provider records: exact stage, fuzzy stage, resolution.
 
@@ -474,7 +510,8 @@ def link_records(
         provider: provider-tokens payload (``hp`` and the same token families).
         engine: SQL engine (exact joins and blocking).
         settings: Resolution and thresholds (default: voters to households).
-        progress: Called with the name of each stage as it starts.
+        progress: Told each stage as it starts; the comparison of candidate
+            pairs is counted (pairs compared of all), the other stages are not.
 
     Returns:
         The links and aggregate estimates.
@@ -487,7 +524,7 @@ def link_records(
     link_score = np.zeros(n_a, dtype=np.float64)
     stage = np.full(n_a, "", dtype=object)
 
-    progress("exact keys")
+    progress("exact keys", 0, None)
     keys = shared_keys(a_cols.schema, b_cols.schema, settings.weights)
     a_exact, b_exact = a_cols.read(["rid", *keys]), b_cols.read(["hp", *keys])
     exact = link_exact(
@@ -527,7 +564,7 @@ def link_records(
     link_b[ea], link_score[ea], link_p[ea] = eb, escore, 1.0
     stage[ea] = _STAGE_EXACT
 
-    progress("blocking")
+    progress("blocking", 0, None)
     blocking = [c for c in a_cols.schema.names if c.startswith("bk_") and c in b_cols.schema.names]
     b_block = b_cols.read(blocking)
     if settings.mode == "many_to_one":
@@ -572,11 +609,13 @@ def link_records(
     best_b = np.full(n_a, -1, dtype=np.int64)  # each record's most likely household
     ambiguous = exact.ambiguous
     if ia.size >= 2 and features:
-        progress(f"comparing {ia.size:,} candidate pairs")
+        progress("reading the comparison columns", 0, None)
         # The columns are read into the comparison's own arrays and dropped.
-        comparison = Comparison(features, a_cols.read, b_cols.read)
+        comparison = Comparison(
+            features, a_cols.read, b_cols.read, frequencies=settings.term_frequencies
+        )
         _release_memory()
-        levels, tie = comparison.vectors(ia, ib)
+        levels, tie = _compare_counted(comparison, ia, ib, progress)
         # Blocking skipped the exact links (many-to-one): their pairs are
         # compared directly, so the match report's precision estimate covers
         # them too.
@@ -584,9 +623,16 @@ def link_records(
             comparison.vectors(ea, link_b[ea])[0] if settings.mode == "many_to_one" else None
         )
         seed_levels = comparison.vectors(seed_a, seed_b)[0] if seed_a.size else None
+        tf_change = (
+            comparison.frequency_adjustment(
+                ia, ib, levels, variable_groups(features, settings.joint)
+            )
+            if settings.term_frequencies
+            else None
+        )
         del comparison
         _release_memory()
-        progress("fitting the model")
+        progress("fitting the model", 0, None)
         sides = min(np.unique(ia).size, np.unique(ib).size)
         model = fit_model(
             levels,
@@ -599,6 +645,9 @@ def link_records(
         warnings[:0] = model.warnings
         codes[:0] = model.warning_codes
         log_bf = model.log_bayes_factor(levels)
+        if tf_change is not None:
+            log_bf += tf_change
+            del tf_change
         if exact_levels is not None:
             exact_bf = model.log_bayes_factor(exact_levels)
         else:
@@ -616,7 +665,7 @@ def link_records(
             ra, rb, rbf, rt = ia[rest], ib[rest], log_bf[rest], tie[rest]
         del levels
         _release_memory()
-        progress("resolving")
+        progress("resolving", 0, None)
         # Resolution ranks by Bayes factor (the pairwise order); the cut and
         # the estimates use posteriors under the resolution constraint.
         if settings.mode == "one_to_one":
@@ -657,7 +706,7 @@ def link_records(
         stage[ra[accept]] = _STAGE_FUZZY
 
     group_links = 0
-    progress("households")
+    progress("households", 0, None)
     group_by = settings.group_by
     if settings.mode == "many_to_one" and group_by is not None and group_by in a_cols.schema.names:
         groups = _group_ids(a_cols.read([group_by])[group_by])

@@ -116,10 +116,11 @@ MATCH_REPORT_SCHEMA: Final = pa.schema(
 )
 """The ``match-report`` payload: one row of global, noisy linkage statistics (no segment)."""
 
-FIT_WARNING_CODES: Final = ("blocking", "no-seed", "constraints", "unstable")
+FIT_WARNING_CODES: Final = ("blocking", "max-block", "no-seed", "constraints", "unstable")
 """What the match report may say is wrong with the linkage, as fixed codes:
-blocking pairs too few of the exact links; no labelled seed; the model breaks
-its constraints; the fit is unstable. The matcher's terminal has the words."""
+blocking pairs too few of the exact links; max_block drops blocks that hold
+true pairs; no labelled seed; the model breaks its constraints; the fit is
+unstable. The matcher's terminal has the words."""
 
 SEGMENTS_SCHEMA: Final = pa.schema([("rid", pa.string()), ("segments", pa.list_(pa.string()))])
 """The ``segments`` payload (campaign -> provider): each real record's segment codes."""

@@ -30,7 +30,14 @@ from linkage.engine import Engine
 from linkage.errors import InputError
 from linkage.tables import ROW
 
-__all__ = ["Candidates", "candidate_pairs", "pair_completeness", "reduction_ratio"]
+__all__ = [
+    "BlockAdvice",
+    "Candidates",
+    "candidate_pairs",
+    "max_block_advice",
+    "pair_completeness",
+    "reduction_ratio",
+]
 
 _PASS = re.compile(r"bk_[a-z0-9_]{1,40}")
 
@@ -194,4 +201,144 @@ def candidate_pairs(
         dropped_pairs=dropped_pairs,
         n_a=a.num_rows,
         n_b=b.num_rows,
+    )
+
+
+@dataclass(frozen=True)
+class BlockAdvice:
+    """What ``max_block`` costs on this data, and the cap the data suggests.
+
+    Measured on the seed pairs (the exact stage's links, found without
+    blocking): a seed pair is kept when some pass it agrees on has a block no
+    larger than the cap.
+
+    Attributes:
+        max_block: The cap in force.
+        kept: Share of "true pairs that one pass alone finds" whose block
+            the cap keeps: over every (seed pair, pass it agrees on).
+        suggested: The smallest cap that keeps all but :data:`_ADVICE_LOSS`
+            of those pairs, or None when the cap in force already does.
+        suggested_pairs: Candidate pairs at the suggested cap (an upper
+            bound: pairs found by two passes count twice).
+        current_pairs: The same bound at the cap in force.
+        within_budget: The suggested cap stays under the pair budget
+            (:data:`_PAIR_BUDGET` per record); if not, a finer pass is the
+            better fix.
+    """
+
+    max_block: int
+    kept: float
+    suggested: int | None
+    suggested_pairs: int
+    current_pairs: int
+    within_budget: bool
+
+    def message(self) -> str | None:
+        """A line for the matcher's terminal, or None when the cap loses nothing that matters."""
+        if self.suggested is None:
+            return None
+        lost = 1.0 - self.kept
+        if self.within_budget:
+            return (
+                f"max_block = {self.max_block:,} drops the block of {lost:.1%} of true pairs "
+                f"that a single blocking pass finds; max_block = {self.suggested:,} would keep "
+                f"them at about {self.suggested_pairs:,} candidate pairs "
+                f"(now {self.current_pairs:,})"
+            )
+        return (
+            f"max_block = {self.max_block:,} drops the block of {lost:.1%} of true pairs "
+            f"that a single blocking pass finds, and keeping them would take "
+            f"max_block = {self.suggested:,} and about {self.suggested_pairs:,} candidate "
+            "pairs: add a finer [blocking] pass (e.g. the same key with a date of birth or "
+            "a postcode) instead"
+        )
+
+
+_ADVICE_LOSS = 0.02
+"""Share of single-pass true pairs a cap may drop before the data suggests another."""
+_PAIR_BUDGET = 200
+"""Candidate pairs per record (the larger side) a suggested cap may cost."""
+
+
+def _block_sizes(
+    column_a: pa.ChunkedArray, column_b: pa.ChunkedArray
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Per record its block id on each side (-1: null), and each block's pair count."""
+    both = pa.concat_arrays(
+        [column_a.combine_chunks().cast(pa.binary()), column_b.combine_chunks().cast(pa.binary())]
+    )
+    codes = np.asarray(
+        both.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64
+    )
+    code_a, code_b = codes[: len(column_a)], codes[len(column_a) :]
+    width = int(codes.max()) + 1 if codes.size else 0
+    n_a = np.bincount(code_a[code_a >= 0], minlength=width)
+    n_b = np.bincount(code_b[code_b >= 0], minlength=width)
+    return code_a, code_b, (n_a * n_b).astype(np.int64)
+
+
+def max_block_advice(
+    a: pa.Table,
+    b: pa.Table,
+    seed_a: npt.NDArray[np.int64],
+    seed_b: npt.NDArray[np.int64],
+    *,
+    max_block: int,
+    passes: Sequence[str] | None = None,
+) -> BlockAdvice | None:
+    """The ``max_block`` this data asks for, judged pass by pass on the seed pairs.
+
+    Args:
+        a: Side-a blocking tokens (``bk_*`` columns).
+        b: Side-b blocking tokens.
+        seed_a: Row positions on side a of pairs known to match.
+        seed_b: Their row positions on side b.
+        max_block: The cap in force.
+        passes: Blocking columns; default every ``bk_*`` column on both sides.
+
+    Returns:
+        The advice, or None without seed pairs or passes.
+    """
+    names = list(
+        passes
+        if passes is not None
+        else [c for c in a.column_names if c.startswith("bk_") and c in b.column_names]
+    )
+    if seed_a.size == 0 or not names:
+        return None
+    # Each (seed pair, pass it agrees on) is one draw of "a true pair that
+    # only this pass finds": whether its block is dropped depends on how
+    # common the value is, not on how corrupted the pair is, so the seed's
+    # blocks stand for those of the noisier pairs blocking exists to find.
+    drawn: list[npt.NDArray[np.int64]] = []
+    sizes_all: list[npt.NDArray[np.int64]] = []
+    for name in names:
+        code_a, code_b, sizes = _block_sizes(a[name], b[name])
+        sizes_all.append(sizes[sizes > 0])
+        ca, cb = code_a[seed_a], code_b[seed_b]
+        agree = (ca >= 0) & (ca == cb)
+        drawn.append(sizes[ca[agree]])
+    judged = np.concatenate(drawn)
+    if judged.size == 0:
+        return None
+    blocks = np.concatenate(sizes_all)
+
+    def pairs_at(cap: int) -> int:
+        return int(blocks[blocks <= cap].sum())
+
+    kept = float((judged <= max_block).mean())
+    suggested: int | None = None
+    if kept < 1.0 - _ADVICE_LOSS:
+        need = int(np.quantile(judged, 1.0 - _ADVICE_LOSS, method="higher"))
+        suggested = max(need, max_block)
+    current = pairs_at(max_block)
+    at_suggested = pairs_at(suggested) if suggested is not None else current
+    budget = _PAIR_BUDGET * max(a.num_rows, b.num_rows)
+    return BlockAdvice(
+        max_block=max_block,
+        kept=kept,
+        suggested=suggested,
+        suggested_pairs=at_suggested,
+        current_pairs=current,
+        within_budget=at_suggested <= budget,
     )

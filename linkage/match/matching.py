@@ -38,7 +38,7 @@ import pyarrow.compute as pc
 
 from linkage.encode import LinkageSchema, ResolutionMode
 from linkage.engine import Engine
-from linkage.match.blocking import Candidates, candidate_pairs
+from linkage.match.blocking import BlockAdvice, Candidates, candidate_pairs, max_block_advice
 from linkage.match.comparison import (
     Comparison,
     Feature,
@@ -315,7 +315,9 @@ class LinkOutcome:
         warnings: What looks wrong (a model that breaks its constraints or
             is unstable, blocking that loses pairs) and what to change; for
             the matcher's terminal, never values.
-        warning_codes: One short code per warning (``blocking``,
+        block_advice: What ``max_block`` costs on this data and the cap it
+            suggests (:func:`linkage.match.blocking.max_block_advice`).
+        warning_codes: One short code per warning (``blocking``, ``max-block``,
             ``no-seed``, ``constraints``, ``unstable``): what the match
             report carries.
     """
@@ -334,6 +336,7 @@ class LinkOutcome:
     est_pair_completeness: float = 1.0
     warnings: tuple[str, ...] = ()
     warning_codes: tuple[str, ...] = ()
+    block_advice: BlockAdvice | None = None
 
 
 _STAGE_EXACT: Final = "exact"
@@ -590,6 +593,9 @@ def link_records(
     seed_blocked = np.full(n_a, -1, dtype=np.int8)
     if seed_is_exact:
         seed_blocked[seed_a] = found_seed
+    advice = max_block_advice(
+        a_cols.read(blocking), b_block, seed_a, seed_b, max_block=settings.max_block
+    )
     del b_block
     _release_memory()
     ia, ib = candidates.ia, candidates.ib
@@ -602,6 +608,10 @@ def link_records(
             "true pairs outside every blocking pass are never compared: add a [blocking] "
             "pass on other fields (e.g. date of birth, postcode) or raise max_block"
         )
+    block_message = advice.message() if advice is not None else None
+    if block_message is not None:
+        codes.append("max-block")
+        warnings.append(block_message)
     features = settings.features or comparison_features(a_cols.schema, b_cols.schema)
     model: FittedModel | None = None
     threshold = settings.threshold if settings.threshold is not None else 0.5
@@ -765,6 +775,7 @@ def link_records(
         est_pair_completeness=completeness,
         warnings=tuple(warnings),
         warning_codes=tuple(codes),
+        block_advice=advice,
     )
 
 

@@ -240,6 +240,8 @@ def projected_match_rates(rates: pa.Table) -> pa.Table:
 _FIT_ADVICE: Final = {
     "blocking": "blocking paired too few of the exact links: true pairs outside every "
     "blocking pass were never compared (add a [blocking] pass on other fields)",
+    "max-block": "the blocking cap (max_block) drops blocks that hold true pairs: the "
+    "matcher's terminal says which cap the data asks for, or add a finer [blocking] pass",
     "no-seed": "the model had no exact links to learn from, so its fit is unchecked "
     "(add a match key that true pairs share exactly)",
     "constraints": "the model breaks its constraints: more agreement on some comparison "

@@ -59,3 +59,21 @@ def test_pair_completeness(engine: DuckDBEngine) -> None:
 def test_unknown_pass_is_rejected(engine: DuckDBEngine) -> None:
     with pytest.raises(InputError):
         candidate_pairs(side(bk_x=["p"]), side(bk_y=["p"]), engine=engine, passes=["bk_x"])
+
+
+def test_max_block_advice_names_the_cap_the_seed_pairs_ask_for() -> None:
+    from linkage.match.blocking import max_block_advice
+
+    # One pass: 40 records on each side share a common value (a 1,600-pair
+    # block), 20 more have values of their own; every record's twin is a seed.
+    values = [b"common"] * 40 + [f"v{i}".encode() for i in range(20)]
+    a = pa.table({"bk_x": pa.array(values, pa.binary())})
+    b = pa.table({"bk_x": pa.array(values, pa.binary())})
+    seed = np.arange(60, dtype=np.int64)
+    tight = max_block_advice(a, b, seed, seed, max_block=100)
+    assert tight is not None and tight.kept == pytest.approx(20 / 60)
+    assert tight.suggested == 1_600 and tight.suggested_pairs == 1_600 + 20
+    assert tight.message() is not None and "1,600" in (tight.message() or "")
+    loose = max_block_advice(a, b, seed, seed, max_block=2_000)
+    assert loose is not None and loose.suggested is None and loose.message() is None
+    assert max_block_advice(a, b, seed[:0], seed[:0], max_block=100) is None

@@ -4,6 +4,8 @@
   (a :class:`linkage.protocol.LinkageKey`; fixed keys in tests).
 * :class:`Columns` -- a token payload the matcher reads column by column
   (a table in memory, or a Parquet file too big to hold whole).
+* :class:`StageProgress` -- told how far a long step has come (stage, done,
+  total), so a caller can show progress without the library printing.
 * :class:`linkage.engine.Engine` -- the SQL engine (DuckDB or Spark) that
   runs joins and aggregations; it lives with its implementations.
 """
@@ -15,7 +17,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
-__all__ = ["Columns", "SubkeySource"]
+__all__ = ["Columns", "StageProgress", "SubkeySource", "no_progress"]
 
 
 class SubkeySource(Protocol):
@@ -45,3 +47,21 @@ class Columns(Protocol):
     def read(self, columns: Sequence[str]) -> pa.Table:
         """The named columns, in that order."""
         ...
+
+
+class StageProgress(Protocol):
+    """Told how far a long step has come; the library never prints, its caller shows this.
+
+    Called with the stage's name and how much of it is done: ``done`` units
+    (rows, pairs) of ``total``, or ``total`` None when the stage cannot be
+    counted (then ``done`` is 0). Within a stage, ``done`` never decreases.
+    Stage names are fixed words, never a value from the data.
+    """
+
+    def __call__(self, stage: str, done: int, total: int | None, /) -> None:
+        """Record that ``stage`` has ``done`` of ``total`` units behind it."""
+        ...
+
+
+def no_progress(stage: str, done: int, total: int | None, /) -> None:
+    """The default :class:`StageProgress`: tells no one."""

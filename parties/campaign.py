@@ -67,7 +67,13 @@ from linkage.release import (
     save_heads,
     write_receipt,
 )
-from linkage.report import REPORT_HTML, build_report, decode_viewership, match_rate_table
+from linkage.report import (
+    REPORT_HTML,
+    build_report,
+    decode_viewership,
+    linkage_quality_note,
+    match_rate_table,
+)
 from linkage.tables import ALL_MATCHED, DEFAULT_MIN_UNIVERSE
 from parties.common import (
     ExchangeOpt,
@@ -81,6 +87,7 @@ from parties.common import (
     require_home,
     write_token_message,
 )
+from parties.progress import StepProgress
 from parties.status import print_next
 
 app = make_app("campaign", "Campaign role: tokenize the voter file, read the results, plan.")
@@ -194,9 +201,16 @@ def tokenize(
     if resumed is not None and run.target.is_file():
         write_state()  # only the segments message was missing
     else:
-        write_token_message(
-            run, link_schema, table, known, workers=workers, before_publish=write_state
-        )
+        with StepProgress("campaign tokenize") as progress:
+            write_token_message(
+                run,
+                link_schema,
+                table,
+                known,
+                workers=workers,
+                before_publish=write_state,
+                progress=progress,
+            )
     again = " (finished an interrupted run)" if resumed is not None else ""
     out.print(f"tokenized {table.num_rows:,} voters{again}; segments: {sizes}")
     for overlap in near_duplicate_segments(masks):
@@ -386,6 +400,10 @@ def report_(
     for row in report.match_rates.to_pylist():
         rates.add_row(*(_fmt(v) for v in row.values()))
     out.print(rates)
+    note, fit_warnings = linkage_quality_note(match.table)
+    out.print(note, markup=False, highlight=False)
+    for warning in fit_warnings:
+        out.print(f"warning from the matcher: {warning}", markup=False, highlight=False)
     best = Table(
         title=f"Top channel x daypart per segment ({report.top_day_type}), "
         "by index vs all matched households"

@@ -52,6 +52,7 @@ from linkage.protocol import (
     open_message,
     read_manifest,
 )
+from linkage.types import StageProgress, no_progress
 
 ROLES = ("campaign", "matcher", "provider")
 
@@ -297,6 +298,7 @@ def write_token_message(
     dummy_rate: float = DEFAULT_DUMMY_RATE,
     keep_dummies: Callable[[pa.Array], None] = lambda ids: None,
     dummy_ids: Callable[[int], Sequence[str]] | None = None,
+    progress: StageProgress = no_progress,
 ) -> Path:
     """Encode ``table`` and seal it, joined row by row with ``columns``, into the outbox.
 
@@ -322,22 +324,20 @@ def write_token_message(
         dummy_rate: Dummies per real row, at most 1 (0: none).
         keep_dummies: Given the dummies' ids before ``before_publish``, to
             keep them in the sender's private state (they are never sent).
+        progress: Told each stage (rows tokenized of all, then the uncounted rest).
 
     Returns:
         The message path.
     """
-    tokens = encode_side_chunks(table, link_schema, run.side, run.key, workers=workers)
+    tokens = encode_side_chunks(
+        table, link_schema, run.side, run.key, workers=workers, progress=progress
+    )
     with private_scratch(run.home.root / "state") as scratch:
         payload = scratch / "payload.parquet"
-        with (
-            progress_bar() as progress,
-            ShuffledParquet(payload, scratch) as shuffled,
-        ):
-            task = progress.add_task("tokenizing", total=columns.num_rows)
+        with ShuffledParquet(payload, scratch) as shuffled:
             for part in join_row_columns(columns, tokens):
                 shuffled.write(part)
-                progress.advance(task, part.num_rows)
-            progress.add_task("making dummy rows", total=None)
+            progress("making dummy rows", 0, None)
             dummies = dummy_rows(
                 table,
                 columns,
@@ -350,21 +350,22 @@ def write_token_message(
             )
             if dummies.payload.num_rows:
                 shuffled.write(dummies.payload)
+            progress("shuffling", 0, None)
 
         def publish() -> None:
             keep_dummies(dummies.ids)
             before_publish()
 
-        with out.status("checking and sealing the payload"):
-            write_sealed_parquet(
-                run.target,
-                payload,
-                kind=run.kind,
-                exchange_id=run.exchange,
-                sender=run.home.identity(),
-                recipient=run.recipient,
-                before_publish=publish,
-            )
+        progress("checking and sealing the payload", 0, None)
+        write_sealed_parquet(
+            run.target,
+            payload,
+            kind=run.kind,
+            exchange_id=run.exchange,
+            sender=run.home.identity(),
+            recipient=run.recipient,
+            before_publish=publish,
+        )
     return run.target
 
 

@@ -29,6 +29,7 @@ from parties.common import (
     out,
     require_home,
 )
+from parties.progress import StepProgress
 from parties.status import print_next
 
 app = make_app("matcher", "Matcher role: link the two token files, send links and a DP report.")
@@ -90,16 +91,13 @@ def link(
     with (
         h.inbox_columns(x, "campaign-tokens") as (campaign_msg, campaign),
         h.inbox_columns(x, "provider-tokens") as (provider_msg, provider),
-        out.status("linking") as status,
+        StepProgress("matcher link") as progress,
         make_engine(engine_name) as engine,
     ):
-        head = f"linking {campaign.num_rows:,} records to {provider.num_rows:,} households"
-
-        def stage(name: str) -> None:
-            status.update(f"{head}: {name}")
-
         # Stage by stage, column by column: the payloads stay on disk.
-        result = link_records(campaign, provider, engine=engine, settings=settings, progress=stage)
+        result = link_records(
+            campaign, provider, engine=engine, settings=settings, progress=progress
+        )
         records = campaign.num_rows
     issued_path = h.issued_report_path(x)
     inputs = (campaign_msg.manifest.message_id, provider_msg.manifest.message_id)

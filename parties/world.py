@@ -30,7 +30,7 @@ from linkage.synth import (
     truth_viewership_of,
     world_period,
 )
-from parties.common import out
+from parties.progress import StepProgress
 
 
 def make_world(
@@ -46,26 +46,29 @@ def make_world(
     camp, prov, tru = root / "campaign", root / "provider", root / "truth"
     viewing_path = prov / "viewing.parquet"
     parts: list[pa.Table] = []
+    steps = StepProgress("synth")
+    stage = "synthesising voters"  # counted in voters; their households and viewing with them
     with (
+        steps,
         ParquetSink(camp / "voters.parquet", VOTERS_SCHEMA) as voter_sink,
         ParquetSink(prov / "subscribers.parquet", SUBSCRIBERS_SCHEMA) as sub_sink,
         ParquetSink(viewing_path, VIEWING_SCHEMA) as viewing_sink,
         ParquetSink(tru / "voter_household.parquet", VOTER_HOUSEHOLD_SCHEMA) as vh_sink,
     ):
-        for i, chunk in enumerate(stream.chunks(), start=1):
-            with out.status(
-                f"synthesising {voters:,} voters, {days} days of viewing"
-                f" (chunk {i}/{stream.n_chunks})"
-            ):
-                voter_sink.write(chunk.voters)
-                sub_sink.write(chunk.subscribers)
-                viewing_sink.write(chunk.viewing)
-                vh_sink.write(chunk.voter_household)
-                # Households never straddle chunks: per-chunk assignments are final.
-                parts.append(
-                    true_assignments_of(chunk.voters, chunk.voter_household, stream.segments_toml)
-                )
-    with out.status("computing truth viewership"):
+        done = 0
+        steps(stage, done, voters)
+        for chunk in stream.chunks():
+            voter_sink.write(chunk.voters)
+            sub_sink.write(chunk.subscribers)
+            viewing_sink.write(chunk.viewing)
+            vh_sink.write(chunk.voter_household)
+            # Households never straddle chunks: per-chunk assignments are final.
+            parts.append(
+                true_assignments_of(chunk.voters, chunk.voter_household, stream.segments_toml)
+            )
+            done += chunk.voters.num_rows
+            steps(stage, done, voters)
+    with steps.during("computing truth viewership"):
         truth = truth_viewership_of(pa.concat_tables(parts), viewing_path, stream.channels)
     atomic_write_text(camp / "segments.toml", stream.segments_toml)
     atomic_write_csv(camp / "ratecard.csv", stream.ratecard())

@@ -32,7 +32,7 @@ import pyarrow as pa
 from linkage.encode.recipe import encode_chunk
 from linkage.encode.schema import LinkageSchema, Side
 from linkage.errors import StateError
-from linkage.types import SubkeySource
+from linkage.types import StageProgress, SubkeySource, no_progress
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -48,6 +48,9 @@ __all__ = [
 
 DEFAULT_CHUNK_ROWS = 100_000
 """Rows per tokenization chunk: large enough to amortise IPC, small enough to stay flat."""
+
+_TOKENIZE_STAGE = "tokenizing"
+"""The stage :func:`encode_side_chunks` reports its rows under."""
 
 ChunkFunction = Callable[[pa.Table], pa.Table]
 """What :func:`map_chunks` applies: one chunk in, one table (same rows or not) out."""
@@ -235,17 +238,31 @@ def encode_side_chunks(
     *,
     workers: int | None = None,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
+    progress: StageProgress = no_progress,
 ) -> Iterator[pa.Table]:
     """:func:`encode_side_parallel` chunk by chunk, in input order, for streaming writers.
 
     Concatenated, the chunks are exactly ``encode_side_parallel``'s table.
+    ``progress`` is told ``("tokenizing", rows done, table rows)``: 0 before the
+    first chunk, then after each chunk as it is yielded, up to every row.
 
     Raises:
         ValueError: ``workers`` or ``chunk_rows`` is below 1.
     """
     func = functools.partial(encode_chunk, schema, side, keys)
     n = default_workers() if workers is None else workers
-    return imap_chunks(func, table, chunk_rows=chunk_rows, workers=n)
+    chunks = imap_chunks(func, table, chunk_rows=chunk_rows, workers=n)
+    return _counted(chunks, table.num_rows, progress)
+
+
+def _counted(chunks: Iterator[pa.Table], total: int, progress: StageProgress) -> Iterator[pa.Table]:
+    """``chunks``, telling ``progress`` how many rows are done after each one."""
+    done = 0
+    progress(_TOKENIZE_STAGE, done, total)
+    for chunk in chunks:
+        done += chunk.num_rows
+        progress(_TOKENIZE_STAGE, done, total)
+        yield chunk
 
 
 def join_row_columns(columns: pa.Table, chunks: Iterable[pa.Table]) -> Iterator[pa.Table]:

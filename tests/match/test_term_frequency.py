@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -31,12 +33,12 @@ def test_a_joint_group_is_weighted_once() -> None:
     assert abs(alone[1]) > abs(grouped[1])
 
 
-def _tokens(values: list[str | None]) -> pa.Table:
+def _tokens(values: Sequence[str | None]) -> pa.Table:
     return pa.table({"mk_f_surname": pa.array([None if v is None else v.encode() for v in values])})
 
 
 def test_comparison_weights_agreement_by_its_value_in_chunks() -> None:
-    a = _tokens(["smith"] * 50 + ["zed", "rare", None])
+    a = _tokens([*(["smith"] * 50), "zed", "rare", None])
     b = _tokens(["smith"] * 50 + ["zed", "other", "zed"])
     comparison = Comparison(
         [Feature("mk_f_surname", "exact")], a.select, b.select, frequencies=["mk_f_surname"]

@@ -23,11 +23,19 @@ from linkage.io import (
     load_secret,
     load_seen,
     open_message_file,
+    private_scratch,
     read_input_table,
     save_seen,
     write_message,
 )
-from linkage.measure import TIER_NAMES, distinct_values, parse_period, sanitize_viewing, tier_code
+from linkage.measure import (
+    TIER_NAMES,
+    distinct_values,
+    parse_period,
+    sanitize_viewing,
+    sanitize_viewing_file,
+    tier_code,
+)
 from linkage.protocol import (
     dummy_pseudonym_mask,
     dummy_pseudonyms,
@@ -70,6 +78,7 @@ from parties.common import (
     require_home,
     write_token_message,
 )
+from parties.progress import StepProgress
 from parties.status import print_next
 
 app = make_app(
@@ -121,20 +130,22 @@ def tokenize(
     link_schema, table = run.read(
         subscribers, schema, id_column="household_id", default_columns=SUBSCRIBER_COLUMNS
     )
-    with out.status("pseudonymizing households"):
+    with StepProgress("provider tokenize") as progress:
+        progress.stage("pseudonymizing households")
         hps = pseudonymize(secret, x, table["household_id"].to_pylist())
-    known = pa.table({"hp": pa.array(hps, pa.string())})
-    # Dummy households carry pseudonyms the measurement side can tell apart
-    # (tagged with the secret), so a subscriber with no viewing is never
-    # mistaken for one and still counts in its segments' universes.
-    target = write_token_message(
-        run,
-        link_schema,
-        table,
-        known,
-        workers=workers,
-        dummy_ids=lambda n: dummy_pseudonyms(secret, x, n),
-    )
+        known = pa.table({"hp": pa.array(hps, pa.string())})
+        # Dummy households carry pseudonyms the measurement side can tell apart
+        # (tagged with the secret), so a subscriber with no viewing is never
+        # mistaken for one and still counts in its segments' universes.
+        target = write_token_message(
+            run,
+            link_schema,
+            table,
+            known,
+            workers=workers,
+            dummy_ids=lambda n: dummy_pseudonyms(secret, x, n),
+            progress=progress,
+        )
     out.print(f"tokenized {table.num_rows:,} households")
     out.print(f"wrote {target}", markup=False, highlight=False)
     print_next(h, x)
@@ -142,6 +153,7 @@ def tokenize(
 
 @app.command("aggregate")
 def aggregate(
+    ctx: typer.Context,
     home: HomeOpt,
     viewing: Annotated[Path, typer.Option("--viewing", help="Tuning events (Parquet).")],
     exchange: ExchangeOpt,
@@ -251,18 +263,26 @@ def aggregate(
         .consume(segments.manifest, file=str(segments_source))
     )
 
-    # A Parquet log is checked batch by batch and scanned by the engine from
-    # the file: a state's week of tuning does not fit in memory.
+    # A Parquet log is checked batch by batch, sanitised in bounded memory into
+    # a private scratch file (removed when the command ends) and scanned by the
+    # engine from there: a state's week of tuning does not fit in memory.
     raw: pa.Table | Path
-    if viewing.suffix.lower() == ".parquet":
-        with out.status("checking the viewing log"):
+    parquet = viewing.suffix.lower() == ".parquet"
+    steps = StepProgress("provider aggregate", stages=2 + int(parquet) + int(tiers))
+    if parquet:
+        with steps.during("checking the viewing log"):
             check_input_file(viewing, required=VIEWING_COLUMNS)
         raw = viewing
     else:
         raw = read_input_table(viewing, required=VIEWING_COLUMNS)
     channel_list = read_input_table(channels_file, required=("channel",))["channel"].to_pylist()
-    with out.status("checking the viewing log for sense"), make_engine(engine_name) as scan:
-        view, check = sanitize_viewing(raw, period, scan)
+    view: pa.Table | Path
+    with steps.during("checking the viewing log for sense"), make_engine(engine_name) as scan:
+        if isinstance(raw, Path):
+            view = ctx.with_resource(private_scratch(h.state(x))) / "viewing.parquet"
+            check = sanitize_viewing_file(raw, view, period, scan)
+        else:
+            view, check = sanitize_viewing(raw, period, scan)
         hids = distinct_values(view, "household_id", scan)
     out.print(f"viewing log: {check.summary()}")
 
@@ -278,7 +298,7 @@ def aggregate(
         wanted += [tier_code(c, t) for c in list(wanted) for t in TIER_NAMES]
     dropped: list[str] = []
     if tiers:
-        with make_engine(engine_name) as tier_engine:
+        with steps.during("viewing-intensity tiers"), make_engine(engine_name) as tier_engine:
             assigned, dropped = with_intensity_tiers(
                 assigned, view, engine=tier_engine, k=k, min_universe=min_universe, prune=exact
             )
@@ -295,7 +315,7 @@ def aggregate(
     )
     with store.locked() as book:  # one release at a time per ledger
         sets = store.segment_sets(assigned)
-        with out.status("aggregating viewership"), make_engine(engine_name) as engine:
+        with steps.during("aggregating viewership"), make_engine(engine_name) as engine:
             grid = release_grid(view, channels=channel_list, engine=engine, period=period)
             request = ReleaseRequest.build(
                 org=org,

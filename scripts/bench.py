@@ -6,6 +6,7 @@ Usage::
     python scripts/bench.py --quick         # CI-sized, well under a minute
     python scripts/bench.py --quick --no-anchors
     python scripts/bench.py --voters 200000 --engine spark
+    python scripts/bench.py --scale 100000,1000000   # growth: every stage at each size
 
 Each stage runs in its own subprocess (``bench.py --stage NAME --work DIR``)
 that reads its inputs from the work directory, times only the stage's core
@@ -28,19 +29,38 @@ Anchors run on the same data:
   quarter-hour) count household-days / days (AQH) and distinct households.
   It leaves out what ``compute_viewership`` adds (overlap merging, the ``*``
   segment, HUT and share, dayparts, period reach, the zero-filled grid), so
-  the ratio slightly flatters the anchor. Both sides run DuckDB with 2 threads
-  and a 1 GB memory limit.
+  the ratio slightly flatters the anchor. Both sides run DuckDB with 2 threads;
+  ours under ``--duckdb-memory`` (1 GB, DuckDBEngine's default), the anchors
+  under ``--anchor-memory`` (4 GB) with a spill directory in the work
+  directory, so an anchor does not run out of memory at a million voters.
 
 ``ratios``: ``encode_vs_clkhash`` and ``dice_vs_anonlink`` are ours / theirs as
 throughput (higher is better); ``link_vs_duckdb_join`` and
 ``aggregate_vs_duckdb_query`` are ours / theirs as time (lower is better).
+
+``--scale N1,N2,...`` measures growth instead. At each voter count it builds a
+seeded world and runs the parties' own recipes in order (``SCALE_STAGES``):
+tokenize (``encode_side`` with the shipped schema, campaign and provider),
+encode (CLKs), Dice (comparison vectors over every candidate pair), exact
+link, fuzzy link (``link_records`` after its exact stage), aggregate, the DP
+release, plan and report. Each stage is printed as ``{seconds,
+anchor_seconds, ratio}`` (ratio = ours / anchor as time, lower is better;
+null where no like-for-like anchor exists) with its details; a stage that
+fails is ``{"error": ...}`` and the run goes on. ``growth`` gives each
+stage's exponent ``log(t2/t1) / log(n2/n1)`` between consecutive sizes.
+clkhash encodes a sample (``--anchor-rows``) and its rate is scaled to our
+record count; the Dice ratio is our all-pairs kernel against anonlink's on
+the same ``--dice-rows`` rows. Progress goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.util
+import itertools
 import json
+import math
 import os
 import platform
 import resource
@@ -49,6 +69,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +118,7 @@ def stage_synth(work: Path) -> tuple[int, str, float, Json]:
     pq.write_table(world.subscribers, work / "subscribers.parquet")
     pq.write_table(world.viewing, work / "viewing.parquet")
     pq.write_table(world.channels, work / "channels.parquet")
+    pq.write_table(world.ratecard, work / "ratecard.parquet")
     voters = world.voters.select(["voter_id", "party"])
     joined = world.voter_household.join(voters, "voter_id")
     assignments = pa.table({"household_id": joined["household_id"], "segment": joined["party"]})
@@ -200,11 +222,33 @@ def stage_dice(work: Path) -> tuple[int, str, float, Json]:
 def _engine(work: Path) -> Any:
     from linkage.engine import make_engine
 
-    return make_engine(_config(work)["engine"])
+    return make_engine(_config(work)["engine"], memory_limit=_our_memory(work))
 
 
-# DuckDBEngine's default memory limit, given to the bare-join anchor too.
+# DuckDBEngine's default memory limit (our stages' limit unless --duckdb-memory says otherwise).
 _LINK_DUCKDB_MEMORY = "1GB"
+# The bare DuckDB anchors get more room (--anchor-memory) and a spill directory
+# under the work directory: an anchor that runs out of memory measures nothing.
+_ANCHOR_MEMORY = "4GB"
+
+
+def _anchor_connection(work: Path) -> Any:
+    """A DuckDB connection for an anchor: its memory limit, 2 threads and a spill directory."""
+    import duckdb
+
+    spill = work / "anchor-spill"
+    spill.mkdir(exist_ok=True)
+    config: dict[str, str | int | bool | float | list[str]] = {
+        "memory_limit": _config(work).get("anchor_memory", _ANCHOR_MEMORY),
+        "threads": _DUCKDB_THREADS,
+        "temp_directory": str(spill),
+    }
+    return duckdb.connect(":memory:", config=config)
+
+
+def _our_memory(work: Path) -> str:
+    memory: str = _config(work).get("duckdb_memory", _LINK_DUCKDB_MEMORY)
+    return memory
 
 
 def stage_link_exact(work: Path) -> tuple[int, str, float, Json]:
@@ -227,7 +271,6 @@ def stage_link_exact(work: Path) -> tuple[int, str, float, Json]:
 
 
 def stage_anchor_duckdb_join(work: Path) -> tuple[int, str, float, Json]:
-    import duckdb
     import pyarrow.parquet as pq
 
     from linkage.match import DEFAULT_WEIGHTS, shared_keys
@@ -235,13 +278,13 @@ def stage_anchor_duckdb_join(work: Path) -> tuple[int, str, float, Json]:
     c = pq.read_table(work / "tok_campaign.parquet")
     p = pq.read_table(work / "tok_provider.parquet")
     # Like for like with stage_link_exact: the same token files (every row),
-    # the same key columns (shared_keys with the same weights), DuckDB with
-    # DuckDBEngine's defaults (memory limit, every core: 2 threads here).
+    # the same key columns (shared_keys with the same weights), DuckDB on both
+    # cores; the anchor's memory limit is --anchor-memory, with a spill directory.
     keys = shared_keys(c.schema, p.schema, DEFAULT_WEIGHTS)
     # The least any multi-key exact linkage must do: every key's equi-join,
     # materialised as (record, household) pairs; no weights, no resolution.
     sql = " UNION ALL ".join(f"SELECT c.rid, p.hp FROM c JOIN p ON c.{k} = p.{k}" for k in keys)
-    con = duckdb.connect(":memory:", config={"memory_limit": _LINK_DUCKDB_MEMORY})
+    con = _anchor_connection(work)
     con.register("c", c)
     con.register("p", p)
     t0 = time.perf_counter()
@@ -253,16 +296,15 @@ def stage_anchor_duckdb_join(work: Path) -> tuple[int, str, float, Json]:
         "pairs": pairs.num_rows,
         "keys": keys,
         "threads": threads[0] if threads else None,
-        "memory_limit": _LINK_DUCKDB_MEMORY,
+        "memory_limit": _config(work).get("anchor_memory", _ANCHOR_MEMORY),
         "sql": sql,
     }
     return c.num_rows + p.num_rows, "records", seconds, extra
 
 
-# DuckDB settings shared by our aggregate stage and its anchor, so the ratio
+# Threads for our aggregate stage and every DuckDB anchor, so the ratio
 # compares queries, not configurations (2 threads = this machine's cores).
 _DUCKDB_THREADS = 2
-_DUCKDB_MEMORY = "1GB"
 
 
 def stage_aggregate(work: Path) -> tuple[int, str, float, Json]:
@@ -276,7 +318,7 @@ def stage_aggregate(work: Path) -> tuple[int, str, float, Json]:
     viewing = work / "viewing.parquet"
     rows = pq.ParquetFile(viewing).metadata.num_rows
     engine = (
-        DuckDBEngine(memory_limit=_DUCKDB_MEMORY, threads=_DUCKDB_THREADS)
+        DuckDBEngine(memory_limit=_our_memory(work), threads=_DUCKDB_THREADS)
         if _config(work)["engine"] == "duckdb"
         else _engine(work)
     )
@@ -339,23 +381,228 @@ _AGGREGATE_NOTE = (
 
 
 def stage_anchor_duckdb_aggregate(work: Path) -> tuple[int, str, float, Json]:
-    import duckdb
     import pyarrow.parquet as pq
 
     assignments = pq.read_table(work / "assignments.parquet")
     path = work / "viewing.parquet"
     rows = pq.ParquetFile(path).metadata.num_rows
     sql = _ANCHOR_AGGREGATE_SQL.format(path=str(path).replace("'", "''"))
-    config: dict[str, str | int | bool | float | list[str]] = {
-        "memory_limit": _DUCKDB_MEMORY,
-        "threads": _DUCKDB_THREADS,
-    }
-    con = duckdb.connect(":memory:", config=config)
+    con = _anchor_connection(work)
     con.register("a", assignments)
     t0 = time.perf_counter()
     out = con.sql(sql).to_arrow_table()
     seconds = time.perf_counter() - t0
     return rows, "viewing_rows", seconds, {"cells": out.num_rows, "sql": " ".join(sql.split())}
+
+
+# Stages of the growth run (--scale) ---------------------------------------------------
+# They run the parties' own recipes (the shipped linkage schema, link_records,
+# the DP release, the plan and the report) on the same seeded world.
+
+# The segments the bench's campaign asks for: the voters' party, code = letter.
+_PARTY_CODES = {"democrats": "D", "republicans": "R", "independents": "I"}
+_PLAN_BUDGET = 250_000.0
+_PLAN_TIME_LIMIT = 30.0
+
+
+def stage_tokenize_payloads(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow.parquet as pq
+
+    from linkage.encode import encode_side, normalize_side, shipped_schema
+
+    voters = pq.read_table(work / "voters.parquet")
+    subscribers = pq.read_table(work / "subscribers.parquet")
+    schema, key = shipped_schema(), _key()
+    t0 = time.perf_counter()
+    campaign = encode_side(voters, schema, "a", key)
+    t1 = time.perf_counter()
+    provider = encode_side(subscribers, schema, "b", key)
+    seconds = time.perf_counter() - t0
+    pq.write_table(campaign.add_column(0, "rid", voters["voter_id"]), work / "tok_campaign.parquet")
+    pq.write_table(
+        provider.add_column(0, "hp", subscribers["household_id"]), work / "tok_provider.parquet"
+    )
+    # The normalised fields the encode stage and the clkhash anchor read (untimed).
+    pq.write_table(normalize_side(voters, schema, "a"), work / "norm_campaign.parquet")
+    pq.write_table(normalize_side(subscribers, schema, "b"), work / "norm_provider.parquet")
+    extra = {
+        "campaign_seconds": round(t1 - t0, 3),
+        "provider_seconds": round(seconds - (t1 - t0), 3),
+        "recipe": "encode_side with the shipped linkage schema (normalise, match keys, CLKs, "
+        "blocking keys), one process",
+        "columns": campaign.column_names,
+    }
+    return voters.num_rows + subscribers.num_rows, "records", seconds, extra
+
+
+def _match_settings() -> Any:
+    from linkage.encode import shipped_schema
+    from linkage.match import MatchSettings
+
+    return MatchSettings.from_schema(shipped_schema())
+
+
+def stage_dice_vectors(work: Path) -> tuple[int, str, float, Json]:
+    os.environ["OPENBLAS_NUM_THREADS"] = "1"
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import pyarrow.parquet as pq
+
+    from linkage.match import candidate_pairs, comparison_vectors, dice_all_pairs, warm_up
+
+    campaign = pq.read_table(work / "tok_campaign.parquet")
+    provider = pq.read_table(work / "tok_provider.parquet")
+    settings = _match_settings()
+    warm_up()
+    with _engine(work) as engine:
+        found = candidate_pairs(campaign, provider, engine=engine, max_block=settings.max_block)
+    ia, ib = found.ia, found.ib
+    comparison_vectors(campaign, provider, ia[:64], ib[:64], settings.features)  # JIT warm-up
+    t0 = time.perf_counter()
+    levels, _ = comparison_vectors(campaign, provider, ia, ib, settings.features)
+    seconds = time.perf_counter() - t0
+    # The like-for-like figure for anonlink: the all-pairs kernel on the same
+    # rows the anchor gets, one thread each.
+    a, b = _dice_sides(work)
+    t1 = time.perf_counter()
+    kernel_found, _, _ = dice_all_pairs(a, b, DICE_THRESHOLD)
+    kernel_seconds = time.perf_counter() - t1
+    extra = {
+        "features": [f.column for f in settings.features],
+        "levels_shape": list(levels.shape),
+        "kernel_seconds": round(kernel_seconds, 4),
+        "kernel_comparisons": len(a) * len(b),
+        "kernel_pairs_found": len(kernel_found),
+        "threshold": DICE_THRESHOLD,
+    }
+    return len(ia), "pairs", seconds, extra
+
+
+def stage_link_fuzzy(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow.parquet as pq
+
+    from linkage.match import link_records
+    from linkage.release import match_report
+
+    campaign = pq.read_table(work / "tok_campaign.parquet")
+    provider = pq.read_table(work / "tok_provider.parquet")
+    marks: list[tuple[str, float]] = []
+
+    def progress(stage: str, done: int | None = None, total: int | None = None) -> None:
+        if not marks or marks[-1][0] != stage:
+            marks.append((stage, time.perf_counter()))
+
+    with _engine(work) as engine:
+        t0 = time.perf_counter()
+        outcome = link_records(
+            campaign, provider, engine=engine, settings=_match_settings(), progress=progress
+        )
+        end = time.perf_counter()
+    # The fuzzy stage is everything after the exact keys: blocking, comparison
+    # vectors, the model, resolution and household propagation.
+    fuzzy_start = next((t for name, t in marks if name == "blocking"), t0)
+    steps = {
+        name: round(later - t, 3)
+        for (name, t), later in zip(marks, [*(t for _, t in marks[1:]), end], strict=True)
+    }
+    pq.write_table(outcome.links, work / "links.parquet")
+    report = match_report(outcome.links, evidence=outcome.evidence, warnings=outcome.warning_codes)
+    pq.write_table(report, work / "match_report.parquet")
+    extra = {
+        "link_records_seconds": round(end - t0, 3),
+        "steps_seconds": steps,
+        "links": outcome.links.num_rows,
+    }
+    return campaign.num_rows + provider.num_rows, "records", end - fuzzy_start, extra
+
+
+def _period(work: Path) -> list[date]:
+    from linkage.synth import WORLD_START
+
+    return [WORLD_START + timedelta(days=i) for i in range(int(_config(work)["days"]))]
+
+
+def stage_release(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from linkage.release import (
+        DEFAULT_RELEASE_RHO,
+        assemble_assignments,
+        release_grid,
+        release_viewership,
+    )
+
+    links = pq.read_table(work / "links.parquet").select(["rid", "hp"])
+    voters = pq.read_table(work / "voters.parquet", columns=["voter_id", "party"])
+    segments = pa.table(
+        {"rid": voters["voter_id"], "segments": [[p] for p in voters["party"].to_pylist()]}
+    )
+    channels = pq.read_table(work / "channels.parquet")["channel"].to_pylist()
+    viewing = work / "viewing.parquet"
+    with _engine(work) as engine:
+        t0 = time.perf_counter()
+        # The bench links households by id (no pseudonyms), so hp is the household.
+        assigned = assemble_assignments(links, segments, links["hp"].to_pylist())
+        grid = release_grid(viewing, channels=channels, engine=engine, period=_period(work))
+        payload = release_viewership(
+            assigned,
+            viewing,
+            grid,
+            engine=engine,
+            rho=DEFAULT_RELEASE_RHO,
+            segments=sorted(_PARTY_CODES.values()),
+            records=assigned,
+        )
+        seconds = time.perf_counter() - t0
+    pq.write_table(payload, work / "release.parquet")
+    rows = pq.ParquetFile(viewing).metadata.num_rows
+    return rows, "viewing_rows", seconds, {"cells": payload.num_rows, "rho": DEFAULT_RELEASE_RHO}
+
+
+def stage_plan(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow.parquet as pq
+
+    from linkage.plan import PlanRequest, make_plan, normalise_weights, parse_ratecard
+    from linkage.report import decode_viewership
+
+    payload = pq.read_table(work / "release.parquet")
+    cells = parse_ratecard(pq.read_table(work / "ratecard.parquet"))
+    request = PlanRequest(
+        normalise_weights(["democrats", "independents"], None),
+        _PLAN_BUDGET,
+        time_limit=_PLAN_TIME_LIMIT,
+    )
+    t0 = time.perf_counter()
+    decoded = decode_viewership(payload, _PARTY_CODES)
+    result = make_plan(cells, decoded, request)
+    seconds = time.perf_counter() - t0
+    extra = {"spots": result.schedule.num_rows, "budget": _PLAN_BUDGET}
+    return len(cells), "ratecard_cells", seconds, extra
+
+
+def stage_report(work: Path) -> tuple[int, str, float, Json]:
+    import pyarrow.parquet as pq
+
+    from linkage.report import build_report
+
+    payload = pq.read_table(work / "release.parquet")
+    match = pq.read_table(work / "match_report.parquet")
+    parties = pq.read_table(work / "voters.parquet", columns=["party"])["party"].to_pylist()
+    voters = {name: parties.count(code) for name, code in _PARTY_CODES.items()}
+    voters["all_matched"] = len(parties)
+    t0 = time.perf_counter()
+    report = build_report(
+        "bench",
+        _PARTY_CODES,
+        match,
+        payload,
+        voters=voters,
+        html=True,
+        generated_at=datetime(2026, 1, 1),
+    )
+    seconds = time.perf_counter() - t0
+    extra = {"tables": len(report.tables), "images": len(report.images)}
+    return payload.num_rows, "cells", seconds, extra
 
 
 STAGES: dict[str, Callable[[Path], tuple[int, str, float, Json]]] = {
@@ -367,6 +614,12 @@ STAGES: dict[str, Callable[[Path], tuple[int, str, float, Json]]] = {
     "anchor_duckdb_join": stage_anchor_duckdb_join,
     "aggregate": stage_aggregate,
     "anchor_duckdb_aggregate": stage_anchor_duckdb_aggregate,
+    "tokenize_payloads": stage_tokenize_payloads,
+    "dice_vectors": stage_dice_vectors,
+    "link_fuzzy": stage_link_fuzzy,
+    "release": stage_release,
+    "plan": stage_plan,
+    "report": stage_report,
 }
 
 
@@ -415,7 +668,7 @@ def _null(reason: str) -> Json:
 def _skipped_stage(module: str, what: str) -> Json:
     if importlib.util.find_spec(module) is None:
         return _null(f"{module} does not exist yet")
-    return _null(f"{module} exists but bench.py does not drive {what} yet")
+    return _null(f"the default run does not drive {what}: bench.py --scale does")
 
 
 # Anchors in their own environment --------------------------------------------------------
@@ -510,6 +763,9 @@ def _anchor_clkhash(python: str, work: Path) -> Json:
 
     tables = [pq.read_table(work / f"norm_{side}.parquet") for side in ("campaign", "provider")]
     both = pa.concat_tables([t.select(list(CLK_FIELDS)) for t in tables])
+    limit = _config(work).get("anchor_rows")
+    if limit is not None:  # clkhash is slow: a sample gives its rate
+        both = both.slice(0, int(limit))
     columns = {"rid": pa.array(range(both.num_rows), pa.int64())}
     for name in CLK_FIELDS:
         columns[name] = pc.fill_null(both[name], "")
@@ -575,7 +831,14 @@ def run_bench(args: argparse.Namespace) -> Json:
     with tempfile.TemporaryDirectory(prefix="narwhal-bench-") as tmp:
         work = Path(args.work) if args.work else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        config = {"voters": voters, "days": days, "dice_rows": dice_rows, "engine": args.engine}
+        config = {
+            "voters": voters,
+            "days": days,
+            "dice_rows": dice_rows,
+            "engine": args.engine,
+            "duckdb_memory": args.duckdb_memory,
+            "anchor_memory": args.anchor_memory,
+        }
         (work / "config.json").write_text(json.dumps(config))
         for name in ("synth", "tokenize", "encode", "dice", "link_exact"):
             stages[name] = _stage(name, work)
@@ -638,12 +901,7 @@ def run_bench(args: argparse.Namespace) -> Json:
         "bench": "narwhal",
         "command": " ".join(["python", "scripts/bench.py", *sys.argv[1:]]),
         "config": {**config, "quick": args.quick, "seed": SEED},
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "load_average_1m": round(os.getloadavg()[0], 2),
-        },
+        "machine": _machine(),
         "method": (
             "each stage in its own subprocess; seconds = perf_counter around the core call "
             "(I/O excluded); peak_rss_mib = that process's ru_maxrss (interpreter, imports and "
@@ -653,6 +911,189 @@ def run_bench(args: argparse.Namespace) -> Json:
         "anchors": anchors,
         "ratios": {name: entry["value"] for name, entry in detail.items()},
         "ratio_notes": detail,
+    }
+
+
+# The growth run (--scale) ----------------------------------------------------------------
+
+# (reported name, child stage) in the order they run; each reads what the ones
+# before it wrote into the size's work directory.
+SCALE_STAGES: tuple[tuple[str, str], ...] = (
+    ("synth", "synth"),
+    ("tokenize", "tokenize_payloads"),
+    ("encode", "encode"),
+    ("dice", "dice_vectors"),
+    ("link_exact", "link_exact"),
+    ("link_fuzzy", "link_fuzzy"),
+    ("aggregate", "aggregate"),
+    ("release", "release"),
+    ("plan", "plan"),
+    ("report", "report"),
+)
+
+_SCALE_ANCHORS = {
+    "encode": "clkhash CLK encoding (build/bench-venv) of the same normalised fields, "
+    "timed on the first --anchor-rows records and scaled to ours by record count",
+    "dice": "anonlink dice_coefficient_accelerated all-pairs on --dice-rows x --dice-rows "
+    "CLKs; the ratio compares our all-pairs kernel on the same rows (kernel_seconds), "
+    "one thread each; seconds is the comparison vectors over every candidate pair",
+    "link_exact": "bare DuckDB equi-joins on the same match-key columns",
+    "aggregate": "one hand-written DuckDB query (AQH credited households per cell)",
+}
+
+
+def _stage_in_process(name: str, work: Path) -> Json:
+    try:
+        count, unit, seconds, extra = STAGES[name](work)
+    # A bench reports every failure in its JSON and goes on with the next stage.
+    except Exception as exc:
+        raise RuntimeError(f"{name}: {type(exc).__name__}: {exc}") from exc
+    return _record(count, unit, seconds, _peak_rss_mib(), extra)
+
+
+def _attempt(measure: Callable[[], Json]) -> Json:
+    """``measure()``, or ``{"error": ...}`` when it fails: one stage never aborts the run."""
+    try:
+        return measure()
+    except RuntimeError as exc:
+        return {"error": str(exc)}
+
+
+def _anchor_seconds(name: str, ours: Json, anchor: Json) -> tuple[float | None, float | None]:
+    """(anchor seconds like for like with ours, ours / anchor as time)."""
+    seconds = anchor.get("seconds")
+    if "error" in ours or seconds is None or seconds <= 0:
+        return None, None
+    if name == "encode":  # the sample's rate, applied to our record count
+        seconds = seconds * ours["records"] / anchor["records"]
+        return round(seconds, 4), round(ours["seconds"] / seconds, 4)
+    if name == "dice":  # the all-pairs kernel against anonlink on the same rows
+        return round(seconds, 4), round(ours["kernel_seconds"] / seconds, 4)
+    return round(seconds, 4), round(ours["seconds"] / seconds, 4)
+
+
+def _scale_anchor(name: str, work: Path, run: Callable[[str, Path], Json], python: Json) -> Json:
+    """The anchor of one stage at one size, or a reason it has none."""
+    if name == "link_exact":
+        return _attempt(functools.partial(run, "anchor_duckdb_join", work))
+    if name == "aggregate":
+        return _attempt(functools.partial(run, "anchor_duckdb_aggregate", work))
+    if name in ("encode", "dice"):
+        if python.get("python") is None:
+            return {"error": python.get("reason", "anchor environment unavailable")}
+        measure = _anchor_clkhash if name == "encode" else _anchor_anonlink
+        return _attempt(functools.partial(measure, python["python"], work))
+    return {"error": "no like-for-like anchor"}
+
+
+def _size_report(voters: int, work: Path, args: argparse.Namespace, python: Json) -> Json:
+    run = _stage_in_process if args.in_process else _stage
+    config = {
+        "voters": voters,
+        "days": args.days,
+        "dice_rows": args.dice_rows,
+        "engine": args.engine,
+        "duckdb_memory": args.duckdb_memory,
+        "anchor_memory": args.anchor_memory,
+        "anchor_rows": args.anchor_rows,
+    }
+    work.mkdir(parents=True, exist_ok=True)
+    (work / "config.json").write_text(json.dumps(config))
+    stages: Json = {}
+    for name, child in SCALE_STAGES:
+        _progress(f"{voters:,} voters: {name}")
+        ours = _attempt(functools.partial(run, child, work))
+        anchor = _scale_anchor(name, work, run, python) if name in _SCALE_ANCHORS else None
+        anchor_seconds, ratio = (
+            (None, None) if anchor is None else _anchor_seconds(name, ours, anchor)
+        )
+        entry: Json = {
+            "seconds": ours.get("seconds"),
+            "anchor_seconds": anchor_seconds,
+            "ratio": ratio,
+            **({"error": ours["error"]} if "error" in ours else {"detail": ours}),
+        }
+        if anchor is not None:
+            entry["anchor"] = anchor
+            entry["anchor_is"] = _SCALE_ANCHORS[name]
+        stages[name] = entry
+        _progress(f"{voters:,} voters: {name} {_brief(entry)}")
+    return {"config": config, "stages": stages}
+
+
+def _brief(entry: Json) -> str:
+    if "error" in entry:
+        return f"failed: {entry['error'][:200]}"
+    ratio = "" if entry["ratio"] is None else f" (ratio {entry['ratio']})"
+    return f"{entry['seconds']} s{ratio}"
+
+
+def _progress(line: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
+
+
+def growth_exponents(sizes: Json) -> Json:
+    """log(t2 / t1) / log(n2 / n1) of every stage between consecutive sizes (voters)."""
+    ns = sorted(int(n) for n in sizes)
+    out: Json = {}
+    for n1, n2 in itertools.pairwise(ns):
+        pair: Json = {}
+        for name, _ in SCALE_STAGES:
+            t1 = sizes[str(n1)]["stages"].get(name, {}).get("seconds")
+            t2 = sizes[str(n2)]["stages"].get(name, {}).get("seconds")
+            pair[name] = round(math.log(t2 / t1) / math.log(n2 / n1), 3) if t1 and t2 else None
+        out[f"{n1}->{n2}"] = pair
+    return out
+
+
+def run_scale(args: argparse.Namespace) -> Json:
+    """Driver side of ``--scale``: every stage and its anchor at each size, and the growth."""
+    voters = sorted({int(v) for v in args.scale.split(",") if v.strip()})
+    if not voters or voters[0] < 1:
+        raise SystemExit("--scale needs voter counts, e.g. 100000,1000000")
+    python: Json = {"python": None, "reason": "--no-anchors"}
+    if not args.no_anchors:
+        _progress("anchor environment (clkhash, anonlink)")
+        found, why = _bench_python(Path(args.bench_venv))
+        python = {"python": found, "reason": why}
+    sizes: Json = {}
+    with tempfile.TemporaryDirectory(prefix="narwhal-bench-") as tmp:
+        root = Path(args.work) if args.work else Path(tmp)
+        for n in voters:
+            sizes[str(n)] = _size_report(n, root / f"voters-{n}", args, python)
+    return {
+        "bench": "narwhal",
+        "mode": "scale",
+        "command": " ".join(["python", "scripts/bench.py", *sys.argv[1:]]),
+        "config": {
+            "voters": voters,
+            "days": args.days,
+            "dice_rows": args.dice_rows,
+            "engine": args.engine,
+            "duckdb_memory": args.duckdb_memory,
+            "anchor_memory": args.anchor_memory,
+            "anchor_rows": args.anchor_rows,
+            "seed": SEED,
+            "in_process": args.in_process,
+        },
+        "machine": _machine(),
+        "method": (
+            "per size, each stage in its own subprocess (--in-process: in the driver); "
+            "seconds = perf_counter around the core call (I/O excluded); anchor_seconds = "
+            "the like-for-like anchor; ratio = ours / anchor as time (lower is better); "
+            "growth = log(t2/t1) / log(n2/n1) between consecutive voter counts"
+        ),
+        "sizes": sizes,
+        "growth": growth_exponents(sizes),
+    }
+
+
+def _machine() -> Json:
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_1m": round(os.getloadavg()[0], 2),
     }
 
 
@@ -672,6 +1113,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--work", help="keep intermediate files here (default: a temporary directory)"
     )
+    parser.add_argument(
+        "--scale",
+        help="comma-separated voter counts, e.g. 100000,1000000: every stage and its anchor "
+        "at each size, and each stage's growth exponent between sizes",
+    )
+    parser.add_argument(
+        "--duckdb-memory",
+        # What make_engine would pick for a party.
+        default=os.environ.get("NARWHAL_DUCKDB_MEMORY", _LINK_DUCKDB_MEMORY),
+        help="our DuckDB stages' memory limit (default: $NARWHAL_DUCKDB_MEMORY or 1GB)",
+    )
+    parser.add_argument(
+        "--anchor-memory",
+        default=_ANCHOR_MEMORY,
+        help="the bare DuckDB anchors' memory limit (they also spill to the work directory)",
+    )
+    parser.add_argument(
+        "--anchor-rows",
+        type=int,
+        default=200_000,
+        help="records clkhash encodes for its rate (--scale only; ours encodes every record)",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="run the stages in this process (fast; peak RSS is then cumulative)",
+    )
     parser.add_argument("--stage", choices=sorted(STAGES), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.stage:
@@ -679,7 +1147,8 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--stage needs --work")
         run_stage_here(args.stage, Path(args.work))
         return 0
-    print(json.dumps(run_bench(args), indent=2))
+    report = run_scale(args) if args.scale else run_bench(args)
+    print(json.dumps(report, indent=2))
     return 0
 
 

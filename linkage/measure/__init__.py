@@ -51,10 +51,12 @@ from linkage.measure.reference import reference_viewership
 from linkage.measure.sense import (
     MAX_EVENT_HOURS,
     MAX_PERIOD_DAYS,
+    SANITIZE_PARTITION_ROWS,
     VIEWING_COLUMNS,
     ViewingCheck,
     parse_period,
     sanitize_viewing,
+    sanitize_viewing_file,
 )
 
 __all__ = [
@@ -69,6 +71,7 @@ __all__ = [
     "PROJECTION_NOTE",
     "QUARTER_HOURS_PER_DAY",
     "QUARTER_HOUR_SECONDS",
+    "SANITIZE_PARTITION_ROWS",
     "TIER_NAMES",
     "VIEWING_COLUMNS",
     "WEEK_DAYS",
@@ -88,6 +91,7 @@ __all__ = [
     "reference_viewership",
     "resolve_period",
     "sanitize_viewing",
+    "sanitize_viewing_file",
     "schedule_points",
     "segment_members",
     "segment_universes",

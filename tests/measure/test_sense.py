@@ -20,6 +20,7 @@ from linkage.measure import (
     ViewingCheck,
     parse_period,
     sanitize_viewing,
+    sanitize_viewing_file,
 )
 from tests.measure.inputs import WEEK, Event, ts, viewing
 
@@ -264,3 +265,71 @@ def test_missing_or_mistyped_columns_are_refused(engine: DuckDBEngine, tmp_path:
     assert caught.value.file == str(path)
     with pytest.raises(InputError, match="no dates"):
         sanitize_viewing(table, [], engine)
+
+
+# --- the streaming path ---------------------------------------------------------------
+
+
+def _sorted_events(table: pa.Table) -> list[tuple[str, str, datetime, datetime]]:
+    return sorted(events_of(table))
+
+
+def test_file_path_streams_the_same_events_and_counts(
+    engine: DuckDBEngine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from linkage.measure import sense
+    from linkage.synth import generate_world
+
+    monkeypatch.setattr(sense, "_BATCH_ROWS", 700)  # several batches and partitions
+
+    world = generate_world(voters=600, days=2, seed=3)
+    period = [world.viewing["start"][0].as_py().date() + timedelta(days=i) for i in range(2)]
+    # Every rejection kind and overlaps on top of the seeded log.
+    raw = world.viewing.slice(0, 40).to_pylist()
+    extra = [
+        {**raw[0], "start": raw[0]["start"] + timedelta(minutes=1)},  # overlap
+        {**raw[1], "end": raw[1]["start"]},  # non-positive
+        {**raw[2], "end": raw[2]["start"] + timedelta(hours=30)},  # too long
+        {
+            **raw[3],
+            "start": raw[3]["start"] - timedelta(days=9),
+            "end": raw[3]["start"] - timedelta(days=9) + timedelta(hours=1),
+        },  # outside
+        {**raw[4], "channel": None},  # null
+    ]
+    table = pa.concat_tables([world.viewing, pa.Table.from_pylist(extra, world.viewing.schema)])
+    source = tmp_path / "viewing.parquet"
+    pq.write_table(table, source, row_group_size=1_000)
+    in_memory, check = sanitize_viewing(table, period, engine)
+    target = tmp_path / "out" / "sane.parquet"
+    streamed = sanitize_viewing_file(
+        source, target, period, engine, partition_rows=table.num_rows // 5
+    )
+    assert streamed == check
+    assert min(check.non_positive, check.too_long, check.outside_period, check.null_fields) >= 1
+    assert check.overlaps_merged >= 1
+    out = pq.read_table(target)
+    from_path, path_check = sanitize_viewing(source, period, engine)
+    assert path_check == check and out.schema == from_path.schema
+    assert _sorted_events(out) == _sorted_events(in_memory) == _sorted_events(from_path)
+    # Each household's events sit in one partition, in (channel, start) order.
+    keys = [(r[0], r[1], r[2]) for r in events_of(out)]
+    by_household: dict[str, list[tuple[str, datetime]]] = {}
+    for hh, ch, start in keys:
+        by_household.setdefault(hh, []).append((ch, start))
+    assert all(v == sorted(v) for v in by_household.values())
+    assert sorted(p.name for p in target.parent.iterdir()) == ["sane.parquet"]  # scratch gone
+    assert (target.stat().st_mode & 0o777) == 0o600
+
+
+def test_file_path_refuses_an_empty_result_and_bad_arguments(
+    engine: DuckDBEngine, tmp_path: Path
+) -> None:
+    source = tmp_path / "viewing.parquet"
+    pq.write_table(viewing([("h1", "C1", "03-20 10:00", "03-20 11:00")]), source)
+    target = tmp_path / "sane.parquet"
+    with pytest.raises(InputError, match="no viewing events") as caught:
+        sanitize_viewing_file(source, target, WEEK, engine)
+    assert caught.value.file == str(source) and not target.exists()
+    with pytest.raises(ValueError, match="partition_rows"):
+        sanitize_viewing_file(source, target, WEEK, engine, partition_rows=0)

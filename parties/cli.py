@@ -109,7 +109,7 @@ def demo_(
         int,
         typer.Option(
             "--voters",
-            help="Registered voters, at least 2,000. The default is large enough for "
+            help="Registered voters, at least 3,000. The default is large enough for "
             "differentially private figures to be useful for the main segments; small worlds "
             "give mostly noise.",
         ),

@@ -31,6 +31,7 @@ from linkage.encode import (
 )
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.io import (
+    INPUT_COLUMN_KINDS,
     PartyHome,
     ShuffledParquet,
     copy_message,
@@ -283,6 +284,15 @@ class TokenRun:
                 else (id_column, *link_schema.side_columns(self.side))
             ),
             unique=id_column,
+            # A column a custom schema reads is typed by its field (a birth date
+            # given as text is parsed, messy or not), not by its name.
+            kinds=INPUT_COLUMN_KINDS
+            if schema is None
+            else {
+                k: v
+                for k, v in INPUT_COLUMN_KINDS.items()
+                if k not in link_schema.side_columns(self.side)
+            },
         )
         return link_schema, table
 

@@ -69,7 +69,7 @@ from linkage.encode.blocking_keys import blocking_values
 from linkage.encode.schema import Side
 from linkage.engine import DuckDBEngine
 from linkage.errors import InputError, NarwhalError
-from linkage.io import read_input_table, read_text
+from linkage.io import INPUT_COLUMN_KINDS, read_input_table, read_text
 from linkage.match import (
     LinkOutcome,
     MatchSettings,
@@ -126,8 +126,15 @@ def from_files(a_path: Path, b_path: Path, schema: LinkageSchema, truth_path: Pa
         raise InputError("truth needs two columns (id in a, id in b)", file=str(truth_path))
     col_a, col_b = truth.column_names[0], truth.column_names[1]
     id_a, id_b = id_a or col_a, id_b or col_b
-    a = read_input_table(a_path, required=(id_a, *schema.side_columns("a")), unique=id_a)
-    b = read_input_table(b_path, required=(id_b, *schema.side_columns("b")), unique=id_b)
+    # The schema's columns are typed by their fields (a date as text is parsed), not by name.
+    kinds_a = {k: v for k, v in INPUT_COLUMN_KINDS.items() if k not in schema.side_columns("a")}
+    kinds_b = {k: v for k, v in INPUT_COLUMN_KINDS.items() if k not in schema.side_columns("b")}
+    a = read_input_table(
+        a_path, required=(id_a, *schema.side_columns("a")), unique=id_a, kinds=kinds_a
+    )
+    b = read_input_table(
+        b_path, required=(id_b, *schema.side_columns("b")), unique=id_b, kinds=kinds_b
+    )
     ids_a = [str(x) for x in a[id_a].to_pylist()]
     ids_b = [str(x) for x in b[id_b].to_pylist()]
     true_a = _positions([str(x) for x in truth[col_a].to_pylist()], ids_a, "file a")
@@ -300,6 +307,7 @@ SUITE: Final = (
     "world",
     "world_heavy",
     "hard_shapes",
+    "hard_shapes_guide",
 )
 """The suite's datasets, in the order they run."""
 
@@ -371,6 +379,12 @@ def suite_problem(name: str, size: int = SUITE_SIZE) -> tuple[Problem, str | Non
         return world_problem(size, heavy=name == "world_heavy"), note
     if name == "hard_shapes":
         return hard_shapes_problem(size), f"{size} people on side a"
+    if name == "hard_shapes_guide":
+        problem = hard_shapes_problem(size)
+        return replace(problem, schema=shipped_schema("census_people")), (
+            f"{size} people on side a; schema: docs/SCHEMA.md's census-style example "
+            "(census_people), default blocking"
+        )
     raise InputError(f"no suite dataset named {name!r}", hint=f"one of {', '.join(SUITE)}")
 
 

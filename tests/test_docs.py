@@ -97,3 +97,13 @@ def test_the_protocol_lists_every_message_kind_with_its_route() -> None:
         for rule in spec.columns:
             shown = f"`{rule.name}*`" if rule.prefix else f"`{rule.name}`"
             assert shown in line, f"docs/PROTOCOL.md: {kind} row lacks {rule.name}"
+
+
+def test_the_census_worked_schema_is_the_shipped_one() -> None:
+    from linkage.encode.schema import shipped_schema_text
+
+    text = (REPO / "docs" / "SCHEMA.md").read_text(encoding="utf-8")
+    found = re.search(r"### 2\. A census-style person file.*?```toml\n(.*?)```", text, re.S)
+    assert found is not None
+    shipped = shipped_schema_text("census_people")
+    assert shipped.split("\n", 1)[1] == found.group(1)

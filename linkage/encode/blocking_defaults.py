@@ -16,6 +16,7 @@ pass                      parts                                   needs
 ``bk_given_year``         given soundex + birth year              given, date
 ``bk_surname_year``       surname soundex + birth year            surname, date
 ``bk_date``               the whole date as known                 date
+``bk_names``              given soundex + surname soundex         given, surname
 ``bk_house_street``       house number + street first 4           street_address
 ``bk_phone``              the phone                               phone
 ``bk_email``              the e-mail                              email
@@ -87,6 +88,10 @@ def default_blocking(
         passes.append(("bk_surname_year", ((surname, "soundex"), year)))
     if whole_date:
         passes.append(("bk_date", (whole_date,)))
+    if given and surname:
+        # Both names alone: finds the pair whose postcode and date are both
+        # wrong or missing (a move and a year-only date), when the names are not.
+        passes.append(("bk_names", ((given, "soundex"), (surname, "soundex"))))
     if "street_address" in first:
         street, house_number, _ = first["street_address"]
         passes.append(("bk_house_street", ((house_number, "value"), (street, "first4"))))

@@ -209,6 +209,9 @@ class MatchSettings:
         threshold: Posterior cut for fuzzy links; None chooses it from the model.
         features: Comparison-vector entries; empty: every ``clk_*``/``mk_f_*``
             column both sides sent.
+        sources: Schema fields behind each match key and blocking pass
+            (``mk_*`` / ``bk_*`` name -> field names), so the matcher knows
+            which passes its exact links agree on by construction.
         term_frequencies: Feature columns whose full agreement is weighted
             by how common the agreed value is
             (:mod:`linkage.match.term_frequency`).
@@ -226,6 +229,7 @@ class MatchSettings:
     features: tuple[Feature, ...] = ()
     joint: tuple[tuple[str, ...], ...] = ()
     term_frequencies: tuple[str, ...] = ()
+    sources: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_schema(cls, schema: LinkageSchema, threshold: float | None = None) -> MatchSettings:
@@ -243,7 +247,19 @@ class MatchSettings:
             ),
             joint=joint_features(schema),
             term_frequencies=tuple(c.output for c in schema.compare if c.term_frequency),
+            sources=_sources(schema),
         )
+
+
+def _sources(schema: LinkageSchema) -> dict[str, frozenset[str]]:
+    """Schema fields behind each match key and blocking pass."""
+    origin = {column: f.name for f in schema.fields for column in f.outputs}
+    out = {
+        k.recipe.name: frozenset(origin.get(c, c) for c in k.recipe.fields)
+        for k in schema.match_keys
+    }
+    out.update({b.name: frozenset(origin.get(c, c) for c, _ in b.parts) for b in schema.blocking})
+    return out
 
 
 def joint_features(schema: LinkageSchema) -> tuple[tuple[str, ...], ...]:
@@ -541,6 +557,7 @@ def link_records(
     del a_exact, b_exact
     seed_a, seed_b = ea, eb
     seed_is_exact = True
+    seed_key_names = [k for k in keys if settings.weights.get(k, 0.0) > 0.0]
     seed_keys = [
         c
         for c in a_cols.schema.names
@@ -555,6 +572,7 @@ def link_records(
         )
         seed_a = _positions(unit.links["rid"], a_seed["rid"])
         seed_is_exact = False
+        seed_key_names = list(seed_keys)
         seed_b = _positions(unit.links["hp"], b_seed["hp"])
         del a_seed, b_seed
     _release_memory()
@@ -705,6 +723,19 @@ def link_records(
         best_b[ra[chosen]] = rb[chosen]
         np.minimum(expected, 1.0, out=expected)
         open_expected = float(expected.sum())
+        completeness = min(
+            completeness,
+            _split_completeness(
+                a_cols,
+                b_cols,
+                blocking,
+                settings.sources,
+                seed_key_names,
+                (seed_a, seed_b),
+                (ra[chosen], rb[chosen], rp[chosen]),
+                open_expected,
+            ),
+        )
         lost = open_expected * (1.0 / max(completeness, 1e-3) - 1.0)
         if settings.threshold is None:
             missed = max(open_expected - float(rp[chosen].sum()), 0.0) + lost
@@ -819,6 +850,65 @@ def _repeat_share(column: pa.ChunkedArray) -> float:
     counts = pc.value_counts(column.combine_chunks().drop_null()).field("counts").to_numpy()
     total = int(counts.sum())
     return float(counts[counts > 1].sum()) / total if total else 0.0
+
+
+def _agreements(
+    a_cols: Columns,
+    b_cols: Columns,
+    passes: Sequence[str],
+    ia: npt.NDArray[np.int64],
+    ib: npt.NDArray[np.int64],
+) -> npt.NDArray[np.bool_]:
+    """``(pairs, passes)``: whether each pair shares each pass's blocking value."""
+    out = np.zeros((ia.size, len(passes)), dtype=bool)
+    if ia.size == 0 or not passes:
+        return out
+    a_side = a_cols.read(list(passes)).take(pa.array(ia))
+    b_side = b_cols.read(list(passes)).take(pa.array(ib))
+    for j, name in enumerate(passes):
+        same = pc.fill_null(pc.equal(a_side[name], b_side[name]), False)
+        out[:, j] = np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
+    return out
+
+
+def _split_completeness(
+    a_cols: Columns,
+    b_cols: Columns,
+    passes: Sequence[str],
+    sources: Mapping[str, frozenset[str]],
+    seed_keys: Sequence[str],
+    seed: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    found: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]],
+    open_expected: float,
+) -> float:
+    """Blocking's pair completeness, corrected for the seed agreeing with some passes by design.
+
+    A seed pair agrees on its key's fields, so it agrees on every pass built
+    from them (the "key" passes) and measures nothing about what they miss.
+    The other passes are measured fairly on it: ``miss`` is the share of seed
+    pairs none of them finds. Among the likely matches blocking did find,
+    those found by the other passes only are the ones the key passes missed
+    and the others caught; if the two groups miss independently, the pairs
+    both missed number ``found_by_others_only * miss / (1 - miss)``.
+
+    Returns:
+        The estimate (1.0 when the passes do not split, or there is no seed).
+    """
+    key_fields = frozenset().union(*(sources.get(k, frozenset()) for k in seed_keys))
+    known = [p for p in passes if p in sources]
+    by_key = [j for j, p in enumerate(known) if sources[p] <= key_fields]
+    others = [j for j, p in enumerate(known) if not sources[p] <= key_fields]
+    if not key_fields or not by_key or not others or seed[0].size == 0:
+        return 1.0
+    seed_agree = _agreements(a_cols, b_cols, known, seed[0], seed[1])
+    miss = float((~seed_agree[:, others].any(axis=1)).mean())
+    if miss >= 1.0:
+        return 0.0
+    ia, ib, posterior = found
+    agree = _agreements(a_cols, b_cols, known, ia, ib)
+    only_others = agree[:, others].any(axis=1) & ~agree[:, by_key].any(axis=1)
+    lost = float(posterior[only_others].sum()) * miss / (1.0 - miss)
+    return open_expected / (open_expected + lost) if open_expected + lost > 0 else 1.0
 
 
 def _seed_found(

@@ -140,6 +140,7 @@ def test_new_types_through_normalize_side_and_default_blocking() -> None:
         "bk_given_year",
         "bk_surname_year",
         "bk_date",
+        "bk_names",
     ]
     year_pass = schema.blocking[2]
     assert year_pass.parts == (("given", "soundex"), ("born_year", "value"))

@@ -986,9 +986,9 @@ def _scale_anchor(name: str, work: Path, run: Callable[[str, Path], Json], pytho
     return {"error": "no like-for-like anchor"}
 
 
-def _size_report(voters: int, work: Path, args: argparse.Namespace, python: Json) -> Json:
-    run = _stage_in_process if args.in_process else _stage
-    config = {
+def _scale_config(voters: object, args: argparse.Namespace) -> Json:
+    """The settings every stage of a ``--scale`` size reads (and the JSON repeats)."""
+    return {
         "voters": voters,
         "days": args.days,
         "dice_rows": args.dice_rows,
@@ -997,6 +997,11 @@ def _size_report(voters: int, work: Path, args: argparse.Namespace, python: Json
         "anchor_memory": args.anchor_memory,
         "anchor_rows": args.anchor_rows,
     }
+
+
+def _size_report(voters: int, work: Path, args: argparse.Namespace, python: Json) -> Json:
+    run = _stage_in_process if args.in_process else _stage
+    config = _scale_config(voters, args)
     work.mkdir(parents=True, exist_ok=True)
     (work / "config.json").write_text(json.dumps(config))
     stages: Json = {}
@@ -1065,17 +1070,7 @@ def run_scale(args: argparse.Namespace) -> Json:
         "bench": "narwhal",
         "mode": "scale",
         "command": " ".join(["python", "scripts/bench.py", *sys.argv[1:]]),
-        "config": {
-            "voters": voters,
-            "days": args.days,
-            "dice_rows": args.dice_rows,
-            "engine": args.engine,
-            "duckdb_memory": args.duckdb_memory,
-            "anchor_memory": args.anchor_memory,
-            "anchor_rows": args.anchor_rows,
-            "seed": SEED,
-            "in_process": args.in_process,
-        },
+        "config": {**_scale_config(voters, args), "seed": SEED, "in_process": args.in_process},
         "machine": _machine(),
         "method": (
             "per size, each stage in its own subprocess (--in-process: in the driver); "

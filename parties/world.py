@@ -8,16 +8,16 @@ identical to :func:`~linkage.synth.generate_world`'s.
 
 The truth viewership (:mod:`linkage.synth.truth`) is computed from the
 *true* voter -> household map with nothing suppressed, so the end-to-end
-error of a real exchange can be measured cell by cell. DuckDB reads the
-viewing from the Parquet file just written, so it never has to fit in memory.
+error of a real exchange can be measured cell by cell. The stream counts it
+while each chunk is drawn (:meth:`~linkage.synth.WorldStream.truth_viewership`),
+so the viewing is never read back; chunks are drawn on every core.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow as pa
-
+from linkage.encode import default_workers
 from linkage.io import ParquetSink, atomic_write_csv, atomic_write_text
 from linkage.synth import (
     DEFAULT_CHUNK_VOTERS,
@@ -26,8 +26,6 @@ from linkage.synth import (
     VOTER_HOUSEHOLD_SCHEMA,
     VOTERS_SCHEMA,
     WorldStream,
-    true_assignments_of,
-    truth_viewership_of,
     world_period,
 )
 from parties.progress import StepProgress
@@ -40,19 +38,28 @@ def make_world(
     days: int,
     seed: int,
     chunk_voters: int = DEFAULT_CHUNK_VOTERS,
+    workers: int | None = None,
 ) -> None:
-    """Generate a world chunk by chunk and write it as docs/ARCHITECTURE.md lays it out."""
-    stream = WorldStream(voters=voters, days=days, seed=seed, chunk_voters=chunk_voters)
+    """Generate a world chunk by chunk and write it as docs/ARCHITECTURE.md lays it out.
+
+    ``workers`` processes draw the chunks (default: one per core); the world is
+    the same whatever their number.
+    """
+    stream = WorldStream(
+        voters=voters,
+        days=days,
+        seed=seed,
+        chunk_voters=chunk_voters,
+        workers=default_workers() if workers is None else workers,
+    )
     camp, prov, tru = root / "campaign", root / "provider", root / "truth"
-    viewing_path = prov / "viewing.parquet"
-    parts: list[pa.Table] = []
     steps = StepProgress("synth")
     stage = "synthesising voters"  # counted in voters; their households and viewing with them
     with (
         steps,
         ParquetSink(camp / "voters.parquet", VOTERS_SCHEMA) as voter_sink,
         ParquetSink(prov / "subscribers.parquet", SUBSCRIBERS_SCHEMA) as sub_sink,
-        ParquetSink(viewing_path, VIEWING_SCHEMA) as viewing_sink,
+        ParquetSink(prov / "viewing.parquet", VIEWING_SCHEMA) as viewing_sink,
         ParquetSink(tru / "voter_household.parquet", VOTER_HOUSEHOLD_SCHEMA) as vh_sink,
     ):
         done = 0
@@ -62,14 +69,9 @@ def make_world(
             sub_sink.write(chunk.subscribers)
             viewing_sink.write(chunk.viewing)
             vh_sink.write(chunk.voter_household)
-            # Households never straddle chunks: per-chunk assignments are final.
-            parts.append(
-                true_assignments_of(chunk.voters, chunk.voter_household, stream.segments_toml)
-            )
             done += chunk.voters.num_rows
             steps(stage, done, voters)
-    with steps.during("computing truth viewership"):
-        truth = truth_viewership_of(pa.concat_tables(parts), viewing_path, stream.channels)
+    truth = stream.truth_viewership()
     atomic_write_text(camp / "segments.toml", stream.segments_toml)
     atomic_write_csv(camp / "ratecard.csv", stream.ratecard())
     atomic_write_csv(prov / "channels.csv", stream.channels)

@@ -10,10 +10,12 @@ Modules:
     viewing: the tuning log (sessions, channel choice, dayparts).
     ratecard: spot prices per channel and daypart.
     truth: true segment assignments and viewership, and a report's error against them.
+    audience: the truth's audience counted chunk by chunk while a world is drawn.
     hard_shapes: awkward person files (shifted names, year-only dates) and heavier corruption.
     _arrays: vectorised draws and string builders the builders share.
 """
 
+from linkage.synth.audience import AudienceCounts, count_audience
 from linkage.synth.hard_shapes import (
     HARD_SHAPES_SCHEMA,
     HardShapes,
@@ -58,12 +60,14 @@ __all__ = [
     "VOTERS_SCHEMA",
     "VOTER_HOUSEHOLD_SCHEMA",
     "WORLD_START",
+    "AudienceCounts",
     "HardShapes",
     "RatingError",
     "World",
     "WorldChunk",
     "WorldStream",
     "corrupt_heavily",
+    "count_audience",
     "generate_world",
     "hard_shapes",
     "rating_error",

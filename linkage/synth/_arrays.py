@@ -19,6 +19,7 @@ __all__ = [
     "FloatArray",
     "IntArray",
     "choose",
+    "constant",
     "digit_strings",
     "draw",
     "draw_by_group",
@@ -80,6 +81,11 @@ def unique_ints(
         dup = np.ones(n, dtype=bool)
         dup[first] = False
         out[dup] = rng.integers(0, width, size=int(dup.sum()), dtype=np.int64)
+
+
+def constant(text: str, n: int) -> pa.Array:
+    """``n`` copies of ``text`` (far faster than converting a numpy array of them)."""
+    return pa.repeat(pa.scalar(text, pa.string()), n)
 
 
 def take(values: pa.Array, idx: IntArray) -> pa.Array:

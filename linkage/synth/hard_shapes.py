@@ -37,7 +37,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from linkage.synth._arrays import IntArray, digit_strings, draw, int_strings, join, take, where
+from linkage.synth._arrays import (
+    IntArray,
+    constant,
+    digit_strings,
+    draw,
+    int_strings,
+    join,
+    take,
+    where,
+)
 from linkage.synth.corruption import apply_typos, noisy_case, swap_nicknames
 from linkage.synth.reference import Reference, load_reference
 
@@ -150,19 +159,17 @@ def hard_shapes(
     position_b[order] = np.arange(len(order))
     truth = pa.table(
         {
-            "id_a": join([pa.array(np.full(len(in_b), "A"), pa.string()), take(ids_a, in_b)]),
+            "id_a": join([constant("A", len(in_b)), take(ids_a, in_b)]),
             "id_b": join(
                 [
-                    pa.array(np.full(len(in_b), "B"), pa.string()),
+                    constant("B", len(in_b)),
                     take(ids_b, position_b[: len(in_b)]),
                 ]
             ),
         }
     )
-    a = _write_clean(rng, person, join([pa.array(np.full(n, "A"), pa.string()), ids_a]), ref)
-    b = _write_messy(
-        rng, rows_b, join([pa.array(np.full(len(order), "B"), pa.string()), ids_b]), ref
-    )
+    a = _write_clean(rng, person, join([constant("A", n), ids_a]), ref)
+    b = _write_messy(rng, rows_b, join([constant("B", len(order)), ids_b]), ref)
     return HardShapes(a=a, b=b, truth=truth)
 
 
@@ -314,9 +321,7 @@ def _write_messy(
         pa.string(),
     )
     retired = rng.random(n) < 0.05
-    occupation = where(
-        retired, join([pa.array(np.full(n, "retired"), pa.string()), occupation], " "), occupation
-    )
+    occupation = where(retired, join([constant("retired", n), occupation], " "), occupation)
     occupation = where(rng.random(n) < 0.15, None, occupation)
     gender = pa.array(np.where(person["sex"] == 0, "M", "F"), pa.string())
     return pa.table(

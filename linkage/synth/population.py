@@ -24,6 +24,7 @@ from linkage.synth._arrays import (
     FloatArray,
     IntArray,
     choose,
+    constant,
     digit_strings,
     draw,
     draw_by_group,
@@ -497,7 +498,7 @@ def format_address(
     predir = where(alt & (rng.random(n) < 0.8), take(full, addr.predir), take(abbr, addr.predir))
     suf_abbr = take(pa.array([s[0] for s in _SUFFIXES], pa.string()), addr.suffix)
     suf_full = take(pa.array([s[1] for s in _SUFFIXES], pa.string()), addr.suffix)
-    dotted = join([suf_abbr, pa.array(np.full(n, "."), pa.string())])
+    dotted = join([suf_abbr, constant(".", n)])
     r = rng.random(n)
     suffix = where(alt, where(r < 0.75, suf_full, dotted), suf_abbr)
     designator = take(pa.array([None, "Apt", "Unit"], pa.string()), addr.unit_kind)
@@ -506,8 +507,8 @@ def format_address(
     alt_unit = choose(
         np.where(r < 0.55, 0, np.where(r < 0.8, 1, 2)),
         [
-            join([pa.array(np.full(n, "#"), pa.string()), addr.unit_id]),
-            join([pa.array(np.full(n, "Apartment"), pa.string()), addr.unit_id], " "),
+            join([constant("#", n), addr.unit_id]),
+            join([constant("Apartment", n), addr.unit_id], " "),
             voter_unit,
         ],
     )
@@ -526,7 +527,7 @@ def format_phone(rng: np.random.Generator, digits: pa.Array, weights: FloatArray
     line = pc.utf8_slice_codeunits(digits, 6, 10)
 
     def lit(text: str) -> pa.Array:
-        return pa.array(np.full(n, text), pa.string())
+        return constant(text, n)
 
     options = [
         digits,  # 6145550123
@@ -551,13 +552,13 @@ def voter_table(
     n = len(people.hh)
     ids = unique_ints(rng, n, 10**9, part)
     order = np.argsort(ids, kind="stable")
-    voter_id = join([pa.array(np.full(n, "OH"), pa.string()), digit_strings(ids, 9)])
+    voter_id = join([constant("OH", n), digit_strings(ids, 9)])
 
     upper_name = rng.random(n) < 0.04
     first = where(upper_name, pc.utf8_upper(people.first_name), people.first_name)
     middle = where(upper_name, pc.utf8_upper(people.middle_name), people.middle_name)
     last = where(upper_name, pc.utf8_upper(people.last_name), people.last_name)
-    last = where(rng.random(n) < 0.01, join([last, pa.array(np.full(n, " "), pa.string())]), last)
+    last = where(rng.random(n) < 0.01, join([last, constant(" ", n)]), last)
 
     # Household addresses, formatted once per household and then spread to members.
     all_hh = np.ones(hh.n, dtype=bool)
@@ -588,7 +589,7 @@ def voter_table(
             "gender": take(pa.array(["M", "F"], pa.string()), people.sex),
             "address": line,
             "city": city,
-            "state": pa.array(np.full(n, STATE), pa.string()),
+            "state": constant(STATE, n),
             "zip": zip_code,
             "phone": phone,
             "email": email,

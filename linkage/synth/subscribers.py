@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from linkage.synth._arrays import (
     IntArray,
+    constant,
     digit_strings,
     draw,
     int_strings,
@@ -70,7 +71,7 @@ def draw_subscribers(
 
     household_id = join(
         [
-            pa.array(np.full(m, "HH"), pa.string()),
+            constant("HH", m),
             digit_strings(unique_ints(rng, m, 16**10, part), 10, 16),
         ]
     )
@@ -173,7 +174,7 @@ def draw_subscribers(
             "last_name": last,
             "address": address,
             "city": city,
-            "state": pa.array(np.full(m, STATE), pa.string()),
+            "state": constant(STATE, m),
             "zip": zip_code,
             "phone": phone,
             "email": email,

@@ -54,7 +54,8 @@ def true_assignments_of(
     for name, mask in masks.items():
         sel = np.asarray(mask)[index]
         hh = households.filter(pa.array(sel))
-        parts.append(pa.table({"household_id": hh, "segment": pa.array([name] * len(hh))}))
+        segment = pa.array([name] * len(hh), pa.string())  # typed even when empty
+        parts.append(pa.table({"household_id": hh, "segment": segment}))
     table = pa.concat_tables(parts)
     return table.group_by(["household_id", "segment"]).aggregate([])
 

@@ -5,7 +5,8 @@ subscriber file and tuning log, the channel list, a rate card and segment
 rules, plus the truth no party sees (which voters live in which subscribing
 household), so that linkage quality and end-to-end rating error can be
 measured. :class:`WorldStream` builds the same world chunk by chunk, in memory
-bounded by the chunk size.
+bounded by the chunk size, in as many worker processes as it is given, and
+counts the truth's audience (:mod:`linkage.synth.audience`) on the way.
 
 Each builder draws from its own seeded stream, in a fixed order (households,
 people, voter file, subscribers, viewing, rate card): the same arguments
@@ -18,21 +19,35 @@ The package is pure: it returns tables and text; ``narwhal synth`` writes them.
 
 from __future__ import annotations
 
+import multiprocessing
+import signal
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from functools import lru_cache
 from typing import Final
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+from linkage.encode import SegmentSet, column_kinds, evaluate, load_segments
 from linkage.errors import InputError
 from linkage.measure import DAYPARTS
-from linkage.synth._arrays import FloatArray
-from linkage.synth.population import draw_households, draw_people, voter_table
+from linkage.synth._arrays import BoolArray, FloatArray
+from linkage.synth.audience import AudienceCounts, count_audience
+from linkage.synth.population import (
+    Households,
+    People,
+    draw_households,
+    draw_people,
+    voter_table,
+)
 from linkage.synth.ratecard import ratecard, ratecard_prices, ratecard_seconds
 from linkage.synth.reference import Reference, load_reference
-from linkage.synth.schemas import CHANNELS_SCHEMA
+from linkage.synth.schemas import CHANNELS_SCHEMA, VOTERS_SCHEMA
 from linkage.synth.subscribers import Subscribers, draw_subscribers, voter_household
 from linkage.synth.viewing import Tuning, draw_viewing
 
@@ -126,7 +141,7 @@ def generate_world(
     voters, days = int(voters), int(days)
     ref = load_reference()
     streams = _streams(seed, 0)
-    chunk, tuning, subs = _chunk(streams, voters, days, start, ref, (0, 1))
+    chunk, tuning, subs, _ = _chunk(streams, voters, days, start, ref, (0, 1))
     return World(
         voters=chunk.voters,
         subscribers=chunk.subscribers,
@@ -193,7 +208,8 @@ def _chunk(
     start: date,
     ref: Reference,
     part: tuple[int, int],
-) -> tuple[WorldChunk, Tuning, Subscribers]:
+) -> tuple[WorldChunk, Tuning, Subscribers, dict[str, BoolArray]]:
+    """One chunk, its events and subscribers, and which subscriber rows each segment holds."""
     # One stream per builder, in this order: the order of draws is the world.
     hh = draw_households(streams[0], voters, ref)
     people = draw_people(streams[1], hh, ref, start)
@@ -206,7 +222,61 @@ def _chunk(
         viewing=tuning.table,
         voter_household=voter_household(hh, people, subs, voter_id),
     )
-    return chunk, tuning, subs
+    return chunk, tuning, subs, _subscriber_segments(voter_file, voter_id, hh, people, subs)
+
+
+@lru_cache(maxsize=1)
+def _segment_rules() -> SegmentSet:
+    return load_segments(SEGMENTS_TOML, columns=column_kinds(VOTERS_SCHEMA), file="segments.toml")
+
+
+def _subscriber_segments(
+    voter_file: pa.Table, voter_id: pa.Array, hh: Households, people: People, subs: Subscribers
+) -> dict[str, BoolArray]:
+    """Segment -> which subscriber rows hold at least one of its voters (the true map)."""
+    masks = evaluate(_segment_rules(), voter_file)
+    # The voter file is sorted by voter_id: its row r is person order[r].
+    order = np.asarray(pc.sort_indices(voter_id), dtype=np.int64)
+    out: dict[str, BoolArray] = {}
+    for name, mask in masks.items():
+        person = np.zeros(len(order), dtype=np.float64)
+        person[order] = mask
+        out[name] = (np.bincount(people.hh, weights=person, minlength=hh.n) > 0)[subs.hh]
+    return out
+
+
+@dataclass(frozen=True)
+class _Built:
+    """A chunk and the totals the stream adds up over chunks (what a worker sends back)."""
+
+    chunk: WorldChunk
+    seconds: FloatArray
+    light_seconds: FloatArray
+    subscribers: int
+    audience: AudienceCounts
+
+
+def _build_chunk(seed: int, index: int, parts: int, voters: int, days: int, start: date) -> _Built:
+    """Chunk ``index`` of ``parts``: a function of its arguments only, so any process may run it."""
+    ref = load_reference()
+    streams = _streams(seed, index)
+    chunk, tuning, subs, members = _chunk(streams, voters, days, start, ref, (index, parts))
+    counts = count_audience(
+        tuning.hh,
+        tuning.channel,
+        tuning.start_s,
+        tuning.end_s,
+        members,
+        len(ref.channel_codes),
+        days,
+    )
+    seconds, light = ratecard_seconds(tuning, ref)
+    return _Built(chunk, seconds, light, len(subs.hh), counts)
+
+
+def _ignore_interrupt() -> None:
+    """Worker initializer: Ctrl-C is the parent's to handle (it stops the pool)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 DEFAULT_CHUNK_VOTERS = 250_000
@@ -217,9 +287,11 @@ class WorldStream:
     """A synthetic world generated chunk by chunk, in memory bounded by the chunk size.
 
     Iterate :meth:`chunks` once, writing each chunk out; then :meth:`ratecard`
-    gives the rate card priced from the whole world's viewing. Each chunk of
+    gives the rate card priced from the whole world's viewing, and
+    :meth:`truth_viewership` the truth's viewership table. Each chunk of
     ``chunk_voters`` voters has its own households and its own seeded streams,
-    so the world depends only on the arguments, never on how it is consumed.
+    so the world depends only on the arguments, never on how it is consumed
+    or on how many ``workers`` draw it.
 
     With ``voters <= chunk_voters`` there is one chunk, and the tables are
     exactly :func:`generate_world`'s for the same arguments. Larger worlds are
@@ -233,6 +305,7 @@ class WorldStream:
         seed: Seed of every stream.
         start: First viewing day.
         chunk_voters: Voters per chunk (the last chunk holds the remainder).
+        workers: Processes drawing chunks; 1 draws them in this process.
         channels: The channel list (``CHANNELS_SCHEMA``).
         segments_toml: Segment rules for the campaign (TOML text).
     """
@@ -244,46 +317,80 @@ class WorldStream:
         seed: int = 0,
         start: date = WORLD_START,
         chunk_voters: int = DEFAULT_CHUNK_VOTERS,
+        workers: int = 1,
     ) -> None:
         """Validate the arguments; nothing is generated until :meth:`chunks` runs.
 
         Raises:
-            InputError: ``voters``, ``days`` or ``chunk_voters`` is out of range.
+            InputError: ``voters``, ``days``, ``chunk_voters`` or ``workers`` is out of range.
         """
         self.start = _check_args(voters, days, start)
-        if isinstance(chunk_voters, bool) or not isinstance(chunk_voters, int) or chunk_voters < 1:
-            raise InputError("chunk_voters must be an integer >= 1")
+        for name, value in (("chunk_voters", chunk_voters), ("workers", workers)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name} must be an integer >= 1")
         self.voters, self.days, self.seed = int(voters), int(days), int(seed)
-        self.chunk_voters = chunk_voters
+        self.chunk_voters, self.workers = chunk_voters, workers
         self._ref = load_reference()
         self.channels = _channels_table(self._ref)
         self.segments_toml = SEGMENTS_TOML
         self._seconds: FloatArray | None = None
         self._light_seconds: FloatArray | None = None
         self._subscribers = 0
+        self._audience: AudienceCounts | None = None
 
     @property
     def n_chunks(self) -> int:
         """How many chunks :meth:`chunks` yields."""
         return -(-self.voters // self.chunk_voters)
 
-    def chunks(self) -> Iterator[WorldChunk]:
-        """Generate the chunks in order, totalling what the rate card needs on the way."""
+    def _jobs(self) -> Iterator[tuple[int, int, int, int, int, date]]:
         k = self.n_chunks
-        n_ch, n_dp = len(self._ref.channel_codes), len(DAYPARTS)
-        seconds, light_seconds, subscribers = np.zeros(n_ch * n_dp), np.zeros(n_ch), 0
         for i in range(k):
             n = min(self.chunk_voters, self.voters - i * self.chunk_voters)
-            streams = _streams(self.seed, i)
-            chunk, tuning, subs = _chunk(streams, n, self.days, self.start, self._ref, (i, k))
-            s, light = ratecard_seconds(tuning, self._ref)
-            seconds += s
-            light_seconds += light
-            subscribers += len(subs.hh)
-            del tuning, subs
+            yield self.seed, i, k, n, self.days, self.start
+
+    def _built(self) -> Iterator[_Built]:
+        """Each chunk in order, drawn here or by a pool of spawned workers."""
+        if self.workers == 1 or self.n_chunks == 1:
+            yield from (_build_chunk(*job) for job in self._jobs())
+            return
+        # Spawned, not forked: this process may hold threads (Arrow's pool, DuckDB).
+        pool = ProcessPoolExecutor(
+            max_workers=self.workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_ignore_interrupt,
+        )
+        pending: deque[Future[_Built]] = deque()
+        try:
+            for job in self._jobs():
+                pending.append(pool.submit(_build_chunk, *job))
+                # In order, with one chunk queued beyond the running ones: bounded memory.
+                if len(pending) > self.workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
+
+    def chunks(self) -> Iterator[WorldChunk]:
+        """Generate the chunks in order, totalling the rate card and the truth on the way."""
+        n_ch, n_dp = len(self._ref.channel_codes), len(DAYPARTS)
+        seconds, light_seconds, subscribers = np.zeros(n_ch * n_dp), np.zeros(n_ch), 0
+        audience: AudienceCounts | None = None
+        for built in self._built():
+            # Added in chunk order, so the float totals never depend on the workers.
+            seconds += built.seconds
+            light_seconds += built.light_seconds
+            subscribers += built.subscribers
+            audience = built.audience if audience is None else audience.plus(built.audience)
+            chunk = built.chunk
+            del built
             yield chunk
         self._seconds, self._light_seconds = seconds, light_seconds
         self._subscribers = subscribers
+        self._audience = audience
 
     def ratecard(self) -> pa.Table:
         """Spot prices from the whole world's viewing (``RATECARD_SCHEMA``).
@@ -297,3 +404,17 @@ class WorldStream:
         return ratecard_prices(
             rng, self._seconds, self._light_seconds, self._subscribers, self._ref, self.days
         )
+
+    def truth_viewership(self) -> pa.Table:
+        """The truth's ``viewership.csv`` table, counted while the chunks were drawn.
+
+        Equal to :func:`~linkage.synth.truth_viewership_of` on the whole world's
+        true assignments and viewing, without reading the viewing again.
+
+        Raises:
+            InputError: :meth:`chunks` has not been run to the end yet, or the
+                world has no viewing at all.
+        """
+        if self._audience is None:
+            raise InputError("the truth needs every chunk", hint="iterate chunks() first")
+        return self._audience.viewership(self.channels["channel"].to_pylist(), self.start)

@@ -257,7 +257,9 @@ def _campaign(v: _View) -> ExchangeStatus:
         for h, answer in zip(sent, ("match-report", "viewership"), strict=True)
         if not v.inbox(answer).is_file()
     ]
-    report = v.command("campaign", "report", f"--exchange {x} --out REPORT_DIR")
+    report = v.command(
+        "campaign", "report", f"--exchange {x} --ratecard RATECARD.csv --out REPORT_DIR"
+    )
     if waiting:
         return v.status("campaign", send, waiting, [])
     if v.consumed("viewership"):  # planned already; the report is next

@@ -59,7 +59,8 @@ def test_each_stage_names_what_to_send_wait_for_and_run(exchange_copy: Exchange)
     ex.receipt("campaign", "outbox").unlink()
     campaign = exchange_status(*status(ex, "campaign"))
     assert campaign.commands == (
-        f"narwhal campaign report --home {ex.home('campaign')} --exchange {x} --out REPORT_DIR",
+        f"narwhal campaign report --home {ex.home('campaign')} --exchange {x} "
+        "--ratecard RATECARD.csv --out REPORT_DIR",
     )
     # Without the release: send the codes to the provider, wait for its release.
     ex.message("campaign", "inbox", "viewership").unlink()

@@ -23,7 +23,10 @@ pass                      parts                                   needs
 ``bk_<field>``            the identifier                          identifier
 ========================  =====================================  ==========================
 
-``full_name`` stands in for the surname when there is none. A block larger
+A schema with one ``full_name`` and no given or surname gets name passes on
+the least and greatest soundex code of its words (transforms ``minsoundex``
+and ``maxsoundex``: swapped words agree), each with the postcode or the
+birth year, and the two together. A block larger
 than ``max_block`` pairs is still dropped per pass, so a coarse pass (a
 common surname in a common year) costs nothing where the data make it huge.
 Privacy cost: every pass is an equality class the matcher can count (see
@@ -62,8 +65,9 @@ def default_blocking(
                 return first[kind][0]
         return None
 
-    surname = column("surname", "full_name")
+    surname = column("surname")
     given = column("given_name")
+    full = column("full_name") if not (surname or given) else None
     postcode = column("postcode", "intl_postcode")
     place = column("city", "place")
     year: Part | None = None
@@ -92,6 +96,17 @@ def default_blocking(
         # Both names alone: finds the pair whose postcode and date are both
         # wrong or missing (a move and a year-only date), when the names are not.
         passes.append(("bk_names", ((given, "soundex"), (surname, "soundex"))))
+    if full:
+        # One name column: the least and greatest of its words' codes, so
+        # swapped words still block together.
+        low, high = (full, "minsoundex"), (full, "maxsoundex")
+        if postcode:
+            passes.append(("bk_name_low_postcode", (low, (postcode, "value"))))
+            passes.append(("bk_name_high_postcode", (high, (postcode, "value"))))
+        if year:
+            passes.append(("bk_name_low_year", (low, year)))
+            passes.append(("bk_name_high_year", (high, year)))
+        passes.append(("bk_name_words", (low, high)))
     if "street_address" in first:
         street, house_number, _ = first["street_address"]
         passes.append(("bk_house_street", ((house_number, "value"), (street, "first4"))))

@@ -47,6 +47,13 @@ def _transform(value: str, transform: str) -> str | None:
             return None
         coder: Callable[[str], str] = getattr(jellyfish, transform)
         return coder(letters) or None
+    if transform in ("minsoundex", "maxsoundex"):
+        # A full name's words in any order (swapped, a middle name added at
+        # either end keeps one of the two): the least or greatest of their codes.
+        codes = [jellyfish.soundex(w) for w in (_NON_LETTER.sub("", w) for w in value.split()) if w]
+        if not codes:
+            return None
+        return min(codes) if transform == "minsoundex" else max(codes)
     if transform == "year":
         return value[:4] if len(value) >= 4 else None
     n = int(transform[-1])

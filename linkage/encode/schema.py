@@ -99,7 +99,9 @@ would make candidate pairs grow quadratically."""
 _NAME: Final = re.compile(r"[a-z][a-z0-9_]{0,40}")
 _KEY_NAME: Final = re.compile(r"mk_[a-z0-9_]{1,40}")
 _BLOCK_NAME: Final = re.compile(r"bk_[a-z0-9_]{1,40}")
-_TRANSFORM: Final = re.compile(r"value|soundex|nysiis|metaphone|year|(first|last)[1-9]")
+_TRANSFORM: Final = re.compile(
+    r"value|soundex|nysiis|metaphone|minsoundex|maxsoundex|year|(first|last)[1-9]"
+)
 _SECTIONS: Final = frozenset(
     {"schema", "fields", "match_keys", "compare", "blocking", "resolution"}
 )
@@ -447,7 +449,7 @@ def _parse_blocking(raw: object, columns: set[str], problems: list[str]) -> list
             if not _TRANSFORM.fullmatch(transform):
                 problems.append(
                     f"{where}: unknown transform '{transform}' (value, soundex, nysiis, "
-                    "metaphone, year, first1-9, last1-9)"
+                    "metaphone, minsoundex, maxsoundex, year, first1-9, last1-9)"
                 )
             parts.append((column, transform))
         passes.append(BlockingPass(name, tuple(parts)))

@@ -161,3 +161,21 @@ def test_every_worked_schema_in_the_guide_parses() -> None:
         assert schema.blocking
         kinds |= {f.type for f in schema.fields}
     assert {"date", "place", "category", "free_text", "intl_postcode"} <= kinds
+
+
+def test_a_full_name_blocks_on_its_words_in_any_order() -> None:
+    from linkage.encode.blocking_defaults import default_blocking
+    from linkage.encode.blocking_keys import _transform
+
+    assert _transform("john smith", "minsoundex") == _transform("smith john", "minsoundex")
+    assert _transform("john smith", "maxsoundex") == _transform("smith john", "maxsoundex")
+    assert _transform("john smith", "minsoundex") != _transform("john smith", "maxsoundex")
+    assert _transform("--", "minsoundex") is None
+    passes = dict(
+        default_blocking(
+            [("full_name", ("name",)), ("postcode", ("pc",)), ("date", ("dob", "dob_year"))]
+        )
+    )
+    assert passes["bk_name_words"] == (("name", "minsoundex"), ("name", "maxsoundex"))
+    assert passes["bk_name_low_postcode"] == (("name", "minsoundex"), ("pc", "value"))
+    assert "bk_surname_postcode" not in passes

@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Final, Literal, cast, get_args
 
 from linkage.encode.blocking_defaults import default_blocking
 from linkage.encode.bloom import BloomSchema, FieldEncoding, Hardening
+from linkage.encode.compare_defaults import default_compare
 from linkage.encode.matchkeys import MatchKeyRecipe
 from linkage.errors import InputError, SchemaError
 
@@ -372,6 +373,21 @@ def _encoding(
     return encoding
 
 
+def _default_compare(fields: Sequence[FieldSpec]) -> list[CompareSpec]:
+    """The comparisons a schema without ``[compare]`` gets (see compare_defaults)."""
+    specs = []
+    for name, method, members in default_compare([(f.type, f.outputs) for f in fields]):
+        if method == "exact":
+            specs.append(CompareSpec(name, "exact"))
+            continue
+        encodings = tuple(
+            FieldEncoding(column, q=q, bits=bits, positional=positional)
+            for column, q, bits, positional in members
+        )
+        specs.append(CompareSpec(name, "dice", encodings))
+    return specs
+
+
 def _parse_compare(
     raw: object, columns: set[str], keys: set[str], problems: list[str]
 ) -> list[CompareSpec]:
@@ -535,8 +551,10 @@ def load_schema(text: str, *, file: str | None = None) -> LinkageSchema:
         problems.append(f"fields: normalised column '{column}' is written twice")
     columns = set(outputs)
     keys = _parse_keys(doc.get("match_keys", {}), columns, problems)
-    compare = _parse_compare(
-        doc.get("compare", {}), columns, {k.recipe.name for k in keys}, problems
+    compare = (
+        _parse_compare(doc["compare"], columns, {k.recipe.name for k in keys}, problems)
+        if "compare" in doc
+        else _default_compare(fields)
     )
     blocking = (
         _parse_blocking(doc["blocking"], columns, problems)
@@ -550,7 +568,11 @@ def load_schema(text: str, *, file: str | None = None) -> LinkageSchema:
         doc.get("resolution", {}), {k.recipe.name for k in keys}, problems
     )
     if not compare:
-        problems.append("compare: at least one comparison is required for the fuzzy stage")
+        problems.append(
+            "compare: at least one comparison is required for the fuzzy stage"
+            if "compare" in doc
+            else "compare: no default comparison fits these field types; add [compare] tables"
+        )
     if not blocking:
         problems.append(
             "blocking: at least one blocking pass is required"

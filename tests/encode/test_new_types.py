@@ -179,3 +179,21 @@ def test_a_full_name_blocks_on_its_words_in_any_order() -> None:
     assert passes["bk_name_words"] == (("name", "minsoundex"), ("name", "maxsoundex"))
     assert passes["bk_name_low_postcode"] == (("name", "minsoundex"), ("pc", "value"))
     assert "bk_surname_postcode" not in passes
+
+
+def test_a_schema_without_compare_gets_comparisons_from_its_types() -> None:
+    from linkage.encode import load_schema
+
+    schema = load_schema(
+        "[schema]\nname = 'x'\n"
+        "[fields.given]\ntype = 'given_name'\ncolumn = 'g'\n"
+        "[fields.surname]\ntype = 'surname'\ncolumn = 's'\n"
+        "[fields.born]\ntype = 'date'\ncolumn = 'd'\n"
+        "[fields.sex]\ntype = 'category'\ncolumn = 'x'\n"
+    )
+    specs = {c.column: c for c in schema.compare}
+    assert set(specs) == {"name", "born", "sex"}
+    assert [e.name for e in specs["name"].encodings] == ["given", "surname", "born_year"]
+    assert specs["sex"].method == "exact"
+    # No low-entropy column alone: the name filter is salted with the year.
+    assert specs["name"].encodings[-1].bits == 2

@@ -723,9 +723,14 @@ def link_records(
         best_b[ra[chosen]] = rb[chosen]
         np.minimum(expected, 1.0, out=expected)
         open_expected = float(expected.sum())
+        # The split estimate needs the found pairs to be a fair sample: in
+        # many-to-one mode blocking skips the exact links' records, so the
+        # pool is the records the keys failed on, and it is not.
         completeness = min(
             completeness,
-            _split_completeness(
+            1.0
+            if settings.mode == "many_to_one"
+            else _split_completeness(
                 a_cols,
                 b_cols,
                 blocking,

@@ -221,48 +221,71 @@ def _materialized(d: SqlDialect) -> str:
 def _credited_ctes(
     d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int, credits_per_day: int | None
 ) -> str:
-    """CTEs ending in ``credited(hid, cid, slot)``: every credited household, channel, slot.
+    """CTEs ending in ``credited(key)``: every credited household, channel and slot, packed.
 
-    With ``credits_per_day``, a household's credits in one day beyond that
-    many (channel, quarter-hour) pairs are dropped, latest first: the public
-    contribution cap differential privacy relies on
+    ``key = (hid * C + cid) * S + slot``, ``slot`` counting quarter-hours
+    from ``lo_s``. With ``credits_per_day``, a household's credits in one day
+    beyond that many (channel, quarter-hour) pairs are dropped, latest first:
+    the public contribution cap differential privacy relies on
     (:mod:`linkage.release.dp`).
 
     Reads ``viewing``, ``households(household_id, hid)``, ``channel_ids(channel,
-    cid)`` and ``offsets(k)``; ``slot`` counts quarter-hours from ``lo_s``.
+    cid)`` and ``offsets(k)``.
 
     Each event is clipped to the period and cut into per-quarter-hour pieces
     (a join with the ``offsets`` numbers table: plain SQL everywhere, and on
-    DuckDB faster than a lateral ``UNNEST``). Pieces are summed per key. Where
-    a key has a single piece (nearly always) the sum is the tuned time. Only
-    keys with several pieces whose sum reaches the threshold can be
-    overstated by overlapping events (two boxes on one programme), so only
-    their pieces go through the sort-based sweep that measures the union: no
-    window over the whole table and no interval merge when events don't
-    overlap.
+    DuckDB faster than a lateral ``UNNEST``). Nearly every piece is the only
+    one of its household, channel and slot, and then its length is the tuned
+    time: no grouping needed. One window over the events (not the pieces)
+    finds the few events that share a slot with another event of the same
+    household and channel (an earlier one ending in or after this one's first
+    slot, or the next one starting in or before its last slot); only their
+    pieces are summed per key, and only keys with several pieces whose sum
+    reaches the threshold go through the sort-based sweep that measures the
+    union, so overlapping events (two boxes on one programme) never count a
+    minute twice.
     """
     start, end = d.epoch_seconds(d.ident("start")), d.epoch_seconds(d.ident("end"))
     qs, c, s = QUARTER_HOUR_SECONDS, layout.n_channels, layout.n_slots
     qpd = QUARTER_HOURS_PER_DAY
     unpacked = "credited" if credits_per_day is None else "credited_all"
+    # A household-day's credits are ranked only where there are more than the
+    # cap (rarely): the rest pass through an anti-join, with no window.
+    cap = int(credits_per_day or 0)
+    household_day = (
+        f"CAST(FLOOR(key / {c * s}.0) AS BIGINT) * {s // qpd} "
+        f"+ CAST(FLOOR((key % {s}) / {qpd}.0) AS BIGINT)"
+    )
     capped = (
         ""
         if credits_per_day is None
         else f""",
+    busy_days AS (
+        SELECT {household_day} AS hd FROM credited_all
+        GROUP BY {household_day} HAVING COUNT(*) > {cap}
+    ),
     credited AS (
-        SELECT hid, cid, slot FROM (
-            SELECT hid, cid, slot,
-                   ROW_NUMBER() OVER (PARTITION BY hid, CAST(FLOOR(slot / {qpd}.0) AS BIGINT)
-                                      ORDER BY slot, cid) AS rn
-            FROM credited_all
+        SELECT a.key FROM credited_all a
+        LEFT JOIN busy_days b ON b.hd = {household_day.replace("key", "a.key")}
+        WHERE b.hd IS NULL
+        UNION ALL
+        SELECT key FROM (
+            SELECT a.key,
+                   ROW_NUMBER() OVER (
+                       PARTITION BY b.hd
+                       ORDER BY a.key % {s}, CAST(FLOOR(a.key / {s}.0) AS BIGINT) % {c}) AS rn
+            FROM credited_all a
+            JOIN busy_days b ON b.hd = {household_day.replace("key", "a.key")}
         ) t
-        WHERE rn <= {int(credits_per_day)}
+        WHERE rn <= {cap}
     )"""
     )
     lo, hi = layout.lo_s, layout.hi_s
+    piece = f"""GREATEST(m.s, (m.first_slot + o.k) * {qs}) AS ps,
+               LEAST(m.e, (m.first_slot + o.k + 1) * {qs}) AS pe"""
     return f"""
     ev AS (
-        SELECT (h.hid * {c} + ch.cid) * {s} AS base,
+        SELECT h.hid * {c} + ch.cid AS hc,
                CASE WHEN {start} < {lo} THEN 0 ELSE {start} - {lo} END AS s,
                CASE WHEN {end} > {hi} THEN {hi - lo} ELSE {end} - {lo} END AS e
         FROM viewing v
@@ -271,16 +294,31 @@ def _credited_ctes(
         WHERE {end} > {lo} AND {start} < {hi} AND {end} > {start}
     ),
     spans AS (
-        SELECT base, s, e,
+        SELECT hc, s, e,
                CAST(FLOOR(s / {qs}.0) AS BIGINT) AS first_slot,
                CAST(FLOOR((e - 1) / {qs}.0) AS BIGINT) AS last_slot
         FROM ev
     ),
+    marked AS (
+        SELECT hc, s, e, first_slot, last_slot,
+               CASE WHEN MAX(last_slot) OVER (PARTITION BY hc ORDER BY s, e
+                        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) >= first_slot
+                      OR LEAD(first_slot) OVER (PARTITION BY hc ORDER BY s, e) <= last_slot
+                    THEN 1 ELSE 0 END AS shares
+        FROM spans
+    ),
+    alone_keys AS (
+        SELECT key FROM (
+            SELECT m.hc * {s} + m.first_slot + o.k AS key, {piece}
+            FROM marked m JOIN offsets o ON o.k <= m.last_slot - m.first_slot
+            WHERE m.shares = 0
+        ) t
+        WHERE pe - ps >= {credit_seconds}
+    ),
     pieces AS (
-        SELECT m.base + m.first_slot + o.k AS key,
-               GREATEST(m.s, (m.first_slot + o.k) * {qs}) AS ps,
-               LEAST(m.e, (m.first_slot + o.k + 1) * {qs}) AS pe
-        FROM spans m JOIN offsets o ON o.k <= m.last_slot - m.first_slot
+        SELECT m.hc * {s} + m.first_slot + o.k AS key, {piece}
+        FROM marked m JOIN offsets o ON o.k <= m.last_slot - m.first_slot
+        WHERE m.shares = 1
     ),
     summed AS (
         SELECT key, COUNT(*) AS n_pieces FROM pieces
@@ -298,26 +336,93 @@ def _credited_ctes(
         HAVING SUM(CASE WHEN prev_end IS NULL OR ps >= prev_end THEN pe - ps
                         WHEN pe > prev_end THEN pe - prev_end ELSE 0 END) >= {credit_seconds}
     ),
-    credited_keys AS (
+    {unpacked} AS (
+        SELECT key FROM alone_keys
+        UNION ALL
         SELECT key FROM summed WHERE n_pieces = 1
         UNION ALL
         SELECT key FROM merged
-    ),
-    {unpacked} AS (
-        SELECT CAST(FLOOR(key / {c * s}.0) AS BIGINT) AS hid,
-               CAST(FLOOR(key / {s}.0) AS BIGINT) % {c} AS cid,
-               key % {s} AS slot
-        FROM credited_keys
     ){capped}"""
 
 
+# Day masks: bit b of block j stands for the period's day 62 * j + b (a
+# BIGINT holds 62 such bits with room to spare), so one row per household,
+# channel and quarter-hour says on which days it was credited.
+_MASK_DAYS = 62
+
+
+@dataclass(frozen=True)
+class _DayMasks:
+    """The period's days as bit masks, for counting credited days with ``bit_count``.
+
+    Attributes:
+        blocks: ``B``, mask columns ``m0 .. m{B-1}`` (62 days each).
+        by_type: Per day type index present in the period, one mask per block.
+        every: One mask per block with every reporting date set (days in the
+            date range but outside the period stay clear).
+    """
+
+    blocks: int
+    by_type: dict[int, tuple[int, ...]]
+    every: tuple[int, ...]
+
+    @classmethod
+    def of(cls, days: Sequence[date], first_day: int) -> _DayMasks:
+        """Masks for ``days``, offsets counted from ``first_day``."""
+        span = day_index(days[-1]) - first_day + 1
+        blocks = -(-span // _MASK_DAYS)
+        types = period_table(days)
+        by_type: dict[int, list[int]] = {}
+        every = [0] * blocks
+        for index, dti in zip(
+            types["day_index"].to_pylist(), types["dti"].to_pylist(), strict=True
+        ):
+            block, bit = divmod(index - first_day, _MASK_DAYS)
+            by_type.setdefault(dti, [0] * blocks)[block] |= 1 << bit
+            every[block] |= 1 << bit
+        return cls(blocks, {t: tuple(m) for t, m in sorted(by_type.items())}, tuple(every))
+
+    @property
+    def columns(self) -> list[str]:
+        """``m0 .. m{B-1}``."""
+        return [f"m{j}" for j in range(self.blocks)]
+
+    def count(self, masks: Sequence[int]) -> str:
+        """SQL for how many days of ``masks`` a row's mask columns hold."""
+        return (
+            " + ".join(
+                f"CAST(bit_count({col} & {m}) AS BIGINT)"
+                for col, m in zip(self.columns, masks, strict=True)
+                if m
+            )
+            or "0"
+        )
+
+    def flag(self, masks: Sequence[int]) -> str:
+        """SQL 1 when a row's mask columns hold any day of ``masks``, else 0."""
+        held = (
+            " OR ".join(
+                f"({col} & {m}) <> 0" for col, m in zip(self.columns, masks, strict=True) if m
+            )
+            or "FALSE"
+        )
+        return f"CASE WHEN {held} THEN 1 ELSE 0 END"
+
+    def ors(self, prefix: str = "") -> str:
+        """Select-list SQL OR-ing every mask column over a group."""
+        return ", ".join(f"BIT_OR({prefix}{col}) AS {col}" for col in self.columns)
+
+
 def _pattern_cells_sql(
-    d: SqlDialect, layout: _PackedKeyLayout, credit_seconds: int, credits_per_day: int | None
+    d: SqlDialect,
+    layout: _PackedKeyLayout,
+    days: Sequence[date],
+    credit_seconds: int,
+    credits_per_day: int | None,
 ) -> str:
     """Credited counts per membership pattern: every grain and HUT, one query.
 
-    Reads what :func:`_credited_ctes` reads plus ``period(day_index, dti)``
-    and ``dayparts(dpi, daypart, qh)``.
+    Reads what :func:`_credited_ctes` reads plus ``dayparts(dpi, daypart, qh)``.
     Returns ``(part, pid, cid, dti, bucket, n, hh)``: part 0 = quarter-hour
     (bucket = qh), 1 = daypart (bucket = dpi), 2 = period, 3 = HUT per
     quarter-hour (cid -1). ``n`` counts credited household-slots (for HUT: on
@@ -326,79 +431,133 @@ def _pattern_cells_sql(
     Households with the same segment memberships share a pattern ``pid``, and
     patterns partition households, so distinct-household counts per pattern
     add up to distinct counts per segment: the big tables are grouped once,
-    without multiplying their rows by a segment join. Each distinct count is
-    a grouping on ``cell * H + hid``, then a count per (pid, cell); ``pid`` is
-    ``hid % P``, and ``k % P`` too since ``H`` is a multiple of ``P``.
+    without multiplying their rows by a segment join. ``pid`` is ``hid % P``.
+
+    The credited slots are folded once into ``qhm``: one row per household,
+    channel and quarter-hour of the day, with a bit mask of the days it was
+    credited on (:class:`_DayMasks`). A cell's count is then a sum of
+    ``bit_count`` over the masks and its distinct households a count of rows
+    with any day of the cell's day type, so the quarter-hour grain needs no
+    further grouping of household rows. Dayparts and the period OR the masks
+    (per household, channel and daypart; then per household and channel),
+    HUT ORs them across channels (per household and quarter-hour), each a
+    grouping of fewer rows than the last; counts per daypart and period are
+    sums of the quarter-hour counts.
     """
     qpd, ndp = QUARTER_HOURS_PER_DAY, len(DAYPARTS)
-    h, s, n_p = layout.n_households, layout.n_slots, layout.n_patterns
-    mat = _materialized(d)
+    c, s, n_p = layout.n_channels, layout.n_slots, layout.n_patterns
+    n_pub = layout.n_published
+    masks = _DayMasks.of(days, layout.first_day)
+    types = list(masks.by_type)
+    day = f"CAST(FLOOR((key % {s}) / {qpd}.0) AS BIGINT)"
+    if masks.blocks == 1:
+        bits = f"SUM(CAST(POWER(2, {day}) AS BIGINT)) AS m0"
+    else:
+        bits = ", ".join(
+            f"SUM(CASE WHEN {day} >= {_MASK_DAYS * j} AND {day} < {_MASK_DAYS * (j + 1)} "
+            f"THEN CAST(POWER(2, {day} - {_MASK_DAYS * j}) AS BIGINT) ELSE 0 END) AS m{j}"
+            for j in range(masks.blocks)
+        )
+    cols = ", ".join(masks.columns)
+    hh_type = ", ".join(f"SUM({masks.flag(masks.by_type[t])}) AS hh{t}" for t in types)
+    hut_type = ", ".join(f"SUM({masks.count(masks.by_type[t])}) AS n{t}" for t in types)
+    per_type = f"{hut_type}, {hh_type}"
+    n_sum = ", ".join(f"SUM(q.n{t}) AS n{t}" for t in types)
+    qh_parts = "\n    UNION ALL\n    ".join(
+        f"SELECT 0 AS part, pid, cid, {t} AS dti, qh AS bucket, n{t} AS n, hh{t} AS hh "
+        f"FROM qh_cells WHERE n{t} > 0"
+        for t in types
+    )
+    dp_parts = "\n    UNION ALL\n    ".join(
+        f"SELECT 1 AS part, a.pid, a.cid, {t} AS dti, a.dpi AS bucket, a.n{t} AS n, "
+        f"COALESCE(b.hh{t}, 0) AS hh "
+        f"FROM dp_n a LEFT JOIN dp_cells b ON b.pid = a.pid AND b.cid = a.cid AND b.dpi = a.dpi "
+        f"WHERE a.n{t} > 0"
+        for t in types
+    )
+    hut_parts = "\n    UNION ALL\n    ".join(
+        f"SELECT 3 AS part, pid, -1 AS cid, {t} AS dti, qh AS bucket, n{t} AS n, 0 AS hh "
+        f"FROM hut WHERE n{t} > 0"
+        for t in types
+    )
+    period_n = " + ".join(f"SUM(n{t})" for t in types)
     return f"""
     WITH {_credited_ctes(d, layout, credit_seconds, credits_per_day)},
-    x AS {mat}(
-        SELECT c.hid % {n_p} AS pid, c.hid, c.cid, p.dti,
-               c.slot - {qpd} * (p.day_index - {layout.first_day}) AS qh, c.slot
-        FROM credited c
-        JOIN period p
-            ON p.day_index = {layout.first_day} + CAST(FLOOR(c.slot / {qpd}.0) AS BIGINT)
-    ),
-    pub AS (
-        SELECT x.pid, x.hid, x.cid, (x.cid * 2 + x.dti) * {qpd} + x.qh AS q,
-               (x.cid * 2 + x.dti) * {ndp} + dp.dpi AS r
-        FROM x JOIN dayparts dp ON dp.qh = x.qh
-        WHERE x.cid < {layout.n_published}
-    ),
-    qh_hh AS (
-        SELECT k, COUNT(*) AS n FROM (SELECT q * {h} + hid AS k FROM pub) t GROUP BY k
-    ),
-    dp_hh AS (
-        SELECT k, COUNT(*) AS n FROM (SELECT r * {h} + hid AS k FROM pub) t GROUP BY k
-    ),
-    period_hh AS (
-        SELECT k, COUNT(*) AS n FROM (SELECT cid * {h} + hid AS k FROM pub) t GROUP BY k
-    ),
-    hut_hh AS (
-        SELECT k FROM (SELECT hid * {s} + slot AS k FROM x) t GROUP BY k
+    qhm AS {_materialized(d)}(
+        SELECT CAST(FLOOR(key / {s}.0) AS BIGINT) * {qpd} + key % {qpd} AS k, {bits}
+        FROM credited
+        GROUP BY CAST(FLOOR(key / {s}.0) AS BIGINT) * {qpd} + key % {qpd}
     ),
     qh_cells AS (
-        SELECT pid, cell, SUM(n) AS n, COUNT(*) AS hh
-        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM qh_hh) t
-        GROUP BY pid, cell
+        SELECT CAST(FLOOR(cell / {c * qpd}.0) AS BIGINT) AS pid,
+               CAST(FLOOR(cell / {qpd}.0) AS BIGINT) % {c} AS cid, cell % {qpd} AS qh, {per_type}
+        FROM (
+            SELECT (CAST(FLOOR(k / {c * qpd}.0) AS BIGINT) % {n_p}) * {c * qpd} + k % {c * qpd}
+                   AS cell, {cols}
+            FROM qhm WHERE CAST(FLOOR(k / {qpd}.0) AS BIGINT) % {c} < {n_pub}
+        ) t
+        GROUP BY cell
+    ),
+    dp_hh AS (
+        SELECT CAST(FLOOR(q.k / {qpd}.0) AS BIGINT) * {ndp} + dp.dpi AS k, {masks.ors("q.")}
+        FROM qhm q JOIN dayparts dp ON dp.qh = q.k % {qpd}
+        WHERE CAST(FLOOR(q.k / {qpd}.0) AS BIGINT) % {c} < {n_pub}
+        GROUP BY CAST(FLOOR(q.k / {qpd}.0) AS BIGINT) * {ndp} + dp.dpi
     ),
     dp_cells AS (
-        SELECT pid, cell, SUM(n) AS n, COUNT(*) AS hh
-        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM dp_hh) t
-        GROUP BY pid, cell
+        SELECT CAST(FLOOR(cell / {c * ndp}.0) AS BIGINT) AS pid,
+               CAST(FLOOR(cell / {ndp}.0) AS BIGINT) % {c} AS cid, cell % {ndp} AS dpi, {hh_type}
+        FROM (
+            SELECT (CAST(FLOOR(k / {c * ndp}.0) AS BIGINT) % {n_p}) * {c * ndp} + k % {c * ndp}
+                   AS cell, {cols}
+            FROM dp_hh
+        ) t
+        GROUP BY cell
+    ),
+    dp_n AS (
+        SELECT q.pid, q.cid, dp.dpi, {n_sum}
+        FROM qh_cells q JOIN dayparts dp ON dp.qh = q.qh
+        GROUP BY q.pid, q.cid, dp.dpi
+    ),
+    period_hh AS (
+        SELECT CAST(FLOOR(k / {ndp}.0) AS BIGINT) AS k, {masks.ors()}
+        FROM dp_hh GROUP BY CAST(FLOOR(k / {ndp}.0) AS BIGINT)
     ),
     period_cells AS (
-        SELECT pid, cell AS cid, SUM(n) AS n, COUNT(*) AS hh
-        FROM (SELECT k % {n_p} AS pid, CAST(FLOOR(k / {h}.0) AS BIGINT) AS cell, n FROM period_hh) t
-        GROUP BY pid, cell
+        SELECT CAST(FLOOR(cell / {c}.0) AS BIGINT) AS pid, cell % {c} AS cid,
+               SUM({masks.flag(masks.every)}) AS hh
+        FROM (
+            SELECT (CAST(FLOOR(k / {c}.0) AS BIGINT) % {n_p}) * {c} + k % {c} AS cell, {cols}
+            FROM period_hh
+        ) t
+        GROUP BY cell
     ),
-    hut_slots AS (
-        SELECT pid, slot, COUNT(*) AS n
-        FROM (SELECT CAST(FLOOR(k / {s}.0) AS BIGINT) % {n_p} AS pid, k % {s} AS slot FROM hut_hh) t
-        GROUP BY pid, slot
+    period_n AS (
+        SELECT pid, cid, {period_n} AS n FROM qh_cells GROUP BY pid, cid
+    ),
+    hut_hh AS (
+        SELECT CAST(FLOOR(k / {c * qpd}.0) AS BIGINT) * {qpd} + k % {qpd} AS k, {masks.ors()}
+        FROM qhm GROUP BY CAST(FLOOR(k / {c * qpd}.0) AS BIGINT) * {qpd} + k % {qpd}
     ),
     hut AS (
-        SELECT u.pid, p.dti, u.slot - {qpd} * (p.day_index - {layout.first_day}) AS qh,
-               SUM(u.n) AS n
-        FROM hut_slots u
-        JOIN period p
-            ON p.day_index = {layout.first_day} + CAST(FLOOR(u.slot / {qpd}.0) AS BIGINT)
-        GROUP BY u.pid, p.dti, u.slot - {qpd} * (p.day_index - {layout.first_day})
+        SELECT CAST(FLOOR(cell / {qpd}.0) AS BIGINT) AS pid, cell % {qpd} AS qh, {hut_type}
+        FROM (
+            SELECT (CAST(FLOOR(k / {qpd}.0) AS BIGINT) % {n_p}) * {qpd} + k % {qpd} AS cell, {cols}
+            FROM hut_hh
+        ) t
+        GROUP BY cell
     )
-    SELECT 0 AS part, pid, CAST(FLOOR(cell / {2 * qpd}.0) AS BIGINT) AS cid,
-           CAST(FLOOR(cell / {qpd}.0) AS BIGINT) % 2 AS dti, cell % {qpd} AS bucket, n, hh
-    FROM qh_cells
+    SELECT part, pid, cid, dti, bucket, CAST(n AS BIGINT) AS n, CAST(hh AS BIGINT) AS hh FROM (
+    {qh_parts}
     UNION ALL
-    SELECT 1 AS part, pid, CAST(FLOOR(cell / {2 * ndp}.0) AS BIGINT) AS cid,
-           CAST(FLOOR(cell / {ndp}.0) AS BIGINT) % 2 AS dti, cell % {ndp} AS bucket, n, hh
-    FROM dp_cells
+    {dp_parts}
     UNION ALL
-    SELECT 2 AS part, pid, cid, -1 AS dti, -1 AS bucket, n, hh FROM period_cells
+    SELECT 2 AS part, a.pid, a.cid, -1 AS dti, -1 AS bucket, a.n, COALESCE(b.hh, 0) AS hh
+    FROM period_n a LEFT JOIN period_cells b ON b.pid = a.pid AND b.cid = a.cid
+    WHERE a.n > 0
     UNION ALL
-    SELECT 3 AS part, pid, -1 AS cid, dti, qh AS bucket, n, 0 AS hh FROM hut"""
+    {hut_parts}
+    ) t"""
 
 
 _SEGMENT_CELLS_SQL = """
@@ -698,13 +857,12 @@ def _viewership(
     # table is built once (materialised where the engine can) and feeds every
     # grain, and the viewing rows are read once.
     pattern_cells = engine.query(
-        _pattern_cells_sql(engine.dialect, layout, credit_minutes * 60, credits_per_day),
+        _pattern_cells_sql(engine.dialect, layout, days, credit_minutes * 60, credits_per_day),
         {
             "viewing": viewing,
             "households": grouped.households,
             "channel_ids": channel_ids,
             "offsets": offsets_table(days),
-            "period": period_table(days),
             "dayparts": dayparts,
         },
     )

@@ -394,3 +394,58 @@ def test_many_segments_fall_back_to_one_pattern_per_household(
     channels = ["c1", "c2", "c3"]
     fast = compute_viewership(assignments, events, channels=channels, engine=engine)
     assert_same_cells(fast, reference_viewership(assignments, events, channels=channels))
+
+
+def test_an_event_inside_a_long_one_shares_its_slots_with_it(engine: DuckDBEngine) -> None:
+    # c1's 20:40-20:46 event follows a short one (20:10-20:12) but still lies
+    # inside the 20:00-21:00 event two rows back: it is summed with it, never
+    # credited on its own as well.
+    events = [
+        ("h1", "c1", "03-04 20:00", "03-04 21:00"),
+        ("h1", "c1", "03-04 20:10", "03-04 20:12"),
+        ("h1", "c1", "03-04 20:40", "03-04 20:46"),
+        ("h1", "c1", "03-04 22:00", "03-04 22:06"),  # shares nothing: credited alone
+    ]
+    cells = run(engine, events)
+    assert credited_qhs(cells) == {80: 1.0, 81: 1.0, 82: 1.0, 83: 1.0, 88: 1.0}
+    assert cell(cells, quarter_hour=82)["contributors"] == 1
+    slow = reference_viewership(
+        assign({"A": ["h1"]}), viewing(events), channels=["c1", "c2"], period=[MONDAY]
+    )
+    assert_same_cells(cells, slow)
+
+
+def test_periods_longer_than_one_day_mask_agree_with_reference(
+    engine: DuckDBEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two days per mask block, so the random world's days span several blocks,
+    # as a period of more than 62 days would.
+    monkeypatch.setattr(aggregation, "_MASK_DAYS", 2)
+    assignments, events = random_world(5)
+    channels = ["c1", "c2", "c3"]
+    fast = compute_viewership(assignments, events, channels=channels, engine=engine)
+    assert_same_cells(fast, reference_viewership(assignments, events, channels=channels))
+
+
+def test_credits_per_day_keeps_the_earliest_credits_of_a_busy_day(engine: DuckDBEngine) -> None:
+    events = [
+        ("h1", "c1", "03-04 20:00", "03-04 20:30"),  # qh 80 and 81 on c1
+        ("h1", "c2", "03-04 20:00", "03-04 20:15"),  # qh 80 on c2: ties with c1 at 80
+        ("h1", "c2", "03-05 21:00", "03-05 21:15"),  # Tuesday: a day of its own
+        ("h2", "c1", "03-04 21:00", "03-04 21:45"),  # three credits, under no cap of 3
+    ]
+    cells = compute_viewership(
+        assign({"A": ["h1", "h2"]}),
+        viewing(events),
+        channels=["c1", "c2"],
+        engine=engine,
+        period=[MONDAY, WEEK[1]],
+        credits_per_day=2,
+    )
+    # h1 keeps (80, c1) and (80, c2) on Monday, drops (81, c1); h2 keeps 84 and 85.
+    per_day = {k: v * 2 for k, v in credited_qhs(cells).items()}
+    assert per_day == {80: 1.0, 84: 1.0, 85: 1.0}
+    assert {k: v * 2 for k, v in credited_qhs(cells, channel="c2").items()} == {80: 1.0, 84: 1.0}
+    hut = cell(cells, channel="c1", quarter_hour=80)
+    assert hut["share"] == pytest.approx(100.0)  # h1 counts once in HUT at 80
+    assert cell(cells, grain="period", day_type="all", daypart="all")["reach_households"] == 2

@@ -4,7 +4,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: all demo test test-fast lint typecheck unit unit-fast audit quality bench browser clean
+# `make venv`: just the environment (.venv), for the tutorial and the party commands.
+.PHONY: all venv demo test test-fast lint typecheck unit unit-fast audit quality bench browser clean
 
 all: test
 
@@ -13,6 +14,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,spark]'
 	@touch $(STAMP)
+
+venv: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

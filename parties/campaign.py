@@ -212,7 +212,8 @@ def tokenize(
                 progress=progress,
             )
     again = " (finished an interrupted run)" if resumed is not None else ""
-    out.print(f"tokenized {table.num_rows:,} voters{again}; segments: {sizes}")
+    listed = ", ".join(f"{name} {count:,}" for name, count in sizes.items())
+    out.print(f"tokenized {table.num_rows:,} voters{again}; voters per segment: {listed}")
     for overlap in near_duplicate_segments(masks):
         out.print(
             f"warning: segments {overlap.first} and {overlap.second} share "

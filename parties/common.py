@@ -444,6 +444,31 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
             from linkage.release import load_orgs  # the provider's alone: DP libraries
 
             registry = load_orgs(h.orgs_path).register(theirs.fingerprint, org)
+        elif role == "provider" and theirs.role == "campaign":
+            from linkage.release import load_orgs
+
+            if theirs.fingerprint not in load_orgs(h.orgs_path).cards:
+                # Without an organisation its releases have no budget to spend:
+                # refused here, not after aggregate has read the viewing log.
+                raise StateError(
+                    "a campaign card needs its organisation at the provider (one privacy "
+                    "budget per organisation)",
+                    hint=f"run `narwhal provider trust --home {home} {card} --org NAME`",
+                )
+        if theirs.role in ("campaign", "matcher", "provider") and theirs.role != role:
+            others = [
+                p
+                for p in h.contacts.glob(f"{theirs.role}-*.json")
+                if p.name != f"{theirs.role}-{theirs.fingerprint}.json"
+            ]
+            if others and theirs.role != "campaign":
+                # Each step needs exactly one matcher (and one provider): a second
+                # card would only make the next step fail.
+                raise StateError(
+                    f"this home already trusts a {theirs.role} card ({others[0].name})",
+                    file=str(card),
+                    hint=f"delete {others[0]} first to replace it",
+                )
         target = h.contacts / f"{theirs.role}-{theirs.fingerprint}.json"
         write_card(target, theirs)
         if registry is not None:
@@ -452,6 +477,7 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
             save_orgs(h.orgs_path, registry)
         joined = f" in organisation {org}" if org is not None else ""
         out.print(f"trusted {theirs.role} {theirs.name!r} ({theirs.fingerprint}){joined}")
+        out.print(f"next: `narwhal status --home {home}` says what this party does next")
 
     @app.command(
         "open",

@@ -284,7 +284,7 @@ def aggregate(
         else:
             view, check = sanitize_viewing(raw, period, scan)
         hids = distinct_values(view, "household_id", scan)
-    out.print(f"viewing log: {check.summary()}")
+    out.print(check.summary())
 
     household = households_of(secret, x, assignments.table["hp"].to_pylist(), hids)
     dummies = dummy_pseudonym_mask(secret, x, assignments.table["hp"].to_pylist())

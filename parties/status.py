@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from linkage.errors import InputError
 from linkage.io import ExchangeStatus, PartyHome, exchange_ids, exchange_status
 from linkage.protocol import validate_exchange_id
 from parties.common import out, require_home
@@ -24,7 +25,14 @@ def print_next(home: PartyHome, exchange: str) -> None:
 def show_status(home: Path, exchange: str | None) -> None:
     """Print, per exchange of ``home`` (or just ``exchange``), what it has and what comes next."""
     h = require_home(home)
-    ids = [validate_exchange_id(exchange)] if exchange is not None else exchange_ids(h)
+    known = exchange_ids(h)
+    if exchange is not None and validate_exchange_id(exchange) not in known and known:
+        # A typo'd id would read as "nothing yet" and send the user to start over.
+        raise InputError(
+            "this home has no exchange of that id",
+            hint=f"its exchanges: {', '.join(known)}",
+        )
+    ids = [exchange] if exchange is not None else known
     if not ids:
         first = exchange_status(h, _NO_EXCHANGE)
         _line(f"{first.role} home {h.root}: no exchange yet")

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from linkage.encode import LinkageSchema, ResolutionMode
 from linkage.engine import Engine
+from linkage.errors import InputError
 from linkage.match.blocking import BlockAdvice, Candidates, candidate_pairs, max_block_advice
 from linkage.match.comparison import (
     Comparison,
@@ -631,6 +632,18 @@ def link_records(
         codes.append("max-block")
         warnings.append(block_message)
     features = settings.features or comparison_features(a_cols.schema, b_cols.schema)
+    absent = [
+        f.column
+        for f in features
+        if f.column not in a_cols.schema.names or f.column not in b_cols.schema.names
+    ]
+    if absent:
+        raise InputError(
+            "the token files lack a comparison the linkage schema names: they were made "
+            "with another schema",
+            column=absent[0],
+            hint="give `matcher link` the --schema both tokenizers used",
+        )
     model: FittedModel | None = None
     threshold = settings.threshold if settings.threshold is not None else 0.5
     expected = np.zeros(n_a, dtype=np.float64)

@@ -236,3 +236,14 @@ def test_completeness_corrects_for_passes_the_seed_agrees_on_by_design() -> None
         as_columns(a), as_columns(b), ["bk_name"], sources, ["mk_name"], seed,
         (found, found, np.ones(100)), 100.0,
     ) == 1.0  # fmt: skip
+
+
+def test_token_files_of_another_schema_are_refused_in_one_line(engine: DuckDBEngine) -> None:
+    from linkage.errors import InputError
+    from linkage.match import Feature, MatchSettings, link_records
+
+    tokens = pa.table({"rid": ["r0", "r1"], "bk_x": [b"a", b"a"]})
+    provider = pa.table({"hp": ["h0", "h1"], "bk_x": [b"a", b"a"]})
+    settings = MatchSettings(weights={}, features=(Feature("clk_missing", "dice"),))
+    with pytest.raises(InputError, match="another schema"):
+        link_records(tokens, provider, engine=engine, settings=settings)

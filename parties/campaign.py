@@ -141,6 +141,15 @@ def tokenize(
     inputs = _inputs_digest(
         table, rules_text, "" if schema is None else read_text(schema), run.key.fingerprint()
     )
+    if force and run.target.is_file():
+        # Same key, same real rows, fresh dummies: the matcher would keep the rows
+        # both messages share (every real one) and strip the dummies.
+        raise StateError(
+            f"exchange {x} already has campaign tokens in {h.outbox}; --force cannot draw them "
+            "again",
+            hint="agree a new exchange id with the provider and tokenize under it: tokens of "
+            "one id drawn twice let the matcher strip the dummy rows",
+        )
     resumed = None if force else _interrupted_run(h, x, inputs, table)
     rules = load_segments(rules_text, columns=column_kinds(table.schema), file=str(segments))
     with out.status("evaluating segments"):
@@ -255,10 +264,17 @@ def _interrupted_run(
     state = h.segment_codes_path(x)
     if not state.is_file():
         return None
-    force = (
-        f"--force starts exchange {x} over and invalidates the campaign-tokens and segments "
-        "messages already sent (a matcher that linked them will not link this id again)"
-    )
+    if h.outbox_message(x, "campaign-tokens").is_file():
+        # Tokens drawn twice under one id let the matcher strip the dummy rows:
+        # past this point only a new exchange id starts over.
+        force = (
+            "to start over, agree a new exchange id with the provider: tokens of one id "
+            "drawn twice let the matcher strip the dummy rows"
+        )
+    else:
+        force = (
+            f"--force starts exchange {x} over and invalidates the segments message already written"
+        )
     recorded = json.loads(read_text(state)).get("inputs")
     if recorded != inputs:
         raise StateError(

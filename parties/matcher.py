@@ -107,7 +107,7 @@ def link(
             inputs, file=str(issued_path)
         )
     else:
-        rates = match_report(result.links, evidence=result.evidence, warnings=result.warning_codes)
+        rates = match_report(result.links, evidence=result.evidence)
         issued = IssuedReport(inputs, rates)
     assignments = result.links.select(["rid", "hp"])
     to_provider = seal(

@@ -119,11 +119,15 @@ def tokenize(
     x = validate_exchange_id(exchange)
     h = require_home(home)
     sent = h.outbox_message(x, "provider-tokens")
-    if sent.is_file() and not force:
+    if sent.is_file():
+        # The same key (it is the exchange's) and the same households with fresh
+        # dummies: a matcher holding both messages keeps the rows they share,
+        # every real one and no dummy, and the count-signature defence is gone.
         raise StateError(
             f"exchange {x} is already tokenized; send {sent} to the matcher",
-            hint="--force tokenizes it again and invalidates the provider-tokens already sent "
-            "(a matcher that linked them will not link this id again)",
+            hint="to start over, agree a new exchange id with the campaign: tokens of one "
+            "id drawn twice let the matcher strip the dummy rows"
+            + (" (--force cannot)" if force else ""),
         )
     run = TokenRun.start(h, x, "provider-tokens", "b", peer="campaign")
     secret = load_secret(h.secret_path)

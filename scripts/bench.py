@@ -505,7 +505,7 @@ def stage_link_fuzzy(work: Path) -> tuple[int, str, float, Json]:
         for (name, t), later in zip(marks, [*(t for _, t in marks[1:]), end], strict=True)
     }
     pq.write_table(outcome.links, work / "links.parquet")
-    report = match_report(outcome.links, evidence=outcome.evidence, warnings=outcome.warning_codes)
+    report = match_report(outcome.links, evidence=outcome.evidence)
     pq.write_table(report, work / "match_report.parquet")
     extra = {
         "link_records_seconds": round(end - t0, 3),

@@ -115,9 +115,34 @@ def _lifetime_cap(entry: Mapping[str, object]) -> float | None:
     return None
 
 
+def uncharged_reports(ex: Exchange, entries: Sequence[Mapping[str, object]]) -> list[str]:
+    """Exchanges with a match report (issued by the matcher or held by the campaign) no ledger
+    entry charged.
+
+    The ledger charges a report with its exchange's first release, so a campaign
+    that never asks for one gets fresh report noise per exchange for free.
+    """
+    state = ex.homes["matcher"].root / "state"
+    issued = {p.parent.name for p in state.glob("*/match-report.json")} if state.is_dir() else set()
+    issued |= {o.manifest.exchange_id for _, o in messages_of_kind(ex, "match-report")}
+    charged = {str(e.get("exchange")) for e in entries}
+    return sorted(issued - charged)
+
+
 def audit_privacy_spent(ex: Exchange, world: Path) -> CheckResult:
-    """Rho spent per campaign organisation, as (epsilon, delta); FAIL over a recorded cap."""
+    """Rho spent per campaign organisation, as (epsilon, delta); FAIL over a recorded cap,
+    and on a match report no release charged."""
     entries = _entries(ex)
+    # Without a ledger nothing was released and the check below skips; with one,
+    # every exchange the matcher reported on must be in it.
+    free = uncharged_reports(ex, entries) if entries is not None else []
+    if free:
+        return CheckResult(
+            "privacy-spent",
+            False,
+            f"{len(free)} match report(s) never charged to any budget (no release of their "
+            f"exchange): {', '.join(free[:3])}" + (" ..." if len(free) > 3 else ""),
+        )
     if entries is None:
         if _releases(ex):
             return CheckResult("privacy-spent", False, "viewership released but no provider ledger")

@@ -105,3 +105,16 @@ def test_no_release_is_skipped_never_passed(exchange_copy: Exchange) -> None:
         result = check(ex, exchange_copy.world)
         assert result.status == "SKIP", result.detail
         assert result.passed and result.skipped
+
+
+def test_a_match_report_no_release_charged_fails(exchange_copy: Exchange) -> None:
+    # A second exchange the matcher reported on and the provider never released:
+    # its report's rho is in no ledger, so the campaign had fresh noise for free.
+    matcher = PartyHome(exchange_copy.home("matcher"))
+    issued = next((matcher.root / "state").glob("*/match-report.json"))
+    other = matcher.issued_report_path("never-released")
+    other.parent.mkdir(parents=True)
+    other.write_text(issued.read_text())
+    result = audit_privacy_spent(load_exchange(homes_of(exchange_copy)), exchange_copy.world)
+    assert not result.passed
+    assert "never-released" in result.detail

@@ -39,11 +39,12 @@ world, the scripts' own worlds) still build it, and say why.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -220,23 +221,47 @@ class Exchange:
         return Exchange(dst, self.exchange_id)
 
 
+def built_once(
+    tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]
+) -> Path:
+    """A read-only directory ``build`` fills once per test run, shared by every xdist worker.
+
+    Under ``pytest -n`` each worker has its own session, and each used to
+    build the world and the completed exchange again (four times on four
+    workers). The first worker to get the lock builds; the others wait and
+    reuse it. A build that failed leaves no ``.built`` mark and is redone.
+    """
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's directory, above every worker's
+    target = root / f"shared-{name}"
+    with (root / f"shared-{name}.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (target / ".built").exists():
+            shutil.rmtree(target, ignore_errors=True)
+            target.mkdir(parents=True)
+            build(target)
+            (target / ".built").touch()
+    return target
+
+
 @pytest.fixture(scope="session")
 def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's synthetic world (read-only)."""
-    path = tmp_path_factory.mktemp("world") / "world"
-    ok(
-        "synth", "--out", path, "--voters", str(WORLD_VOTERS), "--days", str(WORLD_DAYS),
-        "--seed", str(WORLD_SEED),
-    )  # fmt: skip
-    return path
+
+    def build(root: Path) -> None:
+        ok(
+            "synth", "--out", root / "world", "--voters", str(WORLD_VOTERS),
+            "--days", str(WORLD_DAYS), "--seed", str(WORLD_SEED),
+        )  # fmt: skip
+
+    return built_once(tmp_path_factory, "world", build) / "world"
 
 
 @pytest.fixture(scope="session")
 def introduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Three homes that trust each other and hold nothing else (read-only; copy to use)."""
-    root = tmp_path_factory.mktemp("introduced")
-    introduce(root, "test")
-    return root
+    return built_once(tmp_path_factory, "introduced", lambda root: introduce(root, "test"))
 
 
 @pytest.fixture
@@ -250,7 +275,17 @@ def exchange(
     world_dir: Path, introduced: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Exchange:
     """The completed exchange (read-only: use :func:`exchange_copy` to change anything)."""
-    ex = Exchange(copy_homes(introduced, tmp_path_factory.mktemp("exchange")))
+    return Exchange(
+        built_once(
+            tmp_path_factory, "exchange", lambda root: _complete(root, world_dir, introduced)
+        )
+        / "exchange"
+    )
+
+
+def _complete(root: Path, world_dir: Path, introduced: Path) -> None:
+    """Run the whole exchange in ``root/exchange``: every step, every delivery."""
+    ex = Exchange(copy_homes(introduced, root / "exchange"))
     ex.world.symlink_to(world_dir, target_is_directory=True)
     x, w = ex.exchange_id, ex.world
     # The two sides tokenize independently (each in its own home), so at once.
@@ -292,7 +327,6 @@ def exchange(
     # The campaign countersigned the provider's ledger head; the matcher witnesses it.
     ex.deliver_receipt("campaign", "matcher")
     ok("matcher", "witness", "--home", ex.home("matcher"), "--receipt", ex.receipt("matcher"))
-    return ex
 
 
 @pytest.fixture

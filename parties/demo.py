@@ -280,7 +280,10 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
     for text in runner.shown:
         # The plan command's own tables, printed as it rendered them.
         out.out(text.rstrip("\n"), highlight=False)
-    out.print(f"Report directory: {report_dir}   Audit: python scripts/audit.py {root}")
+    audit = " ".join(
+        f"--{part} {root / part}" for part in ("campaign", "matcher", "provider", "world")
+    )
+    out.print(f"Report directory: {report_dir}   Audit: narwhal audit {audit}")
     out.print(f"demo finished in {elapsed:.0f}s")
     atomic_write_text(root / "summary.txt", f"mean_abs_error={err.mean_abs_error:.6f}\n")
     out.print(

@@ -36,11 +36,32 @@ say so in its own ``[blocking]`` table.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-__all__ = ["default_blocking"]
+__all__ = ["default_blocking", "first_of_each_type"]
 
 Part = tuple[str, str]
+
+
+def first_of_each_type(
+    fields: Sequence[tuple[str, tuple[str, ...]]],
+) -> tuple[dict[str, tuple[str, ...]], Callable[..., str | None]]:
+    """The first field of each type (its outputs), and a lookup of its main column.
+
+    ``column("surname", "full_name")`` is the first output column of the
+    first type named that the schema has, or None.
+    """
+    first: dict[str, tuple[str, ...]] = {}
+    for kind, outputs in fields:
+        first.setdefault(kind, outputs)
+
+    def column(*kinds: str) -> str | None:
+        for kind in kinds:
+            if kind in first:
+                return first[kind][0]
+        return None
+
+    return first, column
 
 
 def default_blocking(
@@ -55,16 +76,7 @@ def default_blocking(
         ``(pass name, ((column, transform), ...))`` per pass, in the table's
         order; empty when no rule fits.
     """
-    first: dict[str, tuple[str, ...]] = {}
-    for kind, outputs in fields:
-        first.setdefault(kind, outputs)
-
-    def column(*kinds: str) -> str | None:
-        for kind in kinds:
-            if kind in first:
-                return first[kind][0]
-        return None
-
+    first, column = first_of_each_type(fields)
     surname = column("surname")
     given = column("given_name")
     full = column("full_name") if not (surname or given) else None

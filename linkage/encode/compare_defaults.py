@@ -32,6 +32,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from linkage.encode.blocking_defaults import first_of_each_type
+
 __all__ = ["default_compare"]
 
 Member = tuple[str, int, int, bool]
@@ -49,16 +51,7 @@ def default_compare(fields: Sequence[tuple[str, tuple[str, ...]]]) -> list[Compa
     Returns:
         ``(name, method, members)`` per comparison; empty when no rule fits.
     """
-    first: dict[str, tuple[str, ...]] = {}
-    for kind, outputs in fields:
-        first.setdefault(kind, outputs)
-
-    def column(*kinds: str) -> str | None:
-        for kind in kinds:
-            if kind in first:
-                return first[kind][0]
-        return None
-
+    first, column = first_of_each_type(fields)
     given, surname, full = column("given_name"), column("surname"), column("full_name")
     year: Member | None = None
     date: str | None = None

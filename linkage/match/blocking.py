@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from linkage.engine import Engine
 from linkage.errors import InputError
+from linkage.match.comparison import token_codes
 from linkage.tables import ROW
 
 __all__ = [
@@ -264,14 +265,8 @@ def _block_sizes(
     column_a: pa.ChunkedArray, column_b: pa.ChunkedArray
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """Per record its block id on each side (-1: null), and each block's pair count."""
-    both = pa.concat_arrays(
-        [column_a.combine_chunks().cast(pa.binary()), column_b.combine_chunks().cast(pa.binary())]
-    )
-    codes = np.asarray(
-        both.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False), np.int64
-    )
-    code_a, code_b = codes[: len(column_a)], codes[len(column_a) :]
-    width = int(codes.max()) + 1 if codes.size else 0
+    code_a, code_b = token_codes(column_a.combine_chunks(), column_b.combine_chunks())
+    width = int(max(code_a.max(initial=-1), code_b.max(initial=-1))) + 1
     n_a = np.bincount(code_a[code_a >= 0], minlength=width)
     n_b = np.bincount(code_b[code_b >= 0], minlength=width)
     return code_a, code_b, (n_a * n_b).astype(np.int64)

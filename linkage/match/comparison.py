@@ -42,6 +42,7 @@ __all__ = [
     "comparison_features",
     "comparison_vectors",
     "default_threads",
+    "token_codes",
 ]
 
 Kind = Literal["dice", "exact"]
@@ -109,7 +110,7 @@ def _dice_levels(
     return levels.astype(np.int8), np.where(no_a | no_b, 0.0, scores)
 
 
-def _token_codes(tok_a: pa.Array, tok_b: pa.Array) -> tuple[IntArray, IntArray]:
+def token_codes(tok_a: pa.Array, tok_b: pa.Array) -> tuple[IntArray, IntArray]:
     """Dense ids of the token values, shared across sides; -1 = missing."""
     both = pa.concat_arrays([tok_a, tok_b]).cast(pa.binary())
     codes = both.dictionary_encode().indices.fill_null(-1).to_numpy(zero_copy_only=False)
@@ -132,7 +133,7 @@ def _value_frequencies(column_a: pa.Array, column_b: pa.Array) -> tuple[FloatArr
     filter hold one normalised value. The matcher counts what it already
     holds; nothing new is learned by it or sent.
     """
-    code_a, code_b = _token_codes(column_a, column_b)
+    code_a, code_b = token_codes(column_a, column_b)
     both = np.concatenate([code_a, code_b])
     seen = both[both >= 0]
     if seen.size == 0:
@@ -162,7 +163,7 @@ class _Comparator:
             self.empty_a = popcounts(self.clk_a) == 0
             self.empty_b = popcounts(self.clk_b) == 0
         else:
-            self.code_a, self.code_b = _token_codes(
+            self.code_a, self.code_b = token_codes(
                 column_a.combine_chunks(), column_b.combine_chunks()
             )
 

@@ -27,7 +27,7 @@ import ctypes
 import ctypes.util
 import dataclasses
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -588,34 +588,35 @@ def link_records(
 
     progress("blocking", 0, None)
     blocking = [c for c in a_cols.schema.names if c.startswith("bk_") and c in b_cols.schema.names]
-    b_block = b_cols.read(blocking)
+    # Each side's blocking columns are read once, for the passes, the seed's
+    # completeness and the max_block advice, then let go.
+    a_block, b_block = a_cols.read(blocking), b_cols.read(blocking)
     if settings.mode == "many_to_one":
         # Exact links are final here (resolution only considers records the
         # exact stage left), so blocking skips them: at 8M voters that is
         # 58% fewer candidate pairs to compare and hold.
         open_rows = np.flatnonzero(link_b < 0)
         found = candidate_pairs(
-            a_cols.read(blocking).take(pa.array(open_rows)),
+            a_block.take(pa.array(open_rows)),
             b_block,
             engine=engine,
             max_block=settings.max_block,
         )
         candidates = dataclasses.replace(found, ia=open_rows[found.ia], n_a=n_a)
     else:
-        candidates = candidate_pairs(
-            a_cols.read(blocking), b_block, engine=engine, max_block=settings.max_block
-        )
-    found_seed = _seed_found(a_cols, b_block, blocking, seed_a, seed_b)
+        candidates = candidate_pairs(a_block, b_block, engine=engine, max_block=settings.max_block)
+    # The seed (exact links) is found without blocking, so the share a pass
+    # pairs measures what blocking misses; seed pairs are cleaner than most,
+    # so it leans high (see _split_completeness).
+    found_seed = _agreements(a_block.select, b_block.select, blocking, seed_a, seed_b).any(axis=1)
     completeness = float(found_seed.mean()) if found_seed.size else 1.0
     # Per exact link (when the exact links are the seed), whether blocking
     # pairs it too: the match report measures pair completeness from these.
     seed_blocked = np.full(n_a, -1, dtype=np.int8)
     if seed_is_exact:
         seed_blocked[seed_a] = found_seed
-    advice = max_block_advice(
-        a_cols.read(blocking), b_block, seed_a, seed_b, max_block=settings.max_block
-    )
-    del b_block
+    advice = max_block_advice(a_block, b_block, seed_a, seed_b, max_block=settings.max_block)
+    del a_block, b_block
     _release_memory()
     ia, ib = candidates.ia, candidates.ib
     warnings: list[str] = []
@@ -853,12 +854,12 @@ def _key_collisions(
     of records without a match, it is the exact link's chance of being wrong.
     """
     wrong = np.ones(ea.size, dtype=np.float64)
-    for key in keys:
+    agree = _agreements(a.select, b.select, keys, ea, eb)
+    for j, key in enumerate(keys):
         rate = _repeat_share(b[key])
         if one_to_one:
             rate = max(rate, _repeat_share(a[key]))
-        agree = pc.fill_null(pc.equal(a[key].take(pa.array(ea)), b[key].take(pa.array(eb))), False)
-        hit = np.asarray(agree.to_numpy(zero_copy_only=False), dtype=bool)
+        hit = agree[:, j]
         wrong[hit] = np.minimum(wrong[hit], rate)
     return wrong
 
@@ -871,19 +872,22 @@ def _repeat_share(column: pa.ChunkedArray) -> float:
 
 
 def _agreements(
-    a_cols: Columns,
-    b_cols: Columns,
-    passes: Sequence[str],
+    read_a: Callable[[list[str]], pa.Table],
+    read_b: Callable[[list[str]], pa.Table],
+    columns: Sequence[str],
     ia: npt.NDArray[np.int64],
     ib: npt.NDArray[np.int64],
 ) -> npt.NDArray[np.bool_]:
-    """``(pairs, passes)``: whether each pair shares each pass's blocking value."""
-    out = np.zeros((ia.size, len(passes)), dtype=bool)
-    if ia.size == 0 or not passes:
+    """``(pairs, columns)``: whether each pair holds one (non-null) token in each column.
+
+    ``read_a`` / ``read_b`` read named columns (``Columns.read``, ``Table.select``).
+    """
+    out = np.zeros((ia.size, len(columns)), dtype=bool)
+    if ia.size == 0 or not columns:
         return out
-    a_side = a_cols.read(list(passes)).take(pa.array(ia))
-    b_side = b_cols.read(list(passes)).take(pa.array(ib))
-    for j, name in enumerate(passes):
+    a_side = read_a(list(columns)).take(pa.array(ia))
+    b_side = read_b(list(columns)).take(pa.array(ib))
+    for j, name in enumerate(columns):
         same = pc.fill_null(pc.equal(a_side[name], b_side[name]), False)
         out[:, j] = np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
     return out
@@ -918,39 +922,15 @@ def _split_completeness(
     others = [j for j, p in enumerate(known) if not sources[p] <= key_fields]
     if not key_fields or not by_key or not others or seed[0].size == 0:
         return 1.0
-    seed_agree = _agreements(a_cols, b_cols, known, seed[0], seed[1])
+    seed_agree = _agreements(a_cols.read, b_cols.read, known, seed[0], seed[1])
     miss = float((~seed_agree[:, others].any(axis=1)).mean())
     if miss >= 1.0:
         return 0.0
     ia, ib, posterior = found
-    agree = _agreements(a_cols, b_cols, known, ia, ib)
+    agree = _agreements(a_cols.read, b_cols.read, known, ia, ib)
     only_others = agree[:, others].any(axis=1) & ~agree[:, by_key].any(axis=1)
     lost = float(posterior[only_others].sum()) * miss / (1.0 - miss)
     return open_expected / (open_expected + lost) if open_expected + lost > 0 else 1.0
-
-
-def _seed_found(
-    a_cols: Columns,
-    b_block: pa.Table,
-    blocking: Sequence[str],
-    seed_a: npt.NDArray[np.int64],
-    seed_b: npt.NDArray[np.int64],
-) -> npt.NDArray[np.bool_]:
-    """Per seed pair, whether it agrees on some blocking pass: blocking's pair completeness.
-
-    The seed (exact links) is found without blocking, so it measures what the
-    passes would have missed; it ignores ``max_block``, and seed pairs are
-    cleaner than most, so the estimate leans high.
-    """
-    found = np.zeros(seed_a.size, dtype=bool)
-    if seed_a.size == 0 or not blocking:
-        return found
-    a_seed = a_cols.read(list(blocking)).take(pa.array(seed_a))
-    b_seed = b_block.take(pa.array(seed_b))
-    for name in blocking:
-        same = pc.fill_null(pc.equal(a_seed[name], b_seed[name]), False)
-        found |= np.asarray(same.to_numpy(zero_copy_only=False), dtype=bool)
-    return found
 
 
 def assignments_from_links(campaign: pa.Table, links: pa.Table, *, engine: Engine) -> pa.Table:

@@ -286,13 +286,7 @@ class TokenRun:
             unique=id_column,
             # A column a custom schema reads is typed by its field (a birth date
             # given as text is parsed, messy or not), not by its name.
-            kinds=INPUT_COLUMN_KINDS
-            if schema is None
-            else {
-                k: v
-                for k, v in INPUT_COLUMN_KINDS.items()
-                if k not in link_schema.side_columns(self.side)
-            },
+            kinds=INPUT_COLUMN_KINDS if schema is None else link_schema.input_kinds(self.side),
         )
         return link_schema, table
 

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 import typer
 
 from linkage.encode import Side, lint_schema, load_schema
-from linkage.io import INPUT_COLUMN_KINDS, read_input_table, read_text
+from linkage.io import read_input_table, read_text
 from parties.common import NarwhalApp, out
 
 app = NarwhalApp(
@@ -52,12 +52,10 @@ def check(
     """
     schema = load_schema(read_text(schema_file), file=str(schema_file))
     chosen: Side = side
-    read = set(schema.side_columns(chosen))
     table = read_input_table(
         data,
         required=(),
-        # The schema's columns are typed by their fields (text or native), not by name.
-        kinds={k: v for k, v in INPUT_COLUMN_KINDS.items() if k not in read},
+        kinds=schema.input_kinds(chosen),
     )
     findings = lint_schema(schema, table, chosen)
     for finding in findings:

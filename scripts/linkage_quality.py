@@ -69,7 +69,7 @@ from linkage.encode.blocking_keys import blocking_values
 from linkage.encode.schema import Side
 from linkage.engine import DuckDBEngine
 from linkage.errors import InputError, NarwhalError
-from linkage.io import INPUT_COLUMN_KINDS, read_input_table, read_text
+from linkage.io import read_input_table, read_text
 from linkage.match import (
     LinkOutcome,
     MatchSettings,
@@ -126,14 +126,17 @@ def from_files(a_path: Path, b_path: Path, schema: LinkageSchema, truth_path: Pa
         raise InputError("truth needs two columns (id in a, id in b)", file=str(truth_path))
     col_a, col_b = truth.column_names[0], truth.column_names[1]
     id_a, id_b = id_a or col_a, id_b or col_b
-    # The schema's columns are typed by their fields (a date as text is parsed), not by name.
-    kinds_a = {k: v for k, v in INPUT_COLUMN_KINDS.items() if k not in schema.side_columns("a")}
-    kinds_b = {k: v for k, v in INPUT_COLUMN_KINDS.items() if k not in schema.side_columns("b")}
     a = read_input_table(
-        a_path, required=(id_a, *schema.side_columns("a")), unique=id_a, kinds=kinds_a
+        a_path,
+        required=(id_a, *schema.side_columns("a")),
+        unique=id_a,
+        kinds=schema.input_kinds("a"),
     )
     b = read_input_table(
-        b_path, required=(id_b, *schema.side_columns("b")), unique=id_b, kinds=kinds_b
+        b_path,
+        required=(id_b, *schema.side_columns("b")),
+        unique=id_b,
+        kinds=schema.input_kinds("b"),
     )
     ids_a = [str(x) for x in a[id_a].to_pylist()]
     ids_b = [str(x) for x in b[id_b].to_pylist()]

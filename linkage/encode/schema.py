@@ -44,6 +44,7 @@ from linkage.encode.bloom import BloomSchema, FieldEncoding, Hardening
 from linkage.encode.compare_defaults import default_compare
 from linkage.encode.matchkeys import MatchKeyRecipe
 from linkage.errors import InputError, SchemaError
+from linkage.io import INPUT_COLUMN_KINDS, InputColumnKind
 
 __all__ = [
     "DEFAULT_MAX_BLOCK",
@@ -233,6 +234,16 @@ class LinkageSchema:
     def columns(self) -> tuple[str, ...]:
         """Every normalised column, in field order."""
         return tuple(c for f in self.fields for c in f.outputs)
+
+    def input_kinds(self, side: Side) -> dict[str, InputColumnKind]:
+        """What each raw input column of ``side`` must hold, for :func:`read_input_table`.
+
+        The columns this schema reads are typed by their fields (a birth date
+        given as text is parsed, messy or not), not by the voter file's
+        column names; every other known column keeps its kind.
+        """
+        read = set(self.side_columns(side))
+        return {k: v for k, v in INPUT_COLUMN_KINDS.items() if k not in read}
 
     def side_columns(self, side: Side) -> tuple[str, ...]:
         """Raw columns the schema reads on ``side`` (each once, in field order)."""

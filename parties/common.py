@@ -449,21 +449,17 @@ def _add_common_commands(app: typer.Typer, role: str) -> None:
                     "budget per organisation)",
                     hint=f"run `narwhal provider trust --home {home} {card} --org NAME`",
                 )
-        if theirs.role in ("campaign", "matcher", "provider") and theirs.role != role:
-            others = [
-                p
-                for p in h.contacts.glob(f"{theirs.role}-*.json")
-                if p.name != f"{theirs.role}-{theirs.fingerprint}.json"
-            ]
-            if others and theirs.role != "campaign":
-                # Each step needs exactly one matcher (and one provider): a second
-                # card would only make the next step fail.
+        target = h.contacts / f"{theirs.role}-{theirs.fingerprint}.json"
+        if theirs.role in ("matcher", "provider"):
+            # Each step needs exactly one matcher and one provider (a provider
+            # may serve many campaigns): a second card would fail the next step.
+            others = [p for p in h.contacts.glob(f"{theirs.role}-*.json") if p != target]
+            if others:
                 raise StateError(
                     f"this home already trusts a {theirs.role} card ({others[0].name})",
                     file=str(card),
                     hint=f"delete {others[0]} first to replace it",
                 )
-        target = h.contacts / f"{theirs.role}-{theirs.fingerprint}.json"
         write_card(target, theirs)
         if registry is not None:
             from linkage.release import save_orgs

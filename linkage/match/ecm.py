@@ -69,10 +69,6 @@ _TIE_NATS: Final = 2.0
 """Two fits whose log-likelihoods are this close are equally likely."""
 _RANDOM_STARTS: Final = 12
 """Random starts besides the structured ones (EM on distinct vectors is cheap)."""
-_MONOTONE_NATS: Final = 0.5
-"""Largest fall of the log Bayes factor from one similarity level to the next."""
-_MONOTONE_MIN: Final = 20
-"""Pairs a level needs before its Bayes factor is held to the monotone rule."""
 _PRIOR_STRENGTH: Final = 0.05
 """Pseudo-pairs of the rates' Dirichlet prior: a share of the pairs (m: of the expected matches)."""
 
@@ -200,8 +196,6 @@ class FittedModel:
         warnings: What is wrong with the fit (broken constraints,
             instability, no labelled seed) and what to change; empty when
             the fit passed its checks.
-        warning_codes: One short code per warning (``no-seed``,
-            ``constraints``, ``unstable``), for the match report.
         groups: Feature indices of each model variable (``m`` and ``u``
             are per variable): a joint group's levels are the combinations
             of its members' levels. Empty: one variable per feature.
@@ -214,7 +208,6 @@ class FittedModel:
     log_likelihood: float = 0.0
     warnings: tuple[str, ...] = field(default=())
     groups: tuple[tuple[int, ...], ...] = ()
-    warning_codes: tuple[str, ...] = field(default=())
 
     def log_bayes_factor(self, levels: LevelArray | IntArray) -> FloatArray:
         """Summed log Bayes factors (match vs non-match) of each row of ``levels``."""
@@ -448,49 +441,19 @@ def _broken(
     features: Sequence[Feature],
     patterns: _Patterns,
 ) -> list[str]:
-    """Variables that break a constraint: more agreement must never mean less evidence.
+    """Variables whose full agreement is not more likely among matches (where it occurs).
 
-    Where it occurs, full agreement must be more likely among matches; and
-    along each comparison's own levels (the others held fixed, for a joint)
-    the Bayes factor must not fall as similarity rises, by more than
-    :data:`_MONOTONE_NATS` between levels that enough pairs reach. A fit that
-    calls "name under 0.5 alike" stronger evidence than "0.5-0.7 alike" has
-    split the pairs on something other than identity (often which blocking
-    pass found them).
+    The EM keeps every variable's Bayes factors non-decreasing along its
+    levels (:func:`_monotone`), so a top level that the data wants below
+    another is pooled with it: no evidence at all (``m == u``) is as broken
+    as ``m < u``.
     """
     names = []
     for i, variable in enumerate(variables):
         top = _top(variable, features)
-        present = np.bincount(
-            patterns.index[i][patterns.index[i] >= 0],
-            weights=patterns.counts[patterns.index[i] >= 0],
-            minlength=patterns.sizes[i],
-        )
-        # After the monotone projection a broken top level is pooled with the
-        # level below: no evidence at all (m == u) is as broken as m < u.
-        if present[top] > 0 and fit.m[i][top] <= fit.u[i][top] * (1.0 + 1e-6):
+        present = np.any(patterns.index[i] == top)
+        if present and fit.m[i][top] <= fit.u[i][top] * (1.0 + 1e-6):
             names.append(variable.column)
-            continue
-        ratio = np.log(np.maximum(fit.m[i], 1e-300)) - np.log(np.maximum(fit.u[i], 1e-300))
-        enough = present >= max(_MONOTONE_MIN, 1e-3 * float(patterns.counts.sum()))
-        members = variable.members if isinstance(variable, _Joint) else (-1,)
-        shape = (
-            tuple(features[m].levels - MISSING_LEVELS + 1 for m in members)
-            if isinstance(variable, _Joint)
-            else (patterns.sizes[i],)
-        )
-        grid, ok = ratio.reshape(shape), enough.reshape(shape)
-        for axis, size in enumerate(shape):
-            observed = size - 1 if isinstance(variable, _Joint) else size  # last: missing
-            a = np.take(grid, range(observed), axis=axis)
-            k = np.take(ok, range(observed), axis=axis)
-            drop = np.diff(a, axis=axis) < -_MONOTONE_NATS
-            both = np.take(k, range(observed - 1), axis=axis) & np.take(
-                k, range(1, observed), axis=axis
-            )
-            if np.any(drop & both):
-                names.append(variable.column)
-                break
     return names
 
 
@@ -559,7 +522,6 @@ def fit_model(
     u_all = patterns.rates(patterns.counts)
     p0 = min(max(prior if prior is not None else 0.1, 1e-4), 0.5)
     warnings: list[str] = []
-    codes: list[str] = []
     m_seed: tuple[FloatArray, ...] | None = None
     # Agreement-order starts at several priors and sharpnesses: on a pool the
     # exact stage has already skimmed, the seed's rates can sit in the basin
@@ -593,7 +555,6 @@ def fit_model(
             scale = float(np.exp(rng.normal(0.0, 1.0)))
             candidates.append(_Fit(jitter, u_all, min(max(p0 * scale, 1e-4), 0.5), 0.0))
     else:
-        codes.append("no-seed")
         warnings.append(
             "the model had no labelled seed (fewer than "
             f"{_MIN_SEED} exact-stage links), so its fit is unchecked against known matches: "
@@ -622,7 +583,6 @@ def fit_model(
     best = max(pool, key=lambda f: f.log_likelihood)
     broken = _broken(best, variables, features, patterns)
     if broken:
-        codes.append("constraints")
         warnings.append(
             "the model breaks its constraints: on "
             + ", ".join(broken)
@@ -656,7 +616,6 @@ def fit_model(
         worst, _disagreement(g_best, _posteriors(patterns, boot)[0], patterns.counts, settled)
     )
     if worst > _UNSTABLE:
-        codes.append("unstable")
         warnings.append(
             f"the model fit is unstable: another start or a bootstrap of the pairs reverses "
             f"{worst:.0%} of the links. Add a comparison that "
@@ -676,7 +635,6 @@ def fit_model(
         best.log_likelihood,
         tuple(warnings),
         tuple(groups),
-        tuple(codes),
     )
 
 

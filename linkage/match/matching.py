@@ -334,9 +334,6 @@ class LinkOutcome:
             the matcher's terminal, never values.
         block_advice: What ``max_block`` costs on this data and the cap it
             suggests (:func:`linkage.match.blocking.max_block_advice`).
-        warning_codes: One short code per warning (``blocking``, ``max-block``,
-            ``no-seed``, ``constraints``, ``unstable``): what the match
-            report carries.
     """
 
     links: pa.Table
@@ -352,7 +349,6 @@ class LinkOutcome:
     est_recall: float
     est_pair_completeness: float = 1.0
     warnings: tuple[str, ...] = ()
-    warning_codes: tuple[str, ...] = ()
     block_advice: BlockAdvice | None = None
 
 
@@ -620,9 +616,7 @@ def link_records(
     _release_memory()
     ia, ib = candidates.ia, candidates.ib
     warnings: list[str] = []
-    codes: list[str] = []
     if completeness < _LOW_COMPLETENESS:
-        codes.append("blocking")
         warnings.append(
             f"blocking pairs only about {completeness:.0%} of the exact stage's links; "
             "true pairs outside every blocking pass are never compared: add a [blocking] "
@@ -630,7 +624,6 @@ def link_records(
         )
     block_message = advice.message() if advice is not None else None
     if block_message is not None:
-        codes.append("max-block")
         warnings.append(block_message)
     features = settings.features or comparison_features(a_cols.schema, b_cols.schema)
     absent = [
@@ -685,7 +678,6 @@ def link_records(
             settled=float(ea.size),
         )
         warnings[:0] = model.warnings
-        codes[:0] = model.warning_codes
         log_bf = model.log_bayes_factor(levels)
         if tf_change is not None:
             log_bf += tf_change
@@ -824,7 +816,6 @@ def link_records(
         else 0.0,
         est_pair_completeness=completeness,
         warnings=tuple(warnings),
-        warning_codes=tuple(codes),
         block_advice=advice,
     )
 

@@ -1,9 +1,10 @@
 """Reference data for the synthetic world, loaded once from ``linkage/data``.
 
-Names, streets, cities and channels are package resources (CSV with ``#``
-comments); :func:`load_reference` turns them into sampling weights indexed the
-way the builders draw: given names by (sex, ethnicity), surnames and cities by
-ethnicity, channels by taste component. Nicknames come from NickNamer.
+Names, streets, cities, TV markets and channels are package resources (CSV
+with ``#`` comments); :func:`load_reference` turns them into sampling weights
+indexed the way the builders draw: given names by (sex, ethnicity), surnames and
+cities by ethnicity, channels by taste component, and each city's market (DMA).
+Nicknames come from NickNamer.
 
 The ethnicity list and the taste components live here because the weight
 tables are indexed by them; the builders import the indices from here.
@@ -20,7 +21,8 @@ import numpy as np
 import pyarrow as pa
 from nicknames import NickNamer
 
-from linkage.synth._arrays import BoolArray, FloatArray
+from linkage.errors import InputError
+from linkage.synth._arrays import BoolArray, FloatArray, IntArray
 
 __all__ = [
     "BLACK",
@@ -75,6 +77,11 @@ class Reference:
     city_big: BoolArray
     city_area_codes: tuple[tuple[int, ...], ...]
     city_zips: tuple[tuple[str, ...], ...]
+    city_market: IntArray  # [city] index into market_codes
+    market_codes: tuple[str, ...]  # markets.csv order
+    market_names: tuple[str, ...]
+    market_tv_households: IntArray  # the whole DMA's TV households
+    market_ohio_share: FloatArray
     channel_codes: pa.Array
     channel_names: pa.Array
     channel_genres: pa.Array
@@ -134,6 +141,13 @@ def load_reference() -> Reference:
     c_pct = np.array([[float(r[c]) for c in pct_cols] for r in cities]) / 100.0
     city_weight = (c_pop[:, None] * c_pct).T
 
+    markets = _read_csv("markets.csv")
+    market_codes = tuple(r["market"] for r in markets)
+    market_index = {code: i for i, code in enumerate(market_codes)}
+    for line, r in enumerate(cities, start=1):
+        if r["market"] not in market_index:
+            raise InputError("city names no market of markets.csv", file="cities.csv", row=line)
+
     channels = _read_csv("channels.csv")
     popularity = np.array([float(r["popularity"]) for r in channels])
     cdf = np.zeros((len(COMPONENTS), len(channels)))
@@ -163,6 +177,11 @@ def load_reference() -> Reference:
         city_big=np.array([r["city"] in _BIG_CITIES for r in cities]),
         city_area_codes=tuple(tuple(int(a) for a in r["area_codes"].split()) for r in cities),
         city_zips=tuple(tuple(r["zips"].split()) for r in cities),
+        city_market=np.array([market_index[r["market"]] for r in cities], dtype=np.int64),
+        market_codes=market_codes,
+        market_names=tuple(r["name"] for r in markets),
+        market_tv_households=np.array([int(r["tv_households"]) for r in markets]),
+        market_ohio_share=np.array([float(r["ohio_share"]) for r in markets]),
         channel_codes=pa.array([r["channel"] for r in channels], pa.string()),
         channel_names=pa.array([r["name"] for r in channels], pa.string()),
         channel_genres=pa.array([r["genre"] for r in channels], pa.string()),

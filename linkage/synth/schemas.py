@@ -13,6 +13,9 @@ import pyarrow as pa
 
 __all__ = [
     "CHANNELS_SCHEMA",
+    "LINEUPS_SCHEMA",
+    "MARKETS_SCHEMA",
+    "MARKET_LIST_SCHEMA",
     "RATECARD_SCHEMA",
     "SUBSCRIBERS_SCHEMA",
     "VIEWING_SCHEMA",
@@ -83,13 +86,30 @@ CHANNELS_SCHEMA = pa.schema(
 
 RATECARD_SCHEMA = pa.schema(
     [
+        ("market", pa.string()),
         ("channel", pa.string()),
         ("daypart", pa.string()),
         ("cost_per_spot", pa.float64()),
         ("units_available", pa.int64()),
     ]
 )
-"""Spot prices and inventory per channel and daypart."""
+"""Spot prices and inventory per market, channel and daypart (the channels each market carries)."""
+
+MARKETS_SCHEMA = pa.schema([("household_id", pa.string()), ("market", pa.string())])
+"""The operator's record of each subscriber household's market (DMA)."""
+
+LINEUPS_SCHEMA = pa.schema([("market", pa.string()), ("channel", pa.string())])
+"""The channels each market carries (public)."""
+
+MARKET_LIST_SCHEMA = pa.schema(
+    [
+        ("market", pa.string()),
+        ("name", pa.string()),
+        ("tv_households", pa.int64()),
+        ("ohio_share", pa.float64()),
+    ]
+)
+"""The markets of the reference data: code, display name, the DMA's TV households, Ohio's share."""
 
 VOTER_HOUSEHOLD_SCHEMA = pa.schema([("voter_id", pa.string()), ("household_id", pa.string())])
 """Truth: which subscribing household each covered voter lives in."""

@@ -6,7 +6,8 @@ party and sex, plus three favourite channels. Daily hours are heavy-tailed
 (a real share of light viewers); sessions start by an hourly curve and run
 as back-to-back events (channel switches). Events of one household never
 overlap, and the channel of each is drawn from the taste mixture re-weighted
-for its daypart and day type.
+for its daypart and day type, among the channels the household's TV market
+carries (:mod:`linkage.synth.markets`, which also shifts tastes per market).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pyarrow as pa
 
 from linkage.measure import DAY_SECONDS, DAYPARTS
 from linkage.synth._arrays import BoolArray, FloatArray, IntArray
+from linkage.synth.markets import MarketGrid, load_market_grid
 from linkage.synth.population import Households, People
 from linkage.synth.reference import BLACK, COMPONENTS, FAVORITES, HISPANIC, Reference
 from linkage.synth.schemas import VIEWING_SCHEMA
@@ -70,6 +72,7 @@ class Tuning:
     start_s: IntArray  # seconds from the start of the window
     end_s: IntArray
     light: BoolArray  # per subscriber row: under 2 h/day on average
+    market: IntArray  # per subscriber row: index into Reference.market_codes
     table: pa.Table
 
 
@@ -94,8 +97,14 @@ def draw_viewing(
     ref: Reference,
     days: int,
     start: date,
+    market: IntArray,
 ) -> Tuning:
-    """The subscribing households' tuning events over ``days`` from ``start``."""
+    """The subscribing households' tuning events over ``days`` from ``start``.
+
+    ``market`` is each subscriber row's market: a household watches only what
+    its market carries, with its market's taste multipliers.
+    """
+    grid = load_market_grid()
     m = len(subs.hh)
     k = len(COMPONENTS)
     size = hh.size[subs.hh].astype(np.float64)
@@ -130,7 +139,7 @@ def draw_viewing(
     mix[:, 8] = 0.3 + 0.7 * female
     mix[:, 9] = np.clip((age - 50.0) / 25.0, 0.0, 1.2)
     mix[:, 10] = 0.9
-    mix *= het
+    mix *= het * grid.taste[market]
     prime = [dp.name for dp in DAYPARTS].index("prime")
     favorites = _sample_channels(
         rng,
@@ -138,7 +147,8 @@ def draw_viewing(
         np.full(m * _N_FAVORITES, prime),
         mix,
         None,
-        ref,
+        market,
+        grid,
     ).reshape(m, _N_FAVORITES)
 
     # Heavy-tailed intensity: a real share of households are light viewers.
@@ -193,7 +203,7 @@ def draw_viewing(
     slot = (
         weekend_day[start_s // DAY_SECONDS] * len(DAYPARTS) + qh_dp[(start_s % DAY_SECONDS) // 900]
     )
-    channel = _sample_channels(rng, ev_hh, slot, mix, favorites, ref)
+    channel = _sample_channels(rng, ev_hh, slot, mix, favorites, market, grid)
     # A switch to the same channel is not a switch: draw once more.
     same = np.zeros(len(channel), dtype=bool)
     if len(channel) > 1:
@@ -202,7 +212,7 @@ def draw_viewing(
         )
     if same.any():
         idx = np.flatnonzero(same)
-        channel[idx] = _sample_channels(rng, ev_hh[idx], slot[idx], mix, favorites, ref)
+        channel[idx] = _sample_channels(rng, ev_hh[idx], slot[idx], mix, favorites, market, grid)
 
     watched = np.bincount(ev_hh, weights=end_s - start_s, minlength=m)
     light = watched / days < 2 * 3600
@@ -217,7 +227,15 @@ def draw_viewing(
         },
         schema=VIEWING_SCHEMA,
     )
-    return Tuning(hh=ev_hh, channel=channel, start_s=start_s, end_s=end_s, light=light, table=table)
+    return Tuning(
+        hh=ev_hh,
+        channel=channel,
+        start_s=start_s,
+        end_s=end_s,
+        light=light,
+        market=market,
+        table=table,
+    )
 
 
 def _sample_channels(
@@ -226,7 +244,8 @@ def _sample_channels(
     slot: IntArray,
     mix: FloatArray,
     favorites: IntArray | None,
-    ref: Reference,
+    market: IntArray,
+    grid: MarketGrid,
 ) -> IntArray:
     """Channel per event: pick a taste component, then a channel within it (inverse CDF).
 
@@ -234,9 +253,10 @@ def _sample_channels(
         rng: Random stream.
         ev_hh: Subscriber row of each event.
         slot: ``day_type * len(DAYPARTS) + daypart`` of each event.
-        mix: Household taste weights over ``COMPONENTS``.
+        mix: Household taste weights over ``COMPONENTS`` (market tastes applied).
         favorites: Each household's favourite channels; None leaves that component out.
-        ref: Reference data (per-component channel distributions).
+        market: Market index of each subscriber row.
+        grid: Per-market channel distributions (only carried channels have weight).
     """
     n = len(ev_hh)
     k = mix.shape[1] if favorites is not None else FAVORITES
@@ -258,13 +278,9 @@ def _sample_channels(
         acc += weight(c)
         comp += acc < target  # ends as the first component whose cumulative weight passes
     comp = np.minimum(comp, k - 1)
-    channel = np.zeros(n, dtype=np.int64)
-    n_channels = ref.component_cdf.shape[1]
-    for c in range(k):
-        sel = np.flatnonzero(comp == c)
-        if c == FAVORITES and favorites is not None:
-            channel[sel] = favorites[ev_hh[sel], rng.integers(0, favorites.shape[1], len(sel))]
-        else:
-            pick = np.searchsorted(ref.component_cdf[c], rng.random(len(sel)), side="right")
-            channel[sel] = np.minimum(pick, n_channels - 1)
+    # One inverse-CDF draw over every (market, component) row at once.
+    channel = grid.pick(market[ev_hh] * len(COMPONENTS) + comp, rng.random(n))
+    if favorites is not None:
+        fav = np.flatnonzero(comp == FAVORITES)
+        channel[fav] = favorites[ev_hh[fav], rng.integers(0, favorites.shape[1], len(fav))]
     return channel

@@ -1,18 +1,20 @@
 """The synthetic world: a reproducible Ohio-like exchange with its ground truth.
 
-:func:`generate_world` builds the campaign's voter file, the operator's
-subscriber file and tuning log, the channel list, a rate card and segment
-rules, plus the truth no party sees (which voters live in which subscribing
-household), so that linkage quality and end-to-end rating error can be
-measured. :class:`WorldStream` builds the same world chunk by chunk, in memory
-bounded by the chunk size, in as many worker processes as it is given, and
-counts the truth's audience (:mod:`linkage.synth.audience`) on the way.
+:func:`generate_world` builds the campaign's voter file (and its weekly
+refreshes when the world spans more than a week), the operator's subscriber
+file, tuning log and each household's TV market, the channel list and each
+market's line-up, a rate card per market and segment rules, plus the truth no
+party sees (which voters live in which subscribing household), so that linkage
+quality and end-to-end rating error can be measured. :class:`WorldStream`
+builds the same world chunk by chunk, in memory bounded by the chunk size, in
+as many worker processes as it is given, and counts the truth's audience
+(:mod:`linkage.synth.audience`) on the way.
 
 Each builder draws from its own seeded stream, in a fixed order (households,
-people, voter file, subscribers, viewing, rate card): the same arguments
-always give the same tables, byte for byte. Everything is vectorised numpy /
-Arrow compute; Python loops run only over distinct values or over the few
-corrupted records.
+people, voter file, subscribers, viewing, rate card, weekly refresh): the same
+arguments always give the same tables, byte for byte. Everything is vectorised
+numpy / Arrow compute; Python loops run only over distinct values or over the
+few corrupted records.
 
 The package is pure: it returns tables and text; ``narwhal synth`` writes them.
 """
@@ -38,6 +40,12 @@ from linkage.errors import InputError
 from linkage.measure import DAYPARTS
 from linkage.synth._arrays import BoolArray, FloatArray
 from linkage.synth.audience import AudienceCounts, count_audience
+from linkage.synth.markets import (
+    lineups_table,
+    load_market_grid,
+    markets_table,
+    subscriber_markets,
+)
 from linkage.synth.population import (
     Households,
     People,
@@ -45,8 +53,14 @@ from linkage.synth.population import (
     draw_people,
     voter_table,
 )
-from linkage.synth.ratecard import ratecard, ratecard_prices, ratecard_seconds
+from linkage.synth.ratecard import (
+    market_subscribers,
+    ratecard,
+    ratecard_prices,
+    ratecard_seconds,
+)
 from linkage.synth.reference import Reference, load_reference
+from linkage.synth.refresh import refresh_weeks
 from linkage.synth.schemas import CHANNELS_SCHEMA, VOTERS_SCHEMA
 from linkage.synth.subscribers import Subscribers, draw_subscribers, voter_household
 from linkage.synth.viewing import Tuning, draw_viewing
@@ -60,6 +74,7 @@ __all__ = [
     "WorldStream",
     "generate_world",
     "world_period",
+    "world_weeks",
 ]
 
 
@@ -94,18 +109,38 @@ def world_period(days: int, start: date = WORLD_START) -> str:
     return f"{start.isoformat()}..{last.isoformat()}"
 
 
+def world_weeks(days: int, start: date = WORLD_START) -> list[str]:
+    """Each reporting week's period, ``FIRST..LAST``: 7-day blocks from ``start``.
+
+    A world whose length is not a whole number of weeks ends with a shorter week.
+    """
+    return [
+        world_period(min(7, days - offset), start + timedelta(days=offset))
+        for offset in range(0, days, 7)
+    ]
+
+
+def _week_starts(days: int, start: date) -> list[date]:
+    return [start + timedelta(days=offset) for offset in range(0, days, 7)]
+
+
 @dataclass(frozen=True)
 class World:
     """A complete synthetic world; ``narwhal synth`` writes it to disk.
 
     Attributes:
-        voters: Campaign voter file (``VOTERS_SCHEMA``).
+        voters: Campaign voter file of the first week (``VOTERS_SCHEMA``).
         subscribers: Operator subscriber file, corrupted (``SUBSCRIBERS_SCHEMA``).
         viewing: Set-top-box tuning events (``VIEWING_SCHEMA``).
         channels: The channel list (``CHANNELS_SCHEMA``).
-        ratecard: Spot prices per channel and daypart (``RATECARD_SCHEMA``).
-        voter_household: Truth: voter -> subscribing household (``VOTER_HOUSEHOLD_SCHEMA``).
+        ratecard: Spot prices per market, channel and daypart (``RATECARD_SCHEMA``).
+        voter_household: Truth: voter -> subscribing household, for the voters of
+            every week's file (``VOTER_HOUSEHOLD_SCHEMA``).
         segments_toml: Segment rules for the campaign (TOML text).
+        markets: Each subscriber household's market (``MARKETS_SCHEMA``).
+        lineups: The channels each market carries (``LINEUPS_SCHEMA``).
+        weekly_voters: The voter file refreshed for week 2, week 3, ...
+            (``VOTERS_SCHEMA``; empty for a world of one week).
     """
 
     voters: pa.Table
@@ -115,6 +150,9 @@ class World:
     ratecard: pa.Table
     voter_household: pa.Table
     segments_toml: str
+    markets: pa.Table
+    lineups: pa.Table
+    weekly_voters: tuple[pa.Table, ...]
 
 
 def generate_world(
@@ -142,14 +180,18 @@ def generate_world(
     ref = load_reference()
     streams = _streams(seed, 0)
     chunk, tuning, subs, _ = _chunk(streams, voters, days, start, ref, (0, 1))
+    grid = load_market_grid()
     return World(
         voters=chunk.voters,
         subscribers=chunk.subscribers,
         viewing=chunk.viewing,
         channels=_channels_table(ref),
-        ratecard=ratecard(streams[5], tuning, subs, ref, days),
+        ratecard=ratecard(streams[5], tuning, subs, ref, grid, days),
         voter_household=chunk.voter_household,
         segments_toml=SEGMENTS_TOML,
+        markets=chunk.markets,
+        lineups=lineups_table(ref, grid),
+        weekly_voters=chunk.weekly_voters,
     )
 
 
@@ -165,7 +207,8 @@ def _check_args(voters: object, days: object, start: object) -> date:
 def _streams(seed: int, chunk: int) -> list[np.random.Generator]:
     # Chunk 0 uses exactly generate_world's streams, so a one-chunk stream is the same world.
     sequence = np.random.SeedSequence(seed if chunk == 0 else [seed, chunk])
-    return [np.random.default_rng(s) for s in sequence.spawn(6)]
+    # spawn(n)'s children do not depend on n: a new last stream leaves the others as they were.
+    return [np.random.default_rng(s) for s in sequence.spawn(7)]
 
 
 def _channels_table(ref: Reference) -> pa.Table:
@@ -189,16 +232,20 @@ class WorldChunk:
     ``voters`` and ``voter_household`` stay sorted by ``voter_id`` across chunks.
 
     Attributes:
-        voters: Voter rows of this chunk (``VOTERS_SCHEMA``).
+        voters: Voter rows of this chunk, first week (``VOTERS_SCHEMA``).
         subscribers: Subscriber rows (``SUBSCRIBERS_SCHEMA``).
         viewing: Tuning events of this chunk's subscribers (``VIEWING_SCHEMA``).
-        voter_household: Truth rows (``VOTER_HOUSEHOLD_SCHEMA``).
+        voter_household: Truth rows for the voters of every week (``VOTER_HOUSEHOLD_SCHEMA``).
+        markets: Each subscriber household's market (``MARKETS_SCHEMA``).
+        weekly_voters: Voter rows of week 2, week 3, ... (``VOTERS_SCHEMA``).
     """
 
     voters: pa.Table
     subscribers: pa.Table
     viewing: pa.Table
     voter_household: pa.Table
+    markets: pa.Table
+    weekly_voters: tuple[pa.Table, ...]
 
 
 def _chunk(
@@ -215,12 +262,24 @@ def _chunk(
     people = draw_people(streams[1], hh, ref, start)
     voter_file, voter_id = voter_table(streams[2], hh, people, ref, part)
     subs = draw_subscribers(streams[3], hh, people, ref, part)
-    tuning = draw_viewing(streams[4], hh, people, subs, ref, days, start)
+    market = subscriber_markets(hh, subs, ref)
+    tuning = draw_viewing(streams[4], hh, people, subs, ref, days, start, market)
+    starts = _week_starts(days, start)
+    weekly = refresh_weeks(
+        streams[6],
+        voter_file,
+        voter_household(hh, people, subs, voter_id),
+        len(starts),
+        starts,
+        part,
+    )
     chunk = WorldChunk(
         voters=voter_file,
         subscribers=subs.table,
         viewing=tuning.table,
-        voter_household=voter_household(hh, people, subs, voter_id),
+        voter_household=weekly.voter_household,
+        markets=markets_table(subs, market, ref),
+        weekly_voters=weekly.weeks,
     )
     return chunk, tuning, subs, _subscriber_segments(voter_file, voter_id, hh, people, subs)
 
@@ -252,7 +311,7 @@ class _Built:
     chunk: WorldChunk
     seconds: FloatArray
     light_seconds: FloatArray
-    subscribers: int
+    subscribers: FloatArray  # per market
     audience: AudienceCounts
 
 
@@ -260,7 +319,7 @@ def _build_chunk(seed: int, index: int, parts: int, voters: int, days: int, star
     """Chunk ``index`` of ``parts``: a function of its arguments only, so any process may run it."""
     ref = load_reference()
     streams = _streams(seed, index)
-    chunk, tuning, subs, members = _chunk(streams, voters, days, start, ref, (index, parts))
+    chunk, tuning, _, members = _chunk(streams, voters, days, start, ref, (index, parts))
     counts = count_audience(
         tuning.hh,
         tuning.channel,
@@ -271,7 +330,7 @@ def _build_chunk(seed: int, index: int, parts: int, voters: int, days: int, star
         days,
     )
     seconds, light = ratecard_seconds(tuning, ref)
-    return _Built(chunk, seconds, light, len(subs.hh), counts)
+    return _Built(chunk, seconds, light, market_subscribers(tuning.market, ref), counts)
 
 
 def _ignore_interrupt() -> None:
@@ -308,6 +367,7 @@ class WorldStream:
         workers: Processes drawing chunks; 1 draws them in this process.
         channels: The channel list (``CHANNELS_SCHEMA``).
         segments_toml: Segment rules for the campaign (TOML text).
+        lineups: The channels each market carries (``LINEUPS_SCHEMA``).
     """
 
     def __init__(
@@ -333,9 +393,11 @@ class WorldStream:
         self._ref = load_reference()
         self.channels = _channels_table(self._ref)
         self.segments_toml = SEGMENTS_TOML
+        self._grid = load_market_grid()
+        self.lineups = lineups_table(self._ref, self._grid)
         self._seconds: FloatArray | None = None
         self._light_seconds: FloatArray | None = None
-        self._subscribers = 0
+        self._subscribers = np.zeros(len(self._ref.market_codes))
         self._audience: AudienceCounts | None = None
 
     @property
@@ -376,8 +438,9 @@ class WorldStream:
 
     def chunks(self) -> Iterator[WorldChunk]:
         """Generate the chunks in order, totalling the rate card and the truth on the way."""
-        n_ch, n_dp = len(self._ref.channel_codes), len(DAYPARTS)
-        seconds, light_seconds, subscribers = np.zeros(n_ch * n_dp), np.zeros(n_ch), 0
+        n_mk, n_ch, n_dp = len(self._ref.market_codes), len(self._ref.channel_codes), len(DAYPARTS)
+        seconds, light_seconds = np.zeros(n_mk * n_ch * n_dp), np.zeros(n_ch)
+        subscribers = np.zeros(n_mk)
         audience: AudienceCounts | None = None
         for built in self._built():
             # Added in chunk order, so the float totals never depend on the workers.
@@ -393,7 +456,7 @@ class WorldStream:
         self._audience = audience
 
     def ratecard(self) -> pa.Table:
-        """Spot prices from the whole world's viewing (``RATECARD_SCHEMA``).
+        """Spot prices per market from the whole world's viewing (``RATECARD_SCHEMA``).
 
         Raises:
             InputError: :meth:`chunks` has not been run to the end yet.
@@ -402,7 +465,13 @@ class WorldStream:
             raise InputError("the rate card needs every chunk", hint="iterate chunks() first")
         rng = _streams(self.seed, 0)[5]
         return ratecard_prices(
-            rng, self._seconds, self._light_seconds, self._subscribers, self._ref, self.days
+            rng,
+            self._seconds,
+            self._light_seconds,
+            self._subscribers,
+            self._ref,
+            self._grid,
+            self.days,
         )
 
     def truth_viewership(self) -> pa.Table:

@@ -109,6 +109,7 @@ def test_schemas_match_contract(world: World) -> None:
     assert world.channels.schema.equals(CHANNELS)
     assert world.voter_household.schema.equals(VOTER_HOUSEHOLD)
     assert world.ratecard.column_names == [
+        "market",
         "channel",
         "daypart",
         "cost_per_spot",
@@ -164,6 +165,8 @@ def test_one_chunk_stream_is_generate_world() -> None:
     assert chunk.voter_household.equals(world.voter_household)
     assert stream.ratecard().equals(world.ratecard)
     assert stream.channels.equals(world.channels)
+    assert chunk.markets.equals(world.markets)
+    assert stream.lineups.equals(world.lineups)
 
 
 def test_chunked_stream_is_one_consistent_world() -> None:

@@ -35,11 +35,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from linkage.engine import DuckDBEngine
-from linkage.measure import compute_viewership
+from linkage.measure import compute_viewership, segment_members
 from linkage.release import (
     DEFAULT_CAPS,
+    DEFAULT_MARKET_SHARE,
     DEFAULT_RELEASE_RHO,
+    check_markets,
     epsilon_of,
+    market_release,
     memberships_bound,
     release_grid,
     release_viewership,
@@ -59,7 +62,30 @@ FROM released r JOIN truth t
   ON r.grain = t.grain AND r.segment = t.segment AND r.channel = t.channel
  AND r.day_type = t.day_type AND r.daypart = t.daypart
  AND r.quarter_hour IS NOT DISTINCT FROM t.quarter_hour
-WHERE r.segment IN ({segments})
+WHERE r.segment IN ({segments}) AND r.market = '*'
+"""
+
+_MARKET_JOIN_SQL = """
+SELECT r.grain, r.market, r.segment, r.suppressed, r.rating_ci,
+       t.aqh_households AS true_aqh, t.rating AS true_rating, r.rating AS released_rating
+FROM released r JOIN truth t
+  ON r.grain = t.grain AND r.market = t.market AND r.segment = t.segment
+ AND r.channel = t.channel AND r.day_type = t.day_type AND r.daypart = t.daypart
+WHERE r.segment IN ({segments}) AND r.market <> '*'
+"""
+
+_MARKET_STATS_SQL = """
+SELECT market, grain, segment,
+       COUNT(*) AS cells,
+       AVG(CASE WHEN suppressed THEN 0.0 ELSE 1.0 END) AS released_cells,
+       SUM(CASE WHEN suppressed THEN 0.0 ELSE true_aqh END) / NULLIF(SUM(true_aqh), 0) AS coverage,
+       QUANTILE_CONT(ABS(released_rating - true_rating), 0.5)
+           FILTER (WHERE NOT suppressed) AS median_abs_error,
+       QUANTILE_CONT(ABS(released_rating - true_rating), 0.9)
+           FILTER (WHERE NOT suppressed) AS p90_abs_error,
+       AVG(CASE WHEN ABS(released_rating - true_rating) <= rating_ci THEN 1.0 ELSE 0.0 END)
+           FILTER (WHERE NOT suppressed) AS ci_coverage
+FROM joined GROUP BY market, grain, segment ORDER BY market, segment, grain
 """
 
 _STATS_SQL = """
@@ -121,12 +147,35 @@ def measure_world(
         result["l2_sensitivity"] = {
             name: round(float(getattr(sens, name)), 2) for name in ("views", "hut", "reach")
         }
+        markets = _markets(world)
+        market_truth = None
+        if markets is not None:
+            market_truth = market_release(
+                segment_members(tiered, engine),
+                viewing,
+                markets,
+                grid,
+                engine=engine,
+                k=1,
+                min_universe=1,
+                segments=segments,
+                rho=None,
+            )
+            result["market_share_of_rho"] = DEFAULT_MARKET_SHARE
         result["budgets"] = []
         quoted = ", ".join(f"'{s}'" for s in targets)
         for rho in rhos:
             t0 = time.perf_counter()
             released = release_viewership(
-                tiered, viewing, grid, engine=engine, k=k, min_universe=min_universe, rho=rho
+                tiered,
+                viewing,
+                grid,
+                engine=engine,
+                k=k,
+                min_universe=min_universe,
+                rho=rho,
+                segments=segments,
+                markets=markets,
             )
             seconds = time.perf_counter() - t0
             joined = engine.query(
@@ -142,16 +191,60 @@ def measure_world(
                     "median_abs_error": _round(row["median_abs_error"]),
                     "p90_abs_error": _round(row["p90_abs_error"]),
                 }
-            result["budgets"].append(
-                {
-                    "rho": rho,
-                    "epsilon": round(epsilon_of(rho), 3),
-                    "delta": 1e-7,
-                    "seconds": round(seconds, 2),
-                    "segments": per_segment,
-                }
-            )
+            entry: dict[str, Any] = {
+                "rho": rho,
+                "epsilon": round(epsilon_of(rho), 3),
+                "delta": 1e-7,
+                "seconds": round(seconds, 2),
+                "segments": per_segment,
+            }
+            if market_truth is not None:
+                entry["markets"] = _market_stats(engine, released, market_truth, quoted)
+            result["budgets"].append(entry)
     return result
+
+
+def _markets(world: Path) -> pa.Table | None:
+    """The world's household markets, when it has them."""
+    path = world / "provider" / "markets.parquet"
+    return check_markets(pq.read_table(path), file=str(path)) if path.exists() else None
+
+
+def _market_stats(
+    engine: DuckDBEngine, released: pa.Table, truth: pa.Table, quoted: str
+) -> dict[str, Any]:
+    """Per market (largest first by households), each target's error per grain."""
+    joined = engine.query(
+        _MARKET_JOIN_SQL.format(segments=quoted), {"released": released, "truth": truth}
+    )
+    stats = engine.query(_MARKET_STATS_SQL, {"joined": joined}).to_pylist()
+    sizes = {
+        row["market"]: row["universe"]
+        for row in truth.filter(
+            pa.compute.and_(
+                pa.compute.equal(truth["grain"], "period"),
+                pa.compute.equal(truth["segment"], ALL_HOUSEHOLDS),
+            )
+        )
+        .select(["market", "universe"])
+        .to_pylist()
+    }
+    out: dict[str, Any] = {}
+    for market in sorted(sizes, key=lambda m: -int(sizes[m])):
+        per: dict[str, Any] = {"households": sizes[market], "segments": {}}
+        for row in stats:
+            if row["market"] != market:
+                continue
+            per["segments"].setdefault(row["segment"], {})[row["grain"]] = {
+                "cells": row["cells"],
+                "released_cells": _round(row["released_cells"]),
+                "viewing_covered": _round(row["coverage"]),
+                "median_abs_error": _round(row["median_abs_error"]),
+                "p90_abs_error": _round(row["p90_abs_error"]),
+                "ci95_coverage": _round(row["ci_coverage"]),
+            }
+        out[market] = per
+    return out
 
 
 def _round(value: object) -> float | None:

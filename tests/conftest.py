@@ -311,6 +311,7 @@ def _complete(root: Path, world_dir: Path, introduced: Path) -> None:
         "--viewing", w / "provider/viewing.parquet", "--channels", w / "provider/channels.csv",
         "--period", (w / "provider/period.txt").read_text().strip(),
         "--exchange", x, "--k", str(K), "--min-universe", str(MIN_UNIVERSE),
+        "--markets", w / "provider/markets.parquet", "--lineups", w / "provider/lineups.csv",
     )  # fmt: skip
     ex.deliver("provider", "viewership", "campaign")
     ex.deliver_receipt("provider", "campaign")

@@ -82,11 +82,12 @@ from opendp.mod import Measurement, enable_features
 from linkage.engine import Engine
 from linkage.errors import PrivacyError
 from linkage.measure import DAYPARTS, QUARTER_HOUR_SECONDS, QUARTER_HOURS_PER_DAY, day_type
-from linkage.tables import INTERVAL_COLUMNS, RELEASE_SCHEMA, TIER_SEPARATOR
+from linkage.tables import ALL_MARKETS, INTERVAL_COLUMNS, RELEASE_SCHEMA, TIER_SEPARATOR
 
 __all__ = [
     "DEFAULT_CAPS",
     "DEFAULT_SPLIT",
+    "Z95",
     "CellGrid",
     "ContributionCaps",
     "MeasureSplit",
@@ -101,13 +102,15 @@ __all__ = [
     "memberships_bound",
     "noisy_release",
     "plan_noise",
+    "ratio_half_width",
     "sensitivities",
 ]
 
 enable_features("contrib")
 
 CONFIDENCE: Final = 0.95
-_Z95: Final = 1.959963984540054
+Z95: Final = 1.959963984540054
+"""The normal 95% quantile every half-width uses."""
 
 IntArray = npt.NDArray[np.int64]
 
@@ -337,7 +340,7 @@ def half_width(scale: float, terms: int = 1) -> float:
     The discrete Gaussian's variance is at most ``scale**2``, so the normal
     half-width is conservative.
     """
-    return _Z95 * scale * math.sqrt(terms)
+    return Z95 * scale * math.sqrt(terms)
 
 
 def bound_viewing(viewing: pa.Table | Path, channels: Sequence[str], engine: Engine) -> pa.Table:
@@ -491,7 +494,7 @@ def _noised(values: IntArray, scale: float, noise: NoiseFn) -> IntArray:
     return np.asarray(flat, dtype=np.int64).reshape(values.shape)
 
 
-def _ratio_ci_array(
+def ratio_half_width(
     num: npt.NDArray[np.float64],
     num_var: npt.NDArray[np.float64] | float,
     den: npt.NDArray[np.float64],
@@ -501,7 +504,7 @@ def _ratio_ci_array(
     """Delta-method half-width of ``scale * num / den`` (0 where ``den`` is 0)."""
     safe = np.where(den > 0, den, 1.0)
     var = (scale / safe) ** 2 * num_var + (scale * num / safe**2) ** 2 * den_var
-    return np.where(den > 0, _Z95 * np.sqrt(var), 0.0)
+    return np.where(den > 0, Z95 * np.sqrt(var), 0.0)
 
 
 def noisy_release(
@@ -577,10 +580,10 @@ def noisy_release(
             aqh * 100.0 / u4,
             np.where(n > 0, n * 100.0 / np.where(den > 0, den, 1.0), 0.0),
             np.broadcast_to(half_width(sc["views"]) * np.sqrt(terms) / slots, n.shape),
-            _ratio_ci_array(
+            ratio_half_width(
                 aqh, terms * var_v / slots**2, np.broadcast_to(u4, n.shape), var_u, 100.0
             ),
-            _ratio_ci_array(n, terms * var_v, np.maximum(den, 1.0), terms * var_h, 100.0),
+            ratio_half_width(n, terms * var_v, np.maximum(den, 1.0), terms * var_h, 100.0),
         )
 
     rows = cells.num_rows
@@ -611,7 +614,7 @@ def noisy_release(
     cover[period] = reach[s_p, c_p]
     columns["reach_households"][period] = reached
     columns["reach"][period] = reached * 100.0 / u_p
-    columns["reach_ci"][period] = _ratio_ci_array(reached, var_r, u_p, var_u, 100.0)
+    columns["reach_ci"][period] = ratio_half_width(reached, var_r, u_p, var_u, 100.0)
     row_universe = universe[at.segment]
     suppressed = (row_universe < min_universe) | (cover < k)
     matched = np.full(len(m.segments), np.nan)
@@ -650,6 +653,7 @@ def _release_table(
         name: cells[name].combine_chunks()
         for name in ("grain", "segment", "channel", "day_type", "daypart", "quarter_hour")
     }
+    out["market"] = pa.array([ALL_MARKETS] * cells.num_rows, pa.string())
     out["universe"] = pa.array(universe.astype(np.int64), pa.int64())
     for name in _FIGURES:
         values = columns[name]

@@ -55,6 +55,7 @@ from linkage.release.dp import (
     noisy_release,
     plan_noise,
 )
+from linkage.release.markets import DEFAULT_MARKET_SHARE, market_release
 from linkage.release.rules import (
     apply_k_suppression,
     check_min_universe,
@@ -65,6 +66,7 @@ from linkage.release.rules import (
 )
 from linkage.tables import (
     ALL_HOUSEHOLDS,
+    ALL_MARKETS,
     DEFAULT_K,
     DEFAULT_MIN_UNIVERSE,
     INTERVAL_COLUMNS,
@@ -123,6 +125,9 @@ def with_intensity_tiers(
 
 def _exact_payload(payload: pa.Table, k: int, min_universe: int) -> pa.Table:
     """Exact release: the interval columns are null (no noise was added)."""
+    payload = payload.add_column(
+        1, pa.field("market", pa.string()), pa.array([ALL_MARKETS] * payload.num_rows)
+    )
     for name in INTERVAL_COLUMNS:
         payload = payload.append_column(
             pa.field(name, pa.float64()), pa.nulls(payload.num_rows, pa.float64())
@@ -151,6 +156,9 @@ def release_viewership(
     records: pa.Table | None = None,
     caps: ContributionCaps = DEFAULT_CAPS,
     noise: NoiseFn = discrete_gaussian,
+    markets: pa.Table | None = None,
+    lineups: pa.Table | None = None,
+    market_share: float = DEFAULT_MARKET_SHARE,
 ) -> pa.Table:
     """The ``viewership`` payload: measure, noise, suppress (exact: refuse, measure, suppress).
 
@@ -177,6 +185,12 @@ def release_viewership(
             per household.
         caps: Public per-household contribution caps (DP only).
         noise: Noise source for the DP path (tests pass a deterministic one).
+        markets: ``household_id, market`` (:func:`~linkage.release.markets.check_markets`):
+            adds each market's own daypart and period rows
+            (:mod:`linkage.release.markets`), which take ``market_share`` of
+            ``rho``; the statewide rows (``market == "*"``) take the rest.
+        lineups: ``market, channel``: the channels each market carries (public).
+        market_share: Share of ``rho`` the market rows spend (all markets together).
 
     Returns:
         Rows with exactly :data:`~linkage.tables.RELEASE_SCHEMA` (the
@@ -205,11 +219,30 @@ def release_viewership(
             members, viewing, grid, engine=engine, k=k, min_universe=min_universe
         )
         counts = _record_counts(assignments if records is None else records, caps, engine)
-        return _with_matched_records(exact_payload, counts)
-    plan = plan_noise(grid, wanted, rho, caps=caps)
+        exact_payload = _with_matched_records(exact_payload, counts)
+        if markets is None:
+            return exact_payload
+        by_market = market_release(
+            members,
+            viewing,
+            markets,
+            grid,
+            engine=engine,
+            k=k,
+            min_universe=min_universe,
+            segments=wanted,
+            rho=None,
+            lineups=lineups,
+        )
+        return pa.concat_tables([exact_payload, by_market])
+    if markets is not None and not 0.0 < market_share < 1.0:
+        raise PrivacyError("the market share of a release's rho must be between 0 and 1")
+    statewide_rho = rho if markets is None else rho * (1.0 - market_share)
+    plan = plan_noise(grid, wanted, statewide_rho, caps=caps)
+    bounded = bound_viewing(viewing, grid.channels, engine)
     cells = viewership_of_members(
         members,
-        bound_viewing(viewing, grid.channels, engine),
+        bounded,
         channels=grid.channels,
         engine=engine,
         period=grid.days,
@@ -218,8 +251,26 @@ def release_viewership(
     )
     cells = _with_empty_segments(cells, sorted(set(wanted) - present))
     counts = _record_counts(assignments if records is None else records, caps, engine)
-    payload = noisy_release(cells, grid, plan, k, min_universe, noise, records=counts)
-    return suppress_tier_complements(payload)
+    payload = suppress_tier_complements(
+        noisy_release(cells, grid, plan, k, min_universe, noise, records=counts)
+    )
+    if markets is None:
+        return payload
+    by_market = market_release(
+        members,
+        bounded,
+        markets,
+        grid,
+        engine=engine,
+        k=k,
+        min_universe=min_universe,
+        segments=wanted,
+        rho=rho * market_share,
+        caps=caps,
+        noise=noise,
+        lineups=lineups,
+    )
+    return pa.concat_tables([payload, by_market])
 
 
 def _record_counts(source: pa.Table, caps: ContributionCaps, engine: Engine) -> dict[str, int]:

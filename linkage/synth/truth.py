@@ -45,7 +45,8 @@ def true_assignments_of(
     """(household_id, segment name) from the true voter -> household map, plus ``*`` rows."""
     rules = load_segments(segments_toml, columns=column_kinds(voters.schema), file="segments.toml")
     masks = evaluate(rules, voters)
-    vh = voter_household
+    # The map covers every week's voters; this file's voters are the ones that count.
+    vh = voter_household.filter(pc.is_in(voter_household["voter_id"], value_set=voters["voter_id"]))
     index = pc.index_in(vh["voter_id"], value_set=voters["voter_id"]).to_numpy(zero_copy_only=False)
     households = vh["household_id"]
     parts = [

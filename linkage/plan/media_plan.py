@@ -6,8 +6,15 @@ it rather than for the solver behind it. It turns a :class:`PlanRequest`
 (targets and weights, budget, light-viewer priority, channel spread) and the
 decoded ``viewership`` release into a :class:`PlanResult`: the optimized
 schedule, the all-household schedule it is compared with, the comparison
-table (:data:`COMPARISON_COLUMNS`, one row per plan and measured segment) and
-notes on what the release could not show.
+table (:data:`COMPARISON_COLUMNS`, one row per plan, market and measured
+segment) and notes on what the release could not show.
+
+With a rate card that names markets (DMAs), the cells are (market, channel,
+daypart), each valued on its market's own released ratings in statewide
+points (:mod:`linkage.plan.markets` says why), and one budget is split across
+markets by the optimizer, or each market gets a fixed budget
+(:attr:`PlanRequest.market_budgets`). A card without markets plans statewide
+as before; its rows carry the market :data:`~linkage.tables.ALL_MARKETS`.
 
 Three plans share the budget and channel spread: ``optimized`` (CBC on the
 target objective), ``greedy`` (the ratio rule, same objective) and
@@ -27,17 +34,25 @@ import pyarrow.compute as pc
 
 from linkage.errors import InputError
 from linkage.measure import DAYPART_NAMES, spot_ratings, tier_codes
+from linkage.plan.markets import (
+    market_budgets_cents,
+    market_rows,
+    ratecard_markets,
+    release_markets,
+    statewide_rows,
+)
 from linkage.plan.ratecard import RateCell
 from linkage.plan.reach import (
     LIGHT,
     cell_values,
+    combine_market_reach,
     estimate_reach,
     rating_lookup,
     reach_ceilings,
     with_tier_estimates,
 )
 from linkage.plan.solver import Instance, Solution, greedy, solve
-from linkage.tables import ALL_MATCHED, TIER_SEPARATOR
+from linkage.tables import ALL_MARKETS, ALL_MATCHED, TIER_SEPARATOR
 
 __all__ = [
     "COMPARISON_COLUMNS",
@@ -55,6 +70,7 @@ __all__ = [
 ]
 
 COMPARISON_COLUMNS = (
+    "market",
     "plan",
     "segment",
     "weight",
@@ -69,7 +85,12 @@ COMPARISON_COLUMNS = (
     "objective",
     "optimal",
 )
-"""Columns of :attr:`PlanResult.comparison`: one row per plan and measured segment."""
+"""Columns of :attr:`PlanResult.comparison`: one row per plan, market and measured segment.
+
+``market`` is :data:`~linkage.tables.ALL_MARKETS` for the whole plan (points
+and reach over the statewide universe); a market's own rows (only when the
+rate card names markets) count that market's spend, its own rating points and
+reach among its households."""
 PLAN_NAMES = ("optimized", "greedy", "all_households")
 """Comparison rows: the target plan, its greedy baseline, the plan bought on all households."""
 
@@ -77,7 +98,10 @@ PLAN_NAMES = ("optimized", "greedy", "all_households")
 # The report picks the schedule and the comparison up from the plan's
 # directory, so both sides take the file names from here.
 PLAN_CSV = "plan.csv"
-"""File name of the optimized schedule (:attr:`PlanResult.schedule`)."""
+"""File name of the optimized schedule (:attr:`PlanResult.schedule`): ``market, channel,
+daypart, spots, units_available, cost_per_spot, cost, target_trps, grps, trps_<target>...``;
+the point columns are statewide points (:mod:`linkage.plan.markets`), so they add up
+across markets."""
 PLAN_BASELINE_CSV = "plan_all_households.csv"
 """File name of the all-household schedule (:attr:`PlanResult.baseline_schedule`)."""
 PLAN_COMPARISON_CSV = "plan_comparison.csv"
@@ -120,6 +144,9 @@ class PlanRequest:
         light_priority: Extra weight on light viewers' rating points (0 = none).
         min_channels: Minimum distinct channels carrying a spot (0 = none).
         time_limit: Seconds CBC may search per plan.
+        market_budgets: Market -> budget in dollars, fixed per market (markets
+            not named get nothing); None lets the optimizer split ``budget``.
+            ``budget`` still caps the total.
     """
 
     weights: Mapping[str, float]
@@ -127,6 +154,7 @@ class PlanRequest:
     light_priority: float = 0.0
     min_channels: int = 0
     time_limit: float = 60.0
+    market_budgets: Mapping[str, float] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +217,11 @@ def validate_request(request: PlanRequest) -> None:
         raise InputError("solver time limit must be positive")
     if not request.weights or any(not math.isfinite(w) or w <= 0 for w in request.weights.values()):
         raise InputError("target weights must be positive numbers")
+    if request.market_budgets is not None and (
+        not request.market_budgets
+        or any(not math.isfinite(b) or b <= 0 for b in request.market_budgets.values())
+    ):
+        raise InputError("market budgets must be positive numbers of dollars")
 
 
 def check_targets(targets: Sequence[str], codes: Mapping[str, str]) -> None:
@@ -217,16 +250,26 @@ def check_feasible(cells: Sequence[RateCell], request: PlanRequest) -> None:
     """Raise before any work when the rate card cannot meet the channel spread in budget.
 
     Raises:
-        InputError: ``min_channels`` channels cannot each get a spot for the budget.
+        InputError: ``min_channels`` channels cannot each get a spot for the
+            budget, or a per-market budget names a market the card lacks.
     """
-    Instance(
-        tuple(0.0 for _ in cells),
+    _instance(cells, tuple(0.0 for _ in cells), request).check_spread()
+
+
+def _instance(
+    cells: Sequence[RateCell], values: tuple[float, ...], request: PlanRequest
+) -> Instance:
+    caps = market_budgets_cents(cells, request.market_budgets)
+    return Instance(
+        values,
         tuple(c.cost_cents for c in cells),
         tuple(c.units for c in cells),
         tuple(c.channel for c in cells),
         _cents(request.budget),
         request.min_channels,
-    ).check_spread()
+        markets=tuple(c.market for c in cells) if caps is not None else (),
+        market_budgets=tuple(sorted(caps.items())) if caps is not None else (),
+    )
 
 
 def _cents(budget: float) -> int:
@@ -242,18 +285,55 @@ def _check_segments(request: PlanRequest, segments: set[str]) -> None:
             )
 
 
+@dataclass(frozen=True, slots=True)
+class _View:
+    """One market's released figures, as the plan uses them.
+
+    Attributes:
+        ratings: :func:`linkage.measure.spot_ratings` of the market's rows,
+            with tier estimates.
+        rating: (segment, channel, daypart) -> rating among the market's households.
+        universe: Segment -> the market's universe of it.
+        ceilings: Segment -> channel -> period reach in the market.
+        scale: Segment -> the market's universe over the statewide universe:
+            a market rating point in statewide points (1 statewide).
+        base: Segment -> the statewide universe.
+    """
+
+    ratings: pa.Table
+    rating: Mapping[tuple[str, str, str], float]
+    universe: Mapping[str, int]
+    ceilings: Mapping[str, Mapping[str, float]]
+    scale: Mapping[str, float]
+    base: Mapping[str, int]
+
+
+def _view(rows: pa.Table, statewide: Mapping[str, int] | None) -> _View:
+    if statewide is not None:
+        rows = rows.filter(pc.is_valid(rows["universe"]))  # a market's withheld segment
+    ratings = with_tier_estimates(spot_ratings(rows), rows)
+    rating, universe = rating_lookup(ratings)
+    if statewide is None:
+        return _View(
+            ratings, rating, universe, reach_ceilings(rows), dict.fromkeys(universe, 1.0), universe
+        )
+    scale = {s: u / statewide[s] if statewide.get(s) else 0.0 for s, u in universe.items()}
+    return _View(ratings, rating, universe, reach_ceilings(rows), scale, statewide)
+
+
 def _schedule_table(
     cells: Sequence[RateCell],
     spots: Sequence[int],
-    rating: Mapping[tuple[str, str, str], float],
+    views: Mapping[str, _View],
     weights: Mapping[str, float],
 ) -> pa.Table:
     order = {name: i for i, name in enumerate(DAYPART_NAMES)}
     picked = sorted(
         (i for i, n in enumerate(spots) if n > 0),
-        key=lambda i: (cells[i].channel, order[cells[i].daypart]),
+        key=lambda i: (cells[i].market, cells[i].channel, order[cells[i].daypart]),
     )
     columns: dict[str, pa.Array] = {
+        "market": pa.array([cells[i].market for i in picked], pa.string()),
         "channel": pa.array([cells[i].channel for i in picked], pa.string()),
         "daypart": pa.array([cells[i].daypart for i in picked], pa.string()),
         "spots": pa.array([spots[i] for i in picked], pa.int64()),
@@ -263,7 +343,7 @@ def _schedule_table(
     }
 
     def points(segment: str, i: int) -> float:
-        return spots[i] * rating.get((segment, cells[i].channel, cells[i].daypart), 0.0)
+        return spots[i] * _points(views, cells[i], segment)
 
     columns["target_trps"] = pa.array(
         [sum(w * points(s, i) for s, w in weights.items()) for i in picked], pa.float64()
@@ -274,6 +354,70 @@ def _schedule_table(
     return pa.table(columns)
 
 
+def _points(views: Mapping[str, _View], cell: RateCell, segment: str) -> float:
+    """Statewide rating points of one spot in ``cell`` among ``segment`` (zero if not released)."""
+    view = views.get(cell.market)
+    if view is None:
+        return 0.0
+    return view.rating.get((segment, cell.channel, cell.daypart), 0.0) * view.scale.get(
+        segment, 0.0
+    )
+
+
+def _values(
+    cells: Sequence[RateCell],
+    views: Mapping[str, _View],
+    weights: Mapping[str, float],
+    light_priority: float,
+) -> tuple[float, ...]:
+    """Objective points per spot: statewide as ever, or per market in statewide points."""
+    if set(views) == {ALL_MARKETS}:
+        return cell_values(
+            cells, views[ALL_MARKETS].ratings, weights, light_priority=light_priority
+        )
+    values = [0.0] * len(cells)
+    for market, view in views.items():
+        at = [i for i, c in enumerate(cells) if c.market == market]
+        for segment, w in weights.items():
+            scale = view.scale.get(segment, 0.0)
+            if not scale:
+                continue
+            part = cell_values(
+                [cells[i] for i in at], view.ratings, {segment: w}, light_priority=light_priority
+            )
+            for i, v in zip(at, part, strict=True):
+                values[i] += scale * v
+    return tuple(values)
+
+
+def _market_views(
+    cells: Sequence[RateCell], decoded: pa.Table, statewide: _View
+) -> tuple[dict[str, _View], list[str]]:
+    """Market -> its figures for the rate card's markets, and notes on markets the release lacks.
+
+    Raises:
+        InputError: The rate card names markets and the release has none.
+    """
+    markets = ratecard_markets(cells)
+    if not markets:
+        return {ALL_MARKETS: statewide}, []
+    released = set(release_markets(decoded))
+    if not released:
+        raise InputError(
+            "the rate card names markets but the release has no market rows",
+            hint="ask the provider for a release by market (`narwhal provider aggregate "
+            "--markets FILE`), or plan on a rate card without the market column",
+        )
+    views: dict[str, _View] = {}
+    notes: list[str] = []
+    for market in markets:
+        if market not in released:
+            n = sum(1 for c in cells if c.market == market)
+            notes.append(f"{market}: not in the release, its {n} rate-card cells valued at zero")
+        views[market] = _view(market_rows(decoded, market), statewide.universe)
+    return views, notes
+
+
 def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest) -> PlanResult:
     """Plan the buy for the target segments and compare it with the baselines.
 
@@ -282,44 +426,38 @@ def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest
     (ratio rule, same objective) and ``all_households`` (CBC on all-household
     ratings, no light priority). Each is then measured on every target,
     the weighted target, each target's light viewers when released, and
-    all matched households.
+    all matched households: statewide and, when the rate card names markets,
+    per market.
 
     Args:
-        cells: Parsed rate card.
+        cells: Parsed rate card (with or without markets).
         decoded: Decoded ``viewership`` (:func:`linkage.report.decode_viewership`,
-            with :func:`linkage.measure.tier_codes` when tiers were released).
+            with :func:`linkage.measure.tier_codes` when tiers were released);
+            market rows are used when the rate card names markets.
         request: Targets, budget and options.
 
     Raises:
-        InputError: Bad budget or options, a target not in the release, or no
-            feasible schedule.
+        InputError: Bad budget or options, a target not in the release, a
+            per-market budget for a market the card lacks, a market card
+            without a market release, or no feasible schedule.
     """
-    ratings = with_tier_estimates(spot_ratings(decoded), decoded)
+    statewide_table = statewide_rows(decoded)
+    statewide = _view(statewide_table, None)
+    ratings = statewide.ratings
     segments = {str(s) for s in pc.unique(ratings["segment"]).to_pylist()}
     validate_request(request)
     _check_segments(request, segments)
     if ALL_MATCHED not in segments:
         raise InputError("the release has no all-matched rows", hint="check the viewership message")
-    rating, universe = rating_lookup(ratings)
-    ceilings = reach_ceilings(decoded)
-    budget = _cents(request.budget)
+    views, market_notes = _market_views(cells, decoded, statewide)
+    by_market = ALL_MARKETS not in views
     weights = dict(request.weights)
 
-    def instance(values: tuple[float, ...]) -> Instance:
-        return Instance(
-            values,
-            tuple(c.cost_cents for c in cells),
-            tuple(c.units for c in cells),
-            tuple(c.channel for c in cells),
-            budget,
-            request.min_channels,
-        )
-
-    values = cell_values(cells, ratings, weights, light_priority=request.light_priority)
-    target = instance(values)
+    values = _values(cells, views, weights, request.light_priority)
+    target = _instance(cells, values, request)
     baseline = greedy(target)
     best = solve(target, time_limit=request.time_limit, warm_start=baseline)
-    everyone = instance(cell_values(cells, ratings, {ALL_MATCHED: 1.0}))
+    everyone = _instance(cells, _values(cells, views, {ALL_MATCHED: 1.0}, 0.0), request)
     broad = solve(everyone, time_limit=request.time_limit, warm_start=greedy(everyone))
 
     measured: dict[str, float | None] = {}
@@ -337,51 +475,32 @@ def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest
         ("all_households", broad, target.objective(broad.spots)),
     ):
         spots = solution.spots
-        cost = solution.cost / 100.0
-        n_spots = sum(spots)
-        n_channels = target.channels(spots)
-        weighted = {"trps": 0.0, "reach": 0.0}
-        for name, w in measured.items():
-            trps = math.fsum(
-                n * rating.get((name, c.channel, c.daypart), 0.0)
-                for c, n in zip(cells, spots, strict=True)
-            )
-            reach = estimate_reach(
-                {(c.channel, c.daypart): n for c, n in zip(cells, spots, strict=True) if n},
-                {
-                    (c.channel, c.daypart): rating.get((name, c.channel, c.daypart), 0.0)
-                    for c in cells
-                },
-                ceilings.get(name, {}),
-            )
-            if w is not None:
-                weighted["trps"] += w * trps
-                weighted["reach"] += w * reach
-            rows.append(
-                _row(
-                    plan_name, name, w, n_spots, n_channels, cost, trps, reach, objective, solution
+        rows += _plan_rows(
+            plan_name, ALL_MARKETS, cells, spots, views, measured, target, objective, solution
+        )
+        if by_market:
+            for market in views:
+                rows += _plan_rows(
+                    plan_name, market, cells, spots, views, measured, target, objective, solution
                 )
-            )
-        if len(weights) > 1:
-            rows.append(
-                _row(
-                    plan_name,
-                    "weighted_target",
-                    1.0,
-                    n_spots,
-                    n_channels,
-                    cost,
-                    weighted["trps"],
-                    weighted["reach"],
-                    objective,
-                    solution,
-                )
-            )
     comparison = pa.Table.from_pylist(rows, schema=_COMPARISON_SCHEMA)
-    notes = _notes(cells, ratings, weights, request, universe)
+    if by_market:
+        notes = tuple(market_notes) + tuple(
+            f"{market}: {note}"
+            for market, view in views.items()
+            for note in _notes(
+                [c for c in cells if c.market == market],
+                view.ratings,
+                weights,
+                request,
+                view.universe,
+            )
+        )
+    else:
+        notes = _notes(cells, ratings, weights, request, statewide.universe)
     return PlanResult(
-        schedule=_schedule_table(cells, best.spots, rating, weights),
-        baseline_schedule=_schedule_table(cells, broad.spots, rating, weights),
+        schedule=_schedule_table(cells, best.spots, views, weights),
+        baseline_schedule=_schedule_table(cells, broad.spots, views, weights),
         comparison=comparison,
         optimized=best,
         greedy=baseline,
@@ -392,8 +511,105 @@ def make_plan(cells: Sequence[RateCell], decoded: pa.Table, request: PlanRequest
     )
 
 
+def _plan_rows(
+    plan_name: str,
+    market: str,
+    cells: Sequence[RateCell],
+    spots: Sequence[int],
+    views: Mapping[str, _View],
+    measured: Mapping[str, float | None],
+    target: Instance,
+    objective: float,
+    solution: Solution,
+) -> list[dict[str, object]]:
+    """One plan's comparison rows for ``market`` (``*``: the whole plan, every market)."""
+    whole = market == ALL_MARKETS
+    chosen = [(c, n) for c, n in zip(cells, spots, strict=True) if whole or c.market == market]
+    n_spots = sum(n for _, n in chosen)
+    n_channels = len({c.channel for c, n in chosen if n > 0})
+    cost = sum(c.cost_cents * n for c, n in chosen) / 100.0
+    weighted = {"trps": 0.0, "reach": 0.0}
+    rows: list[dict[str, object]] = []
+    for name, w in measured.items():
+        if whole:
+            trps = math.fsum(n * _points(views, c, name) for c, n in chosen)
+            reach = _statewide_reach(name, cells, spots, views)
+        else:
+            view = views[market]
+            if name not in view.universe:
+                continue
+            trps = math.fsum(
+                n * view.rating.get((name, c.channel, c.daypart), 0.0) for c, n in chosen
+            )
+            reach = _reach(name, chosen, view)
+        if w is not None:
+            weighted["trps"] += w * trps
+            weighted["reach"] += w * reach
+        rows.append(
+            _row(
+                market,
+                plan_name,
+                name,
+                w,
+                n_spots,
+                n_channels,
+                cost,
+                trps,
+                reach,
+                objective,
+                solution,
+            )
+        )
+    if sum(1 for r in rows if r["weight"] is not None) > 1:
+        rows.append(
+            _row(
+                market,
+                plan_name,
+                "weighted_target",
+                1.0,
+                n_spots,
+                n_channels,
+                cost,
+                weighted["trps"],
+                weighted["reach"],
+                objective,
+                solution,
+            )
+        )
+    return rows
+
+
+def _reach(segment: str, chosen: Sequence[tuple[RateCell, int]], view: _View) -> float:
+    """Reach among one view's households of ``segment`` (percent)."""
+    return estimate_reach(
+        {(c.channel, c.daypart): n for c, n in chosen if n},
+        {
+            (c.channel, c.daypart): view.rating.get((segment, c.channel, c.daypart), 0.0)
+            for c, _ in chosen
+        },
+        view.ceilings.get(segment, {}),
+    )
+
+
+def _statewide_reach(
+    segment: str, cells: Sequence[RateCell], spots: Sequence[int], views: Mapping[str, _View]
+) -> float:
+    """Reach among the segment's statewide households, markets combined when bought by market."""
+    if ALL_MARKETS in views:
+        return _reach(segment, list(zip(cells, spots, strict=True)), views[ALL_MARKETS])
+    reach: dict[str, float] = {}
+    universes: dict[str, float] = {}
+    for market, view in views.items():
+        chosen = [(c, n) for c, n in zip(cells, spots, strict=True) if c.market == market]
+        reach[market] = _reach(segment, chosen, view)
+        universes[market] = float(view.universe.get(segment, 0))
+    total = next(iter(views.values())).base.get(segment, 0)
+    return combine_market_reach(reach, universes, float(total))
+
+
 _COMPARISON_SCHEMA = pa.schema(
     [
+        ("market", pa.string()),
         ("plan", pa.string()),
         ("segment", pa.string()),
         ("weight", pa.float64()),
@@ -413,6 +629,7 @@ assert tuple(_COMPARISON_SCHEMA.names) == COMPARISON_COLUMNS
 
 
 def _row(
+    market: str,
     plan: str,
     segment: str,
     weight: float | None,
@@ -425,6 +642,7 @@ def _row(
     solution: Solution,
 ) -> dict[str, object]:
     return {
+        "market": market,
         "plan": plan,
         "segment": segment,
         "weight": weight,

@@ -29,6 +29,11 @@ only per-channel period reach):
 * Across channels, audiences are independent (Sainsbury):
   ``R = 1 - prod_c (1 - R_c)``.
 * Average frequency = TRPs / reach.
+* Across markets (DMAs), households are disjoint: each market's reach is
+  estimated on its own ratings and ceilings, and the statewide reach is their
+  sum weighted by each market's universe of the segment, over the statewide
+  universe (:func:`combine_market_reach`). A household in a market where
+  nothing was bought is not reached.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from linkage.tables import TIER_SEPARATOR
 __all__ = [
     "LIGHT",
     "cell_values",
+    "combine_market_reach",
     "estimate_reach",
     "rating_lookup",
     "reach_ceilings",
@@ -197,6 +203,30 @@ def estimate_reach(
         pool = (ceilings.get(channel) or 100.0) / 100.0
         unreached *= 1.0 - pool * (1.0 - miss)
     return 100.0 * (1.0 - unreached)
+
+
+def combine_market_reach(
+    reach: Mapping[str, float], universes: Mapping[str, float], statewide_universe: float
+) -> float:
+    """Statewide reach (percent) of a schedule bought market by market.
+
+    ``R = sum_m R_m U_m / U``: each market's reach among its own households of
+    the segment (``R_m``, :func:`estimate_reach`), weighted by the market's
+    universe of the segment, over the segment's statewide universe. Released
+    universes are noisy, so the result is capped at 100.
+
+    Args:
+        reach: Market -> reach in that market (percent).
+        universes: Market -> the segment's universe there (households).
+        statewide_universe: The segment's statewide universe (households).
+
+    Returns:
+        Reach in percent, 0-100; 0 without a statewide universe.
+    """
+    if statewide_universe <= 0:
+        return 0.0
+    reached = sum(r / 100.0 * universes.get(m, 0.0) for m, r in reach.items())
+    return min(100.0, max(0.0, 100.0 * reached / statewide_universe))
 
 
 def reach_ceilings(decoded: pa.Table) -> dict[str, dict[str, float]]:

@@ -5,6 +5,7 @@ Given one value, cost and unit count per rate-card cell, choose the spots:
     maximise   sum_i v_i x_i
     subject to sum_i c_i x_i <= budget,   0 <= x_i <= units_i, x_i integer,
                (optional) at least N channels carry a spot,
+               (optional) sum_{i in m} c_i x_i <= budget_m for each market m,
 
 where ``x_i`` is the number of spots bought in cell ``i`` and ``c_i`` its cost
 in cents. What a spot is worth (``v_i``) is decided elsewhere
@@ -42,6 +43,10 @@ class Instance:
         groups: The cell's channel (for the channel-spread constraint).
         budget: Budget in cents.
         min_channels: Minimum number of distinct channels with a spot (0 = none).
+        markets: The cell's market, for per-market budgets (empty = none).
+        market_budgets: (market, budget in cents) pairs; when given, a
+            market's cells cost at most its budget together, and a market
+            without one gets nothing.
     """
 
     values: tuple[float, ...]
@@ -50,6 +55,8 @@ class Instance:
     groups: tuple[str, ...]
     budget: int
     min_channels: int = 0
+    markets: tuple[str, ...] = ()
+    market_budgets: tuple[tuple[str, int], ...] = ()
 
     def __post_init__(self) -> None:
         n = len(self.values)
@@ -59,6 +66,25 @@ class Instance:
             raise ValueError("costs must be positive and units non-negative")
         if self.budget < 0 or self.min_channels < 0:
             raise ValueError("budget and min_channels must be non-negative")
+        if self.market_budgets and len(self.markets) != n:
+            raise ValueError("per-market budgets need one market per cell")
+        if any(b < 0 for _, b in self.market_budgets):
+            raise ValueError("market budgets must be non-negative")
+
+    def limit(self, i: int) -> int:
+        """The most cell ``i``'s spots may cost together: the budget, or its market's if lower."""
+        if not self.market_budgets:
+            return self.budget
+        return min(self.budget, dict(self.market_budgets).get(self.markets[i], 0))
+
+    def market_costs(self, spots: Sequence[int]) -> dict[str, int]:
+        """Cost in cents per market of a schedule (empty without per-market budgets)."""
+        if not self.market_budgets:
+            return {}
+        costs: dict[str, int] = {}
+        for m, c, x in zip(self.markets, self.costs, spots, strict=True):
+            costs[m] = costs.get(m, 0) + c * x
+        return costs
 
     def objective(self, spots: Sequence[int]) -> float:
         """Objective value of a schedule."""
@@ -73,10 +99,12 @@ class Instance:
         return len({g for g, x in zip(self.groups, spots, strict=True) if x > 0})
 
     def feasible(self, spots: Sequence[int]) -> bool:
-        """Within units, budget and channel spread."""
+        """Within units, budget, per-market budgets and channel spread."""
+        caps = dict(self.market_budgets)
         return (
             all(0 <= x <= u for x, u in zip(spots, self.units, strict=True))
             and self.cost(spots) <= self.budget
+            and all(cost <= caps.get(m, 0) for m, cost in self.market_costs(spots).items())
             and self.channels(spots) >= self.min_channels
         )
 
@@ -85,8 +113,8 @@ class Instance:
         if not self.min_channels:
             return
         cheapest: dict[str, int] = {}
-        for g, c, u in zip(self.groups, self.costs, self.units, strict=True):
-            if u > 0:
+        for i, (g, c, u) in enumerate(zip(self.groups, self.costs, self.units, strict=True)):
+            if u > 0 and c <= self.limit(i):
                 cheapest[g] = min(c, cheapest.get(g, c))
         need = sorted(cheapest.values())[: self.min_channels]
         if len(need) < self.min_channels or sum(need) > self.budget:
@@ -157,12 +185,21 @@ def solve(
     instance.check_spread()
     prob = pulp.LpProblem("spot_selection", pulp.LpMaximize)
     bounds = [
-        u if c <= instance.budget else 0
-        for u, c in zip(instance.units, instance.costs, strict=True)
+        u if c <= instance.limit(i) else 0
+        for i, (u, c) in enumerate(zip(instance.units, instance.costs, strict=True))
     ]
     x = [prob.add_variable(f"x{i}", 0, u, cat="Integer") for i, u in enumerate(bounds)]
     prob += pulp.lpSum(v * xi for v, xi in zip(instance.values, x, strict=True))
     prob += pulp.lpSum(c * xi for c, xi in zip(instance.costs, x, strict=True)) <= instance.budget
+    for market, cap in instance.market_budgets:
+        prob += (
+            pulp.lpSum(
+                c * xi
+                for c, xi, m in zip(instance.costs, x, instance.markets, strict=True)
+                if m == market
+            )
+            <= cap
+        )
     if instance.min_channels:
         channels = sorted(set(instance.groups))
         y = {g: prob.add_variable(f"y{j}", 0, 1, cat="Binary") for j, g in enumerate(channels)}
@@ -223,9 +260,17 @@ def greedy(instance: Instance) -> Solution:
     n = len(instance.values)
     spots = [0] * n
     left = instance.budget
+    # Per-market money left; without per-market budgets every cell shares one pot.
+    market_left = dict(instance.market_budgets)
+    market = instance.markets if instance.market_budgets else ("",) * n
+    if not instance.market_budgets:
+        market_left[""] = instance.budget
 
     def ratio(i: int) -> float:
         return instance.values[i] / instance.costs[i]
+
+    def affordable(i: int) -> int:
+        return min(left, market_left.get(market[i], 0))
 
     available = [i for i in range(n) if instance.units[i] > 0]
     if instance.min_channels:
@@ -242,17 +287,21 @@ def greedy(instance: Instance) -> Solution:
             rest = sorted(cheapest[h] for h in by_channel if h not in chosen and h != g)[:still]
             reserve = sum(rest)
             for i in sorted(by_channel[g], key=lambda i: (-ratio(i), instance.costs[i], i)):
-                if instance.costs[i] + reserve <= left:
+                if instance.costs[i] + reserve <= left and instance.costs[i] <= affordable(i):
                     spots[i] += 1
                     left -= instance.costs[i]
+                    market_left[market[i]] -= instance.costs[i]
                     chosen.add(g)
                     break
     for i in sorted(available, key=lambda i: (-ratio(i), instance.costs[i], i)):
         if instance.values[i] <= 0:
             break
-        take = min(instance.units[i] - spots[i], left // instance.costs[i])
+        take = min(instance.units[i] - spots[i], affordable(i) // instance.costs[i])
+        if take <= 0:
+            continue
         spots[i] += take
         left -= take * instance.costs[i]
+        market_left[market[i]] -= take * instance.costs[i]
     return _solution(instance, spots, "greedy", False)
 
 

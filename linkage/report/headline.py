@@ -17,13 +17,19 @@ Two rules keep the list honest:
   viewers under-index almost everywhere, and a cheap cell they under-watch is
   not a way to reach them.
 
+With a rate card by market (DMA), a spot's rating is its market's own, and
+its cost per point is per **statewide** point (the market's rating x the
+market's share of the segment), the plan's own unit
+(:mod:`linkage.plan.markets`), so a cheap spot in a small market and a dear
+one in a large market are ranked on what they deliver.
+
 Pure: decoded release and rate card in, small frozen rows out.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -36,9 +42,9 @@ from linkage.measure import (
     split_tier,
     spot_ratings,
 )
-from linkage.plan import RateCell
+from linkage.plan import RateCell, market_rows, statewide_rows
 from linkage.report.decode import require_columns
-from linkage.tables import ALL_MATCHED
+from linkage.tables import ALL_MARKETS, ALL_MATCHED
 
 __all__ = [
     "BEST_BUYS_PER_SEGMENT",
@@ -90,7 +96,9 @@ class BestBuy:
         index: ``rating`` over all matched households' rating of the cell x 100
             (None without a usable baseline).
         cost_per_spot: The rate card's price of one spot, in dollars.
-        cost_per_point: ``cost_per_spot / conservative_rating``, dollars per point.
+        cost_per_point: ``cost_per_spot / conservative_rating``, dollars per
+            point; for a market's spot, per statewide point
+            (``conservative_rating`` x the market's share of the segment).
         market: The market the spot airs in, once rate cards name markets
             (None: one market).
     """
@@ -128,6 +136,37 @@ def _ratings(table: pa.Table) -> dict[tuple[str, str, str], float]:
     }
 
 
+def _universes(table: pa.Table) -> dict[str, int]:
+    """Segment -> universe of a :func:`linkage.measure.spot_ratings` table."""
+    return {
+        str(s): int(u)
+        for s, u in zip(table["segment"].to_pylist(), table["universe"].to_pylist(), strict=True)
+        if u is not None
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Market:
+    """One market's spot ratings (point and conservative), universes, share of each segment."""
+
+    point: dict[tuple[str, str, str], float]
+    low: dict[tuple[str, str, str], float]
+    universe: dict[str, int]
+    scale: dict[str, float]
+
+
+def _market(rows: pa.Table, statewide: Mapping[str, int] | None) -> _Market:
+    if statewide is not None:
+        rows = rows.filter(pc.is_valid(rows["universe"]))  # a market's withheld segment
+    spots = spot_ratings(rows)
+    universes = _universes(spots)
+    if statewide is None:
+        scale = dict.fromkeys(universes, 1.0)
+    else:
+        scale = {s: u / statewide[s] for s, u in universes.items() if statewide.get(s)}
+    return _Market(_ratings(spots), _ratings(spot_ratings(_conservative(rows))), universes, scale)
+
+
 def best_buys(
     decoded: pa.Table,
     cells: Sequence[RateCell],
@@ -144,28 +183,34 @@ def best_buys(
     buy; a tier's cell must also have a conservative index of at least 100.
 
     Args:
-        decoded: Output of :func:`linkage.report.decode_viewership` (tiers decoded).
-        cells: The parsed rate card.
+        decoded: Output of :func:`linkage.report.decode_viewership` (tiers
+            decoded); a market's rows rank that market's rate-card cells.
+        cells: The parsed rate card (with or without markets).
         segments: The segments to rank for, in output order.
         per_segment: How many buys to keep per segment.
 
     Returns:
         Per segment in ``segments`` order, up to ``per_segment`` buys by cost
-        per point ascending (ties: channel, daypart).
+        per point ascending (ties: market, channel, daypart).
     """
     require_columns(decoded, ("grain", "segment", "channel", "daypart", "rating"), "viewership")
-    point = _ratings(spot_ratings(decoded))
-    low = _ratings(spot_ratings(_conservative(decoded)))
+    statewide = _market(statewide_rows(decoded), None)
+    views = {
+        m: statewide if m == ALL_MARKETS else _market(market_rows(decoded, m), statewide.universe)
+        for m in sorted({c.market for c in cells})
+    }
     buys: list[BestBuy] = []
     for segment in segments:
         tiered = split_tier(segment)[1] is not None
         ranked: list[BestBuy] = []
         for cell in cells:
+            view = views[cell.market]
             key = (segment, cell.channel, cell.daypart)
-            floor = low.get(key, 0.0)
-            if floor <= 0.0 or key not in point:
+            floor = view.low.get(key, 0.0)
+            scale = view.scale.get(segment, 0.0)
+            if floor <= 0.0 or key not in view.point or scale <= 0.0:
                 continue
-            base = point.get((ALL_MATCHED, cell.channel, cell.daypart))
+            base = view.point.get((ALL_MATCHED, cell.channel, cell.daypart))
             usable = base is not None and base > 0.0
             if tiered and not (usable and base is not None and floor / base * 100.0 >= 100.0):
                 continue
@@ -174,14 +219,15 @@ def best_buys(
                     segment=segment,
                     channel=cell.channel,
                     daypart=cell.daypart,
-                    rating=point[key],
+                    rating=view.point[key],
                     conservative_rating=floor,
-                    index=point[key] / base * 100.0 if usable and base is not None else None,
+                    index=view.point[key] / base * 100.0 if usable and base is not None else None,
                     cost_per_spot=cell.cost,
-                    cost_per_point=cell.cost / floor,
+                    cost_per_point=cell.cost / (floor * scale),
+                    market=None if cell.market == ALL_MARKETS else cell.market,
                 )
             )
-        ranked.sort(key=lambda b: (b.cost_per_point, b.channel, b.daypart))
+        ranked.sort(key=lambda b: (b.cost_per_point, b.market or "", b.channel, b.daypart))
         buys.extend(ranked[:per_segment])
     return buys
 
@@ -299,6 +345,8 @@ def plan_figures(comparison: pa.Table | None) -> dict[str, PlanFigures]:
     for row in comparison.to_pylist():
         if row.get("plan") != "optimized" or row.get("segment") is None:
             continue
+        if row.get("market", ALL_MARKETS) != ALL_MARKETS:
+            continue  # a market's own row; the headline shows the whole plan
         trps, cost = _float(row.get("trps")), _float(row.get("cost"))
         found[str(row["segment"])] = PlanFigures(
             segment=str(row["segment"]),

@@ -52,7 +52,8 @@ def test_cli_writes_the_plan_and_comparison(campaign_home: Path, tmp_path: Path)
     assert code == 0, stderr
     assert "all households" in stdout and "target TRPs" in stdout
     plan = pacsv.read_csv(out / "plan.csv")
-    assert plan.column_names[:7] == [
+    assert plan.column_names[:8] == [
+        "market",
         "channel",
         "daypart",
         "spots",
@@ -65,6 +66,7 @@ def test_cli_writes_the_plan_and_comparison(campaign_home: Path, tmp_path: Path)
     assert sum(plan["cost"].to_pylist()) <= 30_000
     comparison = pacsv.read_csv(out / "plan_comparison.csv")
     assert set(comparison["plan"].to_pylist()) == {"optimized", "greedy", "all_households"}
+    assert comparison.column_names[0] == "market"
     assert (out / "plan_all_households.csv").is_file()
 
 
@@ -76,6 +78,8 @@ def test_cli_writes_the_plan_and_comparison(campaign_home: Path, tmp_path: Path)
         ({"--budget": "-100"}, "budget"),
         ({"--weights": "1,x"}, "weight #2"),
         ({"--min-channels": "99"}, "channels"),
+        ({"--market-budget": "atlantis=100"}, "--market-budget"),
+        ({"--market-budget": "cleveland"}, "entry #1"),
     ],
 )
 def test_cli_bad_input_exits_2_and_writes_nothing(

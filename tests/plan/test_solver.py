@@ -80,3 +80,31 @@ def test_instance_rejects_inconsistent_data() -> None:
         Instance((1.0,), (0,), (1,), ("x",), 10)
     with pytest.raises(ValueError):
         Instance((1.0, 2.0), (1,), (1,), ("x",), 10)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_market_budgets_solver_equals_brute_force(seed: int) -> None:
+    base = random_instance(200 + seed)
+    rng = random.Random(seed)
+    markets = tuple(rng.choice(("m1", "m2", "m3")) for _ in base.values)
+    # m3 has no budget: its cells must stay unbought.
+    caps = (("m1", rng.randrange(0, 2_500)), ("m2", rng.randrange(0, 2_500)))
+    inst = Instance(
+        base.values,
+        base.costs,
+        base.units,
+        base.groups,
+        base.budget,
+        markets=markets,
+        market_budgets=caps,
+    )
+    exact = brute_force(inst)
+    found = solve(inst)
+    ratio = greedy(inst)
+    assert inst.feasible(found.spots) and inst.feasible(ratio.spots)
+    assert found.objective == pytest.approx(exact.objective, rel=1e-9, abs=1e-9)
+    assert found.objective >= ratio.objective - 1e-9
+    spent = inst.market_costs(found.spots)
+    assert spent.get("m3", 0) == 0 and all(spent.get(m, 0) <= cap for m, cap in caps)
+    with pytest.raises(ValueError):
+        Instance(base.values, base.costs, base.units, base.groups, 1, market_budgets=caps)

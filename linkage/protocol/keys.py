@@ -19,6 +19,9 @@ Encodings (all fixed by golden vectors in ``tests/vectors/keys.json``):
   info=b"narwhal/v1/subkey" || 0x00 || purpose, length=32)``.
 * **Household pseudonym** = first 32 hex chars of
   ``HMAC-SHA256(secret, exchange_id || 0x1f || household_id)``.
+* **Panel household ID** = first 32 hex chars of
+  ``HMAC-SHA256(secret, b"narwhal/v1/panel-household" || 0x1f || panel_id || 0x1f ||
+  household_id)``; never leaves the provider.
 """
 
 from __future__ import annotations
@@ -564,6 +567,37 @@ def dummy_pseudonym_mask(secret: bytes, exchange_id: str, pseudonyms: Sequence[s
         and hmac.compare_digest(hp[half:], _dummy_tag(secret, exchange_id, hp[:half]))
         for hp in pseudonyms
     ]
+
+
+_PANEL_DOMAIN: Final = b"narwhal/v1/panel-household\x1f"
+
+
+def panel_household_ids(secret: bytes, panel_id: str, household_ids: Sequence[str]) -> list[str]:
+    """Panel-stable household IDs: the provider's own key for a household across exchanges.
+
+    ``HMAC-SHA256(secret, b"narwhal/v1/panel-household" || 0x1f || panel_id ||
+    0x1f || id)[:32 hex]``. The same household gets the same ID in every week
+    of one panel (a provider-campaign relationship spanning exchanges) and
+    unrelated IDs in two panels. The domain keeps them apart from every
+    per-exchange pseudonym: an exchange id cannot hold ``/``, so no exchange
+    id spells the domain. Misuse costs: a panel ID in any sealed message links
+    that household's rows across weeks for whoever reads it (the matcher could
+    then strip the dummy records); only the provider's panel store holds them.
+
+    Raises:
+        KeyMaterialError: Secret shorter than 32 bytes.
+        InputError: Invalid panel id (validated like an exchange id).
+    """
+    if len(secret) < SECRET_BYTES:
+        raise KeyMaterialError("panel secret must be at least 32 bytes")
+    _validate_safe_name(panel_id, "panel id")
+    base = hmac.new(secret, _PANEL_DOMAIN + panel_id.encode() + b"\x1f", hashlib.sha256)
+    out: list[str] = []
+    for household_id in household_ids:
+        mac = base.copy()
+        mac.update(household_id.encode())
+        out.append(mac.hexdigest()[:PSEUDONYM_HEX])
+    return out
 
 
 UNSEEN_PREFIX: Final = "unseen:"

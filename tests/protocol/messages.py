@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, time
 from typing import Any
 
 import pyarrow as pa
@@ -30,7 +30,7 @@ from linkage.protocol import (
     seal,
 )
 from linkage.protocol.envelope.container import _seal_raw
-from linkage.tables import MATCH_REPORT_SCHEMA
+from linkage.tables import AIRED_SCHEMA, DELIVERY_SCHEMA, MATCH_REPORT_SCHEMA, RETENTION_SCHEMA
 
 EXCHANGE = "ex-2024"
 T0 = datetime(2024, 10, 1, 12, 0, 0, tzinfo=UTC)
@@ -108,6 +108,50 @@ def sample_table(kind: str) -> pa.Table:
             ],
             schema=MATCH_REPORT_SCHEMA,
         )
+    if kind == "retention":
+        return pa.Table.from_pylist(
+            [
+                {
+                    "segment": "A",
+                    "channel": "CNN",
+                    "earlier_first_day": date(2026, 10, 5),
+                    "earlier_last_day": date(2026, 10, 11),
+                    "earlier_households": 900,
+                    "both_households": 600,
+                    "retention": 66.7,
+                    "retention_ci": 4.1,
+                    "suppressed": False,
+                    "k": 50,
+                    "rho": 0.01,
+                }
+            ],
+            schema=RETENTION_SCHEMA,
+        )
+    if kind == "aired-schedule":
+        return pa.Table.from_pylist(
+            [
+                {
+                    "market": "cleveland",
+                    "channel": "CNN",
+                    "date": date(2026, 10, 13),
+                    "time": time(20, 15),
+                    "spot_seconds": 30,
+                }
+            ],
+            schema=AIRED_SCHEMA,
+        )
+    if kind == "delivery":
+        row: dict[str, Any] = {}
+        for field in DELIVERY_SCHEMA:
+            if pa.types.is_string(field.type):
+                row[field.name] = "cleveland" if field.name == "market" else "A"
+            elif pa.types.is_integer(field.type):
+                row[field.name] = 50 if field.name == "k" else 120
+            elif pa.types.is_boolean(field.type):
+                row[field.name] = False
+            else:
+                row[field.name] = 1.5
+        return pa.Table.from_pylist([row], schema=DELIVERY_SCHEMA)
     assert kind == "viewership"
     return pa.table(
         {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, ParamSpec, TypeVar
@@ -303,6 +303,7 @@ def write_token_message(
     keep_dummies: Callable[[pa.Array], None] = lambda ids: None,
     dummy_ids: Callable[[int], Sequence[str]] | None = None,
     progress: StageProgress = no_progress,
+    tokens: Iterable[pa.Table] | None = None,
 ) -> Path:
     """Encode ``table`` and seal it, joined row by row with ``columns``, into the outbox.
 
@@ -329,13 +330,17 @@ def write_token_message(
         keep_dummies: Given the dummies' ids before ``before_publish``, to
             keep them in the sender's private state (they are never sent).
         progress: Told each stage (rows tokenized of all, then the uncounted rest).
+        tokens: ``table``'s token chunks in row order, already encoded under
+            ``run.key`` (e.g. :func:`linkage.encode.encode_normalized_chunks` of
+            fields reused from last week); None: encoded here.
 
     Returns:
         The message path.
     """
-    tokens = encode_side_chunks(
-        table, link_schema, run.side, run.key, workers=workers, progress=progress
-    )
+    if tokens is None:
+        tokens = encode_side_chunks(
+            table, link_schema, run.side, run.key, workers=workers, progress=progress
+        )
     with private_scratch(run.home.root / "state") as scratch:
         payload = scratch / "payload.parquet"
         with ShuffledParquet(payload, scratch) as shuffled:

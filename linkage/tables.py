@@ -13,16 +13,20 @@ from typing import Final
 import pyarrow as pa
 
 __all__ = [
+    "AIRED_SCHEMA",
     "ALL_HOUSEHOLDS",
+    "ALL_MARKETS",
     "ALL_MATCHED",
     "CELLS_SCHEMA",
     "DEFAULT_K",
     "DEFAULT_MIN_UNIVERSE",
+    "DELIVERY_SCHEMA",
     "FIT_WARNING_CODES",
     "INTERVAL_COLUMNS",
     "LINKS_SCHEMA",
     "MATCH_REPORT_SCHEMA",
     "RELEASE_SCHEMA",
+    "RETENTION_SCHEMA",
     "ROW",
     "SEGMENTS_SCHEMA",
     "TIER_SEPARATOR",
@@ -39,6 +43,9 @@ The matcher and provider send it; the campaign's report decodes it to
 
 ALL_MATCHED: Final = "all_matched"
 """Reserved segment name: what the report calls :data:`ALL_HOUSEHOLDS`."""
+
+ALL_MARKETS: Final = "*"
+"""The ``market`` of a statewide release row: every market's households together."""
 
 TIER_SEPARATOR: Final = ":"
 """Joins a segment code and a viewing-intensity tier: ``<code>:light``."""
@@ -88,7 +95,11 @@ INTERVAL_COLUMNS: Final[tuple[str, ...]] = (
 
 RELEASE_SCHEMA: Final = pa.schema(
     [
-        *VIEWERSHIP_SCHEMA,
+        VIEWERSHIP_SCHEMA.field("grain"),
+        # ALL_MARKETS for the statewide rows (every grain); a market code for one
+        # market's own rows (daypart and period grains, that market's households).
+        pa.field("market", pa.string()),
+        *(f for f in VIEWERSHIP_SCHEMA if f.name != "grain"),
         *(pa.field(name, pa.float64()) for name in INTERVAL_COLUMNS),
         pa.field("matched_records", pa.int64()),
         # The provider's public release rules, the same on every row.
@@ -96,7 +107,7 @@ RELEASE_SCHEMA: Final = pa.schema(
         pa.field("min_universe", pa.int64()),
     ]
 )
-"""The released ``viewership`` payload: the viewership columns plus noise intervals,
+"""The released ``viewership`` payload: the viewership columns by market, plus noise intervals,
 and per segment (on every row, like ``universe``) the campaign's linked real
 records, at most a public cap per household (null for tiers)."""
 
@@ -122,8 +133,69 @@ blocking pairs too few of the exact links; max_block drops blocks that hold
 true pairs; no labelled seed; the model breaks its constraints; the fit is
 unstable. The matcher's terminal has the words."""
 
+RETENTION_SCHEMA: Final = pa.schema(
+    [
+        ("segment", pa.string()),
+        ("channel", pa.string()),
+        ("earlier_first_day", pa.date32()),
+        ("earlier_last_day", pa.date32()),
+        ("earlier_households", pa.int64()),
+        ("both_households", pa.int64()),
+        ("retention", pa.float64()),
+        ("retention_ci", pa.float64()),
+        ("suppressed", pa.bool_()),
+        ("k", pa.int64()),
+        ("rho", pa.float64()),
+    ]
+)
+"""The ``retention`` payload (provider -> campaign, :mod:`linkage.release.panel`): per
+segment code of this week (plain and ``*``) and channel, the noisy households that
+watched the channel in the panel's earlier week and in both weeks, retention in
+percent with its 95% half-width; the figures are null where ``suppressed``."""
+
 SEGMENTS_SCHEMA: Final = pa.schema([("rid", pa.string()), ("segments", pa.list_(pa.string()))])
 """The ``segments`` payload (campaign -> provider): each real record's segment codes."""
 
 LINKS_SCHEMA: Final = pa.schema([("rid", pa.string()), ("hp", pa.string())])
 """The ``assignments`` payload (matcher -> provider): links only, one row per linked record."""
+
+AIRED_SCHEMA: Final = pa.schema(
+    [
+        ("market", pa.string()),
+        ("channel", pa.string()),
+        ("date", pa.date32()),
+        # Whole seconds, stored in milliseconds: Parquet has no time32[s].
+        ("time", pa.time32("ms")),
+        ("spot_seconds", pa.int64()),
+    ]
+)
+"""The ``aired-schedule`` payload (campaign -> provider): one row per spot that aired, its
+start in naive local time; ``market`` is :data:`ALL_MARKETS` for a spot aired statewide."""
+
+DELIVERY_SCHEMA: Final = pa.schema(
+    [
+        ("market", pa.string()),
+        ("segment", pa.string()),
+        ("spots", pa.int64()),
+        ("universe", pa.int64()),
+        ("impressions", pa.float64()),
+        ("trps", pa.float64()),
+        ("reach_households", pa.int64()),
+        ("reach", pa.float64()),
+        ("frequency", pa.float64()),
+        ("light_reach", pa.float64()),
+        ("suppressed", pa.bool_()),
+        ("impressions_ci", pa.float64()),
+        ("trps_ci", pa.float64()),
+        ("reach_ci", pa.float64()),
+        ("frequency_ci", pa.float64()),
+        ("light_reach_ci", pa.float64()),
+        # The provider's public rules, the same on every row.
+        ("frequency_cap", pa.int64()),
+        ("k", pa.int64()),
+        ("min_universe", pa.int64()),
+    ]
+)
+"""The ``delivery`` payload (provider -> campaign): what the aired schedule delivered, one
+row per (market incl. :data:`ALL_MARKETS`, segment incl. ``*`` and tiers), noisy, with
+95% half-widths (``linkage.release.delivery``)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -25,25 +26,34 @@ from linkage.encode import (
     assign_codes,
     check_segment_sizes,
     column_kinds,
+    encode_normalized_chunks,
     evaluate,
     load_segments,
     membership_lists,
     near_duplicate_segments,
+    normalize_reusing,
 )
 from linkage.errors import InputError, StateError
 from linkage.io import (
     PRIVATE_MODE,
+    InputColumnKind,
     PartyHome,
     atomic_write_bytes,
     atomic_write_csv,
     atomic_write_parquet,
     atomic_write_text,
+    open_message_file,
     read_input_table,
+    read_private_cache,
     read_text,
+    remove_private_cache,
     write_message,
+    write_private_cache,
 )
-from linkage.measure import project_to_voters, tier_codes
+from linkage.measure import parse_period, tier_codes
 from linkage.plan import (
+    AIRED_COLUMNS,
+    AIRED_OPTIONAL,
     PLAN_BASELINE_CSV,
     PLAN_COMPARISON_CSV,
     PLAN_CSV,
@@ -51,15 +61,23 @@ from linkage.plan import (
     RATECARD_COLUMNS,
     PlanRequest,
     PlanResult,
+    aired_log,
+    as_run,
     check_feasible,
     check_targets,
     make_plan,
     normalise_weights,
+    parse_aired,
+    parse_market_budgets,
     parse_ratecard,
+    project_comparison,
+    statewide_rows,
     validate_request,
 )
-from linkage.protocol import random_refs, seal, validate_exchange_id
+from linkage.protocol import OpenedMessage, random_refs, seal, validate_exchange_id
 from linkage.release import (
+    Receipt,
+    ReleaseHead,
     accept_receipt,
     countersign,
     load_heads,
@@ -68,13 +86,18 @@ from linkage.release import (
     write_receipt,
 )
 from linkage.report import (
+    PLAN_DELIVERY_CSV,
     REPORT_HTML,
+    WeeklyTrend,
     build_report,
+    decode_retention,
     decode_viewership,
     linkage_quality_note,
     match_rate_table,
+    week_to_week_map,
+    weekly_trend,
 )
-from linkage.tables import ALL_MATCHED, DEFAULT_MIN_UNIVERSE
+from linkage.tables import ALL_MARKETS, ALL_MATCHED, DEFAULT_MIN_UNIVERSE
 from parties.common import (
     ExchangeOpt,
     HomeOpt,
@@ -120,6 +143,23 @@ def tokenize(
             "codes: the messages already sent for it become invalid.",
         ),
     ] = False,
+    previous: Annotated[
+        str | None,
+        typer.Option(
+            "--previous",
+            help="The panel's previous week (exchange): also keep, in this exchange's private "
+            "state, the map of its rids to this exchange's for voters in both (never sent).",
+        ),
+    ] = None,
+    reuse_normalized: Annotated[
+        bool,
+        typer.Option(
+            "--reuse-normalized/--no-reuse-normalized",
+            help="Keep the voters' normalised names and addresses in HOME/state (PII at rest, "
+            "0600, never sent) and reuse them next week: only changed rows are normalised "
+            "again; the tokens are the same either way. --no-reuse-normalized deletes it.",
+        ),
+    ] = True,
 ) -> None:
     """Turn the voter file into keyed tokens for the matcher and segment codes for the provider.
 
@@ -132,6 +172,11 @@ def tokenize(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
+    earlier_rids = None
+    if previous is not None:
+        if validate_exchange_id(previous) == x:
+            raise InputError("--previous names this exchange", hint="give last week's exchange id")
+        earlier_rids = read_input_table(h.rid_map_path(previous), required=("rid", "voter_id"))
     run = TokenRun.start(h, x, "campaign-tokens", "a", peer="provider")
     provider = h.peer("provider")
     link_schema, table = run.read(
@@ -186,6 +231,14 @@ def tokenize(
         # Everything validated and computed: state first (segments.json, which
         # marks the exchange as started, last of it), then the messages; a
         # re-run after a crash anywhere in here finishes with the same refs and codes.
+        if earlier_rids is not None and previous is not None:
+            # The campaign's own week-to-week map: it alone holds both rid maps.
+            current = pa.table({"rid": rids, "voter_id": table["voter_id"]})
+            atomic_write_parquet(
+                h.week_map_path(x, previous),
+                week_to_week_map(earlier_rids, current),
+                mode=PRIVATE_MODE,
+            )
         if resumed is None:
             atomic_write_parquet(
                 h.rid_map_path(x),
@@ -210,6 +263,13 @@ def tokenize(
     if resumed is not None and run.target.is_file():
         write_state()  # only the segments message was missing
     else:
+        reused = None
+        if reuse_normalized:
+            with out.status("normalising (reusing the fields of unchanged voters)"):
+                cached = read_private_cache(h.normalized_cache_path)
+                reused = normalize_reusing(table, link_schema, "a", cached, workers=workers)
+        else:
+            remove_private_cache(h.normalized_cache_path)
         with StepProgress("campaign tokenize") as progress:
             write_token_message(
                 run,
@@ -219,7 +279,15 @@ def tokenize(
                 workers=workers,
                 before_publish=write_state,
                 progress=progress,
+                tokens=None
+                if reused is None
+                else encode_normalized_chunks(
+                    reused.normalized, link_schema, run.key, workers=workers, progress=progress
+                ),
             )
+        if reused is not None:
+            # After the message: the cache only saves next week's time.
+            write_private_cache(h.normalized_cache_path, reused.cache)
     again = " (finished an interrupted run)" if resumed is not None else ""
     listed = ", ".join(f"{name} {count:,}" for name, count in sizes.items())
     out.print(f"tokenized {table.num_rows:,} voters{again}; voters per segment: {listed}")
@@ -345,6 +413,14 @@ def report_(
             "per target segment by cost per target point.",
         ),
     ] = None,
+    previous: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--previous",
+            help="An earlier week (exchange) of the same panel, repeatable, oldest first: the "
+            "page and trend.csv show every figure's change week over week.",
+        ),
+    ] = None,
 ) -> None:
     """Decode the released viewership and write tables, heatmaps and an HTML report.
 
@@ -371,7 +447,10 @@ def report_(
         file=str(h.inbox_receipt(x)),
     )
     countersigned = countersign(receipt, h.identity(), h.peer("matcher"))
+    post_buy = _post_buy(h, x, heads)
+    heads = heads if post_buy is None else post_buy.heads
     plan_table, comparison = _read_plan(out_dir) if html_page else (None, None)
+    trend, retention = _weekly_trend(h, x, previous or [], view.table, codes)
     with progress_bar() as progress:
         task: TaskID | None = None
 
@@ -397,12 +476,17 @@ def report_(
             receipt=receipt.head,
             html=html_page,
             progress=drawn,
+            trend=trend,
+            delivery=None if post_buy is None else post_buy.message.table,
         )
 
     # Everything computed: now write.
-    h.mark_consumed(x, match, view)
+    h.mark_consumed(x, match, view, *retention)
     save_heads(h.release_heads_path, heads)
     write_receipt(h.outbox_receipt(x), countersigned)  # for the matcher to witness
+    if post_buy is not None:
+        h.mark_consumed(x, post_buy.message)
+        write_receipt(h.outbox_delivery_receipt(x), post_buy.countersigned)
     out_dir.mkdir(parents=True, exist_ok=True)
     for name, table in report.tables.items():
         atomic_write_csv(out_dir / name, table)
@@ -431,6 +515,20 @@ def report_(
         best.add_row(row.segment, row.channel, row.daypart, _fmt(row.index), _fmt(row.rating))
     out.print(best)
     out.print(f"report written to {out_dir}")
+    if post_buy is not None:
+        out.print(
+            f"post-buy: plan against delivery in {out_dir / PLAN_DELIVERY_CSV}; countersigned "
+            f"delivery receipt for the matcher: {h.outbox_delivery_receipt(x)}",
+            markup=False,
+            highlight=False,
+        )
+    if report.trend is not None:
+        out.print(
+            f"weekly trend over {' -> '.join(report.trend.weeks)}: "
+            + ", ".join(str(out_dir / name) for name in report.trend.tables),
+            markup=False,
+            highlight=False,
+        )
     if report.html is not None:
         where = "with the plan" if report.with_plan else "no plan yet"
         out.print(f"HTML report ({where}): {out_dir / REPORT_HTML}")
@@ -443,10 +541,92 @@ def report_(
     print_next(h, x)
 
 
+@dataclass(frozen=True)
+class _PostBuy:
+    """A delivery in the inbox, its receipt checked and countersigned, and the heads seen since."""
+
+    message: OpenedMessage
+    countersigned: Receipt
+    heads: list[ReleaseHead]
+
+
+def _post_buy(h: PartyHome, x: str, heads: list[ReleaseHead]) -> _PostBuy | None:
+    """The provider's delivery of the aired schedule, when one came (None before).
+
+    A delivery is a ledger entry of its own, with its own receipt: its head
+    must extend the heads seen so far, the viewership release's included.
+    """
+    if not h.inbox_message(x, "delivery").is_file():
+        return None
+    message = h.open_inbox(x, "delivery")
+    receipt = read_receipt(h.inbox_delivery_receipt(x))
+    seen = accept_receipt(
+        receipt,
+        heads,
+        h.trusted(),
+        me=h.card().fingerprint,
+        exchange=x,
+        provider=message.sender.fingerprint,
+        file=str(h.inbox_delivery_receipt(x)),
+    )
+    return _PostBuy(message, countersign(receipt, h.identity(), h.peer("matcher")), seen)
+
+
+def _weekly_trend(
+    h: PartyHome, x: str, previous: list[str], current: pa.Table, codes: dict[str, str]
+) -> tuple[WeeklyTrend | None, list[OpenedMessage]]:
+    """The trend against earlier weeks (each decoded with its own codes) and this week's retention.
+
+    Earlier weeks' releases were verified and consumed by their own report;
+    they are read again here, not consumed again.
+    """
+    retention = [h.open_inbox(x, "retention")] if h.inbox_message(x, "retention").is_file() else []
+    if not previous and not retention:
+        return None, []
+    if any(validate_exchange_id(week) == x for week in previous):
+        raise InputError("--previous names this exchange", hint="give earlier weeks only")
+    weeks: list[tuple[str, pa.Table]] = []
+    for week in [*previous, x]:
+        table = (
+            current
+            if week == x
+            else open_message_file(
+                h.inbox_message(week, "viewership"),
+                me=h.identity(),
+                contacts=h.trusted(),
+                expected_kind="viewership",
+                expected_exchange=week,
+                scratch=h.root / "state",
+            ).table
+        )
+        named = tier_codes(load_codes(h.segment_codes_path(week)))
+        weeks.append((week, decode_viewership(table, named)))
+    kept = decode_retention(retention[0].table, codes) if retention else None
+    try:
+        return weekly_trend(weeks, kept), retention
+    except ValueError:
+        raise InputError("an earlier week is given twice", hint="list each week once") from None
+
+
+def _read_plan_csv(path: Path) -> pa.Table:
+    """plan.csv; a plan that could buy nothing (a header, no rows) is a plan too."""
+    try:
+        return read_input_table(path, required=())
+    except InputError:
+        header = path.read_text(encoding="utf-8").splitlines()[:1]
+        if not header:
+            raise
+        names = [name.strip('"') for name in header[0].split(",")]
+        types = {
+            n: pa.string() if n in ("market", "channel", "daypart") else pa.float64() for n in names
+        }
+        return pa.schema([(n, types[n]) for n in names]).empty_table()
+
+
 def _read_plan(out_dir: Path) -> tuple[pa.Table | None, pa.Table | None]:
     """plan.csv and plan_comparison.csv from the report directory, when `plan` wrote them."""
     plan_path, comparison_path = out_dir / PLAN_CSV, out_dir / PLAN_COMPARISON_CSV
-    plan_table = read_input_table(plan_path, required=()) if plan_path.is_file() else None
+    plan_table = _read_plan_csv(plan_path) if plan_path.is_file() else None
     comparison = (
         read_input_table(comparison_path, required=()) if comparison_path.is_file() else None
     )
@@ -467,11 +647,28 @@ def plan_(
         Path,
         typer.Option(
             "--ratecard",
-            help="Rate card (CSV or Parquet): channel, daypart, cost_per_spot, units_available.",
+            help="Rate card (CSV or Parquet): [market,] channel, daypart, cost_per_spot, "
+            "units_available. With a market column, spots are bought per market (DMA) on "
+            "each market's own ratings.",
         ),
     ],
-    budget: Annotated[float, typer.Option("--budget", help="Budget in US dollars.")],
     target: Annotated[str, typer.Option("--target", help="Target segment(s), comma-separated.")],
+    budget: Annotated[
+        float | None,
+        typer.Option(
+            "--budget",
+            help="Budget in US dollars, split across markets by the optimizer "
+            "(default: the sum of --market-budget).",
+        ),
+    ] = None,
+    market_budget: Annotated[
+        str | None,
+        typer.Option(
+            "--market-budget",
+            help="Fixed budget per market, e.g. cleveland=100000,columbus=50000; markets "
+            "not named get nothing. Needs a rate card with a market column.",
+        ),
+    ] = None,
     weights: Annotated[
         str | None,
         typer.Option("--weights", help="One weight per target, comma-separated (default: equal)."),
@@ -498,7 +695,10 @@ def plan_(
 
     Compares the plan with the ratio-rule (greedy) plan and with a plan bought
     on all-household ratings under the same budget; writes plan.csv,
-    plan_all_households.csv and plan_comparison.csv.
+    plan_all_households.csv and plan_comparison.csv (market first: `*` is the
+    whole plan). A rate card with a market column buys per market (DMA) on
+    each market's released ratings: --budget is split by the optimizer, or
+    --market-budget fixes each market's share.
 
     Example: narwhal campaign plan --home ./c --exchange oh-2026-10
     --ratecard ratecard.csv --budget 250000 --target persuadable,turnout_target
@@ -508,12 +708,16 @@ def plan_(
     h = require_home(home)
     codes = load_codes(h.segment_codes_path(x))
     targets = [t.strip() for t in target.split(",") if t.strip()]
+    markets = None if market_budget is None else parse_market_budgets(market_budget)
+    if budget is None and markets is None:
+        raise InputError("no budget", hint="pass --budget DOLLARS or --market-budget M=DOLLARS,...")
     request = PlanRequest(
         normalise_weights(targets, _parse_weights(weights)),
-        budget,
+        budget if budget is not None else sum((markets or {}).values()),
         light_priority=light_priority,
         min_channels=min_channels,
         time_limit=time_limit,
+        market_budgets=markets,
     )
     validate_request(request)
     check_targets(targets, codes)
@@ -531,8 +735,10 @@ def plan_(
     if h.inbox_message(x, "match-report").is_file():
         match = h.open_inbox(x, "match-report")
         consumed.append(match)
-        rates = match_rate_table(match.table, decoded, load_voter_counts(h.segment_codes_path(x)))
-        comparison = project_to_voters(comparison, rates, columns=("reach",))
+        rates = match_rate_table(
+            match.table, statewide_rows(decoded), load_voter_counts(h.segment_codes_path(x))
+        )
+        comparison = project_comparison(comparison, rates)
 
     h.mark_consumed(x, *consumed)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -559,7 +765,8 @@ def _parse_weights(text: str | None) -> list[float] | None:
 def _print_plan(
     result: PlanResult, comparison: pa.Table, request: PlanRequest, targets: list[str]
 ) -> None:
-    by = {(r["plan"], r["segment"]): r for r in comparison.to_pylist()}
+    rows = comparison.to_pylist()
+    by = {(r["plan"], r["segment"]): r for r in rows if r["market"] == ALL_MARKETS}
     main = targets[0] if len(targets) == 1 else "weighted_target"
     light = [f"{t}:light" for t in targets if ("optimized", f"{t}:light") in by]
     t = Table(title=f"Plan vs baselines, same budget (${request.budget:,.0f})")
@@ -596,6 +803,15 @@ def _print_plan(
     gain = by[("optimized", main)]["trps"] / max(by[("all_households", main)]["trps"], 1e-9)
     caveat = f" (caveat: {result.caveat})" if result.caveat else ""
     out.print(f"target TRPs vs the all-household plan: {100.0 * (gain - 1.0):+.1f}%{caveat}")
+    for r in rows:
+        if r["plan"] == "optimized" and r["segment"] == main and r["market"] != ALL_MARKETS:
+            out.print(
+                f"market {r['market']}: {r['spots']:,} spots, {_dollars(r['cost'])}, "
+                f"target TRPs {_num(r['trps'], 1)} (market points), "
+                f"reach {_pct(r['reach'])} (est.)",
+                markup=False,
+                highlight=False,
+            )
     for note in result.notes:
         out.print(f"note: {note}")
 
@@ -610,6 +826,82 @@ def _dollars(value: object) -> str:
 
 def _pct(value: object) -> str:
     return "—" if not isinstance(value, float) else f"{value:.1f}%"
+
+
+@app.command("schedule")
+def schedule_(
+    home: HomeOpt,
+    exchange: ExchangeOpt,
+    aired: Annotated[
+        Path,
+        typer.Option(
+            "--aired",
+            help="The as-run log (CSV or Parquet), one row per spot that aired: market, "
+            "channel, date (YYYY-MM-DD), time (HH:MM:SS, local), optionally spot_seconds "
+            "(default 30); market '*' = aired in every market. With --from-plan: where the "
+            "log is written (CSV).",
+        ),
+    ],
+    from_plan: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-plan",
+            help="Demo: write --aired from plan.csv as if every planned spot aired, spread "
+            "over --period (a station's post-log stands in), then send it. A plan without "
+            "a market column airs statewide ('*').",
+        ),
+    ] = None,
+    period_text: Annotated[
+        str | None,
+        typer.Option("--period", help="With --from-plan: the dates the spots air, FIRST..LAST."),
+    ] = None,
+    seed: Annotated[
+        int, typer.Option("--seed", help="With --from-plan: seeds where each spot falls.")
+    ] = 0,
+) -> None:
+    """Send the provider the schedule that aired, for a post-buy delivery measurement.
+
+    The log is checked first (unknown columns, bad dates or times, a spot
+    listed twice: one line naming the row), then sealed as `aired-schedule`
+    to the exchange's provider, who answers with `narwhal provider deliver`.
+
+    Example: narwhal campaign schedule --home ./c --exchange oh-2026-10 --aired aired.csv
+    """
+    x = validate_exchange_id(exchange)
+    h = require_home(home)
+    load_codes(h.segment_codes_path(x))  # a delivery is measured on this exchange's segments
+    provider = h.peer("provider")
+    if from_plan is not None:
+        if period_text is None:
+            raise InputError(
+                "--from-plan needs --period", hint="e.g. --period 2026-10-05..2026-10-11"
+            )
+        plan = read_input_table(from_plan, required=("channel", "daypart", "spots"))
+        atomic_write_csv(aired, aired_log(as_run(plan, parse_period(period_text), seed)))
+        out.print(f"wrote the as-run log {aired}", markup=False, highlight=False)
+    elif period_text is not None:
+        raise InputError(
+            "--period goes with --from-plan", hint="an as-run log's dates are its spots' own"
+        )
+    columns = (*AIRED_COLUMNS, *AIRED_OPTIONAL)
+    # CSV cells stay text, so a bad date or time is reported by row, not by the CSV reader.
+    text: InputColumnKind = "string"
+    kinds = dict.fromkeys(columns, text) if aired.suffix.lower() == ".csv" else {}
+    payload = parse_aired(
+        read_input_table(aired, required=AIRED_COLUMNS, kinds=kinds), file=str(aired)
+    )
+    target = h.outbox_message(x, "aired-schedule")
+    sealed = seal(
+        payload, kind="aired-schedule", exchange_id=x, sender=h.identity(), recipient=provider
+    )
+    write_message(target, sealed)
+    markets = sorted(set(payload["market"].to_pylist()))
+    out.print(
+        f"{payload.num_rows:,} spots in {len(markets)} market(s) "
+        f"({', '.join(markets)}); wrote {target} for the provider",
+        markup=False,
+        highlight=False,
+    )
 
 
 if __name__ == "__main__":

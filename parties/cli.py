@@ -88,7 +88,15 @@ def __getattr__(name: str) -> typer.Typer:
 def synth(
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for the world.")],
     voters: Annotated[int, typer.Option("--voters", min=1, help="Registered voters.")] = 50_000,
-    days: Annotated[int, typer.Option("--days", min=1, help="Days of tuning events.")] = 7,
+    days: Annotated[
+        int,
+        typer.Option(
+            "--days",
+            min=1,
+            help="Days of tuning events. From 14 on, the demo runs a two-week panel: week 1's "
+            "plan airs in week 2, which brings the trend, retention and post-buy delivery.",
+        ),
+    ] = 14,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same world).")] = 0,
 ) -> None:
     """Make a reproducible synthetic world with ground truth; print each party's files.
@@ -114,7 +122,15 @@ def demo_(
             "give mostly noise.",
         ),
     ] = 200_000,
-    days: Annotated[int, typer.Option("--days", min=1, help="Days of tuning events.")] = 7,
+    days: Annotated[
+        int,
+        typer.Option(
+            "--days",
+            min=1,
+            help="Days of tuning events. From 14 on, the demo runs a two-week panel: week 1's "
+            "plan airs in week 2, which brings the trend, retention and post-buy delivery.",
+        ),
+    ] = 14,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 7,
 ) -> None:
     """Run the whole exchange: synth, three party homes, every step as its own process.

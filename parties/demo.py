@@ -16,7 +16,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 from rich.progress import (
     Progress,
     TaskID,
@@ -24,12 +26,16 @@ from rich.progress import (
 
 from linkage.errors import NarwhalError, StateError
 from linkage.io import PartyHome, atomic_write_text
+from linkage.measure import parse_period
+from linkage.plan import parse_aired
 from linkage.release import DEFAULT_DELTA, PrivacyBudget, epsilon_of, read_receipt
-from linkage.report import REPORT_HTML
-from linkage.synth import rating_error, world_period
+from linkage.report import MARKETS_CSV, REPORT_HTML
+from linkage.synth import Scorecard, TruthWeek, score_week, world_weeks
 from parties.common import deliver, out, progress_bar
 
 EXCHANGE = "demo-2026"
+"""The demo's exchanges are ``demo-2026-w1`` and ``demo-2026-w2``, one per week."""
+PANEL = "demo-panel"
 ORG = "demo-campaign"
 MARKER = ".narwhal-demo"
 PLAN_BUDGET = 250_000
@@ -96,13 +102,27 @@ def prepare(root: Path) -> None:
     (root / MARKER).write_text("narwhal demo directory; `narwhal demo` may delete it\n")
 
 
+def exchange_ids(days: int) -> list[str]:
+    """One exchange per reporting week of the world (two at most: the demo's panel)."""
+    return [f"{EXCHANGE}-w{n}" for n in range(1, min(2, len(world_weeks(days))) + 1)]
+
+
+def report_dir_of(root: Path, week: int, weeks: int) -> Path:
+    """The last week's report is ``REPORT``; earlier weeks' are ``REPORT/weekN``."""
+    return root / "report" if week == weeks else root / "report" / f"week{week}"
+
+
 def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
-    """Every command of the demo in order, with the courier's deliveries after each."""
+    """Every command of the demo in order, with the courier's deliveries after each.
+
+    A world of one week runs one exchange. From two weeks on, the demo runs a
+    panel of two weekly exchanges under fresh keys: week 1's plan is bought
+    and airs in week 2, whose release brings the trend, retention and the
+    post-buy delivery of that plan.
+    """
     world = root / "world"
     homes = {role: root / role for role in ("campaign", "matcher", "provider")}
     c, m, p = (PartyHome(homes[r]) for r in ("campaign", "matcher", "provider"))
-    x = EXCHANGE
-    report_dir = root / "report"
     synth = ["synth", "--out", str(world), "--voters", str(voters), "--days", str(days)]
     steps = [Step("synth", [*synth, "--seed", str(seed)])]
     steps += [
@@ -120,20 +140,35 @@ def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
         for other, card in ((o, h / "card.json") for o, h in homes.items())
         if other != role
     ]
-    steps += [
+    ids = exchange_ids(days)
+    periods = world_weeks(days)
+    for n in range(1, len(ids) + 1):
+        steps += _week_steps(root, n, ids, periods[n - 1], (c, m, p))
+    return steps
+
+
+def _week_steps(
+    root: Path,
+    week: int,
+    ids: list[str],
+    period: str,
+    homes: tuple[PartyHome, PartyHome, PartyHome],
+) -> list[Step]:
+    """One weekly exchange: tokenize, link, release (and from week 2 on: post-buy, trend)."""
+    c, m, p = homes
+    world = root / "world"
+    x = ids[week - 1]
+    later = week > 1
+    tag = f" (week {week})" if len(ids) > 1 else ""
+    report_dir = report_dir_of(root, week, len(ids))
+    voters = world / "campaign" / ("voters.parquet" if week == 1 else f"voters_week{week}.parquet")
+    previous = ["--previous", ids[week - 2]] if later else []
+    steps = [
         Step(
-            "campaign tokenize",
+            f"campaign tokenize{tag}",
             [
-                "campaign",
-                "tokenize",
-                "--home",
-                str(c.root),
-                "--voters",
-                str(world / "campaign/voters.parquet"),
-                "--segments",
-                str(world / "campaign/segments.toml"),
-                "--exchange",
-                x,
+                "campaign", "tokenize", "--home", str(c.root), "--voters", str(voters),
+                "--segments", str(world / "campaign/segments.toml"), "--exchange", x, *previous,
             ],
             [
                 (c.outbox_message(x, "campaign-tokens"), m.inbox),
@@ -141,89 +176,120 @@ def demo_steps(root: Path, *, voters: int, days: int, seed: int) -> list[Step]:
             ],
         ),
         Step(
-            "provider tokenize (operator side)",
+            f"provider tokenize{tag}",
             [
-                "provider",
-                "tokenize",
-                "--home",
-                str(p.root),
-                "--subscribers",
-                str(world / "provider/subscribers.parquet"),
-                "--exchange",
-                x,
+                "provider", "tokenize", "--home", str(p.root),
+                "--subscribers", str(world / "provider/subscribers.parquet"), "--exchange", x,
             ],
             [(p.outbox_message(x, "provider-tokens"), m.inbox)],
         ),
         Step(
-            "matcher link",
+            f"matcher link{tag}",
             ["matcher", "link", "--home", str(m.root), "--exchange", x],
             [
                 (m.outbox_message(x, "assignments"), p.inbox),
                 (m.outbox_message(x, "match-report"), c.inbox),
             ],
         ),
+    ]  # fmt: skip
+    if later:
+        # The buy planned last week aired this week: the campaign sends its as-run log.
+        aired = report_dir / "aired.csv"
+        steps.append(
+            Step(
+                f"campaign schedule{tag}",
+                [
+                    "campaign", "schedule", "--home", str(c.root), "--exchange", x,
+                    "--from-plan", str(report_dir / "plan.csv"), "--period", period,
+                    "--aired", str(aired),
+                ],
+                [(c.outbox_message(x, "aired-schedule"), p.inbox)],
+            )
+        )  # fmt: skip
+    aggregate_out = [(p.outbox_message(x, "viewership"), c.inbox), (p.outbox_receipt(x), c.inbox)]
+    if later:
+        aggregate_out.append((p.outbox_message(x, "retention"), c.inbox))
+    steps.append(
         Step(
-            "provider aggregate (measurement side)",
+            f"provider aggregate{tag}",
             [
-                "provider",
-                "aggregate",
-                "--home",
-                str(p.root),
-                "--viewing",
-                str(world / "provider/viewing.parquet"),
-                "--channels",
-                str(world / "provider/channels.csv"),
-                "--period",
-                world_period(days),
-                "--exchange",
-                x,
+                "provider", "aggregate", "--home", str(p.root),
+                "--viewing", str(world / "provider/viewing.parquet"),
+                "--channels", str(world / "provider/channels.csv"),
+                "--markets", str(world / "provider/markets.parquet"),
+                "--lineups", str(world / "provider/lineups.csv"),
+                "--period", period, "--exchange", x, "--panel", PANEL,
             ],
-            [(p.outbox_message(x, "viewership"), c.inbox), (p.outbox_receipt(x), c.inbox)],
-        ),
+            aggregate_out,
+        )
+    )  # fmt: skip
+    if later:
+        steps.append(
+            Step(
+                f"provider deliver{tag}",
+                [
+                    "provider", "deliver", "--home", str(p.root), "--exchange", x,
+                    "--viewing", str(world / "provider/viewing.parquet"),
+                    "--channels", str(world / "provider/channels.csv"),
+                    "--markets", str(world / "provider/markets.parquet"), "--period", period,
+                ],
+                [
+                    (p.outbox_message(x, "delivery"), c.inbox),
+                    (p.outbox_delivery_receipt(x), c.inbox),
+                ],
+            )
+        )  # fmt: skip
+    else:
+        steps.append(
+            Step(
+                f"campaign plan{tag}",
+                [
+                    "campaign", "plan", "--home", str(c.root), "--exchange", x,
+                    "--ratecard", str(world / "campaign/ratecard.csv"),
+                    "--budget", str(PLAN_BUDGET), "--target", ",".join(PLAN_TARGETS),
+                    "--out", str(report_dir),
+                ],
+                # The plan bought in week 1 is the plan the week-2 report measures.
+                [
+                    (report_dir / name, report_dir_of(root, len(ids), len(ids)))
+                    for name in ("plan.csv", "plan_comparison.csv")
+                ]
+                if len(ids) > 1
+                else [],
+                show_output=True,
+            )
+        )  # fmt: skip
+    receipts = [(c.outbox_receipt(x), m.inbox)]
+    if later:
+        receipts.append((c.outbox_delivery_receipt(x), m.inbox))
+    steps.append(
         Step(
-            "campaign plan",
+            f"campaign report{tag}",
             [
-                "campaign",
-                "plan",
-                "--home",
-                str(c.root),
-                "--exchange",
-                x,
-                "--ratecard",
-                str(world / "campaign/ratecard.csv"),
-                "--budget",
-                str(PLAN_BUDGET),
-                "--target",
-                ",".join(PLAN_TARGETS),
-                "--out",
-                str(report_dir),
+                "campaign", "report", "--home", str(c.root), "--exchange", x,
+                "--ratecard", str(world / "campaign/ratecard.csv"), "--out", str(report_dir),
+                *previous,
             ],
-            show_output=True,
-        ),
-        # The plan reads only the campaign's inbox; run before the report, its
-        # plan.csv and plan_comparison.csv are in place for report.html.
+            receipts,
+        )
+    )  # fmt: skip
+    # The campaign countersigned the provider's ledger heads; the matcher keeps them.
+    steps.append(
         Step(
-            "campaign report",
-            [
-                "campaign",
-                "report",
-                "--home",
-                str(c.root),
-                "--exchange",
-                x,
-                "--ratecard",
-                str(world / "campaign/ratecard.csv"),
-                "--out",
-                str(report_dir),
-            ],
-            [(c.outbox_receipt(x), m.inbox)],
-        ),
-        # The campaign countersigned the provider's ledger head; the matcher keeps it.
-        Step(
-            "matcher witness",
+            f"matcher witness{tag}",
             ["matcher", "witness", "--home", str(m.root), "--receipt", str(m.inbox_receipt(x))],
-        ),
-    ]
+        )
+    )
+    if later:
+        steps.append(
+            Step(
+                f"matcher witness delivery{tag}",
+                [
+                    "matcher", "witness", "--home", str(m.root),
+                    "--receipt", str(m.inbox_delivery_receipt(x)),
+                ],
+            )
+        )  # fmt: skip
     return steps
 
 
@@ -239,21 +305,24 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
             hint=f"pass --voters {MIN_VOTERS} or more; `narwhal synth` makes smaller worlds",
         )
     prepare(root)
-    world = root / "world"
-    report_dir = root / "report"
+    ids = exchange_ids(days)
+    report_dir = report_dir_of(root, len(ids), len(ids))
     steps = demo_steps(root, voters=voters, days=days, seed=seed)
     t0 = time.perf_counter()
     with progress_bar(out, bold=True) as progress:
         runner = _Runner(progress, progress.add_task("starting", total=len(steps)))
         for step in steps:
             runner.run(step)
+        progress.update(runner.task, description="scoring against the synthetic truth")
+        card = scorecard(root, days)
     elapsed = time.perf_counter() - t0
 
-    released = pacsv.read_csv(report_dir / "viewership.csv")
-    # What was spent, from the release's own receipt (the ledger head), not a constant.
-    spent = read_receipt(PartyHome(root / "campaign").inbox_receipt(EXCHANGE)).head.rho_spent
-    truth = pacsv.read_csv(world / "truth/viewership.csv")
-    err = rating_error(released, truth)
+    campaign = PartyHome(root / "campaign")
+    # What was spent, from the releases' own receipts (the ledger heads), not a constant.
+    spent = read_receipt(campaign.inbox_receipt(ids[-1])).head.rho_spent
+    delivery_receipt = campaign.inbox_delivery_receipt(ids[-1])
+    if delivery_receipt.is_file():
+        spent = max(spent, read_receipt(delivery_receipt).head.rho_spent)
     rates = pacsv.read_csv(report_dir / "match_rates.csv").to_pylist()
     out.print()
     out.print("[bold]Match rates[/bold] (noisy matched records from the release, over own counts):")
@@ -263,18 +332,18 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
         out.print(f"  {row['segment']:<20} voters {row['voters']:>8,}  matched {shown}")
     out.print(
         f"[bold]Privacy[/bold]: every released figure is differentially private (zCDP, OpenDP); "
-        f"the campaign has spent rho {spent:g} (epsilon {epsilon_of(spent):.2f} at delta "
-        f"{DEFAULT_DELTA:g}), as the provider's signed receipt states; "
-        f"budget {PrivacyBudget().describe()}"
+        f"over {len(ids)} week(s) the campaign has spent rho {spent:g} (epsilon "
+        f"{epsilon_of(spent):.2f} at delta {DEFAULT_DELTA:g}), as the provider's signed "
+        f"receipts state; budget {PrivacyBudget().describe()}"
     )
-    out.print(
-        f"[bold]Released ratings vs truth[/bold]: {err.cells:,} released cells, mean absolute "
-        f"error {err.mean_abs_error:.3f} rating points (max {err.max_abs_error:.2f}); "
-        f"{err.suppressed_share:.1%} of cells suppressed"
-    )
+    _print_scorecard(card)
     out.print()
     out.print(
         f"[bold]Media plan[/bold] for {', '.join(PLAN_TARGETS)} "
+        f"(budget ${PLAN_BUDGET:,}, week 1; it airs in week 2), compared with the "
+        "all-household plan:"
+        if len(ids) > 1
+        else f"[bold]Media plan[/bold] for {', '.join(PLAN_TARGETS)} "
         f"(budget ${PLAN_BUDGET:,}), compared with the all-household plan:"
     )
     for text in runner.shown:
@@ -285,7 +354,91 @@ def run_demo(root: Path, *, voters: int, days: int, seed: int) -> None:
     )
     out.print(f"Report directory: {report_dir}   Audit: narwhal audit {audit}")
     out.print(f"demo finished in {elapsed:.0f}s")
-    atomic_write_text(root / "summary.txt", f"mean_abs_error={err.mean_abs_error:.6f}\n")
+    atomic_write_text(root / "summary.txt", f"mean_abs_error={card.statewide.mean_abs_error:.6f}\n")
     out.print(
         f"HTML report: {report_dir / REPORT_HTML}", soft_wrap=True, markup=False, highlight=False
     )
+
+
+def scorecard(root: Path, days: int) -> Scorecard:
+    """The last week's report against the world's truth (the demo plays the auditor here)."""
+    world = root / "world"
+    ids = exchange_ids(days)
+    periods = world_weeks(days)
+    report_dir = report_dir_of(root, len(ids), len(ids))
+    weeks = [
+        TruthWeek(
+            x,
+            pq.read_table(
+                world / "campaign" / ("voters.parquet" if n == 1 else f"voters_week{n}.parquet")
+            ),
+            tuple(parse_period(periods[n - 1])),
+        )
+        for n, x in enumerate(ids, start=1)
+    ]
+
+    def csv(name: str) -> pa.Table | None:
+        path = report_dir / name
+        return pacsv.read_csv(path) if path.is_file() else None
+
+    aired_path = report_dir / "aired.csv"
+    aired = None
+    if aired_path.is_file():
+        text = pacsv.ConvertOptions(column_types={"date": pa.string(), "time": pa.string()})
+        aired = parse_aired(pacsv.read_csv(aired_path, convert_options=text))
+    return score_week(
+        weeks,
+        voter_household=pq.read_table(world / "truth" / "voter_household.parquet"),
+        segments_toml=(world / "campaign" / "segments.toml").read_text(encoding="utf-8"),
+        viewing=world / "provider" / "viewing.parquet",
+        channels=pacsv.read_csv(world / "provider" / "channels.csv")["channel"].to_pylist(),
+        markets=pq.read_table(world / "provider" / "markets.parquet"),
+        released=pacsv.read_csv(report_dir / "viewership.csv"),
+        market_rows=csv(MARKETS_CSV),
+        trend=csv("trend.csv"),
+        retention=csv("retention.csv"),
+        delivery=csv("delivery.csv"),
+        aired=aired,
+    )
+
+
+def _print_scorecard(card: Scorecard) -> None:
+    """Each kind of released figure's error against the truth, and its intervals' coverage."""
+    err = card.statewide
+    out.print(
+        f"[bold]Released vs truth[/bold] (the last week): statewide quarter-hour ratings, "
+        f"{err.cells:,} released cells, mean absolute error {err.mean_abs_error:.3f} rating "
+        f"points (max {err.max_abs_error:.2f}); {err.suppressed_share:.1%} of cells suppressed"
+    )
+    shown = [m for m in card.markets if m.cells]
+    for m in sorted(shown, key=lambda m: -m.cells)[:4]:
+        covered = (
+            "" if m.coverage is None else f", 95% intervals hold the truth in {m.coverage:.0%}"
+        )
+        out.print(
+            f"  market {m.market:<22} daypart ratings: {m.cells:,} released cells, median "
+            f"error {m.median_abs_error:.3f} points{covered}; {m.suppressed_share:.0%} suppressed"
+        )
+    hidden = [m.market for m in card.markets if not m.cells]
+    if hidden:
+        out.print(f"  every daypart cell suppressed in: {', '.join(hidden)} (too few households)")
+    if card.trend is not None:
+        parts = [
+            f"{metric} {card.trend.coverage(metric):.0%} of {card.trend.cells[metric]:,}"
+            for metric in ("rating", "share", "reach")
+            if card.trend.cells.get(metric)
+        ]
+        out.print(f"  week-over-week change, intervals holding the truth: {', '.join(parts)}")
+    if card.retention is not None:
+        r = card.retention
+        out.print(
+            f"  retention: {r.cells:,} released cells, mean error {r.mean_abs_error:.1f} points, "
+            f"intervals hold the truth in {r.coverage:.0%}"
+        )
+    if card.delivery is not None:
+        d = card.delivery
+        out.print(
+            f"  post-buy delivery: {d.cells:,} released figures, TRP mean error "
+            f"{d.trps_mean_abs_error:.2f}, intervals hold the truth in "
+            f"{d.coverage:.0%}"
+        )

@@ -9,6 +9,7 @@ needs no mapping file from the tokenize side.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +18,7 @@ import pyarrow.compute as pc
 import typer
 
 from linkage.engine import make_engine
-from linkage.errors import PrivacyError, StateError
+from linkage.errors import InputError, PrivacyError, StateError
 from linkage.io import (
     check_input_file,
     load_secret,
@@ -36,6 +37,7 @@ from linkage.measure import (
     sanitize_viewing_file,
     tier_code,
 )
+from linkage.plan import parse_aired
 from linkage.protocol import (
     dummy_pseudonym_mask,
     dummy_pseudonyms,
@@ -45,6 +47,8 @@ from linkage.protocol import (
     validate_exchange_id,
 )
 from linkage.release import (
+    DEFAULT_DELIVERY_RHO,
+    DEFAULT_FREQUENCY_CAP,
     DEFAULT_RELEASE_RHO,
     DEFAULT_RHO_LIFETIME,
     DEFAULT_RHO_PER_WEEK,
@@ -52,16 +56,24 @@ from linkage.release import (
     Ledger,
     LedgerEntry,
     LedgerStore,
+    PanelStep,
+    PanelStore,
     PrivacyBudget,
     ReleaseHead,
     ReleaseRequest,
     assemble_assignments,
+    check_markets,
+    delivery_grid,
     issue_receipt,
     ledger_key,
     load_orgs,
+    measure_delivery,
+    noisy_delivery,
+    plan_delivery_noise,
     release_grid,
     release_head,
     release_viewership,
+    validate_panel_id,
     with_intensity_tiers,
     write_receipt,
 )
@@ -205,6 +217,31 @@ def aggregate(
         ),
     ] = True,
     engine_name: EngineOpt = "duckdb",
+    markets_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--markets",
+            help="household_id,market (Parquet or CSV): each household's TV market (DMA). "
+            "Adds each market's own daypart and period figures to the release.",
+        ),
+    ] = None,
+    lineups_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--lineups",
+            help="market,channel (CSV): the channels each market carries; a market's rows "
+            "for a channel it does not carry are left out. Needs --markets.",
+        ),
+    ] = None,
+    panel: Annotated[
+        str | None,
+        typer.Option(
+            "--panel",
+            help="A weekly panel with this campaign: keep this week's viewing per panel "
+            "household (private, HOME/panels/PANEL) and, when the panel holds an earlier "
+            "week, also release retention (DP, charged with this release).",
+        ),
+    ] = None,
     rho_per_week: Annotated[
         float | None,
         typer.Option(
@@ -236,6 +273,7 @@ def aggregate(
     """
     x = validate_exchange_id(exchange)
     h = require_home(home)
+    panel_store = None if panel is None else PanelStore(h.panel_dir(validate_panel_id(panel)))
     me = h.identity()
     secret = load_secret(h.secret_path)
     target = h.outbox_message(x, "viewership")
@@ -246,6 +284,21 @@ def aggregate(
         )
     if not exact and rho is None:
         rho = DEFAULT_RELEASE_RHO
+    if lineups_file is not None and markets_file is None:
+        raise InputError("--lineups needs --markets", hint="give the households' markets too")
+    markets = (
+        None
+        if markets_file is None
+        else check_markets(
+            read_input_table(markets_file, required=("household_id", "market")),
+            file=str(markets_file),
+        )
+    )
+    lineups = (
+        None
+        if lineups_file is None
+        else read_input_table(lineups_file, required=("market", "channel"))
+    )
     if rho is not None and rho <= 0:
         raise PrivacyError("--rho must be positive", hint=f"the default is {DEFAULT_RELEASE_RHO:g}")
     # Open without consuming: a refused release must leave the replay state untouched.
@@ -321,26 +374,26 @@ def aggregate(
         sets = store.segment_sets(assigned)
         with steps.during("aggregating viewership"), make_engine(engine_name) as engine:
             grid = release_grid(view, channels=channel_list, engine=engine, period=period)
-            request = ReleaseRequest.build(
-                org=org,
-                campaign=campaign.fingerprint,
-                exchange=x,
-                message_id=assignments.manifest.message_id,
-                grid=grid.digest(),
-                first_day=grid.days[0],
-                last_day=grid.days[-1],
-                rho=rho,
-                k=k,
-                min_universe=min_universe,
-                sets=sets,
-                report_rho=MATCHER_REPORT_RHO,
+            step = (
+                None
+                if panel_store is None or panel is None
+                else PanelStep.prepare(
+                    panel_store,
+                    secret=secret,
+                    panel_id=panel,
+                    viewing=view,
+                    channels=grid.channels,
+                    days=grid.days,
+                    engine=engine,
+                    dp=not exact,
+                )
             )
-            pending = store.prepare(
-                book,
-                request,
-                sets,
-                budget=asked,
-                compute=lambda: release_viewership(
+            # Retention is charged with the release: one entry, one receipt for both.
+            retention_rho = 0.0 if step is None else step.rho
+            retained: list[pa.Table] = []
+
+            def compute() -> pa.Table:
+                payload = release_viewership(
                     assigned,
                     view,
                     grid,
@@ -351,9 +404,45 @@ def aggregate(
                     exact=exact,
                     segments=wanted,
                     records=linked,
-                ),
+                    markets=markets,
+                    lineups=lineups,
+                )
+                if step is not None:
+                    kept = step.retention(
+                        assigned, secret=secret, segments=codes, channels=grid.channels, k=k
+                    )
+                    retained.extend([] if kept is None else [kept])
+                return payload
+
+            request = ReleaseRequest.build(
+                org=org,
+                campaign=campaign.fingerprint,
+                exchange=x,
+                message_id=assignments.manifest.message_id,
+                grid=grid.digest(),
+                first_day=grid.days[0],
+                last_day=grid.days[-1],
+                rho=None if rho is None else rho + retention_rho,
+                k=k,
+                min_universe=min_universe,
+                sets=sets,
+                report_rho=MATCHER_REPORT_RHO,
+            )
+            pending = store.prepare(
+                book,
+                request,
+                sets,
+                budget=asked,
+                compute=compute,
             )
         released = pending.payload
+        if pending.replay and panel_store is not None and retention_rho:
+            retained.append(panel_store.load_retention(x))  # re-sent, never redrawn
+        retention = (
+            seal(retained[0], kind="retention", exchange_id=x, sender=me, recipient=campaign)
+            if retained
+            else None
+        )
         sealed = seal(released, kind="viewership", exchange_id=x, sender=me, recipient=campaign)
         heads: list[ReleaseHead] = []
 
@@ -362,6 +451,11 @@ def aggregate(
             heads.append(release_head(ledger, entry, provider=me.fingerprint))
             save_seen(seen_path, guard)
             write_receipt(h.outbox_receipt(x), issue_receipt(heads[0], me))
+            if step is not None and panel_store is not None:
+                panel_store.save_week(step.week, step.rows)
+                if retained and retention is not None:
+                    panel_store.save_retention(x, retained[0])
+                    write_message(h.outbox_message(x, "retention"), retention)
             write_message(target, sealed)
 
         book = store.commit(book, pending, deliver=deliver)
@@ -370,6 +464,18 @@ def aggregate(
         if dropped:
             out.print(f"{len(dropped)} thin viewing-intensity tier(s) not released")
         in_force = book.budget_of(org) or PrivacyBudget()
+        if step is not None:
+            out.print(
+                f"panel {panel}: week {step.week[0]}..{step.week[1]} stored; "
+                + (
+                    f"retention against {step.earlier[0][0]}..{step.earlier[0][1]} released "
+                    f"(rho {retention_rho:g}, charged with this release)"
+                    if step.earlier is not None
+                    else "no earlier week, no retention"
+                ),
+                markup=False,
+                highlight=False,
+            )
         if pending.replay:
             out.print("exact replay of an earlier release: nothing new spent")
         elif rho is not None:
@@ -382,6 +488,226 @@ def aggregate(
         out.print(f"ledger head for {org}: release {heads[0].seq}, budget {in_force.describe()}")
         out.print(f"wrote {target} and {h.outbox_receipt(x)}")
     print_next(h, x)
+
+
+@app.command("deliver")
+def deliver_(
+    ctx: typer.Context,
+    home: HomeOpt,
+    exchange: ExchangeOpt,
+    viewing: Annotated[Path, typer.Option("--viewing", help="Tuning events (Parquet).")],
+    markets_file: Annotated[
+        Path,
+        typer.Option(
+            "--markets", help="household_id,market (Parquet or CSV): each household's TV market."
+        ),
+    ],
+    period_text: Annotated[
+        str,
+        typer.Option(
+            "--period",
+            help="The public period the spots aired in, FIRST..LAST (ISO dates, inclusive).",
+        ),
+    ],
+    channels_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--channels", help="channels.csv: refuse a spot on a channel outside the list."
+        ),
+    ] = None,
+    k: Annotated[
+        int, typer.Option("--k", min=1, help="Minimum households reached per released row.")
+    ] = DEFAULT_K,
+    min_universe: Annotated[
+        int, typer.Option("--min-universe", min=1, help="Minimum households per released row.")
+    ] = DEFAULT_MIN_UNIVERSE,
+    rho: Annotated[
+        float,
+        typer.Option("--rho", help="zCDP rho this delivery spends (charged to the campaign)."),
+    ] = DEFAULT_DELIVERY_RHO,
+    frequency_cap: Annotated[
+        int,
+        typer.Option(
+            "--frequency-cap",
+            min=1,
+            help="Most impressions one household counts for over the period (public).",
+        ),
+    ] = DEFAULT_FREQUENCY_CAP,
+    exact: Annotated[
+        bool,
+        typer.Option(
+            "--exact", help="Not available: a delivery is released with differential privacy only."
+        ),
+    ] = False,
+    tiers: Annotated[
+        bool,
+        typer.Option(
+            "--tiers/--no-tiers",
+            help="Also measure each segment's viewing-intensity tiers (light-viewer reach).",
+        ),
+    ] = True,
+    engine_name: EngineOpt = "duckdb",
+) -> None:
+    """Measure what the aired schedule delivered to each segment, per market; release it under DP.
+
+    Uses the exchange's links and segment codes (as `aggregate` does) and the
+    campaign's `aired-schedule` message. Per market and segment: target
+    impressions (at most --frequency-cap per household), TRPs, reach, average
+    frequency and light-viewer reach, noisy, with 95% intervals, suppressed on
+    noisy values under k. The delivery is charged to the campaign organisation's
+    ledger before it is sealed, and a signed receipt goes with it.
+
+    Example: narwhal provider deliver --home ./p --exchange oh-2026-10
+    --viewing viewing.parquet --markets markets.parquet --period 2026-10-05..2026-10-11
+    """
+    x = validate_exchange_id(exchange)
+    h = require_home(home)
+    if exact:
+        raise PrivacyError(
+            "a delivery has no exact release: it is differentially private only",
+            hint=f"drop --exact (the default spends rho {DEFAULT_DELIVERY_RHO:g})",
+        )
+    if not (math.isfinite(rho) and rho > 0):
+        raise PrivacyError(
+            "--rho must be positive", hint=f"the default is {DEFAULT_DELIVERY_RHO:g}"
+        )
+    me = h.identity()
+    secret = load_secret(h.secret_path)
+    target = h.outbox_message(x, "delivery")
+    period = parse_period(period_text)
+    markets = check_markets(
+        read_input_table(markets_file, required=("household_id", "market")),
+        file=str(markets_file),
+    )
+    channel_list = (
+        None
+        if channels_file is None
+        else read_input_table(channels_file, required=("channel",))["channel"].to_pylist()
+    )
+    schedule_path = h.inbox_message(x, "aired-schedule")
+    if not schedule_path.is_file():
+        raise StateError(
+            f"no aired schedule for exchange {x}",
+            file=str(schedule_path),
+            hint="the campaign sends it with `narwhal campaign schedule`",
+        )
+    # Open without consuming: a refused delivery must leave the replay state untouched.
+    sources = {kind: h.inbox_message(x, kind) for kind in ("assignments", "segments")}
+    sources["aired-schedule"] = schedule_path
+    opened = {
+        kind: open_message_file(
+            path, me=me, contacts=h.trusted(), expected_kind=kind, expected_exchange=x
+        )
+        for kind, path in sources.items()
+    }
+    assignments, segments, schedule = (
+        opened[kind] for kind in ("assignments", "segments", "aired-schedule")
+    )
+    campaign = segments.sender
+    if schedule.sender.fingerprint != campaign.fingerprint:
+        raise StateError(
+            "the aired schedule and the segment codes come from different campaign cards",
+            file=str(schedule_path),
+            hint="the delivery goes to the card that sent the segment codes",
+        )
+    seen_path = h.seen_path(x)
+    guard = load_seen(seen_path)
+    for kind, message in opened.items():
+        guard = guard.consume(message.manifest, file=str(sources[kind]))
+    aired = parse_aired(schedule.table, file=str(schedule_path))
+    grid = delivery_grid(
+        aired, markets, channel_list, period, frequency_cap, file=str(schedule_path)
+    )
+
+    steps = StepProgress("provider deliver", stages=2 + int(tiers))
+    view: pa.Table | Path
+    with steps.during("checking the viewing log for sense"), make_engine(engine_name) as scan:
+        if viewing.suffix.lower() == ".parquet":
+            check_input_file(viewing, required=VIEWING_COLUMNS)
+            view = ctx.with_resource(private_scratch(h.state(x))) / "viewing.parquet"
+            check = sanitize_viewing_file(viewing, view, period, scan)
+        else:
+            raw = read_input_table(viewing, required=VIEWING_COLUMNS)
+            view, check = sanitize_viewing(raw, period, scan)
+        hids = distinct_values(view, "household_id", scan)
+    out.print(check.summary())
+    hps = assignments.table["hp"].to_pylist()
+    assigned = assemble_assignments(
+        assignments.table,
+        segments.table,
+        households_of(secret, x, hps, hids),
+        dummies=dummy_pseudonym_mask(secret, x, hps),
+    )
+    # Every code the campaign asked for (and each tier) is measured, matched or not.
+    codes = sorted({c for row in segments.table["segments"].to_pylist() for c in row or ()})
+    wanted = [ALL_HOUSEHOLDS, *codes]
+    if tiers:
+        wanted += [tier_code(c, t) for c in list(wanted) for t in TIER_NAMES]
+        with steps.during("viewing-intensity tiers"), make_engine(engine_name) as tier_engine:
+            assigned, _ = with_intensity_tiers(
+                assigned, view, engine=tier_engine, k=k, min_universe=min_universe, prune=False
+            )
+
+    store = LedgerStore(h.ledger, ledger_key(secret))
+    org = load_orgs(h.orgs_path).org_of(campaign.fingerprint, home=h.root)
+    with store.locked() as book:  # one release at a time per ledger
+        sets = store.segment_sets(assigned)
+        request = ReleaseRequest.build(
+            org=org,
+            campaign=campaign.fingerprint,
+            exchange=x,
+            message_id=schedule.manifest.message_id,
+            grid=grid.digest(),
+            first_day=grid.days[0],
+            last_day=grid.days[-1],
+            rho=rho,
+            k=k,
+            min_universe=min_universe,
+            sets=sets,
+            report_rho=MATCHER_REPORT_RHO,
+        )
+        with steps.during("measuring delivery"), make_engine(engine_name) as engine:
+            pending = store.prepare(
+                book,
+                request,
+                sets,
+                budget=None,
+                compute=lambda: noisy_delivery(
+                    measure_delivery(assigned, view, markets, grid, engine, wanted),
+                    grid,
+                    plan_delivery_noise(grid, wanted, rho),
+                    k,
+                    min_universe,
+                ),
+            )
+        released = pending.payload
+        sealed = seal(released, kind="delivery", exchange_id=x, sender=me, recipient=campaign)
+        heads: list[ReleaseHead] = []
+
+        def deliver(ledger: Ledger, entry: LedgerEntry) -> None:
+            # The receipt (this organisation's ledger head) before the message it vouches for.
+            heads.append(release_head(ledger, entry, provider=me.fingerprint))
+            save_seen(seen_path, guard)
+            write_receipt(h.outbox_delivery_receipt(x), issue_receipt(heads[0], me))
+            write_message(target, sealed)
+
+        book = store.commit(book, pending, deliver=deliver)
+    n_sup = int(pc.sum(released["suppressed"]).as_py() or 0)
+    markets_out = len(grid.released_markets) - 1
+    out.print(
+        f"delivered {released.num_rows:,} rows for {aired.num_rows:,} spots in {markets_out} "
+        f"market(s) and statewide ({n_sup:,} suppressed under k={k})"
+    )
+    in_force = book.budget_of(org) or PrivacyBudget()
+    if pending.replay:
+        out.print("exact replay of an earlier delivery: nothing new spent")
+    else:
+        out.print(
+            f"differential privacy: rho {rho:g} spent; {org} has rho "
+            f"{max(book.left_this_week(org, request), 0.0):.4g} left this week, "
+            f"{max(in_force.rho_lifetime - book.spent(org), 0.0):.4g} in its lifetime"
+        )
+    out.print(f"wrote {target} and {h.outbox_delivery_receipt(x)}", markup=False, highlight=False)
 
 
 if __name__ == "__main__":

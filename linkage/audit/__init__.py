@@ -14,6 +14,8 @@ attacks an adversary would run on what was sent.
 * ``matcher_attacks`` -- the matcher's keyless attacks: count signatures, CLK
   pattern mining, similarity-graph matching.
 * ``release_checks`` -- k thresholds and differencing of what was released.
+* ``delivery_checks`` -- post-buy: the delivery's k, its grid (no household rows)
+  and its charge in the ledger; the aired schedule lists each spot once.
 * ``ledger_checks`` -- the provider's ledger against the matcher's witness log.
 * ``combinations`` -- the search for small regions of released segments.
 * ``dp_attacks`` -- a dishonest campaign's attacks on the release (complement,
@@ -21,6 +23,10 @@ attacks an adversary would run on what was sent.
 * ``privacy_checks`` -- no exact release, the rho spent per organisation, combinations.
 * ``provider_knowledge`` -- what the provider's operator and measurement sides
   learn together: subscriber households labelled with decoded segments.
+* ``panel_checks`` -- a weekly panel's retention (allow-list, k, charged to the
+  ledger) and no panel household ID in any sealed message.
+* ``week_linking`` -- the dishonest matcher's attempt to link two exchanges' records
+  (a weekly refresh): equal tokens or ids, near-equal filters, class-size signatures.
 """
 
 from linkage.audit.attack_checks import (
@@ -55,6 +61,7 @@ from linkage.audit.combinations import (
     Region,
     isolating_regions,
 )
+from linkage.audit.delivery_checks import audit_delivery
 from linkage.audit.dp_attacks import (
     AttackScore,
     ComplementQuery,
@@ -80,6 +87,15 @@ from linkage.audit.matcher_attacks import (
     pattern_mining_attack,
     score_guesses,
 )
+from linkage.audit.panel_checks import (
+    PANEL_CHECKS,
+    audit_no_panel_ids,
+    audit_panel,
+    audit_retention_allow_list,
+    audit_retention_charged,
+    audit_retention_k,
+    panel_ids,
+)
 from linkage.audit.pii_scan import PII_COLUMNS, audit_pii
 from linkage.audit.privacy_checks import (
     audit_combinations,
@@ -96,6 +112,13 @@ from linkage.audit.provider_knowledge import (
     provider_knowledge_of,
 )
 from linkage.audit.release_checks import audit_differencing, audit_thresholds
+from linkage.audit.week_linking import (
+    WeekLink,
+    WeekTokens,
+    audit_week_linking,
+    link_weeks,
+    week_tokens,
+)
 
 __all__ = [
     "AUDITED_ROLES",
@@ -105,6 +128,7 @@ __all__ = [
     "MAX_COMBINED",
     "MAX_REIDENTIFICATION",
     "MAX_SEARCHED_SEGMENTS",
+    "PANEL_CHECKS",
     "PII_COLUMNS",
     "ROUTES",
     "AttackResult",
@@ -118,23 +142,32 @@ __all__ = [
     "ProviderKnowledge",
     "Region",
     "Release",
+    "WeekLink",
+    "WeekTokens",
     "accuracy_bound",
     "audit",
     "audit_allow_lists",
     "audit_clk_frequency",
     "audit_combinations",
+    "audit_delivery",
     "audit_dictionary",
     "audit_differencing",
     "audit_exact_releases",
     "audit_key_separation",
     "audit_ledger",
     "audit_matcher_attacks",
+    "audit_no_panel_ids",
+    "audit_panel",
     "audit_pii",
     "audit_privacy_spent",
     "audit_provider_knowledge",
     "audit_recipients",
+    "audit_retention_allow_list",
+    "audit_retention_charged",
+    "audit_retention_k",
     "audit_signatures",
     "audit_thresholds",
+    "audit_week_linking",
     "complement_attack",
     "complement_segments",
     "count_signature_attack",
@@ -142,7 +175,9 @@ __all__ = [
     "frequency_attack",
     "graph_matching_attack",
     "isolating_regions",
+    "link_weeks",
     "load_exchange",
+    "panel_ids",
     "pattern_mining_attack",
     "provider_knowledge",
     "provider_knowledge_of",
@@ -154,5 +189,6 @@ __all__ = [
     "unkeyed_dictionary",
     "voter_assignments",
     "watched_channels",
+    "week_tokens",
     "weight_length_correlation",
 ]

@@ -25,6 +25,7 @@ from linkage.audit.attack_checks import (
     audit_dictionary,
     audit_matcher_attacks,
 )
+from linkage.audit.delivery_checks import audit_delivery
 from linkage.audit.exchange import (
     CheckResult,
     Exchange,
@@ -43,6 +44,7 @@ from linkage.audit.privacy_checks import (
 )
 from linkage.audit.provider_knowledge import audit_provider_knowledge
 from linkage.audit.release_checks import audit_differencing, audit_thresholds
+from linkage.audit.week_linking import audit_week_linking
 from linkage.encode import DEFAULT_RECIPES
 from linkage.errors import NarwhalError
 from linkage.io import PartyHome
@@ -56,6 +58,8 @@ ROUTES: dict[str, tuple[str, str]] = {
     "assignments": ("matcher", "provider"),
     "match-report": ("matcher", "campaign"),
     "viewership": ("provider", "campaign"),
+    "aired-schedule": ("campaign", "provider"),
+    "delivery": ("provider", "campaign"),
 }
 
 
@@ -158,6 +162,8 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("privacy-spent", audit_privacy_spent),
     ("combinations", audit_combinations),
     ("provider-knowledge", audit_provider_knowledge),
+    ("delivery", audit_delivery),
+    ("week-linking", audit_week_linking),
 )
 """Every check, by the name its result carries, in report order."""
 

@@ -14,6 +14,7 @@ Modules, in the order data passes through them:
   unkeyed plaintext behind each key) is sharp, so it is not re-exported here.
 * ``recipe`` -- the safe recipe: one side in, only keyed columns out (``encode_side``).
 * ``parallel`` -- the recipe over worker processes, chunk by chunk.
+* ``reuse`` -- normalised fields cached per raw row, reused week to week.
 * ``dummies`` -- dummy rows that blur every token's row count (``dummy_rows``).
 * ``segments`` -- the segment-rule language (``load_segments``).
 * ``membership`` -- rules applied to voters and coded per exchange.
@@ -65,6 +66,12 @@ from linkage.encode.parallel import (
     map_chunks,
 )
 from linkage.encode.recipe import encode_side
+from linkage.encode.reuse import (
+    NormalizedReuse,
+    encode_normalized_chunks,
+    normalize_reusing,
+    row_digests,
+)
 from linkage.encode.schema import (
     LinkageSchema,
     ResolutionMode,
@@ -115,6 +122,7 @@ __all__ = [
     "Logical",
     "MatchKeyRecipe",
     "Negation",
+    "NormalizedReuse",
     "ParsedAddress",
     "ResolutionMode",
     "RuleValueKind",
@@ -129,6 +137,7 @@ __all__ = [
     "drop_fields",
     "dummy_rows",
     "encode_message",
+    "encode_normalized_chunks",
     "encode_record_reference",
     "encode_records",
     "encode_side",
@@ -151,11 +160,13 @@ __all__ = [
     "normalize_phone",
     "normalize_postcode",
     "normalize_records",
+    "normalize_reusing",
     "normalize_row",
     "normalize_side",
     "normalize_state",
     "parse_street_address",
     "qgrams",
+    "row_digests",
     "shipped_schema",
     "to_arrow",
     "tokenize_records",

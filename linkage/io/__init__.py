@@ -8,6 +8,7 @@ name the file but never a value) are kept in one place.
 * :mod:`~linkage.io.atomic` -- atomic writes (bytes, text, Parquet, CSV,
   ``ParquetSink``), the durable ledger append, ``PRIVATE_MODE``/``PUBLIC_MODE``.
 * :mod:`~linkage.io.scratch` -- private scratch directories removed on exit.
+* :mod:`~linkage.io.private_cache` -- a party's caches reused across exchanges (0600).
 * :mod:`~linkage.io.shuffle` -- ``ShuffledParquet``, the on-disk uniform shuffle.
 * :mod:`~linkage.io.keystore` -- key files, secrets, party cards and contacts.
 * :mod:`~linkage.io.messages` -- sealed message files, opening them via
@@ -68,6 +69,11 @@ from linkage.io.messages import (
     write_message,
     write_sealed_parquet,
 )
+from linkage.io.private_cache import (
+    read_private_cache,
+    remove_private_cache,
+    write_private_cache,
+)
 from linkage.io.scratch import private_scratch
 from linkage.io.shuffle import ShuffledParquet
 from linkage.io.status import Awaited, ExchangeStatus, Handoff, exchange_ids, exchange_status
@@ -110,7 +116,9 @@ __all__ = [
     "read_ledger_head",
     "read_ledger_lines",
     "read_message_bytes",
+    "read_private_cache",
     "read_text",
+    "remove_private_cache",
     "save_identity",
     "save_secret",
     "save_seen",
@@ -119,5 +127,6 @@ __all__ = [
     "write_card",
     "write_ledger_head",
     "write_message",
+    "write_private_cache",
     "write_sealed_parquet",
 ]

@@ -85,6 +85,15 @@ class PartyHome:
         """Campaign: the provider's ledger heads seen with each release (rewind check)."""
         return self.root / "state" / "release-heads.json"
 
+    @property
+    def normalized_cache_path(self) -> Path:
+        """Campaign: normalised voter fields by raw-row digest, reused week to week.
+
+        PII at rest (names, addresses, phones), 0600, never sent: see
+        :mod:`linkage.encode.reuse`. Deleting it only costs the next run's time.
+        """
+        return self.root / "state" / "normalized.parquet"
+
     def inbox_receipt(self, exchange: str) -> Path:
         """A release receipt received (:mod:`linkage.release.receipts`)."""
         return self.inbox / f"{exchange}.release-receipt.json"
@@ -92,6 +101,14 @@ class PartyHome:
     def outbox_receipt(self, exchange: str) -> Path:
         """A release receipt sent: signed by the provider, or countersigned by the campaign."""
         return self.outbox / f"{exchange}.release-receipt.json"
+
+    def inbox_delivery_receipt(self, exchange: str) -> Path:
+        """A post-buy delivery's receipt received (the delivery is a ledger entry of its own)."""
+        return self.inbox / f"{exchange}.delivery-receipt.json"
+
+    def outbox_delivery_receipt(self, exchange: str) -> Path:
+        """A post-buy delivery's receipt sent: signed by the provider, or countersigned."""
+        return self.outbox / f"{exchange}.delivery-receipt.json"
 
     def state(self, exchange: str) -> Path:
         return self.root / "state" / exchange
@@ -111,6 +128,14 @@ class PartyHome:
     def issued_report_path(self, exchange: str) -> Path:
         """The matcher's match report as first issued for the exchange (re-sent, never redrawn)."""
         return self.state(exchange) / "match-report.json"
+
+    def week_map_path(self, exchange: str, previous: str) -> Path:
+        """Campaign: ``previous_rid -> rid`` for voters in both exchanges (never sent)."""
+        return self.state(exchange) / f"rids-from-{previous}.parquet"
+
+    def panel_dir(self, panel: str) -> Path:
+        """Provider: one panel's private store (layout: :class:`linkage.release.PanelStore`)."""
+        return self.root / "panels" / panel
 
     def inbox_message(self, exchange: str, kind: str) -> Path:
         return self.inbox / f"{exchange}.{kind}.nwl"

@@ -6,6 +6,7 @@
   and complementary suppression.
 - ``budget``: the campaign's privacy budget in zCDP rho, and as (epsilon, delta).
 - ``dp``: differential privacy for the viewership counts (zCDP Gaussian, OpenDP).
+- ``delivery``: post-buy delivery of an aired schedule per market and segment (zCDP).
 - ``match_report``: the matcher's global linkage statistics, DP, issued once per exchange.
 - ``assembly``: the provider's join of links and segment codes (household, segment).
 - ``ledger``: the provider's ledger (per-organisation rho budgets; re-query and
@@ -14,17 +15,33 @@
 - ``receipts``: the ledger head each release carries, checked by the campaign
   and witnessed by the matcher.
 - ``ledger_store``: the ledger's directory, lock and write order.
+- ``panel``: weekly panels at the provider (the week store, DP retention).
 """
 
 from linkage.release.assembly import assemble_assignments
 from linkage.release.budget import (
+    DEFAULT_DELIVERY_RHO,
     DEFAULT_DELTA,
     DEFAULT_RELEASE_RHO,
+    DEFAULT_RETENTION_RHO,
     DEFAULT_RHO_LIFETIME,
     DEFAULT_RHO_PER_WEEK,
     MATCHER_REPORT_RHO,
     PrivacyBudget,
     epsilon_of,
+)
+from linkage.release.delivery import (
+    DEFAULT_FREQUENCY_CAP,
+    DELIVERY_FIGURES,
+    DeliveryGrid,
+    DeliveryMeasures,
+    DeliveryNoise,
+    DeliverySplit,
+    delivery_grid,
+    exact_delivery,
+    measure_delivery,
+    noisy_delivery,
+    plan_delivery_noise,
 )
 from linkage.release.dp import (
     DEFAULT_CAPS,
@@ -52,6 +69,16 @@ from linkage.release.ledger import (
     segment_sets,
 )
 from linkage.release.ledger_store import ENTRIES_FILE, LedgerStore, PendingRelease
+from linkage.release.markets import (
+    DEFAULT_MARKET_SHARE,
+    MarketMeasures,
+    MarketPlan,
+    check_markets,
+    market_cells,
+    market_measures,
+    market_release,
+    plan_market_noise,
+)
 from linkage.release.match_report import (
     MAX_RECORDS_PER_HOUSEHOLD,
     IssuedReport,
@@ -60,6 +87,21 @@ from linkage.release.match_report import (
     match_report,
 )
 from linkage.release.orgs import OrgRegistry, load_orgs, save_orgs, validate_org
+from linkage.release.panel import (
+    PANEL_STORE_SCHEMA,
+    WATCHED_MINUTES,
+    PanelStep,
+    PanelStore,
+    RetentionNoise,
+    earlier_week,
+    panel_week,
+    plan_retention,
+    release_retention,
+    retention_counts,
+    retention_table,
+    validate_panel_id,
+    watched_channels,
+)
 from linkage.release.pipeline import release_grid, release_viewership, with_intensity_tiers
 from linkage.release.receipts import (
     Receipt,
@@ -90,40 +132,60 @@ from linkage.release.rules import (
 
 __all__ = [
     "DEFAULT_CAPS",
+    "DEFAULT_DELIVERY_RHO",
     "DEFAULT_DELTA",
+    "DEFAULT_FREQUENCY_CAP",
+    "DEFAULT_MARKET_SHARE",
     "DEFAULT_RELEASE_RHO",
+    "DEFAULT_RETENTION_RHO",
     "DEFAULT_RHO_LIFETIME",
     "DEFAULT_RHO_PER_WEEK",
+    "DELIVERY_FIGURES",
     "ENTRIES_FILE",
     "GENESIS",
     "MATCHER_REPORT_RHO",
     "MAX_RECORDS_PER_HOUSEHOLD",
+    "PANEL_STORE_SCHEMA",
     "SUPPRESSIBLE_COLUMNS",
+    "WATCHED_MINUTES",
     "CellGrid",
     "ContributionCaps",
+    "DeliveryGrid",
+    "DeliveryMeasures",
+    "DeliveryNoise",
+    "DeliverySplit",
     "HouseholdSet",
     "IssuedReport",
     "Ledger",
     "LedgerEntry",
     "LedgerStore",
     "LinkageTotals",
+    "MarketMeasures",
+    "MarketPlan",
     "MeasureSplit",
     "NoiseFn",
     "OrgRegistry",
+    "PanelStep",
+    "PanelStore",
     "PendingRelease",
     "PrivacyBudget",
     "Receipt",
     "ReleaseHead",
     "ReleaseRequest",
+    "RetentionNoise",
     "accept_receipt",
     "apply_k_suppression",
     "assemble_assignments",
     "bound_viewing",
     "check_extends",
+    "check_markets",
     "check_min_universe",
     "countersign",
+    "delivery_grid",
     "discrete_gaussian",
+    "earlier_week",
     "epsilon_of",
+    "exact_delivery",
     "half_width",
     "iso_weeks",
     "issue_receipt",
@@ -132,17 +194,29 @@ __all__ = [
     "load_heads",
     "load_orgs",
     "load_witnessed",
+    "market_cells",
+    "market_measures",
+    "market_release",
     "match_report",
+    "measure_delivery",
     "measures",
     "memberships_bound",
+    "noisy_delivery",
     "noisy_release",
+    "panel_week",
+    "plan_delivery_noise",
+    "plan_market_noise",
     "plan_noise",
+    "plan_retention",
     "prune_derived_segments",
     "read_receipt",
     "refuse_differencing",
     "release_grid",
     "release_head",
+    "release_retention",
     "release_viewership",
+    "retention_counts",
+    "retention_table",
     "save_heads",
     "save_orgs",
     "segment_sets",
@@ -150,8 +224,10 @@ __all__ = [
     "suppress_tier_complements",
     "validate_k",
     "validate_org",
+    "validate_panel_id",
     "verify_countersigned",
     "verify_issued",
+    "watched_channels",
     "with_intensity_tiers",
     "witness",
     "write_receipt",

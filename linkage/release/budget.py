@@ -35,8 +35,10 @@ from typing import Final
 from linkage.errors import PrivacyError
 
 __all__ = [
+    "DEFAULT_DELIVERY_RHO",
     "DEFAULT_DELTA",
     "DEFAULT_RELEASE_RHO",
+    "DEFAULT_RETENTION_RHO",
     "DEFAULT_RHO_LIFETIME",
     "DEFAULT_RHO_PER_WEEK",
     "MATCHER_REPORT_RHO",
@@ -61,9 +63,18 @@ campaign's budget with the exchange's first release. It buys one Gaussian
 measurement of linked households, capped linked records and the model's
 posterior sums (:mod:`linkage.release.match_report`)."""
 
-DEFAULT_RELEASE_RHO: Final = DEFAULT_RHO_PER_WEEK - MATCHER_REPORT_RHO
-"""zCDP rho of the provider's weekly viewership release: the week's budget
-less the matcher's report, so one exchange a week spends exactly the weekly cap."""
+DEFAULT_RETENTION_RHO: Final = 0.01
+"""zCDP rho of a panel week's retention figures, charged with that week's release."""
+
+DEFAULT_DELIVERY_RHO: Final = 0.02
+"""zCDP rho of a week's post-buy delivery figures."""
+
+DEFAULT_RELEASE_RHO: Final = (
+    DEFAULT_RHO_PER_WEEK - MATCHER_REPORT_RHO - DEFAULT_RETENTION_RHO - DEFAULT_DELIVERY_RHO
+)
+"""zCDP rho of the provider's weekly viewership release (0.215, statewide and markets
+together): the week's budget less the matcher's report, a panel's retention and the
+post-buy delivery, so a week that has all four spends exactly the weekly cap."""
 
 
 def epsilon_of(rho: float, delta: float = DEFAULT_DELTA) -> float:

@@ -25,7 +25,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from linkage.measure import split_tier, tier_codes
-from linkage.plan import RateCell
+from linkage.plan import RateCell, statewide_rows
 from linkage.release import ReleaseHead
 from linkage.report.decode import (
     decode_viewership,
@@ -33,6 +33,13 @@ from linkage.report.decode import (
     match_rate_table,
     projected_match_rates,
     viewership_csv_table,
+)
+from linkage.report.delivery import (
+    DELIVERY_CSV,
+    PLAN_DELIVERY_CSV,
+    decode_delivery,
+    delivery_sorted,
+    plan_vs_delivery,
 )
 from linkage.report.disclosure import noise_table, release_facts, suppression_table
 from linkage.report.figures import (
@@ -52,7 +59,9 @@ from linkage.report.headline import (
     viewing_coverage,
 )
 from linkage.report.html import HEATMAP_CHANNELS, Heatmap, ReportContent, render_html
-from linkage.tables import ALL_MATCHED
+from linkage.report.markets import market_summary
+from linkage.report.trend import WeeklyTrend
+from linkage.tables import ALL_MARKETS, ALL_MATCHED
 
 __all__ = [
     "INDEX_CSV",
@@ -66,6 +75,12 @@ __all__ = [
 ]
 
 VIEWERSHIP_CSV = "viewership.csv"
+MARKETS_CSV = "markets.csv"
+_MARKET_CSV_COLUMNS = (
+    "market", "segment", "grain", "channel", "day_type", "daypart", "universe",
+    "aqh_households", "rating", "rating_ci", "share", "share_ci", "reach", "reach_ci",
+    "suppressed",
+)  # fmt: skip
 """File name of :attr:`CampaignReport.viewership`."""
 MATCH_RATES_CSV = "match_rates.csv"
 """File name of :attr:`CampaignReport.match_rates`."""
@@ -110,6 +125,10 @@ class CampaignReport:
         targets: The target segments the headline answers for.
         best_buys: Per target, the best buys by cost per target point on the
             conservative rating (empty without a rate card).
+        delivery: ``delivery.csv``: the decoded post-buy delivery, if one came.
+        plan_delivery: ``plan_delivery.csv`` (:func:`linkage.report.plan_vs_delivery`).
+        markets: ``markets.csv``: each market's own released rows (daypart and
+            period grains, named segments, with their intervals), for a release by market.
     """
 
     viewership: pa.Table
@@ -122,14 +141,25 @@ class CampaignReport:
     with_plan: bool
     targets: tuple[str, ...]
     best_buys: tuple[BestBuy, ...]
+    trend: WeeklyTrend | None = None
+    delivery: pa.Table | None = None
+    plan_delivery: pa.Table | None = None
+    markets: pa.Table | None = None
 
     @property
     def tables(self) -> dict[str, pa.Table]:
-        """File name -> CSV table, in write order."""
+        """File name -> CSV table, in write order (``trend.csv`` with earlier weeks)."""
         return {
             VIEWERSHIP_CSV: self.viewership,
             MATCH_RATES_CSV: self.match_rates,
             INDEX_CSV: self.index,
+            **({} if self.markets is None else {MARKETS_CSV: self.markets}),
+            **({} if self.trend is None else self.trend.tables),
+            **(
+                {}
+                if self.delivery is None or self.plan_delivery is None
+                else {DELIVERY_CSV: self.delivery, PLAN_DELIVERY_CSV: self.plan_delivery}
+            ),
         }
 
     @property
@@ -153,6 +183,8 @@ def build_report(
     html: bool = True,
     progress: Progress | None = None,
     generated_at: datetime | None = None,
+    trend: WeeklyTrend | None = None,
+    delivery: pa.Table | None = None,
 ) -> CampaignReport:
     """Decode the releases and compute every table, chart and the page of the report.
 
@@ -175,6 +207,10 @@ def build_report(
         progress: Told how many heatmaps are drawn (see :data:`Progress`).
         generated_at: The page's timestamp (default: now), a parameter so
             output can be reproduced.
+        trend: The weekly trend against earlier weeks of the panel
+            (:func:`linkage.report.weekly_trend`), for its section and CSVs.
+        delivery: The decrypted ``delivery`` payload (post-buy), if one came:
+            ``delivery.csv``, ``plan_delivery.csv`` and the page's section.
 
     Returns:
         The report, ready to write.
@@ -183,7 +219,10 @@ def build_report(
         InputError: A payload lacks a column or holds a code this campaign did
             not issue for the exchange.
     """
-    decoded = decode_viewership(viewership, tier_codes(codes))
+    released = decode_viewership(viewership, tier_codes(codes))
+    # Every statewide figure reads the statewide rows; market rows feed the
+    # best buys of a rate card by market and the Markets section.
+    decoded = statewide_rows(released)
     csv_table = viewership_csv_table(decoded)
     rates = match_rate_table(match_report, decoded, voters)
     index = index_table(decoded)
@@ -192,7 +231,13 @@ def build_report(
     top_day = day_types[0] if day_types else "all"
     top = tuple(top_by_index(index, per_segment=TOP_PER_SEGMENT, day_type=top_day))
     chosen = list(targets) if targets else plan_targets(plan_comparison) or sorted(codes)
-    best = tuple(best_buys(decoded, ratecard, chosen)) if ratecard else ()
+    best = tuple(best_buys(released, ratecard, chosen)) if ratecard else ()
+    delivered = None if delivery is None else delivery_sorted(decode_delivery(delivery, codes))
+    versus = (
+        None
+        if delivered is None
+        else plan_vs_delivery(delivered, plan=plan, plan_comparison=plan_comparison)
+    )
 
     drawn = set(zip(index["segment"].to_pylist(), index["day_type"].to_pylist(), strict=True))
     charts = [(n, d) for n in sorted(codes) for d in day_types if (n, d) in drawn]
@@ -216,7 +261,7 @@ def build_report(
             (s for s in names if split_tier(s)[0] != ALL_MATCHED),
             key=lambda s: (split_tier(s)[0], split_tier(s)[1] or ""),
         )
-        everything = tuple(best_buys(decoded, ratecard, segments)) if ratecard else ()
+        everything = tuple(best_buys(released, ratecard, segments)) if ratecard else ()
         content = ReportContent(
             exchange_id=exchange_id,
             match_rates=projected_match_rates(rates),
@@ -237,6 +282,9 @@ def build_report(
             ratecard=ratecard is not None,
             index=index,
             linkage_note=_note(match_report),
+            markets=market_summary(released, chosen, plan_comparison),
+            trend=trend,
+            delivery=versus,
         )
         page = render_html(content)
     return CampaignReport(
@@ -250,4 +298,21 @@ def build_report(
         with_plan=html and plan is not None,
         targets=tuple(chosen),
         best_buys=best,
+        trend=trend,
+        delivery=delivered,
+        plan_delivery=versus,
+        markets=_market_csv(released),
+    )
+
+
+def _market_csv(released: pa.Table) -> pa.Table | None:
+    """The market rows of a decoded release, sorted (None for a statewide-only release)."""
+    if "market" not in released.column_names:
+        return None
+    rows = released.filter(pc.not_equal(released["market"], ALL_MARKETS))
+    if rows.num_rows == 0:
+        return None
+    columns = [c for c in _MARKET_CSV_COLUMNS if c in rows.column_names]
+    return rows.select(columns).sort_by(
+        [(c, "ascending") for c in ("market", "segment", "grain", "channel", "day_type")]
     )

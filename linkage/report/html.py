@@ -32,12 +32,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.measure import DAYPART_NAMES
 from linkage.report.disclosure import ReleaseFacts
 from linkage.report.figures import IndexCell
 from linkage.report.headline import BestBuy, Coverage, PlanFigures, daypart_label
-from linkage.tables import DEFAULT_K, DEFAULT_MIN_UNIVERSE
+from linkage.report.markets import MarketSummary
+from linkage.report.trend import WeeklyTrend
+from linkage.tables import ALL_MARKETS, DEFAULT_K, DEFAULT_MIN_UNIVERSE
 
 __all__ = [
     "CSP",
@@ -57,6 +60,9 @@ SECTION_IDS = (
     "heatmaps",
     "top-buys",
     "plan",
+    "markets",
+    "delivery",
+    "trend",
     "suppression",
     "privacy",
 )
@@ -219,6 +225,10 @@ class ReportContent:
             each segment's heatmaps.
         linkage_note: The matcher's estimates of its own linkage, in words,
             and its warnings (:func:`linkage.report.linkage_quality_note`).
+        markets: The Markets section (:func:`linkage.report.market_summary`),
+            None or empty for a statewide release.
+        delivery: Plan against delivery (:func:`linkage.report.plan_vs_delivery`),
+            None before the provider measured the aired schedule.
     """
 
     exchange_id: str
@@ -240,6 +250,9 @@ class ReportContent:
     ratecard: bool = False
     index: pa.Table | None = None
     linkage_note: tuple[str, tuple[str, ...]] = ("", ())
+    markets: MarketSummary | None = None
+    trend: WeeklyTrend | None = None
+    delivery: pa.Table | None = None
 
 
 def slug(text: str) -> str:
@@ -665,6 +678,10 @@ def _plan(content: ReportContent) -> str:
             '<h3 id="plan-comparison">Compared with a plan bought on all-household ratings</h3>'
         )
         comparison = content.plan_comparison
+        if "market" in comparison.column_names:
+            # The whole plan here; each market's own rows are in the Markets section.
+            whole = [m in (None, ALL_MARKETS) for m in comparison["market"].to_pylist()]
+            comparison = comparison.filter(pa.array(whole, pa.bool_()))
         shown = [c for c in PLAN_COMPARISON_SHOWN if c in comparison.column_names]
         parts.append(
             _table(
@@ -694,6 +711,126 @@ def _plan(content: ReportContent) -> str:
         'columns marked <span class="tag">projection</span> are projections to the full '
         "segment.</p>"
     )
+    return "\n".join(parts)
+
+
+def _markets(content: ReportContent) -> str:
+    parts = [_h2("markets", "Markets")]
+    summary = content.markets
+    if summary is None or not summary.release.num_rows:
+        parts.append(
+            '<p class="note" id="no-markets">The release is statewide only: ask the provider '
+            "for a release by market (<code>narwhal provider aggregate --markets</code>) to "
+            "plan and compare TV markets.</p>"
+        )
+        return "\n".join(parts)
+    parts.append(
+        "<p>Each market's own figures are measured on its households (<code>*</code> is the "
+        "whole state). The k rule applies to every released cell, so a market's thin "
+        "segments lose more cells to suppression; the plan values a suppressed cell at "
+        "zero.</p>"
+    )
+    if summary.sentence:
+        parts.append(f'<p id="market-suppression">{_e(summary.sentence)}</p>')
+    parts.append(
+        _table(
+            summary.release,
+            table_id="market-release-table",
+            labels={"cells": "cells (daypart, period)"},
+            scroll=False,
+        )
+    )
+    if summary.plan.num_rows:
+        parts.append('<h3 id="market-plan">The plan by market</h3>')
+        parts.append(
+            _table(
+                summary.plan,
+                table_id="market-plan-table",
+                labels={"trps": "TRPs (points)", "cost_per_trp": "cost per TRP ($)"},
+                scroll=False,
+            )
+        )
+        parts.append(
+            '<p class="meta">A market\'s TRPs and reach are among its own households of the '
+            "segment; the <code>*</code> row counts the whole plan over the statewide "
+            "universe.</p>"
+        )
+    return "\n".join(parts)
+
+
+def _delivery(content: ReportContent) -> str:
+    parts = [_h2("delivery", "Plan against delivery")]
+    table = content.delivery
+    if table is None:
+        parts.append(
+            '<p class="note" id="no-delivery">No post-buy yet: once the spots air, send the '
+            "as-run log (<code>narwhal campaign schedule</code>) and the provider measures what "
+            "it delivered (<code>narwhal provider deliver</code>).</p>"
+        )
+        return "\n".join(parts)
+    parts += [
+        "<p>What the spots that aired delivered to each segment, measured by the provider on "
+        "the matched households, next to what the plan expected. A market's points are among "
+        "its own households of the segment; the <code>*</code> rows are statewide. Every "
+        "delivered figure is noisy (± its 95% interval); a row whose noisy reach is under k "
+        "is suppressed. Cost per delivered point = the plan's cost over the delivered TRPs. "
+        "Light reach: the share of the segment's light viewers (under 2 h a day) reached.</p>",
+        _table(
+            table,
+            table_id="delivery-table",
+            max_rows=MAX_PLAN_ROWS,
+            labels={
+                "planned_trps": "planned TRPs",
+                "delivered_trps": "delivered TRPs",
+                "delivered_trps_ci": "± TRPs",
+                "planned_reach": "planned reach (%)",
+                "delivered_reach": "delivered reach (%)",
+                "delivered_reach_ci": "± reach",
+                "delivered_frequency": "frequency",
+                "light_reach": "light-viewer reach (%)",
+                "cost": "cost ($)",
+                "cost_per_delivered_point": "cost per delivered point ($)",
+            },
+        ),
+    ]
+    return "\n".join(parts)
+
+
+_TREND_SUFFIXES = ("_previous", "", "_change", "_change_ci")
+
+
+def _trend(content: ReportContent) -> str:
+    trend = content.trend
+    parts = [_h2("trend", "Weekly trend")]
+    if trend is None:
+        parts.append(
+            "<p>One week only. With earlier weeks of the same panel, "
+            "<code>narwhal campaign report --previous EXCHANGE</code> shows the change of every "
+            "figure week over week, and the provider's retention.</p>"
+        )
+        return "\n".join(parts)
+    weeks = " → ".join(trend.weeks)
+    period = trend.changes.filter(pc.equal(trend.changes["grain"], "period"))
+    shown = period.select(
+        ["previous_exchange", "exchange", "segment", "channel"]
+        + [f"{m}{s}" for m in ("rating", "reach") for s in _TREND_SUFFIXES]
+    ).sort_by([("segment", "ascending"), ("reach_change", "descending")])
+    parts += [
+        f"<p>Weeks {_e(weeks)}: each week is its own exchange under fresh keys; the weeks "
+        "meet only here, by segment name. Change = later week − earlier week; its 95% "
+        "interval combines both releases' noise. Whole-period figures below; every daypart "
+        "is in <code>trend.csv</code>. A cell suppressed in either week has no change.</p>",
+        _table(shown, table_id="trend-table", max_rows=MAX_PLAN_ROWS),
+    ]
+    if trend.retention is not None:
+        parts += [
+            "<h3>Retention</h3>",
+            "<p>Of each segment's households (this week's membership) that watched a channel "
+            "in the earlier week, the share that watched it again this week, measured by the "
+            "provider on its panel and released with noise (95% interval); cells under k "
+            "households are suppressed.</p>",
+            _table(trend.retention, table_id="retention-table", max_rows=MAX_PLAN_ROWS),
+        ]
     return "\n".join(parts)
 
 
@@ -806,6 +943,9 @@ def render_html(content: ReportContent) -> str:
         _heatmaps(content),
         _top_buys(content),
         _plan(content),
+        _markets(content),
+        _delivery(content),
+        _trend(content),
         _suppression(content),
         _privacy(content),
     ]

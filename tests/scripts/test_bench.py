@@ -48,7 +48,8 @@ def test_quick_bench_prints_one_json_object(tmp_path: Path) -> None:
     assert isinstance(report["machine"]["cpus"], int) and report["machine"]["cpus"] >= 1
     stages = report["stages"]
     assert set(stages) == {
-        "synth", "tokenize", "encode", "dice", "link_exact", "link_fuzzy", "aggregate", "plan"
+        "synth", "tokenize", "encode", "dice", "link_exact", "link_fuzzy", "aggregate", "plan",
+        "weekly_refresh",
     }  # fmt: skip
     for name in ("synth", "tokenize", "encode", "dice", "link_exact", "aggregate"):
         assert_measured(stages[name])

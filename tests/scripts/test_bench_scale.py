@@ -57,7 +57,7 @@ def test_scale_reports_every_stage_at_every_size_and_a_failure_in_place(
     assert report["mode"] == "scale" and report["config"]["voters"] == list(SIZES)
     names = [name for name, _ in bench.SCALE_STAGES]
     assert names == [
-        "synth", "tokenize", "encode", "dice", "link_exact", "link_fuzzy",
+        "synth", "tokenize", "weekly_refresh", "encode", "dice", "link_exact", "link_fuzzy",
         "aggregate", "release", "plan", "report",
     ]  # fmt: skip
     assert set(report["sizes"]) == {str(n) for n in SIZES}

@@ -169,6 +169,8 @@ KIND_SPECS: Final[Mapping[str, KindSpec]] = {
         "campaign",
         (
             _string("grain"),
+            # "*" for the statewide rows, else the market (DMA) the row measures.
+            ColumnRule("market", "string", _exact(pa.string()), required=False),
             _string("segment"),
             _string("channel"),
             _string("day_type"),
@@ -193,6 +195,59 @@ KIND_SPECS: Final[Mapping[str, KindSpec]] = {
             ),
             # Per segment: linked real records, capped per household (null for tiers).
             ColumnRule("matched_records", "int64", _exact(pa.int64()), required=False),
+        ),
+    ),
+    # The spots that aired (AIRED_SCHEMA): public schedule facts, no voter or household.
+    "aired-schedule": KindSpec(
+        "campaign",
+        "provider",
+        (
+            _string("market"),
+            _string("channel"),
+            _typed("date", pa.date32(), "date32"),
+            _typed("time", pa.time32("ms"), "time32[ms]"),
+            _typed("spot_seconds", pa.int64(), "int64"),
+        ),
+    ),
+    # What the schedule delivered per (market, segment), noisy (DELIVERY_SCHEMA).
+    "delivery": KindSpec(
+        "provider",
+        "campaign",
+        (
+            _string("market"),
+            _string("segment"),
+            *(
+                _typed(name, pa.int64(), "int64")
+                for name in ("spots", "universe", "reach_households")
+            ),
+            *(
+                _typed(name, pa.float64(), "float64")
+                for name in ("impressions", "trps", "reach", "frequency", "light_reach")
+            ),
+            _typed("suppressed", pa.bool_(), "bool"),
+            *(
+                _typed(f"{name}_ci", pa.float64(), "float64")
+                for name in ("impressions", "trps", "reach", "frequency", "light_reach")
+            ),
+            *(_typed(name, pa.int64(), "int64") for name in ("frequency_cap", "k", "min_universe")),
+        ),
+    ),
+    # Per segment code and channel, noisy counts of the panel's two weeks (linkage.release.panel).
+    "retention": KindSpec(
+        "provider",
+        "campaign",
+        (
+            _string("segment"),
+            _string("channel"),
+            _typed("earlier_first_day", pa.date32(), "date32"),
+            _typed("earlier_last_day", pa.date32(), "date32"),
+            _typed("earlier_households", pa.int64(), "int64"),
+            _typed("both_households", pa.int64(), "int64"),
+            _typed("retention", pa.float64(), "float64"),
+            _typed("retention_ci", pa.float64(), "float64"),
+            _typed("suppressed", pa.bool_(), "bool"),
+            _typed("k", pa.int64(), "int64"),
+            _typed("rho", pa.float64(), "float64"),
         ),
     ),
 }

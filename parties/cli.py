@@ -93,10 +93,10 @@ def synth(
         typer.Option(
             "--days",
             min=1,
-            help="Days of tuning events. From 14 on, the demo runs a two-week panel: week 1's "
-            "plan airs in week 2, which brings the trend, retention and post-buy delivery.",
+            help="Days of tuning events; every 7 days after the first week add that week's "
+            "refreshed voter file (voters_week2.parquet, ...).",
         ),
-    ] = 14,
+    ] = 7,
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same world).")] = 0,
 ) -> None:
     """Make a reproducible synthetic world with ground truth; print each party's files.

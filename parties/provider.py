@@ -10,6 +10,7 @@ needs no mapping file from the tokenize side.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated
 
@@ -53,6 +54,9 @@ from linkage.release import (
     DEFAULT_RHO_LIFETIME,
     DEFAULT_RHO_PER_WEEK,
     MATCHER_REPORT_RHO,
+    CellGrid,
+    DeliveryGrid,
+    HouseholdSet,
     Ledger,
     LedgerEntry,
     LedgerStore,
@@ -165,6 +169,48 @@ def tokenize(
     out.print(f"tokenized {table.num_rows:,} households")
     out.print(f"wrote {target}", markup=False, highlight=False)
     print_next(h, x)
+
+
+def _requested(segments: pa.Table, *, tiers: bool) -> tuple[list[str], list[str]]:
+    """The campaign's codes, and every code a release measures: ``*``, each code, their tiers.
+
+    Every code asked for is measured whether or not any household matched it:
+    a missing segment would say that nobody in it subscribes.
+    """
+    codes = sorted({c for row in segments["segments"].to_pylist() for c in row or ()})
+    wanted = [ALL_HOUSEHOLDS, *codes]
+    if tiers:
+        wanted += [tier_code(c, t) for c in list(wanted) for t in TIER_NAMES]
+    return codes, wanted
+
+
+def _request(
+    org: str,
+    campaign: str,
+    exchange: str,
+    message_id: str,
+    grid: CellGrid | DeliveryGrid,
+    *,
+    rho: float | None,
+    k: int,
+    min_universe: int,
+    sets: Mapping[str, HouseholdSet],
+) -> ReleaseRequest:
+    """The ledger request of one release on ``grid`` (the grid's digest and its period)."""
+    return ReleaseRequest.build(
+        org=org,
+        campaign=campaign,
+        exchange=exchange,
+        message_id=message_id,
+        grid=grid.digest(),
+        first_day=grid.days[0],
+        last_day=grid.days[-1],
+        rho=rho,
+        k=k,
+        min_universe=min_universe,
+        sets=sets,
+        report_rho=MATCHER_REPORT_RHO,
+    )
 
 
 @app.command("aggregate")
@@ -349,10 +395,8 @@ def aggregate(
     linked = assigned  # with each household's real linked records per segment
     # Every code the campaign asked for is released, matched or not, and with
     # tiers every tier of each: a missing segment would say who subscribes.
-    codes = sorted({c for row in segments.table["segments"].to_pylist() for c in row or ()})
-    wanted = [ALL_HOUSEHOLDS, *codes]
-    if tiers and not exact:  # an exact release drops thin tiers instead (and is flagged)
-        wanted += [tier_code(c, t) for c in list(wanted) for t in TIER_NAMES]
+    # An exact release drops thin tiers instead (and is flagged).
+    codes, wanted = _requested(segments.table, tiers=tiers and not exact)
     dropped: list[str] = []
     if tiers:
         with steps.during("viewing-intensity tiers"), make_engine(engine_name) as tier_engine:
@@ -414,20 +458,11 @@ def aggregate(
                     retained.extend([] if kept is None else [kept])
                 return payload
 
-            request = ReleaseRequest.build(
-                org=org,
-                campaign=campaign.fingerprint,
-                exchange=x,
-                message_id=assignments.manifest.message_id,
-                grid=grid.digest(),
-                first_day=grid.days[0],
-                last_day=grid.days[-1],
-                rho=None if rho is None else rho + retention_rho,
-                k=k,
-                min_universe=min_universe,
-                sets=sets,
-                report_rho=MATCHER_REPORT_RHO,
-            )
+            request = _request(
+                org, campaign.fingerprint, x, assignments.manifest.message_id, grid,
+                rho=None if rho is None else rho + retention_rho, k=k,
+                min_universe=min_universe, sets=sets,
+            )  # fmt: skip
             pending = store.prepare(
                 book,
                 request,
@@ -639,10 +674,8 @@ def deliver_(
         dummies=dummy_pseudonym_mask(secret, x, hps),
     )
     # Every code the campaign asked for (and each tier) is measured, matched or not.
-    codes = sorted({c for row in segments.table["segments"].to_pylist() for c in row or ()})
-    wanted = [ALL_HOUSEHOLDS, *codes]
+    _, wanted = _requested(segments.table, tiers=tiers)
     if tiers:
-        wanted += [tier_code(c, t) for c in list(wanted) for t in TIER_NAMES]
         with steps.during("viewing-intensity tiers"), make_engine(engine_name) as tier_engine:
             assigned, _ = with_intensity_tiers(
                 assigned, view, engine=tier_engine, k=k, min_universe=min_universe, prune=False
@@ -652,20 +685,10 @@ def deliver_(
     org = load_orgs(h.orgs_path).org_of(campaign.fingerprint, home=h.root)
     with store.locked() as book:  # one release at a time per ledger
         sets = store.segment_sets(assigned)
-        request = ReleaseRequest.build(
-            org=org,
-            campaign=campaign.fingerprint,
-            exchange=x,
-            message_id=schedule.manifest.message_id,
-            grid=grid.digest(),
-            first_day=grid.days[0],
-            last_day=grid.days[-1],
-            rho=rho,
-            k=k,
-            min_universe=min_universe,
-            sets=sets,
-            report_rho=MATCHER_REPORT_RHO,
-        )
+        request = _request(
+            org, campaign.fingerprint, x, schedule.manifest.message_id, grid,
+            rho=rho, k=k, min_universe=min_universe, sets=sets,
+        )  # fmt: skip
         with steps.during("measuring delivery"), make_engine(engine_name) as engine:
             pending = store.prepare(
                 book,

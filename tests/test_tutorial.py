@@ -172,6 +172,7 @@ def test_the_parser_reads_marks_and_writes() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # about 75 s: in `make heavy` (CI), outside make test's budget
 def test_the_tutorial_runs_top_to_bottom(tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     assert (bin_dir / "narwhal").exists(), f"no narwhal next to {sys.executable}; run make"

@@ -36,6 +36,7 @@ from linkage.audit.exchange import (
     provider_secret,
 )
 from linkage.audit.ledger_checks import audit_ledger
+from linkage.audit.panel_checks import audit_panel
 from linkage.audit.pii_scan import audit_pii
 from linkage.audit.privacy_checks import (
     audit_combinations,
@@ -60,6 +61,7 @@ ROUTES: dict[str, tuple[str, str]] = {
     "viewership": ("provider", "campaign"),
     "aired-schedule": ("campaign", "provider"),
     "delivery": ("provider", "campaign"),
+    "retention": ("provider", "campaign"),
 }
 
 
@@ -143,6 +145,16 @@ def audit_key_separation(ex: Exchange) -> CheckResult:
     return CheckResult("key-separation", not found, detail)
 
 
+def _panel(ex: Exchange) -> CheckResult:
+    """The panel checks as one line: retention's allow-list, k and charge, no panel IDs out."""
+    results = audit_panel(ex)
+    if all(r.skipped for r in results):
+        return CheckResult("panel", True, "no weekly panel in the exchange", skipped=True)
+    failed = [r for r in results if not r.passed]
+    shown = failed or [r for r in results if not r.skipped]
+    return CheckResult("panel", not failed, "; ".join(f"{r.name}: {r.detail}" for r in shown))
+
+
 Check = Callable[[Exchange, Path], CheckResult]
 """A check: the loaded exchange and the world directory in, one result out."""
 
@@ -163,6 +175,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("combinations", audit_combinations),
     ("provider-knowledge", audit_provider_knowledge),
     ("delivery", audit_delivery),
+    ("panel", lambda ex, w: _panel(ex)),
     ("week-linking", audit_week_linking),
 )
 """Every check, by the name its result carries, in report order."""

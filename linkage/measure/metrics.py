@@ -145,7 +145,9 @@ def _is_hidden(row: Mapping[str, object], column: str) -> bool:
     return bool(row.get("suppressed")) or row[column] is None
 
 
-def spot_ratings(decoded: pa.Table, *, day_weights: Mapping[str, int] = WEEK_DAYS) -> pa.Table:
+def spot_ratings(
+    decoded: pa.Table, *, day_weights: Mapping[str, int] = WEEK_DAYS, conservative: bool = False
+) -> pa.Table:
     """Expected rating of one spot per (segment, channel, daypart).
 
     A rate-card unit is a spot that airs on some day of the week, so its
@@ -158,6 +160,11 @@ def spot_ratings(decoded: pa.Table, *, day_weights: Mapping[str, int] = WEEK_DAY
     Args:
         decoded: Decoded ``viewership`` (daypart-grain rows are used).
         day_weights: Weight of each day type.
+        conservative: Take each DP rating at the low end of its 95% interval
+            (``rating - rating_ci``, at least 0). An optimizer that picks the
+            highest of many noisy ratings picks their noise too (the winner's
+            curse): in a small market a cell's noise can be ten times its
+            rating, and valued at the point estimate it would be bought on noise.
 
     Returns:
         ``segment, channel, daypart, universe, rating, aqh_households,
@@ -169,6 +176,8 @@ def spot_ratings(decoded: pa.Table, *, day_weights: Mapping[str, int] = WEEK_DAY
     present = {str(d) for d in pc.unique(rows["day_type"]).to_pylist()} & set(day_weights)
     total = sum(day_weights[d] for d in present)
     extra = ["suppressed"] if "suppressed" in rows.column_names else []
+    if conservative and "rating_ci" in rows.column_names:
+        extra.append("rating_ci")
     acc: dict[tuple[str, str, str], _Acc] = {}
     for r in rows.select(needed + extra).to_pylist():
         if r["day_type"] not in present:
@@ -180,8 +189,13 @@ def spot_ratings(decoded: pa.Table, *, day_weights: Mapping[str, int] = WEEK_DAY
             continue
         weight = day_weights[r["day_type"]] / total
         cell.known += 1
-        cell.rating += weight * float(r["rating"])
-        cell.aqh += weight * float(r["aqh_households"] or 0.0)
+        rating = float(r["rating"])
+        aqh = float(r["aqh_households"] or 0.0)
+        if r.get("rating_ci") is not None and rating > 0:
+            low = max(0.0, rating - float(r["rating_ci"]))
+            rating, aqh = low, aqh * low / rating
+        cell.rating += weight * rating
+        cell.aqh += weight * aqh
     order = {name: i for i, name in enumerate(DAYPART_NAMES)}
     keys = sorted(acc, key=lambda k: (k[0], k[1], order.get(k[2], len(order)), k[2]))
     cells = [acc[k] for k in keys]

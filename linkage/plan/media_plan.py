@@ -311,7 +311,7 @@ class _View:
 def _view(rows: pa.Table, statewide: Mapping[str, int] | None) -> _View:
     if statewide is not None:
         rows = rows.filter(pc.is_valid(rows["universe"]))  # a market's withheld segment
-    ratings = with_tier_estimates(spot_ratings(rows), rows)
+    ratings = with_tier_estimates(spot_ratings(rows, conservative=True), rows)
     rating, universe = rating_lookup(ratings)
     if statewide is None:
         return _View(

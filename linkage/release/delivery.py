@@ -74,15 +74,12 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from opendp.domains import atom_domain, vector_domain
-from opendp.measurements import make_gaussian
-from opendp.metrics import l2_distance
-from opendp.mod import Measurement, enable_features
+from opendp.mod import enable_features
 
 from linkage.engine import Engine
 from linkage.errors import InputError, PrivacyError
 from linkage.release.budget import DEFAULT_DELIVERY_RHO
-from linkage.release.dp import NoiseFn, discrete_gaussian, memberships_bound
+from linkage.release.dp import Z95, NoiseFn, certified_scale, discrete_gaussian, memberships_bound
 from linkage.tables import ALL_MARKETS, DELIVERY_SCHEMA, TIER_SEPARATOR
 
 __all__ = [
@@ -110,7 +107,6 @@ DELIVERY_FIGURES: Final = ("impressions", "trps", "reach", "frequency", "light_r
 _UNPLACED: Final = ""
 """The internal bucket of households in no market: in the ``*`` sums, never a row."""
 
-_Z95: Final = 1.959963984540054
 _LIGHT: Final = "light"
 
 FloatArray = npt.NDArray[np.float64]
@@ -388,10 +384,6 @@ class DeliveryNoise:
     rhos: dict[str, float]
 
 
-def _gaussian(scale: float) -> Measurement:
-    return make_gaussian(vector_domain(atom_domain(T=int)), l2_distance(T=int), scale=scale)
-
-
 def plan_delivery_noise(
     grid: DeliveryGrid,
     segments: Sequence[str],
@@ -413,12 +405,7 @@ def plan_delivery_noise(
     rhos: dict[str, float] = {}
     for name in _MEASURES:
         share = float(getattr(split, name)) * rho
-        d_in = math.ceil(sensitivity[name])
-        scale = d_in / math.sqrt(2.0 * share)
-        # OpenDP rounds its privacy maps conservatively; widen a hair if that tips over.
-        while _gaussian(scale).map(d_in) > share:  # type: ignore[no-untyped-call]
-            scale *= 1 + 1e-9
-        scales[name], rhos[name] = scale, share
+        scales[name], rhos[name] = certified_scale(math.ceil(sensitivity[name]), share), share
     return DeliveryNoise(rho, sensitivity, scales, rhos)
 
 
@@ -433,7 +420,7 @@ def _ratio_ci(
     """Delta-method 95% half-width of ``scale * num / den`` (NaN where ``den`` is 0)."""
     safe = np.where(den > 0, den, 1.0)
     var = (scale / safe) ** 2 * num_var + (scale * num / safe**2) ** 2 * den_var
-    return np.where(den > 0, _Z95 * np.sqrt(var), np.nan)
+    return np.where(den > 0, Z95 * np.sqrt(var), np.nan)
 
 
 @dataclass(frozen=True)
@@ -499,7 +486,7 @@ def _payload(rows: _Rows, grid: DeliveryGrid, k: int, min_universe: int) -> pa.T
         "trps": impressions * 100.0 / universe,
         "reach": reach * 100.0 / universe,
         "frequency": np.where(reach > 0, impressions / np.where(reach > 0, reach, 1.0), np.nan),
-        "impressions_ci": _Z95 * np.sqrt(rows.var_impressions),
+        "impressions_ci": Z95 * np.sqrt(rows.var_impressions),
         "trps_ci": _ratio_ci(impressions, rows.var_impressions, universe, rows.var_universe, 100.0),
         "reach_ci": _ratio_ci(reach, rows.var_reach, universe, rows.var_universe, 100.0),
         "frequency_ci": np.where(

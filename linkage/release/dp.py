@@ -96,6 +96,7 @@ __all__ = [
     "NoisePlan",
     "Sensitivities",
     "bound_viewing",
+    "certified_scale",
     "discrete_gaussian",
     "half_width",
     "measures",
@@ -298,6 +299,28 @@ def _measurement(scale: float) -> Measurement:
     return make_gaussian(vector_domain(atom_domain(T=int)), l2_distance(T=int), scale=scale)
 
 
+def certified_scale(d_in: float, rho: float, *, real: bool = False) -> float:
+    """The Gaussian scale at which OpenDP's privacy map certifies ``d_in`` (L2) costs <= ``rho``.
+
+    ``d_in ** 2 / (2 rho)`` in theory; OpenDP rounds its maps conservatively,
+    so the scale is widened a hair until the map agrees. ``real``: the vector
+    is of floats (scaled counts), else of integers (``d_in`` a whole number).
+    """
+    scale = d_in / math.sqrt(2.0 * rho)
+    while _map(scale, d_in, real=real) > rho:
+        scale *= 1 + 1e-9
+    return scale
+
+
+def _map(scale: float, d_in: float, *, real: bool) -> float:
+    if real:
+        gauss = make_gaussian(
+            vector_domain(atom_domain(T=float, nan=False)), l2_distance(T=float), scale=scale
+        )
+        return float(gauss.map(d_in))  # type: ignore[no-untyped-call]
+    return float(_measurement(scale).map(int(d_in)))  # type: ignore[no-untyped-call]
+
+
 def plan_noise(
     grid: CellGrid,
     segments: Sequence[str],
@@ -318,11 +341,7 @@ def plan_noise(
     spent: dict[str, float] = {}
     for name in _MEASURES:
         share = float(getattr(split, name)) * rho
-        d_in = math.ceil(float(getattr(sens, name)))
-        scale = d_in / math.sqrt(2.0 * share)
-        # OpenDP rounds its privacy maps conservatively; widen a hair if that tips over.
-        while _measurement(scale).map(d_in) > share:  # type: ignore[no-untyped-call]
-            scale *= 1 + 1e-9
+        scale = certified_scale(math.ceil(float(getattr(sens, name))), share)
         scales[name], spent[name] = scale, share
     return NoisePlan(rho=rho, sensitivity=sens, caps=caps, scales=scales, rhos=spent)
 

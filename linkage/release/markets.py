@@ -63,9 +63,6 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from opendp.domains import atom_domain, vector_domain
-from opendp.measurements import make_gaussian
-from opendp.metrics import l2_distance
 
 from linkage.engine import Engine
 from linkage.errors import InputError, PrivacyError
@@ -77,6 +74,7 @@ from linkage.release.dp import (
     ContributionCaps,
     MeasureSplit,
     NoiseFn,
+    certified_scale,
     discrete_gaussian,
     measures,
     memberships_bound,
@@ -196,13 +194,6 @@ class MarketPlan:
     scales: Mapping[str, float]
 
 
-def _measurement_rho(scale: float, d_in: float) -> float:
-    gauss = make_gaussian(
-        vector_domain(atom_domain(T=float, nan=False)), l2_distance(T=float), scale=scale
-    )
-    return float(gauss.map(d_in))  # type: ignore[no-untyped-call]
-
-
 def plan_market_noise(
     grid: CellGrid,
     segments: Sequence[str],
@@ -235,11 +226,11 @@ def plan_market_noise(
     scales: dict[str, float] = {}
     for name in _MEASURES:
         share = float(getattr(split, name)) * rho
-        d_in = sens[name] if name in ("views", "hut") else float(math.ceil(sens[name]))
-        scale = d_in / math.sqrt(2.0 * share)
-        while _measurement_rho(scale, d_in) > share:
-            scale *= 1 + 1e-9
-        scales[name] = scale
+        # Views and HUT are scaled counts (floats); reach and universe whole counts.
+        if name in ("views", "hut"):
+            scales[name] = certified_scale(sens[name], share, real=True)
+        else:
+            scales[name] = certified_scale(math.ceil(sens[name]), share)
     return MarketPlan(rho=rho, widths=widths, sensitivity=sens, scales=scales)
 
 

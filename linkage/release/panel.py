@@ -63,17 +63,21 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
-from opendp.domains import atom_domain, vector_domain
-from opendp.measurements import make_gaussian
-from opendp.metrics import l2_distance
-from opendp.mod import Measurement, enable_features
+from opendp.mod import enable_features
 
 from linkage.engine import Engine
 from linkage.errors import InputError, PrivacyError, StateError
 from linkage.io import read_private_cache, write_private_cache
 from linkage.protocol import UNSEEN_PREFIX, panel_household_ids, validate_exchange_id
 from linkage.release.budget import DEFAULT_RETENTION_RHO
-from linkage.release.dp import NoiseFn, bound_viewing, discrete_gaussian, memberships_bound
+from linkage.release.dp import (
+    Z95,
+    NoiseFn,
+    bound_viewing,
+    certified_scale,
+    discrete_gaussian,
+    memberships_bound,
+)
 from linkage.tables import ALL_HOUSEHOLDS, RETENTION_SCHEMA, TIER_SEPARATOR
 
 __all__ = [
@@ -99,8 +103,6 @@ WATCHED_MINUTES: Final = 5
 
 PANEL_STORE_SCHEMA: Final = pa.schema([("panel_household", pa.string()), ("channel", pa.string())])
 """One week of a panel at the provider: the channels each panel household watched."""
-
-_Z95: Final = 1.959963984540054
 
 
 def validate_panel_id(panel_id: str) -> str:
@@ -344,11 +346,7 @@ class RetentionNoise:
 
     def half_width(self) -> float:
         """95% half-width of one noisy count."""
-        return _Z95 * self.scale
-
-
-def _measurement(scale: float) -> Measurement:
-    return make_gaussian(vector_domain(atom_domain(T=int)), l2_distance(T=int), scale=scale)
+        return Z95 * self.scale
 
 
 def plan_retention(segments: Sequence[str], channels: Sequence[str], rho: float) -> RetentionNoise:
@@ -363,12 +361,7 @@ def plan_retention(segments: Sequence[str], channels: Sequence[str], rho: float)
     if not channels:
         raise ValueError("retention needs at least one channel")
     sensitivity = math.sqrt(memberships_bound(segments) * len(set(channels)))
-    share = rho / 2.0
-    d_in = math.ceil(sensitivity)
-    scale = d_in / math.sqrt(2.0 * share)
-    # OpenDP rounds its privacy map conservatively; widen a hair if that tips over.
-    while _measurement(scale).map(d_in) > share:  # type: ignore[no-untyped-call]
-        scale *= 1 + 1e-9
+    scale = certified_scale(math.ceil(sensitivity), rho / 2.0)
     return RetentionNoise(rho=rho, sensitivity=sensitivity, scale=scale)
 
 
@@ -514,7 +507,7 @@ def retention_table(
     safe = np.where(e > 0, e, 1.0)
     retention = np.where(e > 0, 100.0 * b / safe, np.nan)
     var = plan.scale**2 * ((100.0 / safe) ** 2 + (100.0 * b / safe**2) ** 2)
-    ci = np.where(e > 0, _Z95 * np.sqrt(var), np.nan)
+    ci = np.where(e > 0, Z95 * np.sqrt(var), np.nan)
     blank = (suppressed | (e <= 0)).ravel()
     rows = len(segments) * len(channels)
     return pa.table(

@@ -215,57 +215,43 @@ def release_viewership(
         if set(wanted) - present:
             # Exact counts: an empty segment is under any minimum universe.
             check_min_universe(dict.fromkeys(sorted(set(wanted) - present), 0), min_universe)
-        exact_payload = _exact_release(
+        payload = _exact_release(
             members, viewing, grid, engine=engine, k=k, min_universe=min_universe
         )
         counts = _record_counts(assignments if records is None else records, caps, engine)
-        exact_payload = _with_matched_records(exact_payload, counts)
-        if markets is None:
-            return exact_payload
-        by_market = market_release(
+        payload, measured, market_rho = _with_matched_records(payload, counts), viewing, None
+    else:
+        if markets is not None and not 0.0 < market_share < 1.0:
+            raise PrivacyError("the market share of a release's rho must be between 0 and 1")
+        statewide_rho = rho if markets is None else rho * (1.0 - market_share)
+        plan = plan_noise(grid, wanted, statewide_rho, caps=caps)
+        measured, market_rho = bound_viewing(viewing, grid.channels, engine), rho * market_share
+        cells = viewership_of_members(
             members,
-            viewing,
-            markets,
-            grid,
+            measured,
+            channels=grid.channels,
             engine=engine,
-            k=k,
-            min_universe=min_universe,
-            segments=wanted,
-            rho=None,
-            lineups=lineups,
+            period=grid.days,
+            credit_minutes=grid.credit_minutes,
+            credits_per_day=caps.credits_per_day,
         )
-        return pa.concat_tables([exact_payload, by_market])
-    if markets is not None and not 0.0 < market_share < 1.0:
-        raise PrivacyError("the market share of a release's rho must be between 0 and 1")
-    statewide_rho = rho if markets is None else rho * (1.0 - market_share)
-    plan = plan_noise(grid, wanted, statewide_rho, caps=caps)
-    bounded = bound_viewing(viewing, grid.channels, engine)
-    cells = viewership_of_members(
-        members,
-        bounded,
-        channels=grid.channels,
-        engine=engine,
-        period=grid.days,
-        credit_minutes=grid.credit_minutes,
-        credits_per_day=caps.credits_per_day,
-    )
-    cells = _with_empty_segments(cells, sorted(set(wanted) - present))
-    counts = _record_counts(assignments if records is None else records, caps, engine)
-    payload = suppress_tier_complements(
-        noisy_release(cells, grid, plan, k, min_universe, noise, records=counts)
-    )
+        cells = _with_empty_segments(cells, sorted(set(wanted) - present))
+        counts = _record_counts(assignments if records is None else records, caps, engine)
+        payload = suppress_tier_complements(
+            noisy_release(cells, grid, plan, k, min_universe, noise, records=counts)
+        )
     if markets is None:
         return payload
     by_market = market_release(
         members,
-        bounded,
+        measured,
         markets,
         grid,
         engine=engine,
         k=k,
         min_universe=min_universe,
         segments=wanted,
-        rho=rho * market_share,
+        rho=market_rho,
         caps=caps,
         noise=noise,
         lineups=lineups,

@@ -125,6 +125,7 @@ def test_parquet_paths_and_missing_files(spark: SparkEngine, tmp_path: Path) -> 
     assert info.value.file is not None and "absent.parquet" in info.value.file
 
 
+@pytest.mark.heavy  # a minute of Spark: in `make heavy` (CI), outside make test's budget
 def test_compute_viewership_identical(
     spark: SparkEngine, duck: DuckDBEngine, world: World, assignments: pa.Table, tmp_path: Path
 ) -> None:

@@ -67,6 +67,7 @@ def test_without_a_world_the_first_step_builds_one(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.heavy  # the whole exchange again: in `make heavy` (CI)
 def test_state_scale_runs_the_whole_exchange(tmp_path: Path, world_dir: Path) -> None:
     # The session's world (same size and seed) stands in for the synth step,
     # which the test above shows a run without --world starts with.

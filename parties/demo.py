@@ -231,7 +231,8 @@ def _week_steps(
                     "provider", "deliver", "--home", str(p.root), "--exchange", x,
                     "--viewing", str(world / "provider/viewing.parquet"),
                     "--channels", str(world / "provider/channels.csv"),
-                    "--markets", str(world / "provider/markets.parquet"), "--period", period,
+                    "--markets", str(world / "provider/markets.parquet"),
+                    "--lineups", str(world / "provider/lineups.csv"), "--period", period,
                 ],
                 [
                     (p.outbox_message(x, "delivery"), c.inbox),

@@ -330,8 +330,12 @@ def aggregate(
         )
     if not exact and rho is None:
         rho = DEFAULT_RELEASE_RHO
-    if lineups_file is not None and markets_file is None:
-        raise InputError("--lineups needs --markets", hint="give the households' markets too")
+    if (lineups_file is None) != (markets_file is None):
+        raise InputError(
+            "--markets and --lineups go together",
+            hint="the line-ups are the public list of markets; the households' markets "
+            "never decide which markets a release lists",
+        )
     markets = (
         None
         if markets_file is None
@@ -544,6 +548,14 @@ def deliver_(
             help="The public period the spots aired in, FIRST..LAST (ISO dates, inclusive).",
         ),
     ],
+    lineups_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--lineups",
+            help="market,channel (CSV): the public list of markets; a spot aired in every "
+            "market ('*') is measured in each of them. Needed for '*' spots.",
+        ),
+    ] = None,
     channels_file: Annotated[
         Path | None,
         typer.Option(
@@ -614,6 +626,18 @@ def deliver_(
         read_input_table(markets_file, required=("household_id", "market")),
         file=str(markets_file),
     )
+    market_list = (
+        None
+        if lineups_file is None
+        else sorted(
+            {
+                str(m)
+                for m in read_input_table(lineups_file, required=("market", "channel"))[
+                    "market"
+                ].to_pylist()
+            }
+        )
+    )
     channel_list = (
         None
         if channels_file is None
@@ -651,7 +675,13 @@ def deliver_(
         guard = guard.consume(message.manifest, file=str(sources[kind]))
     aired = parse_aired(schedule.table, file=str(schedule_path))
     grid = delivery_grid(
-        aired, markets, channel_list, period, frequency_cap, file=str(schedule_path)
+        aired,
+        markets,
+        channel_list,
+        period,
+        frequency_cap,
+        market_list=market_list,
+        file=str(schedule_path),
     )
 
     steps = StepProgress("provider deliver", stages=2 + int(tiers))

@@ -148,6 +148,7 @@ def measure_world(
             name: round(float(getattr(sens, name)), 2) for name in ("views", "hut", "reach")
         }
         markets = _markets(world)
+        lineups = pacsv.read_csv(world / "provider" / "lineups.csv") if markets else None
         market_truth = None
         if markets is not None:
             market_truth = market_release(
@@ -160,6 +161,7 @@ def measure_world(
                 min_universe=1,
                 segments=segments,
                 rho=None,
+                lineups=lineups,
             )
             result["market_share_of_rho"] = DEFAULT_MARKET_SHARE
         result["budgets"] = []
@@ -176,6 +178,7 @@ def measure_world(
                 rho=rho,
                 segments=segments,
                 markets=markets,
+                lineups=lineups,
             )
             seconds = time.perf_counter() - t0
             joined = engine.query(

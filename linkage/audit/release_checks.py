@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from linkage.audit.attacks import segment_differences
@@ -211,6 +212,14 @@ def _market_truth(
     first, last = (date.fromisoformat(str(entry[f])) for f in ("first_day", "last_day"))
     days = tuple(first + timedelta(days=i) for i in range((last - first).days + 1))
     markets = check_markets(pq.read_table(path), file=str(path))
+    lineups_path = world / "provider" / "lineups.csv"
+    if lineups_path.exists():
+        # A release lists the public line-ups' markets, households or not.
+        listed = pacsv.read_csv(lineups_path)["market"].cast(pa.string())
+        markets = markets.filter(pc.is_in(markets["market"], pc.unique(listed)))
+        public = pa.table({"market": pc.unique(listed)})
+    else:
+        public = markets.select(["market"])
     cells = market_cells(
         segment_members(assigned, engine),
         viewing,
@@ -233,7 +242,7 @@ def _market_truth(
         WITH keys AS (SELECT DISTINCT grain, channel, day_type, daypart, quarter_hour FROM cells),
              g AS (
                 SELECT k.*, m.market, s.segment FROM keys k
-                CROSS JOIN (SELECT DISTINCT market FROM markets) m
+                CROSS JOIN (SELECT DISTINCT market FROM public) m
                 CROSS JOIN (SELECT DISTINCT segment FROM cells) s
              )
         SELECT {columns} FROM g LEFT JOIN cells c
@@ -242,7 +251,7 @@ def _market_truth(
          AND c.quarter_hour IS NOT DISTINCT FROM g.quarter_hour
          AND c.market = g.market AND c.segment = g.segment
         """,
-        {"cells": cells, "markets": markets},
+        {"cells": cells, "public": public},
     )
 
 

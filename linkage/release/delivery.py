@@ -195,6 +195,7 @@ def delivery_grid(
     days: Sequence[date],
     frequency_cap: int = DEFAULT_FREQUENCY_CAP,
     *,
+    market_list: Sequence[str] | None = None,
     file: str | None = None,
 ) -> DeliveryGrid:
     """Check the aired schedule against the public facts and build the delivery grid.
@@ -205,6 +206,10 @@ def delivery_grid(
         channels: The public channel list; None skips the channel check.
         days: The reporting period.
         frequency_cap: ``F``.
+        market_list: The public list of markets (the line-ups'): a spot aired in
+            every market (``*``) is measured in each of them. Never taken from
+            where households live: a market listed only when someone lives there
+            would say whether a market's one household subscribes.
         file: The schedule's name, for errors.
 
     Raises:
@@ -226,10 +231,18 @@ def delivery_grid(
         )
     # A market the schedule names but no household is in still gets its rows (universe
     # about 0, suppressed): which markets hold households is not for a refusal to say.
-    named = {str(m) for m in aired["market"].to_pylist()} - {ALL_MARKETS}
-    served = sorted({str(m) for m in pc.unique(codes).to_pylist()} | named)
+    markets_named = {str(m) for m in aired["market"].to_pylist()}
+    named = markets_named - {ALL_MARKETS}
+    if ALL_MARKETS in markets_named and market_list is None:
+        raise InputError(
+            "a spot aired in every market ('*') needs the public list of markets",
+            file=file,
+            column="market",
+            hint="give --lineups (its markets are the list)",
+        )
+    served = sorted(set(market_list or ()) | named)
     if not served:
-        raise InputError("the market file lists no household", column="market")
+        raise InputError("the schedule names no market", file=file, column="market")
     published = None if channels is None else set(channels)
     period = set(days)
     for row, spot in enumerate(aired.to_pylist(), start=1):
@@ -327,7 +340,10 @@ def measure_delivery(
         {
             "viewing": viewing,
             "spots": _spots(grid),
-            "markets": markets.select(["household_id", "market"]),
+            # A household of a market off the public list is unplaced (the '*' row only).
+            "markets": markets.select(["household_id", "market"]).filter(
+                pc.is_in(markets["market"], pa.array(list(grid.markets), pa.string()))
+            ),
             "assignments": assignments.select(["household_id", "segment"]),
         },
     )

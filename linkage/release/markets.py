@@ -260,11 +260,15 @@ def market_release(
     min_universe: int,
     segments: Sequence[str],
     rho: float | None,
+    lineups: pa.Table,
     caps: ContributionCaps = DEFAULT_CAPS,
     noise: NoiseFn = discrete_gaussian,
-    lineups: pa.Table | None = None,
 ) -> pa.Table:
     """The market rows of a release (:data:`RELEASE_SCHEMA`, grains daypart and period).
+
+    Which markets a release lists comes from the public line-ups, never from the
+    provider's households: a market present only when someone lives there would
+    answer "does the target subscribe?" for a market of one household, at any rho.
 
     Args:
         members: :func:`linkage.measure.segment_members` of the release.
@@ -273,15 +277,19 @@ def market_release(
         grid: The release's public grid.
         segments: Every code the release carries (tiers are skipped here).
         rho: The market rows' rho; None for an exact release (flagged by the audit).
-        lineups: ``market, channel`` the markets carry (public); rows of a
-            channel a market does not carry are left out. None: every channel.
+        lineups: ``market, channel``: the markets (public) and the channels each
+            carries; a market's rows of a channel it does not carry are left out,
+            and households of a market not listed count statewide only.
 
     Returns:
         One row per (market, segment, channel, day type, daypart) and per
-        (market, segment, channel) period cell, for every market in ``markets``.
+        (market, segment, channel) period cell, for every market of ``lineups``.
     """
-    crossed = cross_with_markets(members, markets, engine)
-    market_codes = sorted(set(markets["market"].to_pylist()))
+    market_codes = sorted({str(m) for m in lineups["market"].to_pylist()})
+    if not market_codes:
+        raise InputError("the line-ups list no market", hint="one market,channel row per channel")
+    listed = markets.filter(pc.is_in(markets["market"], pa.array(market_codes)))
+    crossed = cross_with_markets(members, listed, engine)
     plain = sorted({s for s in segments if TIER_SEPARATOR not in s})
     wanted = [f"{s}{_SEP}{m}" for s in plain for m in market_codes]
     present = set(crossed["segment"].to_pylist())
@@ -553,9 +561,9 @@ def _assemble(
     return _split_codes(table, k, min_universe, exact=False)
 
 
-def _with_lineups(table: pa.Table, lineups: pa.Table | None) -> pa.Table:
+def _with_lineups(table: pa.Table, lineups: pa.Table) -> pa.Table:
     """Drop the rows of channels a market does not carry (the line-up is public)."""
-    if lineups is None or table.num_rows == 0:
+    if table.num_rows == 0:
         return table
     carried = {
         (str(m), str(c))

@@ -189,7 +189,8 @@ def release_viewership(
             adds each market's own daypart and period rows
             (:mod:`linkage.release.markets`), which take ``market_share`` of
             ``rho``; the statewide rows (``market == "*"``) take the rest.
-        lineups: ``market, channel``: the channels each market carries (public).
+        lineups: ``market, channel``: the public markets and the channels each
+            carries (needed with ``markets``).
         market_share: Share of ``rho`` the market rows spend (all markets together).
 
     Returns:
@@ -242,6 +243,11 @@ def release_viewership(
         )
     if markets is None:
         return payload
+    if lineups is None:
+        raise PrivacyError(
+            "a release by market needs the public line-ups",
+            hint="the markets a release lists must not come from where households live",
+        )
     by_market = market_release(
         members,
         measured,

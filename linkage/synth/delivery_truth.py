@@ -78,7 +78,9 @@ def true_delivery_of(
         :data:`~linkage.tables.DELIVERY_SCHEMA` rows with segment names,
         half-widths 0, nothing suppressed.
     """
-    grid = delivery_grid(aired, markets, None, period, frequency_cap)
+    # The auditor's truth: every market the world has (a release lists the public ones).
+    every = sorted({str(m) for m in markets["market"].to_pylist()})
+    grid = delivery_grid(aired, markets, None, period, frequency_cap, market_list=every)
     members = assignments.select(["household_id", "segment"])
     with DuckDBEngine() as engine:
         view, _ = sanitize_viewing(viewing, grid.days, engine)

@@ -55,6 +55,8 @@ def aired(rows: Sequence[tuple[str, str, str]]) -> pa.Table:
 MARKETS = pa.table(
     {"household_id": ["h1", "h2", "h3"], "market": ["cleveland", "cleveland", "columbus"]}
 )
+PUBLIC_MARKETS = ["cleveland", "columbus"]
+"""The public line-ups' markets (never read from where households live)."""
 # h4 is in no market: it sees statewide spots only and counts in the '*' row.
 ASSIGNED = pa.table(
     {
@@ -82,7 +84,7 @@ SPOTS = aired(
 
 
 def grid(cap: int = 30) -> DeliveryGrid:
-    return delivery_grid(SPOTS, MARKETS, ["ch1", "ch2"], [DAY], cap)
+    return delivery_grid(SPOTS, MARKETS, ["ch1", "ch2"], [DAY], cap, market_list=PUBLIC_MARKETS)
 
 
 def rows(table: pa.Table) -> dict[tuple[str, str], dict[str, object]]:
@@ -173,7 +175,7 @@ def test_the_dp_path_with_a_deterministic_noise() -> None:
 
 def test_nothing_is_measured_where_nothing_aired() -> None:
     spots = aired([("cleveland", "ch1", "20:15:00")])
-    only = delivery_grid(spots, MARKETS, None, [DAY])
+    only = delivery_grid(spots, MARKETS, None, [DAY], market_list=PUBLIC_MARKETS)
     assert only.released_markets == ("*", "cleveland")
     calls: list[int] = []
 
@@ -205,14 +207,14 @@ def test_light_reach_comes_from_the_light_tier() -> None:
 def test_a_spot_off_the_channel_list_is_refused_by_row() -> None:
     spots = aired([("cleveland", "ch1", "20:00:00"), ("cleveland", "ch9", "20:15:00")])
     with pytest.raises(InputError) as err:
-        delivery_grid(spots, MARKETS, ["ch1", "ch2"], [DAY])
+        delivery_grid(spots, MARKETS, ["ch1", "ch2"], [DAY], market_list=PUBLIC_MARKETS)
     assert err.value.column == "channel" and err.value.row == 2
     assert "ch9" not in str(err.value)
 
 
 def test_a_market_without_households_is_suppressed_not_refused() -> None:
     spots = aired([("cleveland", "ch1", "20:15:00"), ("dayton", "ch1", "20:15:00")])
-    empty = delivery_grid(spots, MARKETS, None, [DAY])
+    empty = delivery_grid(spots, MARKETS, None, [DAY], market_list=PUBLIC_MARKETS)
     assert empty.released_markets == ("*", "cleveland", "dayton")
     with DuckDBEngine() as engine:
         m = measure_delivery(ASSIGNED, VIEWING, MARKETS, empty, engine)
@@ -225,12 +227,12 @@ def test_a_market_without_households_is_suppressed_not_refused() -> None:
 def test_a_household_in_two_markets_is_refused() -> None:
     twice = pa.table({"household_id": ["h1", "h1"], "market": ["cleveland", "columbus"]})
     with pytest.raises(InputError, match="more than one market"):
-        delivery_grid(SPOTS, twice, None, [DAY])
+        delivery_grid(SPOTS, twice, None, [DAY], market_list=PUBLIC_MARKETS)
 
 
 def test_spots_outside_the_period_are_refused() -> None:
     with pytest.raises(InputError, match="outside the reporting period"):
-        delivery_grid(SPOTS, MARKETS, None, [date(2026, 10, 6)])
+        delivery_grid(SPOTS, MARKETS, None, [date(2026, 10, 6)], market_list=PUBLIC_MARKETS)
 
 
 def test_grid_digest_names_the_schedule() -> None:

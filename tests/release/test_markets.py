@@ -11,7 +11,7 @@ import pyarrow.compute as pc
 import pytest
 
 from linkage.engine import DuckDBEngine
-from linkage.errors import InputError
+from linkage.errors import InputError, PrivacyError
 from linkage.measure import DAYPARTS, segment_members, viewership_of_members
 from linkage.release import (
     CellGrid,
@@ -50,6 +50,12 @@ def markets_of(households: Sequence[str]) -> pa.Table:
     )
 
 
+LINEUPS = pa.table(
+    {"market": ["east"] * len(CHANNELS) + ["west"] * len(CHANNELS), "channel": [*CHANNELS] * 2}
+)
+"""The public line-ups: both markets carry every channel."""
+
+
 def no_noise(counts: Sequence[int], scale: float) -> list[int]:
     return [int(c) for c in counts]
 
@@ -81,6 +87,7 @@ def test_market_rows_are_the_households_of_each_market(engine: DuckDBEngine) -> 
         rho=1.0,
         segments=["A", "B"],
         markets=markets,
+        lineups=LINEUPS,
         noise=no_noise,
         k=1,
         min_universe=1,
@@ -142,6 +149,7 @@ def test_small_markets_are_suppressed_on_noisy_values(engine: DuckDBEngine) -> N
         rho=1.0,
         segments=["A"],
         markets=markets_of(households),
+        lineups=LINEUPS,
         noise=no_noise,
         k=1,
         min_universe=25,  # west holds 20 households, east 40
@@ -204,6 +212,7 @@ def test_market_noise_is_calibrated_per_daypart_width(engine: DuckDBEngine) -> N
         rho=0.2,
         segments=["A"],
         markets=markets_of(households),
+        lineups=LINEUPS,
         k=1,
         min_universe=1,
     )
@@ -227,6 +236,7 @@ def test_noiseless_market_rows_equal_the_exact_ones(engine: DuckDBEngine) -> Non
         "engine": engine,
         "segments": ["A"],
         "markets": markets_of(households),
+        "lineups": LINEUPS,
         "k": 1,
         "min_universe": 1,
         "caps": ContributionCaps(credits_per_day=96 * 3),
@@ -254,3 +264,36 @@ def test_noiseless_market_rows_equal_the_exact_ones(engine: DuckDBEngine) -> Non
         assert rating == pytest.approx(b[key][0], abs=1e-9), key
         assert share == pytest.approx(b[key][1], abs=1e-9), key
     assert compared > 40
+
+
+def test_the_markets_listed_are_the_public_ones_not_where_households_live(
+    engine: DuckDBEngine,
+) -> None:
+    households = [f"h{i}" for i in range(20)]
+    lineups = pa.table({"market": ["east", "nobody"], "channel": ["c1", "c1"]})
+    payload = release_viewership(
+        assign({"A": households}),
+        viewing_table(random_world(2, 20)),
+        GRID,
+        engine=engine,
+        rho=1.0,
+        segments=["A"],
+        markets=markets_of(households),  # east and west live here; nobody in "nobody"
+        lineups=lineups,
+        noise=no_noise,
+    )
+    listed = set(payload["market"].to_pylist()) - {ALL_MARKETS}
+    # An empty public market comes back (suppressed); a market off the list does not.
+    assert listed == {"east", "nobody"}
+    nobody = payload.filter(pc.equal(payload["market"], "nobody"))
+    assert all(nobody["suppressed"].to_pylist())
+    with pytest.raises(PrivacyError, match="line-ups"):
+        release_viewership(
+            assign({"A": households}),
+            viewing_table(random_world(2, 20)),
+            GRID,
+            engine=engine,
+            rho=1.0,
+            segments=["A"],
+            markets=markets_of(households),
+        )

@@ -101,7 +101,9 @@ def test_released_intervals_cover_the_truth_about_95_percent_of_the_time() -> No
     assignments, markets, viewing = small_world(7, households=20_000)
     aired = schedule()
     truth = true_delivery_of(assignments, viewing, markets, aired, PERIOD, tiers=False)
-    grid = delivery_grid(aired, markets, CHANNELS, PERIOD)
+    grid = delivery_grid(
+        aired, markets, CHANNELS, PERIOD, market_list=sorted(set(markets["market"].to_pylist()))
+    )
     with DuckDBEngine() as engine:
         measured = measure_delivery(assignments, viewing, markets, grid, engine)
     plan = plan_delivery_noise(grid, measured.segments, rho=0.02)

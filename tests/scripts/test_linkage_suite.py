@@ -42,6 +42,7 @@ def _check_spread(figure: object, low: float, high: float) -> None:
     assert low <= figure["min"] <= figure["mean"] <= figure["max"] <= high
 
 
+@pytest.mark.heavy  # about 25 s of linkage runs: in `make heavy` (CI), outside make test
 def test_suite_prints_one_json_object_with_ranges_and_a_like_for_like_baseline(
     capsys: pytest.CaptureFixture[str],
 ) -> None:

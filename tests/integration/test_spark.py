@@ -29,7 +29,9 @@ from linkage.release import refuse_differencing
 from linkage.synth import World, generate_world
 from linkage.tables import CELLS_SCHEMA
 
-pytestmark = pytest.mark.slow
+# A JVM and a Spark session (about 40 s of CPU in all): in `make heavy` (CI), outside
+# make test's four minutes.
+pytestmark = [pytest.mark.slow, pytest.mark.heavy]
 
 _MISSING = spark_available()
 if _MISSING is not None:
@@ -125,7 +127,6 @@ def test_parquet_paths_and_missing_files(spark: SparkEngine, tmp_path: Path) -> 
     assert info.value.file is not None and "absent.parquet" in info.value.file
 
 
-@pytest.mark.heavy  # a minute of Spark: in `make heavy` (CI), outside make test's budget
 def test_compute_viewership_identical(
     spark: SparkEngine, duck: DuckDBEngine, world: World, assignments: pa.Table, tmp_path: Path
 ) -> None:

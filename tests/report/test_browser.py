@@ -327,13 +327,14 @@ def test_screenshots_show_the_page(rendered: Rendered) -> None:
         assert pixels.shape[:2] == (HEIGHT, WIDTH), name
         assert float(pixels[..., :3].std()) > 0.02, f"{name} screenshot is blank"
 
-    # The heatmap view is chart: far more colour than the text-only top
-    # (on this small world most cells are hatched grey, so not a fixed share).
+    # The heatmap view is chart: more colour than the text-only top (on this
+    # small world most cells are hatched grey, more so since the statewide rows
+    # keep 0.4 of the release's rho and the markets the rest: not a fixed share).
     def coloured(name: str) -> float:
         pixels = np.asarray(imread(rendered.screenshots[name]))[..., :3]
         return float(((pixels.max(axis=-1) - pixels.min(axis=-1)) > 0.3).mean())
 
-    assert coloured("heatmaps") > max(0.01, 3 * coloured("top"))
+    assert coloured("heatmaps") > max(0.01, 1.5 * coloured("top"))
 
 
 def test_the_harness_sees_errors_and_requests(tmp_path: Path) -> None:

@@ -38,6 +38,7 @@ def test_shuffled_parquet_keeps_every_row_and_loses_the_order(tmp_path: Path) ->
     assert list(tmp_path.glob(".scratch-*")) == []
 
 
+@pytest.mark.heavy  # in `make heavy` (CI), outside make test's four minutes
 def test_shuffled_parquet_orders_are_uniform(tmp_path: Path) -> None:
     """Every order of three rows is about equally likely (bucket split + permutation)."""
     rows = pa.table({"id": pa.array([0, 1, 2], pa.int64())})

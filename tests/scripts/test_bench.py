@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.heavy  # in `make heavy` (CI), outside make test's four minutes
 def test_quick_bench_prints_one_json_object(tmp_path: Path) -> None:
     done = subprocess.run(
         [

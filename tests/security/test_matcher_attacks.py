@@ -129,6 +129,7 @@ bk_surname = ["surname:soundex"]
 """
 
 
+@pytest.mark.heavy  # in `make heavy` (CI), outside make test's four minutes
 def test_pattern_mining_reidentifies_field_level_name_filters() -> None:
     voters = generate_world(voters=3000, days=1, seed=5).voters
     schema = load_schema(FIELD_LEVEL_NAMES)

@@ -159,6 +159,7 @@ def assert_outbox_consistent(homes: Homes, exchange: str) -> str:
     return "complete"
 
 
+@pytest.mark.heavy  # in `make heavy` (CI), outside make test's four minutes
 @pytest.mark.slow
 def test_sigkill_never_leaves_a_partial_message(homes: Homes) -> None:
     voters = big_voter_file(homes, 60_000)

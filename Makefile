@@ -28,18 +28,18 @@ typecheck: $(STAMP)
 # four worker processes; a test file's tests share one worker (module fixtures).
 XDIST := -n auto --maxprocesses=4 --dist loadfile
 unit: $(STAMP)
-	$(BIN)/pytest $(XDIST) -m "not heavy"
+	$(BIN)/pytest $(XDIST)
 
 # The inner loop: everything but the end-to-end runs marked slow.
 unit-fast: $(STAMP)
-	$(BIN)/pytest $(XDIST) -m "not slow and not heavy"
+	$(BIN)/pytest $(XDIST) -m "not slow"
 
 # The runs too long for make test's four minutes, which CI runs after it: two weeks
 # of a panel on a 40,000-voter world (where the stated 95% intervals can be checked
 # against the truth), the tutorial replayed, state_scale's exchange, the Spark engine,
 # the linkage suite's script.
 heavy: $(STAMP)
-	$(BIN)/pytest $(XDIST) -m heavy
+	$(BIN)/pytest $(XDIST) --heavy -m heavy
 
 test: lint typecheck unit
 

@@ -245,6 +245,31 @@ def built_once(
     return target
 
 
+# --------------------------------------------------------------------------- heavy runs
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--heavy",
+        action="store_true",
+        help="run the tests marked heavy (`make heavy`, in .ci/run); without it they are left out",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave the heavy tests out of a run unless --heavy asks for them (make test stays short).
+
+    An option, not ``-m "not heavy"`` in the Makefile: a quoted recipe runs under
+    ``/bin/sh``, which the shell-completion test would then detect as the shell.
+    """
+    if config.getoption("--heavy"):
+        return
+    kept = [item for item in items if item.get_closest_marker("heavy") is None]
+    if len(kept) != len(items):
+        config.hook.pytest_deselected(items=[i for i in items if i not in kept])
+        items[:] = kept
+
+
 @pytest.fixture(scope="session")
 def world_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The session's synthetic world (read-only)."""

@@ -33,6 +33,7 @@ from linkage.protocol import panel_household_ids, pseudonymize, seal
 from linkage.release import read_receipt
 from linkage.tables import RETENTION_SCHEMA
 from tests.conftest import Exchange, Ran, cli
+from tests.release.test_dp import viewing_table
 
 HOUSEHOLDS = [f"HH{i:04d}" for i in range(300)]
 LOYAL = HOUSEHOLDS[:120]  # c1 in both weeks
@@ -61,17 +62,7 @@ def world(introduced: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             rows.append((hid, "c1", datetime(2024, 3, 12, 20), datetime(2024, 3, 12, 21)))
         rows.append((hid, "c2", datetime(2024, 3, 13, 21), datetime(2024, 3, 13, 22)))
     viewing = root / "viewing.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "household_id": pa.array([r[0] for r in rows], pa.string()),
-                "channel": pa.array([r[1] for r in rows], pa.string()),
-                "start": pa.array([r[2] for r in rows], pa.timestamp("s")),
-                "end": pa.array([r[3] for r in rows], pa.timestamp("s")),
-            }
-        ),
-        viewing,
-    )
+    pq.write_table(viewing_table(rows), viewing)
     channels = root / "channels.csv"
     pacsv.write_csv(pa.table({"channel": ["c1", "c2", "c3"]}), channels)
     yield World(introduced, viewing, channels)

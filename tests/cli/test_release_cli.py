@@ -35,6 +35,7 @@ from linkage.io import (
 )
 from linkage.protocol import pseudonymize, seal
 from tests.conftest import Ran, cli
+from tests.release.test_dp import viewing_table
 
 HOUSEHOLDS = [f"HH{i:04d}" for i in range(300)]
 A = HOUSEHOLDS[:150]
@@ -62,17 +63,7 @@ def world(introduced: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         if i % 2:
             rows.append((hid, "c2", datetime(2024, 3, 4, 21), datetime(2024, 3, 4, 22)))
     viewing = root / "viewing.parquet"
-    pq.write_table(
-        pa.table(
-            {
-                "household_id": pa.array([r[0] for r in rows], pa.string()),
-                "channel": pa.array([r[1] for r in rows], pa.string()),
-                "start": pa.array([r[2] for r in rows], pa.timestamp("s")),
-                "end": pa.array([r[3] for r in rows], pa.timestamp("s")),
-            }
-        ),
-        viewing,
-    )
+    pq.write_table(viewing_table(rows), viewing)
     channels = root / "channels.csv"
     pacsv.write_csv(pa.table({"channel": ["c1", "c2", "c3"]}), channels)
     yield World(introduced, viewing, channels)

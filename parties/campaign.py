@@ -610,17 +610,13 @@ def _weekly_trend(
 
 def _read_plan_csv(path: Path) -> pa.Table:
     """plan.csv; a plan that could buy nothing (a header, no rows) is a plan too."""
-    try:
-        return read_input_table(path, required=())
-    except InputError:
-        header = path.read_text(encoding="utf-8").splitlines()[:1]
-        if not header:
-            raise
-        names = [name.strip('"') for name in header[0].split(",")]
-        types = {
-            n: pa.string() if n in ("market", "channel", "daypart") else pa.float64() for n in names
-        }
-        return pa.schema([(n, types[n]) for n in names]).empty_table()
+    text_of = path.read_bytes().decode("utf-8", errors="replace")  # bad bytes: its own error below
+    lines = [line for line in text_of.splitlines() if line.strip()]
+    if len(lines) != 1:
+        return read_input_table(path, required=())  # rows, or the input's own error
+    names = [name.strip('"') for name in lines[0].split(",")]
+    text = {"market", "channel", "daypart"}
+    return pa.schema([(n, pa.string() if n in text else pa.float64()) for n in names]).empty_table()
 
 
 def _read_plan(out_dir: Path) -> tuple[pa.Table | None, pa.Table | None]:

@@ -10,7 +10,8 @@ needs no mapping file from the tokenize side.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated
 
@@ -21,6 +22,7 @@ import typer
 from linkage.engine import make_engine
 from linkage.errors import InputError, PrivacyError, StateError
 from linkage.io import (
+    PartyHome,
     check_input_file,
     load_secret,
     load_seen,
@@ -169,6 +171,53 @@ def tokenize(
     out.print(f"tokenized {table.num_rows:,} households")
     out.print(f"wrote {target}", markup=False, highlight=False)
     print_next(h, x)
+
+
+def _sanitized(
+    ctx: typer.Context,
+    h: PartyHome,
+    x: str,
+    viewing: Path,
+    period: Sequence[date],
+    engine_name: str,
+    steps: StepProgress,
+) -> tuple[pa.Table | Path, list[str]]:
+    """The viewing log checked for sense over ``period``, and the household ids it holds.
+
+    A Parquet log is checked batch by batch, sanitised in bounded memory into a
+    private scratch file (removed when the command ends) and scanned by the
+    engine from there: a state's week of tuning does not fit in memory.
+    """
+    raw: pa.Table | Path
+    if viewing.suffix.lower() == ".parquet":
+        with steps.during("checking the viewing log"):
+            check_input_file(viewing, required=VIEWING_COLUMNS)
+        raw = viewing
+    else:
+        raw = read_input_table(viewing, required=VIEWING_COLUMNS)
+    view: pa.Table | Path
+    with steps.during("checking the viewing log for sense"), make_engine(engine_name) as scan:
+        if isinstance(raw, Path):
+            view = ctx.with_resource(private_scratch(h.state(x))) / "viewing.parquet"
+            check = sanitize_viewing_file(raw, view, period, scan)
+        else:
+            view, check = sanitize_viewing(raw, period, scan)
+        hids = distinct_values(view, "household_id", scan)
+    out.print(check.summary())
+    return view, hids
+
+
+def _assembled(
+    secret: bytes, x: str, links: pa.Table, segments: pa.Table, hids: Sequence[str]
+) -> pa.Table:
+    """(household_id, segment) of the real linked records: pseudonyms undone, dummies out."""
+    hps = links["hp"].to_pylist()
+    return assemble_assignments(
+        links,
+        segments,
+        households_of(secret, x, hps, hids),
+        dummies=dummy_pseudonym_mask(secret, x, hps),
+    )
 
 
 def _requested(segments: pa.Table, *, tiers: bool) -> tuple[list[str], list[str]]:
@@ -370,32 +419,11 @@ def aggregate(
         .consume(segments.manifest, file=str(segments_source))
     )
 
-    # A Parquet log is checked batch by batch, sanitised in bounded memory into
-    # a private scratch file (removed when the command ends) and scanned by the
-    # engine from there: a state's week of tuning does not fit in memory.
-    raw: pa.Table | Path
     parquet = viewing.suffix.lower() == ".parquet"
     steps = StepProgress("provider aggregate", stages=2 + int(parquet) + int(tiers))
-    if parquet:
-        with steps.during("checking the viewing log"):
-            check_input_file(viewing, required=VIEWING_COLUMNS)
-        raw = viewing
-    else:
-        raw = read_input_table(viewing, required=VIEWING_COLUMNS)
     channel_list = read_input_table(channels_file, required=("channel",))["channel"].to_pylist()
-    view: pa.Table | Path
-    with steps.during("checking the viewing log for sense"), make_engine(engine_name) as scan:
-        if isinstance(raw, Path):
-            view = ctx.with_resource(private_scratch(h.state(x))) / "viewing.parquet"
-            check = sanitize_viewing_file(raw, view, period, scan)
-        else:
-            view, check = sanitize_viewing(raw, period, scan)
-        hids = distinct_values(view, "household_id", scan)
-    out.print(check.summary())
-
-    household = households_of(secret, x, assignments.table["hp"].to_pylist(), hids)
-    dummies = dummy_pseudonym_mask(secret, x, assignments.table["hp"].to_pylist())
-    assigned = assemble_assignments(assignments.table, segments.table, household, dummies=dummies)
+    view, hids = _sanitized(ctx, h, x, viewing, period, engine_name, steps)
+    assigned = _assembled(secret, x, assignments.table, segments.table, hids)
     linked = assigned  # with each household's real linked records per segment
     # Every code the campaign asked for is released, matched or not, and with
     # tiers every tier of each: a missing segment would say who subscribes.
@@ -684,25 +712,10 @@ def deliver_(
         file=str(schedule_path),
     )
 
-    steps = StepProgress("provider deliver", stages=2 + int(tiers))
-    view: pa.Table | Path
-    with steps.during("checking the viewing log for sense"), make_engine(engine_name) as scan:
-        if viewing.suffix.lower() == ".parquet":
-            check_input_file(viewing, required=VIEWING_COLUMNS)
-            view = ctx.with_resource(private_scratch(h.state(x))) / "viewing.parquet"
-            check = sanitize_viewing_file(viewing, view, period, scan)
-        else:
-            raw = read_input_table(viewing, required=VIEWING_COLUMNS)
-            view, check = sanitize_viewing(raw, period, scan)
-        hids = distinct_values(view, "household_id", scan)
-    out.print(check.summary())
-    hps = assignments.table["hp"].to_pylist()
-    assigned = assemble_assignments(
-        assignments.table,
-        segments.table,
-        households_of(secret, x, hps, hids),
-        dummies=dummy_pseudonym_mask(secret, x, hps),
-    )
+    parquet = viewing.suffix.lower() == ".parquet"
+    steps = StepProgress("provider deliver", stages=2 + int(parquet) + int(tiers))
+    view, hids = _sanitized(ctx, h, x, viewing, period, engine_name, steps)
+    assigned = _assembled(secret, x, assignments.table, segments.table, hids)
     # Every code the campaign asked for (and each tier) is measured, matched or not.
     _, wanted = _requested(segments.table, tiers=tiers)
     if tiers:

@@ -148,7 +148,7 @@ def measure_world(
             name: round(float(getattr(sens, name)), 2) for name in ("views", "hut", "reach")
         }
         markets = _markets(world)
-        lineups = pacsv.read_csv(world / "provider" / "lineups.csv") if markets else None
+        lineups = None if markets is None else pacsv.read_csv(world / "provider" / "lineups.csv")
         market_truth = None
         if markets is not None:
             market_truth = market_release(

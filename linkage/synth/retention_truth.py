@@ -27,7 +27,8 @@ import pyarrow.compute as pc
 from linkage.engine import DuckDBEngine
 from linkage.measure import compute_viewership
 from linkage.release import watched_channels
-from linkage.report import TREND_METRICS, decode_viewership, weekly_trend
+from linkage.report import TREND_METRICS, weekly_trend
+from linkage.synth.truth import named_cells
 from linkage.tables import ALL_HOUSEHOLDS, ALL_MATCHED, TIER_SEPARATOR
 
 __all__ = [
@@ -172,8 +173,7 @@ def true_trend_of(
             cells = compute_viewership(
                 assignments, viewing, channels=list(channels), engine=engine, period=list(days)
             ).drop_columns(["contributors"])
-            names = {str(s) for s in cells["segment"].to_pylist() if s != ALL_HOUSEHOLDS}
-            decoded.append((exchange, decode_viewership(cells, {n: n for n in names})))
+            decoded.append((exchange, named_cells(cells)))
     return weekly_trend(decoded).changes
 
 

@@ -16,9 +16,6 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from linkage.engine import DuckDBEngine
-from linkage.measure import compute_viewership
-from linkage.report import decode_viewership, viewership_csv_table
 from linkage.synth.delivery_truth import DeliveryCoverage, delivery_coverage, true_delivery_of
 from linkage.synth.market_truth import MarketError, market_rating_error, true_market_viewership
 from linkage.synth.retention_truth import (
@@ -29,8 +26,13 @@ from linkage.synth.retention_truth import (
     true_retention_of,
     true_trend_of,
 )
-from linkage.synth.truth import RatingError, rating_error, true_assignments_of
-from linkage.tables import ALL_HOUSEHOLDS
+from linkage.synth.truth import (
+    RatingError,
+    named_cells,
+    rating_error,
+    true_assignments_of,
+    truth_viewership_of,
+)
 
 __all__ = ["Scorecard", "TruthWeek", "score_week"]
 
@@ -59,11 +61,6 @@ class Scorecard:
     trend: TrendCoverage | None
     retention: RetentionCoverage | None
     delivery: DeliveryCoverage | None
-
-
-def _named(cells: pa.Table) -> pa.Table:
-    names = {str(s) for s in cells["segment"].to_pylist() if s != ALL_HOUSEHOLDS}
-    return decode_viewership(cells, {n: n for n in names})
 
 
 def score_week(
@@ -100,11 +97,9 @@ def score_week(
     }
     last = weeks[-1]
     current = truth[last.exchange_id]
-    with DuckDBEngine() as engine:
-        cells = compute_viewership(
-            current, viewing, channels=list(channels), engine=engine, period=list(last.days)
-        ).drop_columns(["contributors"])
-    true_csv = viewership_csv_table(_named(cells))
+    true_csv = truth_viewership_of(
+        current, viewing, pa.table({"channel": list(channels)}), period=last.days
+    )
     # The released table was read back from CSV: compare on its column types.
     true_csv = true_csv.cast(
         pa.schema(
@@ -116,7 +111,7 @@ def score_week(
     by_market: list[MarketError] = []
     if markets is not None and market_rows is not None:
         true_rows = true_market_viewership(current, viewing, markets, channels, last.days)
-        by_market = market_rating_error(market_rows, _named(true_rows))
+        by_market = market_rating_error(market_rows, named_cells(true_rows))
     trend_score = retention_score = delivery_score = None
     if trend is not None and len(weeks) > 1:
         true_trend = true_trend_of(

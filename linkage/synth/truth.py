@@ -13,7 +13,9 @@ the truth; no party role imports this module.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -67,7 +69,10 @@ def true_assignments(world: World) -> pa.Table:
 
 
 def truth_viewership_of(
-    assignments: pa.Table, viewing: pa.Table | Path, channels: pa.Table
+    assignments: pa.Table,
+    viewing: pa.Table | Path,
+    channels: pa.Table,
+    period: Sequence[date] | None = None,
 ) -> pa.Table:
     """The viewership.csv table of true assignments, every cell released.
 
@@ -76,15 +81,26 @@ def truth_viewership_of(
         viewing: The tuning log, in memory or as a Parquet file (a streamed
             world's log need not fit in memory).
         channels: The channel list (``CHANNELS_SCHEMA``).
+        period: The reporting days (default: every day of the log).
     """
     with DuckDBEngine() as engine:
         cells = compute_viewership(
-            assignments, viewing, channels=channels["channel"].to_pylist(), engine=engine
+            assignments,
+            viewing,
+            channels=channels["channel"].to_pylist(),
+            engine=engine,
+            period=None if period is None else list(period),
         )
-    cells = cells.drop_columns(["contributors"])
-    # Truth is keyed by segment name already: decode with the identity mapping.
-    names = {s for s in cells["segment"].to_pylist() if s != ALL_HOUSEHOLDS}
-    return viewership_csv_table(decode_viewership(cells, {n: n for n in names}))
+    return viewership_csv_table(named_cells(cells.drop_columns(["contributors"])))
+
+
+def named_cells(cells: pa.Table) -> pa.Table:
+    """Truth cells decoded as a report decodes a release: ``*`` is ``all_matched``.
+
+    Truth is keyed by segment name already, so the mapping is the identity.
+    """
+    names = {str(s) for s in cells["segment"].to_pylist() if s != ALL_HOUSEHOLDS}
+    return decode_viewership(cells, {n: n for n in names})
 
 
 def truth_viewership(world: World) -> pa.Table:

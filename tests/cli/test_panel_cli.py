@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
@@ -29,9 +28,10 @@ from linkage.io import (
     read_ledger_lines,
     write_message,
 )
-from linkage.protocol import panel_household_ids, pseudonymize, seal
+from linkage.protocol import panel_household_ids, seal
 from linkage.release import read_receipt
 from linkage.tables import RETENTION_SCHEMA
+from tests.cli.test_release_cli import World, send_assignments
 from tests.conftest import Exchange, Ran, cli
 from tests.release.test_dp import viewing_table
 
@@ -39,16 +39,6 @@ HOUSEHOLDS = [f"HH{i:04d}" for i in range(300)]
 LOYAL = HOUSEHOLDS[:120]  # c1 in both weeks
 WEEK1 = "2024-03-04..2024-03-10"
 WEEK2 = "2024-03-11..2024-03-17"
-
-
-@dataclass
-class World:
-    root: Path
-    viewing: Path
-    channels: Path
-
-    def home(self, role: str) -> Path:
-        return self.root / role
 
 
 @pytest.fixture(scope="module")
@@ -75,31 +65,6 @@ def provider(world: World, tmp_path: Path) -> Path:
     return home
 
 
-def send(world: World, provider: Path, exchange: str, segments: dict[str, Sequence[str]]) -> None:
-    """Seal the matcher's links and the campaign's codes for one exchange to ``provider``."""
-    secret = load_secret(provider / "keys" / "secret.key")
-    codes: dict[str, list[str]] = {}
-    for code, hids in segments.items():
-        for hid in hids:
-            codes.setdefault(hid, []).append(code)
-    rids = [f"r{i:04d}" for i in range(len(codes))]
-    links = pa.table(
-        {"rid": rids, "hp": pa.array(pseudonymize(secret, exchange, list(codes)), pa.string())}
-    )
-    rows = pa.table(
-        {"rid": rids, "segments": pa.array(list(codes.values()), pa.list_(pa.string()))}
-    )
-    for kind, table, sender in (("assignments", links, "matcher"), ("segments", rows, "campaign")):
-        sealed = seal(
-            table,
-            kind=kind,
-            exchange_id=exchange,
-            sender=load_identity(world.home(sender) / "keys"),
-            recipient=read_card(provider / "card.json"),
-        )
-        write_message(provider / "inbox" / f"{exchange}.{kind}.nwl", sealed)
-
-
 def aggregate(world: World, provider: Path, exchange: str, period: str, *extra: str) -> Ran:
     return cli(
         "provider", "aggregate", "--home", provider, "--viewing", world.viewing,
@@ -123,7 +88,7 @@ def week_files(provider: Path, panel: str) -> list[Path]:
 
 
 def test_first_week_stores_and_releases_no_retention(world: World, provider: Path) -> None:
-    send(world, provider, "w1", {"A": HOUSEHOLDS[:200]})
+    send_assignments(world, provider, "w1", {"A": HOUSEHOLDS[:200]})
     code, out, err = aggregate(world, provider, "w1", WEEK1, "--panel", "p1")
     assert code == 0, err
     assert "no earlier week, no retention" in out
@@ -149,10 +114,10 @@ def test_first_week_stores_and_releases_no_retention(world: World, provider: Pat
 def test_second_week_releases_retention_charged_with_the_release(
     world: World, provider: Path
 ) -> None:
-    send(world, provider, "w1", {"A": HOUSEHOLDS[:200]})
+    send_assignments(world, provider, "w1", {"A": HOUSEHOLDS[:200]})
     assert aggregate(world, provider, "w1", WEEK1, "--panel", "p1").code == 0
     # Week 2: segments change (B is new), membership is this week's.
-    send(world, provider, "w2", {"A": HOUSEHOLDS[:150], "B": HOUSEHOLDS[100:300]})
+    send_assignments(world, provider, "w2", {"A": HOUSEHOLDS[:150], "B": HOUSEHOLDS[100:300]})
     code, out, err = aggregate(world, provider, "w2", WEEK2, "--panel", "p1")
     assert code == 0, err
     assert "retention against 2024-03-04..2024-03-10 released (rho 0.01" in out
@@ -203,7 +168,7 @@ def test_second_week_releases_retention_charged_with_the_release(
 def test_without_panel_nothing_is_stored_and_bad_panel_ids_are_refused(
     world: World, provider: Path
 ) -> None:
-    send(world, provider, "w1", {"A": HOUSEHOLDS[:200]})
+    send_assignments(world, provider, "w1", {"A": HOUSEHOLDS[:200]})
     bad = aggregate(world, provider, "w1", WEEK1, "--panel", "../x")
     assert bad.code == 2 and "invalid panel id" in bad.stderr
     code, _, err = aggregate(world, provider, "w1", WEEK1)

@@ -35,7 +35,7 @@ unit-fast: $(STAMP)
 	$(BIN)/pytest $(XDIST) -m "not slow"
 
 # The runs too long for make test's four minutes, which CI runs after it: two weeks
-# of a panel on a 40,000-voter world (where the stated 95% intervals can be checked
+# of a panel on a 100,000-voter world (where the stated 95% intervals can be checked
 # against the truth), the tutorial replayed, state_scale's exchange, the Spark engine,
 # the linkage suite's script.
 heavy: $(STAMP)

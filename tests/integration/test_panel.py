@@ -24,7 +24,10 @@ from parties.demo import PANEL, demo_steps, exchange_ids, prepare, scorecard
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.heavy]
 
-VOTERS = 40_000
+VOTERS = 100_000
+"""At 40,000 voters the trend's intervals held the truth in up to 99.8% of cells (over the
+issue's 99%: too few households for the noise to look Gaussian at the daypart grain);
+at 100,000, 97.1% / 97.2% / 95.6% (rating / share / reach), delivery 96.7%, retention 96.4%."""
 DAYS = 14
 SEED = 11
 

@@ -18,6 +18,7 @@ from linkage.measure.aggregation import (
     distinct_values,
     segment_members,
     segment_universes,
+    viewership_by_market,
     viewership_of_members,
 )
 from linkage.measure.calendar import (
@@ -99,5 +100,6 @@ __all__ = [
     "spot_ratings",
     "tier_code",
     "tier_codes",
+    "viewership_by_market",
     "viewership_of_members",
 ]

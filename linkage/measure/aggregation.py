@@ -15,6 +15,10 @@ quarter-hour add up. A household counts towards HUT (households using TV) in a
 slot when it is credited to any channel there, including channels outside the
 published list.
 
+With markets (:func:`viewership_by_market`) a household's membership pattern
+also carries its TV market, so each market's cells are the same pass's counts
+grouped again by (market, segment): the viewing log is read once for both.
+
 The grid (quarter-hours, dayparts, day types, the period) is
 :mod:`linkage.measure.calendar`; the slow reference this SQL is tested against
 is :mod:`linkage.measure.reference`.
@@ -44,7 +48,7 @@ from linkage.measure.calendar import (
     period_table,
     resolve_period,
 )
-from linkage.tables import ALL_HOUSEHOLDS, CELLS_SCHEMA
+from linkage.tables import ALL_HOUSEHOLDS, CELLS_SCHEMA, TIER_SEPARATOR
 
 __all__ = [
     "CELL_ORDER",
@@ -54,6 +58,7 @@ __all__ = [
     "segment_members",
     "segment_universes",
     "unique_channels",
+    "viewership_by_market",
     "viewership_of_members",
 ]
 
@@ -577,37 +582,58 @@ _MASK_PATTERNS_SQL = """
     SELECT hid, DENSE_RANK() OVER (ORDER BY mask) - 1 AS pid FROM masks
 """
 
+# With markets a pattern is (segment mask, market): the market is one more part
+# of the key, not one more bit per segment and market.
+_MASK_MARKET_PATTERNS_SQL = """
+    WITH masks AS (
+        SELECT hid, SUM(CAST(POWER(2, sid - 1) AS BIGINT)) AS mask FROM members GROUP BY hid
+    )
+    SELECT m.hid, DENSE_RANK() OVER (ORDER BY m.mask, COALESCE(k.mid, 0)) - 1 AS pid
+    FROM masks m LEFT JOIN placed k ON k.hid = m.hid
+"""
+
 
 @dataclass(frozen=True)
 class _Patterns:
-    """Households grouped by the exact set of segments they belong to.
+    """Households grouped by the exact set of segments they belong to (and their market).
 
     Attributes:
         households: ``(household_id, hid)`` with ``hid = rank * P + pid``
             (``rank`` numbers the households of one pattern), so ``hid % P``
             is the pattern and ``hid`` stays below ``P * largest pattern``.
         patterns: ``(pid, sid)``: the segments of each pattern.
+        markets: ``(pid, mid)``: the market of each pattern whose households
+            have one (None when measured without markets).
         n_patterns: ``P``.
         n_households: ``H``, a multiple of ``P`` above every ``hid``.
     """
 
     households: pa.Table
     patterns: pa.Table
+    markets: pa.Table | None
     n_patterns: int
     n_households: int
 
 
 def _patterns(
-    households: pa.Table, members: pa.Table, n_segments: int, engine: Engine
+    households: pa.Table,
+    members: pa.Table,
+    n_segments: int,
+    engine: Engine,
+    placed: pa.Table | None = None,
 ) -> _Patterns:
     """Membership patterns from ``households(household_id, hid)`` and ``members(sid, hid)``.
 
-    Every household in ``households`` must appear in ``members``.
+    Every household in ``households`` must appear in ``members``. With
+    ``placed(hid, mid)`` (at most one market per household), households of
+    one pattern also share their market (or have none).
     """
-    if n_segments <= _MAX_MASK_SEGMENTS:
+    if n_segments > _MAX_MASK_SEGMENTS:
+        pids = engine.query("SELECT DISTINCT hid, hid AS pid FROM members", {"members": members})
+    elif placed is None:
         pids = engine.query(_MASK_PATTERNS_SQL, {"members": members})
     else:
-        pids = engine.query("SELECT DISTINCT hid, hid AS pid FROM members", {"members": members})
+        pids = engine.query(_MASK_MARKET_PATTERNS_SQL, {"members": members, "placed": placed})
     n_patterns = int(pc.max(pids["pid"]).as_py()) + 1
     coded = engine.query(
         f"SELECT h.household_id, (ROW_NUMBER() OVER (PARTITION BY p.pid ORDER BY h.hid) - 1) "
@@ -618,8 +644,61 @@ def _patterns(
         "SELECT DISTINCT p.pid, m.sid FROM members m JOIN pids p ON p.hid = m.hid",
         {"members": members, "pids": pids},
     )
+    markets = (
+        None
+        if placed is None
+        else engine.query(
+            "SELECT DISTINCT p.pid, k.mid FROM pids p JOIN placed k ON k.hid = p.hid",
+            {"pids": pids, "placed": placed},
+        )
+    )
     largest = int(pc.max(coded["hid"]).as_py()) // n_patterns + 1
-    return _Patterns(coded, patterns, n_patterns, n_patterns * largest)
+    return _Patterns(coded, patterns, markets, n_patterns, n_patterns * largest)
+
+
+def _placed(households: pa.Table, markets: pa.Table, engine: Engine) -> pa.Table:
+    """``(hid, mid, market)``: the market of each measured household that has one.
+
+    Raises:
+        InputError: ``markets`` lacks a column, or gives a household two markets.
+    """
+    check_columns(markets, "markets", ("household_id", "market"), engine)
+    placed = engine.query(
+        """
+        SELECT h.hid, DENSE_RANK() OVER (ORDER BY k.market) AS mid, k.market
+        FROM households h
+        JOIN (SELECT DISTINCT household_id, market FROM markets WHERE market IS NOT NULL) k
+            ON k.household_id = h.household_id
+        """,
+        {"households": households, "markets": markets},
+    )
+    if len(pc.unique(placed["hid"])) != placed.num_rows:
+        raise InputError(
+            "a household has more than one market",
+            column="market",
+            hint="each household belongs to exactly one market",
+        )
+    return placed
+
+
+_MARKET_SEGMENTS_SQL = f"""
+    SELECT ROW_NUMBER() OVER (ORDER BY g.segment, k.market) AS sid, g.segment, k.market,
+           COUNT(DISTINCT m.hid) AS universe, g.sid AS plain_sid, k.mid
+    FROM members m
+    JOIN segments g ON g.sid = m.sid
+    JOIN placed k ON k.hid = m.hid
+    WHERE POSITION('{TIER_SEPARATOR}' IN g.segment) = 0
+    GROUP BY g.sid, g.segment, k.mid, k.market
+"""
+"""Each (segment, market) with a household: tiers stay statewide."""
+
+_MARKET_PATTERNS_SQL = """
+    SELECT p.pid, x.sid
+    FROM patterns p
+    JOIN pattern_markets pm ON pm.pid = p.pid
+    JOIN market_segments x ON x.plain_sid = p.sid AND x.mid = pm.mid
+"""
+"""Which (segment, market) cells each pattern's counts add to."""
 
 
 def _figures_sql(num: str, den: str, hut: str, universe: str) -> str:
@@ -634,14 +713,15 @@ def _figures_sql(num: str, den: str, hut: str, universe: str) -> str:
 
 # The public grid is a cross join of the small dimension tables, left-joined
 # to the per-segment counts (``cells``, see _pattern_cells_sql for ``part``);
-# cells nobody watched come out as zeros.
+# cells nobody watched come out as zeros. ``{market}`` is where a market grid
+# adds its ``market`` column (see _grid_sql).
 
 _QH_SQL = f"""
     SELECT 'quarter_hour' AS grain, g.segment, ch.channel, dt.day_type, dp.daypart,
            CAST(dp.qh AS SMALLINT) AS quarter_hour, g.universe,
            {_figures_sql("c.n", "dt.n_days", "h.n", "g.universe")},
            CAST(NULL AS BIGINT) AS reach_households, CAST(NULL AS DOUBLE) AS reach,
-           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors{{market}}
     FROM segments g CROSS JOIN channels ch CROSS JOIN day_types dt CROSS JOIN dayparts dp
     LEFT JOIN (SELECT * FROM cells WHERE part = 0) c
         ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.bucket = dp.qh
@@ -661,7 +741,7 @@ _DAYPART_SQL = f"""
            CAST(NULL AS SMALLINT) AS quarter_hour, g.universe,
            {_figures_sql("c.n", "(dt.n_days * z.n_qh)", "h.n", "g.universe")},
            CAST(NULL AS BIGINT) AS reach_households, CAST(NULL AS DOUBLE) AS reach,
-           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors{{market}}
     FROM segments g CROSS JOIN channels ch CROSS JOIN day_types dt CROSS JOIN dp_sizes z
     LEFT JOIN (SELECT * FROM cells WHERE part = 1) c
         ON c.sid = g.sid AND c.cid = ch.cid AND c.dti = dt.dti AND c.bucket = z.dpi
@@ -676,11 +756,19 @@ _PERIOD_SQL = f"""
            {_figures_sql("c.n", "t.n_slots", "h.n", "g.universe")},
            COALESCE(c.hh, 0) AS reach_households,
            CAST(COALESCE(c.hh, 0) AS DOUBLE) * 100.0 / g.universe AS reach,
-           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors
+           FALSE AS suppressed, COALESCE(c.hh, 0) AS contributors{{market}}
     FROM segments g CROSS JOIN channels ch CROSS JOIN total t
     LEFT JOIN (SELECT * FROM cells WHERE part = 2) c ON c.sid = g.sid AND c.cid = ch.cid
     LEFT JOIN hut h ON h.sid = g.sid
 """
+
+
+_GRIDS = (_QH_SQL, _DAYPART_SQL, _PERIOD_SQL)
+
+
+def _grid_sql(sql: str, *, market: bool) -> str:
+    """One grid query, with ``segments.market`` as a last column for a market grid."""
+    return sql.replace("{market}", ", g.market" if market else "")
 
 
 _MEMBERS_SQL = f"""
@@ -761,9 +849,10 @@ def compute_viewership(
     """
     channel_list = _checked_arguments(viewing, channels, engine, credit_minutes)
     members = segment_members(assignments, engine)
-    return _viewership(
+    cells, _ = _viewership(
         members, viewing, channel_list, engine, period, credit_minutes, credits_per_day
     )
+    return cells
 
 
 def viewership_of_members(
@@ -790,9 +879,57 @@ def viewership_of_members(
         ValueError: ``channels`` is empty or ``credit_minutes`` is not 1-15.
     """
     channel_list = _checked_arguments(viewing, channels, engine, credit_minutes)
-    return _viewership(
+    cells, _ = _viewership(
         members, viewing, channel_list, engine, period, credit_minutes, credits_per_day
     )
+    return cells
+
+
+def viewership_by_market(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    markets: pa.Table,
+    *,
+    channels: Sequence[str],
+    engine: Engine,
+    period: Sequence[date] | None = None,
+    credit_minutes: int = 5,
+    credits_per_day: int | None = None,
+) -> tuple[pa.Table, pa.Table]:
+    """:func:`viewership_of_members`, and each market's cells from the same pass.
+
+    A household's membership pattern carries its market, so the one pass over
+    the viewing log that counts credits per pattern also counts them per
+    (market, segment): the market cells are the same counts grouped again.
+    A market's cells are exactly those of :func:`viewership_of_members` run
+    on the market's own households alone.
+
+    Args:
+        members: :func:`segment_members` output (``*`` included).
+        markets: ``household_id, market``, at most one market per household.
+            Households without one count statewide only.
+        channels, engine, period, credit_minutes, credits_per_day: As for
+            :func:`compute_viewership`.
+
+    Returns:
+        ``(cells, market_cells)``: ``cells`` as :func:`viewership_of_members`
+        returns them; ``market_cells`` has :data:`CELLS_SCHEMA` plus ``market``,
+        the full grid of every (segment, market) with a household in it, for
+        every segment but the intensity tiers (statewide only), in no
+        particular order (its readers index it; sorting it costs as much as
+        grouping it).
+
+    Raises:
+        InputError: ``viewing`` or ``markets`` is missing a column, or a
+            household has two markets.
+        ValueError: ``channels`` is empty or ``credit_minutes`` is not 1-15.
+    """
+    channel_list = _checked_arguments(viewing, channels, engine, credit_minutes)
+    cells, by_market = _viewership(
+        members, viewing, channel_list, engine, period, credit_minutes, credits_per_day, markets
+    )
+    assert by_market is not None  # markets were given
+    return cells, by_market
 
 
 def _checked_arguments(
@@ -816,13 +953,16 @@ def _viewership(
     period: Sequence[date] | None,
     credit_minutes: int,
     credits_per_day: int | None = None,
-) -> pa.Table:
+    markets: pa.Table | None = None,
+) -> tuple[pa.Table, pa.Table | None]:
+    """The statewide cells, and with ``markets`` the market cells (else None)."""
     if credits_per_day is not None and credits_per_day < 1:
         raise ValueError("credits_per_day must be at least 1")
     universes = segment_universes(members, engine)
     days = resolve_period(viewing, engine, period)
     ids = pc.unique(members["household_id"])
     households = pa.table({"household_id": ids, "hid": pa.array(range(len(ids)), pa.int64())})
+    placed = None if markets is None else _placed(households, markets, engine)
     # Published channels get ids 0..n-1; other channels still count towards HUT.
     seen = engine.query(
         "SELECT DISTINCT channel FROM viewing WHERE channel IS NOT NULL", {"viewing": viewing}
@@ -844,7 +984,7 @@ def _viewership(
         "JOIN segments g ON g.segment = m.segment",
         {"members": members, "households": households, "segments": segments},
     )
-    grouped = _patterns(households, members_ids, segments.num_rows, engine)
+    grouped = _patterns(households, members_ids, segments.num_rows, engine, placed)
     layout = _PackedKeyLayout.of(
         days,
         grouped.n_households,
@@ -866,17 +1006,44 @@ def _viewership(
             "dayparts": dayparts,
         },
     )
-    cells = engine.query(
-        _SEGMENT_CELLS_SQL, {"pattern_cells": pattern_cells, "patterns": grouped.patterns}
-    )
-    tables = {
-        "cells": cells,
-        "segments": segments,
+    dimensions = {
         "channels": channel_ids.slice(0, len(channel_list)),
         "day_types": day_types_table(days),
         "dayparts": dayparts,
     }
-    parts = [
-        engine.query(sql, tables).cast(CELLS_SCHEMA) for sql in (_QH_SQL, _DAYPART_SQL, _PERIOD_SQL)
-    ]
-    return pa.concat_tables(parts).sort_by(CELL_ORDER)
+    cells = _grid_cells(pattern_cells, grouped.patterns, segments, dimensions, engine)
+    if placed is None or grouped.markets is None:
+        return cells, None
+    market_segments = engine.query(
+        _MARKET_SEGMENTS_SQL, {"members": members_ids, "segments": segments, "placed": placed}
+    )
+    market_patterns = engine.query(
+        _MARKET_PATTERNS_SQL,
+        {
+            "patterns": grouped.patterns,
+            "pattern_markets": grouped.markets,
+            "market_segments": market_segments,
+        },
+    )
+    by_market = _grid_cells(
+        pattern_cells, market_patterns, market_segments, dimensions, engine, market=True
+    )
+    return cells, by_market
+
+
+def _grid_cells(
+    pattern_cells: pa.Table,
+    patterns: pa.Table,
+    segments: pa.Table,
+    dimensions: dict[str, pa.Table],
+    engine: Engine,
+    *,
+    market: bool = False,
+) -> pa.Table:
+    """Per-pattern counts summed to ``segments(sid, segment, universe[, market])``, on the grid."""
+    cells = engine.query(_SEGMENT_CELLS_SQL, {"pattern_cells": pattern_cells, "patterns": patterns})
+    schema = CELLS_SCHEMA.append(pa.field("market", pa.string())) if market else CELLS_SCHEMA
+    tables = {"cells": cells, "segments": segments, **dimensions}
+    parts = [engine.query(_grid_sql(sql, market=market), tables).cast(schema) for sql in _GRIDS]
+    cells = pa.concat_tables(parts)
+    return cells if market else cells.sort_by(CELL_ORDER)

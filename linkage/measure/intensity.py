@@ -16,6 +16,7 @@ from datetime import date
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from linkage.engine import Engine, SqlDialect
 from linkage.errors import InputError
@@ -121,9 +122,15 @@ def household_intensity(
     top = INTENSITY_TIERS[-1][0]
     indices = [day_index(day) for day in days]
     if indices == list(range(indices[0], indices[0] + len(indices))):
-        # Consecutive days: every second of the clipped, merged intervals is
-        # in the period, so no interval needs cutting into quarter-hours.
-        in_period = "in_period AS (SELECT household_id, e - s AS secs FROM merged)"
+        # Consecutive days: every second of the clipped events is in the period,
+        # so no interval needs cutting into quarter-hours, nor merging: in start
+        # order each event adds what reaches past the latest end before it.
+        in_period = """in_period AS (
+        SELECT household_id,
+               CASE WHEN prev_end IS NULL OR s >= prev_end THEN e - s
+                    WHEN e > prev_end THEN e - prev_end ELSE 0 END AS secs
+        FROM ordered
+    )"""
     else:
         in_period = f"""in_period AS (
         SELECT s.household_id, s.secs FROM slot_secs s
@@ -192,39 +199,46 @@ def cross_with_intensity(
     for column in ("household_id", "segment"):
         if assignments[column].null_count:
             raise InputError("assignments column holds nulls", column=column)
-    tier_of: dict[str, str] = {}
-    for row, (household, tier) in enumerate(
-        zip(intensity["household_id"].to_pylist(), intensity["tier"].to_pylist(), strict=True)
-    ):
-        if household is None or tier not in TIER_NAMES:
-            raise InputError(
-                "intensity row has no household or an unknown tier", column="tier", row=row
-            )
-        tier_of[str(household)] = str(tier)
-    light = TIER_NAMES[0]
-    households = [str(h) for h in assignments["household_id"].to_pylist()]
-    segments = [str(s) for s in assignments["segment"].to_pylist()]
-    seen: set[tuple[str, str]] = set()
-    out_households: list[str] = []
-    out_segments: list[str] = []
-
-    def add(household: str, segment: str) -> None:
-        if (household, segment) not in seen:
-            seen.add((household, segment))
-            out_households.append(household)
-            out_segments.append(segment)
-
-    for household, segment in zip(households, segments, strict=True):
-        add(household, segment)
-    for household, segment in zip(households, segments, strict=True):
-        tier = tier_of.get(household, light)
-        if segment != ALL_HOUSEHOLDS:
-            add(household, tier_code(segment, tier))
-        if include_all:
-            add(household, tier_code(ALL_HOUSEHOLDS, tier))
-    return pa.table(
-        {
-            "household_id": pa.array(out_households, pa.string()),
-            "segment": pa.array(out_segments, pa.string()),
-        }
+    listed, tiers = (intensity[c].cast(pa.string()) for c in ("household_id", "tier"))
+    known = pc.is_in(tiers, value_set=pa.array(TIER_NAMES, pa.string()))
+    bad = pc.or_(pc.is_null(listed), pc.invert(pc.fill_null(known, False)))
+    if pc.any(bad).as_py():
+        raise InputError(
+            "intensity row has no household or an unknown tier",
+            column="tier",
+            row=pc.index(bad, True).as_py(),
+        )
+    base = assignments.select(["household_id", "segment"]).cast(
+        pa.schema([("household_id", pa.string()), ("segment", pa.string())])
     )
+    # A household listed twice takes its last tier; one absent watched nothing (light).
+    last_first = pa.array(range(intensity.num_rows - 1, -1, -1), pa.int64())
+    at = pc.index_in(base["household_id"], value_set=listed.take(last_first))
+    tier = pc.fill_null(tiers.take(last_first).take(at), TIER_NAMES[0])
+    # Input rows first, then each row's own tier row and its "*" tier row, first copies kept.
+    n = base.num_rows
+    households = base["household_id"]
+    parts = [base.append_column("position", pa.array(range(n), pa.int64()))]
+    own = pc.not_equal(base["segment"], ALL_HOUSEHOLDS)
+    parts.append(
+        pa.table(
+            {
+                "household_id": households,
+                "segment": pc.binary_join_element_wise(base["segment"], tier, TIER_SEPARATOR),
+                "position": pa.array(range(n, 3 * n, 2), pa.int64()),
+            }
+        ).filter(own)
+    )
+    if include_all:
+        every = pc.binary_join_element_wise(ALL_HOUSEHOLDS, tier, TIER_SEPARATOR)
+        positions = pa.array(range(n + 1, 3 * n + 1, 2), pa.int64())
+        parts.append(
+            pa.table({"household_id": households, "segment": every, "position": positions})
+        )
+    first = (
+        pa.concat_tables(parts)
+        .group_by(["household_id", "segment"])
+        .aggregate([("position", "min")])
+        .sort_by("position_min")
+    )
+    return first.select(["household_id", "segment"])

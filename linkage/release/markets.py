@@ -66,7 +66,7 @@ import pyarrow.compute as pc
 
 from linkage.engine import Engine
 from linkage.errors import InputError, PrivacyError
-from linkage.measure import DAYPARTS, QUARTER_HOURS_PER_DAY, viewership_of_members
+from linkage.measure import DAYPARTS, QUARTER_HOURS_PER_DAY, viewership_by_market
 from linkage.release.dp import (
     DEFAULT_CAPS,
     Z95,
@@ -263,6 +263,7 @@ def market_release(
     lineups: pa.Table,
     caps: ContributionCaps = DEFAULT_CAPS,
     noise: NoiseFn = discrete_gaussian,
+    by_market: pa.Table | None = None,
 ) -> pa.Table:
     """The market rows of a release (:data:`RELEASE_SCHEMA`, grains daypart and period).
 
@@ -280,6 +281,9 @@ def market_release(
         lineups: ``market, channel``: the markets (public) and the channels each
             carries; a market's rows of a channel it does not carry are left out,
             and households of a market not listed count statewide only.
+        by_market: The market cells the statewide pass measured beside its own
+            (:func:`linkage.measure.viewership_by_market`, on ``viewing`` with
+            this release's crediting and ``markets``); None measures them here.
 
     Returns:
         One row per (market, segment, channel, day type, daypart) and per
@@ -288,22 +292,29 @@ def market_release(
     market_codes = sorted({str(m) for m in lineups["market"].to_pylist()})
     if not market_codes:
         raise InputError("the line-ups list no market", hint="one market,channel row per channel")
-    listed = markets.filter(pc.is_in(markets["market"], pa.array(market_codes)))
-    crossed = cross_with_markets(members, listed, engine)
+    listed = pa.array(market_codes)
     plain = sorted({s for s in segments if TIER_SEPARATOR not in s})
     wanted = [f"{s}{_SEP}{m}" for s in plain for m in market_codes]
-    present = set(crossed["segment"].to_pylist())
-    cells = (
-        viewership_of_members(
-            crossed,
+    if by_market is None:
+        # Tiers have no market rows: without them the one pass has fewer patterns.
+        _, by_market = viewership_by_market(
+            members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR))),
             viewing,
+            markets.filter(pc.is_in(markets["market"], listed)),
             channels=grid.channels,
             engine=engine,
             period=grid.days,
             credit_minutes=grid.credit_minutes,
             credits_per_day=None if rho is None else caps.credits_per_day,
         )
-        if present
+    by_market = by_market.filter(pc.is_in(by_market["market"], listed))
+    cells = (
+        by_market.drop_columns("market").set_column(
+            by_market.schema.get_field_index("segment"),
+            "segment",
+            pc.binary_join_element_wise(by_market["segment"], by_market["market"], _SEP),
+        )
+        if by_market.num_rows
         else None
     )
     if rho is None:
@@ -329,17 +340,21 @@ def market_cells(
     For the exact path and the auditor; never released as such. Columns:
     :data:`~linkage.tables.CELLS_SCHEMA` plus ``market``, segment codes plain.
     """
-    crossed = cross_with_markets(members, markets, engine)
-    if crossed.num_rows == 0:
-        return CELLS_SCHEMA.append(pa.field("market", pa.string())).empty_table()
-    cells = viewership_of_members(
-        crossed,
+    _, by_market = viewership_by_market(
+        members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR))),
         viewing,
+        markets,
         channels=grid.channels,
         engine=engine,
         period=grid.days,
         credit_minutes=grid.credit_minutes,
         credits_per_day=credits_per_day,
+    )
+    if by_market.num_rows == 0:
+        return CELLS_SCHEMA.append(pa.field("market", pa.string())).empty_table()
+    codes = pc.binary_join_element_wise(by_market["segment"], by_market["market"], _SEP)
+    cells = by_market.drop_columns("market").set_column(
+        by_market.schema.get_field_index("segment"), "segment", codes
     )
     coarse = cells.filter(pc.is_in(cells["grain"], pa.array(["daypart", "period"])))
     parts = pc.split_pattern(coarse["segment"], _SEP)

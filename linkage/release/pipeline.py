@@ -9,7 +9,10 @@ and the payload it seals. The default is differentially private
    (:func:`~linkage.release.dp.bound_viewing`) and, while crediting, to the
    public daily credit cap;
 3. **measure** - the unsuppressed cells on the public grid
-   (:mod:`linkage.measure.aggregation`);
+   (:mod:`linkage.measure.aggregation`); with markets, each market's cells
+   come from the same pass over the viewing log
+   (:func:`~linkage.measure.viewership_by_market`) and go to
+   :func:`~linkage.release.markets.market_release`;
 4. **noise** - every count noised once and the figures rebuilt from the
    noisy counts;
 5. **suppress** - on noisy values only: segments under the minimum universe,
@@ -43,6 +46,7 @@ from linkage.measure import (
     resolve_period,
     segment_members,
     segment_universes,
+    viewership_by_market,
     viewership_of_members,
 )
 from linkage.release.dp import (
@@ -209,6 +213,11 @@ def release_viewership(
             "a release is either differentially private or exact",
             hint="give rho for a DP release, or exact=True (the audit flags exact releases)",
         )
+    if markets is not None and lineups is None:
+        raise PrivacyError(
+            "a release by market needs the public line-ups",
+            hint="the markets a release lists must not come from where households live",
+        )
     members = segment_members(assignments, engine)
     present = set(members["segment"].to_pylist())
     wanted = sorted(present | set(segments or ()) | {ALL_HOUSEHOLDS})
@@ -216,8 +225,8 @@ def release_viewership(
         if set(wanted) - present:
             # Exact counts: an empty segment is under any minimum universe.
             check_min_universe(dict.fromkeys(sorted(set(wanted) - present), 0), min_universe)
-        payload = _exact_release(
-            members, viewing, grid, engine=engine, k=k, min_universe=min_universe
+        payload, by_market = _exact_release(
+            members, viewing, grid, engine=engine, k=k, min_universe=min_universe, markets=markets
         )
         counts = _record_counts(assignments if records is None else records, caps, engine)
         payload, measured, market_rho = _with_matched_records(payload, counts), viewing, None
@@ -227,28 +236,16 @@ def release_viewership(
         statewide_rho = rho if markets is None else rho * (1.0 - market_share)
         plan = plan_noise(grid, wanted, statewide_rho, caps=caps)
         measured, market_rho = bound_viewing(viewing, grid.channels, engine), rho * market_share
-        cells = viewership_of_members(
-            members,
-            measured,
-            channels=grid.channels,
-            engine=engine,
-            period=grid.days,
-            credit_minutes=grid.credit_minutes,
-            credits_per_day=caps.credits_per_day,
-        )
+        # One pass over the viewing measures the statewide and the market cells.
+        cells, by_market = _measured(members, measured, grid, engine, caps.credits_per_day, markets)
         cells = _with_empty_segments(cells, sorted(set(wanted) - present))
         counts = _record_counts(assignments if records is None else records, caps, engine)
         payload = suppress_tier_complements(
             noisy_release(cells, grid, plan, k, min_universe, noise, records=counts)
         )
-    if markets is None:
+    if markets is None or lineups is None:
         return payload
-    if lineups is None:
-        raise PrivacyError(
-            "a release by market needs the public line-ups",
-            hint="the markets a release lists must not come from where households live",
-        )
-    by_market = market_release(
+    market_rows = market_release(
         members,
         measured,
         markets,
@@ -261,8 +258,41 @@ def release_viewership(
         caps=caps,
         noise=noise,
         lineups=lineups,
+        by_market=by_market,
     )
-    return pa.concat_tables([payload, by_market])
+    return pa.concat_tables([payload, market_rows])
+
+
+def _measured(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    grid: CellGrid,
+    engine: Engine,
+    credits_per_day: int | None,
+    markets: pa.Table | None,
+) -> tuple[pa.Table, pa.Table | None]:
+    """The statewide cells, and with ``markets`` the market cells of the same pass."""
+    if markets is None:
+        cells = viewership_of_members(
+            members,
+            viewing,
+            channels=grid.channels,
+            engine=engine,
+            period=grid.days,
+            credit_minutes=grid.credit_minutes,
+            credits_per_day=credits_per_day,
+        )
+        return cells, None
+    return viewership_by_market(
+        members,
+        viewing,
+        markets,
+        channels=grid.channels,
+        engine=engine,
+        period=grid.days,
+        credit_minutes=grid.credit_minutes,
+        credits_per_day=credits_per_day,
+    )
 
 
 def _record_counts(source: pa.Table, caps: ContributionCaps, engine: Engine) -> dict[str, int]:
@@ -337,17 +367,15 @@ def _exact_release(
     engine: Engine,
     k: int,
     min_universe: int,
-) -> pa.Table:
-    """The exact path: refuse on exact counts, measure, k-suppress on exact contributors."""
+    markets: pa.Table | None,
+) -> tuple[pa.Table, pa.Table | None]:
+    """The exact path: refuse on exact counts, measure, k-suppress on exact contributors.
+
+    Returns the payload, and with ``markets`` the market cells of the same pass.
+    """
     universes = segment_universes(members, engine).to_pylist()
     check_min_universe({row["segment"]: row["universe"] for row in universes}, min_universe)
     refuse_differencing(members, k, engine)
-    cells = viewership_of_members(
-        members,
-        viewing,
-        channels=grid.channels,
-        engine=engine,
-        period=grid.days,
-        credit_minutes=grid.credit_minutes,
-    )
-    return suppress_tier_complements(_exact_payload(apply_k_suppression(cells, k), k, min_universe))
+    cells, by_market = _measured(members, viewing, grid, engine, None, markets)
+    payload = _exact_payload(apply_k_suppression(cells, k), k, min_universe)
+    return suppress_tier_complements(payload), by_market

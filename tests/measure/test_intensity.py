@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+from datetime import datetime, timedelta
+
 import pyarrow as pa
 import pytest
 
@@ -9,6 +12,8 @@ from linkage.engine import DuckDBEngine
 from linkage.errors import InputError
 from linkage.measure import cross_with_intensity, household_intensity
 from tests.measure.inputs import MONDAY, WEEK, viewing
+
+MONDAY_MIDNIGHT = datetime(MONDAY.year, MONDAY.month, MONDAY.day)
 
 
 def test_household_intensity_tiers(engine: DuckDBEngine) -> None:
@@ -76,3 +81,57 @@ def test_cross_with_intensity_rejects_bad_tiers_and_nulls() -> None:
             pa.table({"household_id": ["h1", None], "segment": ["s1", "s1"]}),
             pa.table({"household_id": ["h1"], "tier": ["light"]}),
         )
+
+
+def test_household_intensity_is_the_union_of_each_households_tuning(
+    engine: DuckDBEngine,
+) -> None:
+    # Nested, overlapping, touching and repeated events on several sets and channels.
+    rng = random.Random(3)
+    events: list[tuple[str, str, str, str]] = []
+    tuned: dict[str, set[int]] = {}
+    for h in range(12):
+        for _ in range(rng.randint(1, 9)):
+            start = rng.randrange(0, 2 * 24 * 60 - 1)
+            end = min(start + rng.choice([1, 5, 30, 90, 400]), 2 * 24 * 60)
+            first, last = (
+                (MONDAY_MIDNIGHT + timedelta(minutes=m)).strftime("%m-%d %H:%M")
+                for m in (start, end)
+            )
+            events.append((f"h{h}", rng.choice(["c1", "c2", "c3"]), first, last))
+            tuned.setdefault(f"h{h}", set()).update(range(start, end))
+    events.append(events[0])  # an exact repeat adds nothing
+    out = household_intensity(viewing(events), engine=engine, period=WEEK[:2])
+    got = dict(
+        zip(out["household_id"].to_pylist(), out["avg_minutes_per_day"].to_pylist(), strict=True)
+    )
+    assert got == {h: pytest.approx(len(minutes) / 2) for h, minutes in tuned.items()}
+
+
+def test_cross_with_intensity_keeps_the_input_order_and_the_last_tier() -> None:
+    assignments = pa.table(
+        {
+            "household_id": ["h2", "h1", "h2", "h1", "h3"],
+            "segment": ["s1", "*", "s1", "s2", "s1"],
+        }
+    )
+    # h1 is listed twice: its last tier counts; h3 watched nothing.
+    intensity = pa.table({"household_id": ["h1", "h2", "h1"], "tier": ["light", "heavy", "medium"]})
+    out = cross_with_intensity(assignments, intensity)
+    assert list(zip(out["household_id"].to_pylist(), out["segment"].to_pylist(), strict=True)) == [
+        ("h2", "s1"),
+        ("h1", "*"),
+        ("h1", "s2"),
+        ("h3", "s1"),
+        ("h2", "s1:heavy"),
+        ("h2", "*:heavy"),
+        ("h1", "*:medium"),
+        ("h1", "s2:medium"),
+        ("h3", "s1:light"),
+        ("h3", "*:light"),
+    ]
+    with pytest.raises(InputError) as refused:
+        cross_with_intensity(
+            assignments, pa.table({"household_id": ["h1", None], "tier": ["light", "light"]})
+        )
+    assert refused.value.row == 1

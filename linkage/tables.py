@@ -31,6 +31,7 @@ __all__ = [
     "SEGMENTS_SCHEMA",
     "TIER_SEPARATOR",
     "VIEWERSHIP_SCHEMA",
+    "WHOLE_WEEK",
 ]
 
 # --- markers ---------------------------------------------------------------------
@@ -46,6 +47,10 @@ ALL_MATCHED: Final = "all_matched"
 
 ALL_MARKETS: Final = "*"
 """The ``market`` of a statewide release row: every market's households together."""
+
+WHOLE_WEEK: Final = "all"
+"""The ``day_type`` of a row over every day of the period: period rows, and a
+market's daypart rows (measured over the whole week in one cell)."""
 
 TIER_SEPARATOR: Final = ":"
 """Joins a segment code and a viewing-intensity tier: ``<code>:light``."""

@@ -44,7 +44,7 @@ import pyarrow.compute as pc
 
 from linkage.errors import InputError
 from linkage.measure.calendar import DAYPART_NAMES, QUARTER_HOURS_PER_DAY, TIER_NAMES, WEEK_DAYS
-from linkage.tables import ALL_HOUSEHOLDS, ALL_MATCHED, TIER_SEPARATOR
+from linkage.tables import ALL_HOUSEHOLDS, ALL_MATCHED, TIER_SEPARATOR, WHOLE_WEEK
 
 __all__ = [
     "PROJECTION_NOTE",
@@ -153,7 +153,9 @@ def spot_ratings(
     A rate-card unit is a spot that airs on some day of the week, so its
     expected rating is the day-type-weighted mean of the daypart-grain ratings
     (five weekdays, two weekend days by default; only day types present in the
-    release count). A suppressed day type contributes zero, so ``rating`` is
+    release count). A daypart row of day type ``all`` (a market's rows measure
+    the whole week in one cell) is that mean already and is taken as it is.
+    A suppressed day type contributes zero, so ``rating`` is
     then a lower bound and ``partial`` is true; when every day type is
     suppressed, ``rating`` is null and ``suppressed`` true.
 
@@ -173,7 +175,12 @@ def spot_ratings(
     needed = ["segment", "channel", "day_type", "daypart", "universe", "rating", "aqh_households"]
     _require(decoded, ("grain", *needed), "viewership")
     rows = decoded.filter(pc.equal(decoded["grain"], "daypart"))
-    present = {str(d) for d in pc.unique(rows["day_type"]).to_pylist()} & set(day_weights)
+    types = {str(d) for d in pc.unique(rows["day_type"]).to_pylist()}
+    if WHOLE_WEEK in types:
+        # Whole-week dayparts (a market's rows) are already the week's mean.
+        rows = rows.filter(pc.equal(rows["day_type"], WHOLE_WEEK))
+        day_weights = {WHOLE_WEEK: 1}
+    present = types & set(day_weights)
     total = sum(day_weights[d] for d in present)
     extra = ["suppressed"] if "suppressed" in rows.column_names else []
     if conservative and "rating_ci" in rows.column_names:

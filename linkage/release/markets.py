@@ -13,25 +13,32 @@ compose in parallel: all markets together cost the rho of one
 The statewide rows keep the rest of the release's rho and the quarter-hour
 grain (:mod:`linkage.release.dp`).
 
-**Daypart is the finest market grain**, measured directly rather than as a
-sum of quarter-hours: a market has tens of dayparts per segment and channel,
-not hundreds of quarter-hours, so the whole grid is a few thousand draws per
-market. Each daypart's count is scaled by its width ``w`` (quarter-hours in
-the daypart, at most the daily credit cap ``H``) before the noise, so every
-daypart's rating has the same noise however short it is. With ``x = count /
-w``, a household adds at most ``D_t`` to one cell of day type ``t`` (one
-channel at a time, at most ``w`` credits a day in a daypart) and at most
-``B`` to all of a day's cells, ``B`` being the most that ``H`` credits can buy
-of ``sum credits_d / w_d`` (a greedy fill of the shortest dayparts first). So
-the squares of its scaled counts sum to at most ``B * sum D_t^2``, per segment:
+**A market's finest grain is the whole-week daypart** (``day_type`` ``all``),
+measured directly rather than as a sum of quarter-hours. A spot on a market's
+rate card airs on some day of the week, so its expected rating is the
+daypart's rating over the whole week (what :func:`linkage.measure.spot_ratings`
+computes from the statewide rows' weekday and weekend figures); measuring it
+as one cell puts the whole week's viewing behind one draw, where split by day
+type the weekend cell would carry its own noise over two days' viewing (about
+2.7 times the whole week's rating noise, and 1.1 times on weekdays). A market
+has tens of dayparts per segment and channel, so the whole grid is a few
+thousand draws per market. Each daypart's count is scaled by its width ``w``
+(quarter-hours in the daypart, at most the daily credit cap ``H``) before the
+noise, so every daypart's rating has the same noise however short it is. With
+``x = count / w`` and ``D`` the days of the period, a household adds at most
+``D`` to one cell (one channel at a time, at most ``w`` credits a day in a
+daypart) and at most ``B`` to all of a day's cells, ``B`` being the most that
+``H`` credits can buy of ``sum credits_d / w_d`` (a greedy fill of the
+shortest dayparts first). So the squares of its scaled counts sum to at most
+``B * D^2``, per segment:
 
 ============  ==============================================  ======================
 measure       what is noised                                  L2 bound (scaled)
 ============  ==============================================  ======================
-views         credited household-days per (segment, channel,  sqrt(M * B * sum D_t^2)
-              day type, daypart), divided by ``w``
-hut           households-using-TV days per (segment, day      sqrt(M * B_hut *
-              type, daypart), divided by ``w``                sum D_t^2)
+views         credited household-days per (segment, channel,  sqrt(M * B * D^2)
+              daypart) over the week, divided by ``w``
+hut           households-using-TV days per (segment,          sqrt(M * B_hut * D^2)
+              daypart) over the week, divided by ``w``
 reach         distinct households per (segment, channel)      sqrt(M * min(C, H * D))
 universe      households per segment                          sqrt(M)
 ============  ==============================================  ======================
@@ -80,8 +87,13 @@ from linkage.release.dp import (
     memberships_bound,
     ratio_half_width,
 )
-from linkage.release.rules import apply_k_suppression
-from linkage.tables import CELLS_SCHEMA, INTERVAL_COLUMNS, RELEASE_SCHEMA, TIER_SEPARATOR
+from linkage.tables import (
+    CELLS_SCHEMA,
+    INTERVAL_COLUMNS,
+    RELEASE_SCHEMA,
+    TIER_SEPARATOR,
+    WHOLE_WEEK,
+)
 
 __all__ = [
     "DEFAULT_MARKET_SHARE",
@@ -96,16 +108,18 @@ __all__ = [
     "plan_market_noise",
 ]
 
-DEFAULT_MARKET_SHARE: Final = 0.6
+DEFAULT_MARKET_SHARE: Final = 0.7
 """Share of a release's rho spent on the market rows (all markets together, in parallel).
 
-The statewide rows keep the rest. Statewide figures average over millions of
-households and keep their accuracy targets on 0.4 of the budget at 1M voters;
-a market's segment is a few times smaller, and its rating error grows as one
-over its size."""
+The statewide rows keep the rest. Statewide figures average over every
+market's households and keep their accuracy targets on 0.3 of the budget at
+1M voters; a market's segment is a few times smaller, and its rating error
+grows as one over its size."""
 
-MARKET_SPLIT: Final = MeasureSplit(views=0.72, reach=0.14, hut=0.10, universe=0.03, records=0.01)
-"""The market rows' rho split (no records figure is released per market; its share is unspent)."""
+MARKET_SPLIT: Final = MeasureSplit(views=0.8, reach=0.1, hut=0.07, universe=0.029, records=0.001)
+"""The market rows' rho split: ratings first, as the plan buys on them; period reach, HUT
+(share only) and the universe need far less. No records figure is released per market:
+its token share is unspent."""
 
 _SEP: Final = "\x1f"
 """Joins a segment code and a market inside the provider; never released."""
@@ -216,7 +230,7 @@ def plan_market_noise(
     r = grid.channels_per_slot
     b_views = _fill_bound(widths, [r * n for n in lengths], h)
     b_hut = _fill_bound(widths, lengths, min(h, QUARTER_HOURS_PER_DAY))
-    squares = sum(n * n for n in grid.day_type_counts.values())
+    squares = len(grid.days) ** 2  # one whole-week cell: D days behind each
     sens = {
         "views": math.sqrt(m * b_views * squares),
         "hut": math.sqrt(m * b_hut * squares),
@@ -318,7 +332,7 @@ def market_release(
         else None
     )
     if rho is None:
-        table = _exact_rows(cells, k, min_universe)
+        table = _exact_rows(cells, wanted, grid, k, min_universe)
     else:
         table = _noisy_rows(
             cells, wanted, grid, plan_market_noise(grid, plain, rho, caps), k, min_universe, noise
@@ -356,26 +370,27 @@ def market_cells(
     cells = by_market.drop_columns("market").set_column(
         by_market.schema.get_field_index("segment"), "segment", codes
     )
-    coarse = cells.filter(pc.is_in(cells["grain"], pa.array(["daypart", "period"])))
-    parts = pc.split_pattern(coarse["segment"], _SEP)
-    coarse = coarse.set_column(
-        coarse.schema.get_field_index("segment"), "segment", pc.list_element(parts, 0)
+    return _exact_cells(cells, sorted(pc.unique(codes).to_pylist()), grid)
+
+
+def _exact_cells(cells: pa.Table, wanted: Sequence[str], grid: CellGrid) -> pa.Table:
+    """Every whole-week daypart and period cell of ``wanted``, nothing suppressed."""
+    m = market_measures(cells, wanted, grid)
+    rows = _figures(_Counts.exact(m), wanted, grid, None, 0, 0)
+    contributors = np.concatenate([m.contributors.ravel(), m.reach.ravel()])
+    rows = rows.append_column("contributors", pa.array(contributors, pa.int64()))
+    return rows.select([*CELLS_SCHEMA.names, "market"]).cast(
+        CELLS_SCHEMA.append(pa.field("market", pa.string()))
     )
-    return coarse.append_column("market", pc.list_element(parts, 1))
 
 
-def _exact_rows(cells: pa.Table | None, k: int, min_universe: int) -> pa.Table:
+def _exact_rows(
+    cells: pa.Table | None, wanted: Sequence[str], grid: CellGrid, k: int, min_universe: int
+) -> pa.Table:
     if cells is None:
         return RELEASE_SCHEMA.empty_table()
-    coarse = cells.filter(pc.is_in(cells["grain"], pa.array(["daypart", "period"])))
-    small = pc.less(coarse["universe"], min_universe)
-    coarse = coarse.set_column(
-        coarse.schema.get_field_index("contributors"),
-        "contributors",
-        pc.if_else(small, pa.scalar(0, pa.int64()), coarse["contributors"]),
-    )
-    payload = apply_k_suppression(coarse, k)
-    return _split_codes(payload, k, min_universe, exact=True)
+    exact = _Counts.exact(market_measures(cells, wanted, grid))
+    return _figures(exact, wanted, grid, None, k, min_universe)
 
 
 def _split_codes(payload: pa.Table, k: int, min_universe: int, *, exact: bool) -> pa.Table:
@@ -401,17 +416,24 @@ def _split_codes(payload: pa.Table, k: int, min_universe: int, *, exact: bool) -
 class MarketMeasures:
     """The exact counts the market rows noise, indexed by crossed code (``wanted`` order).
 
+    The day-type axis has one entry, :data:`WHOLE_WEEK`: every day of the period.
+
     Attributes:
-        views: Credited household-days, ``[code, channel, day type, daypart]``.
-        hut: HUT household-days, ``[code, day type, daypart]``.
+        views: Credited household-days, ``[code, channel, 1, daypart]``.
+        hut: HUT household-days, ``[code, 1, daypart]``.
         reach: Distinct households per ``[code, channel]`` over the period.
         universe: Households per code.
+        contributors: A lower bound on the distinct households behind each views
+            cell, ``[code, channel, 1, daypart]``: the most of any one day type's
+            (a household counted on weekdays and at the weekend is one household).
+            Only the exact path reads it.
     """
 
     views: npt.NDArray[np.int64]
     hut: npt.NDArray[np.int64]
     reach: npt.NDArray[np.int64]
     universe: npt.NDArray[np.int64]
+    contributors: npt.NDArray[np.int64]
 
     def scaled(self, widths: Sequence[int]) -> dict[str, npt.NDArray[np.float64]]:
         """Each measure as the mechanism sees it (views and HUT divided by the widths)."""
@@ -427,25 +449,47 @@ class MarketMeasures:
 def market_measures(
     cells: pa.Table | None, wanted: Sequence[str], grid: CellGrid
 ) -> MarketMeasures:
-    """Sum crossed quarter-hour cells to the market grain (codes absent from ``cells``: zeros)."""
-    types = tuple(sorted(grid.day_type_counts))
-    n_c, n_t, n_d = len(grid.channels), len(types), len(DAYPARTS)
+    """Crossed quarter-hour cells summed to whole-week dayparts (absent codes: zeros)."""
+    n_c, n_d = len(grid.channels), len(DAYPARTS)
     index = {code: i for i, code in enumerate(wanted)}
     n_s = len(wanted)
-    views = np.zeros((n_s, n_c, n_t, n_d), dtype=np.int64)
-    hut = np.zeros((n_s, n_t, n_d), dtype=np.int64)
+    views = np.zeros((n_s, n_c, 1, n_d), dtype=np.int64)
+    hut = np.zeros((n_s, 1, n_d), dtype=np.int64)
     reach = np.zeros((n_s, n_c), dtype=np.int64)
     universe = np.zeros(n_s, dtype=np.int64)
+    contributors = np.zeros((n_s, n_c, 1, n_d), dtype=np.int64)
     if cells is not None and cells.num_rows:
         m = measures(cells, grid)
         rows = np.array([index[s] for s in m.segments], dtype=np.int64)
         for d, dp in enumerate(DAYPARTS):
             qs = list(dp.quarter_hours())
-            views[rows, :, :, d] = m.views[..., qs].sum(axis=-1)
-            hut[rows, :, d] = m.hut[..., qs].sum(axis=-1)
+            views[rows, :, 0, d] = m.views[..., qs].sum(axis=(-2, -1))
+            hut[rows, 0, d] = m.hut[..., qs].sum(axis=(-2, -1))
         reach[rows] = m.reach
         universe[rows] = m.universe
-    return MarketMeasures(views, hut, reach, universe)
+        contributors = _daypart_contributors(cells, index, grid, contributors)
+    return MarketMeasures(views, hut, reach, universe, contributors)
+
+
+def _daypart_contributors(
+    cells: pa.Table,
+    index: Mapping[str, int],
+    grid: CellGrid,
+    out: npt.NDArray[np.int64],
+) -> npt.NDArray[np.int64]:
+    """``out`` filled with each daypart cell's most contributors over day types."""
+    rows = cells.filter(pc.equal(cells["grain"], "daypart"))
+    if rows.num_rows == 0 or "contributors" not in rows.column_names:
+        return out
+    channel = {c: i for i, c in enumerate(grid.channels)}
+    daypart = {dp.name: i for i, dp in enumerate(DAYPARTS)}
+    s = np.array([index.get(v, -1) for v in rows["segment"].to_pylist()], dtype=np.int64)
+    c = np.array([channel.get(v, -1) for v in rows["channel"].to_pylist()], dtype=np.int64)
+    d = np.array([daypart.get(v, -1) for v in rows["daypart"].to_pylist()], dtype=np.int64)
+    n = pc.fill_null(rows["contributors"], 0).to_numpy(zero_copy_only=False).astype(np.int64)
+    keep = (s >= 0) & (c >= 0) & (d >= 0)
+    np.maximum.at(out, (s[keep], c[keep], np.zeros_like(s[keep]), d[keep]), n[keep])
+    return out
 
 
 def _noisy_rows(
@@ -458,18 +502,60 @@ def _noisy_rows(
     noise: NoiseFn,
 ) -> pa.Table:
     """Noise the market measures and build the daypart and period rows on noisy values."""
-    types = tuple(sorted(grid.day_type_counts))
-    n_t = len(types)
     exact = market_measures(cells, wanted, grid)
-    views, hut, reach, universe = exact.views, exact.hut, exact.reach, exact.universe
-    sc, w = plan.scales, np.array(plan.widths, dtype=np.float64)
-    v = _noised_by_width(views, sc["views"], plan.widths, noise)
-    h = _noised_by_width(hut, sc["hut"], plan.widths, noise)
-    r = _noised(reach, sc["reach"], noise)
-    u = np.maximum(1.0, _noised(universe, sc["universe"], noise))
+    sc = plan.scales
+    noisy = _Counts(
+        views=_noised_by_width(exact.views, sc["views"], plan.widths, noise),
+        hut=_noised_by_width(exact.hut, sc["hut"], plan.widths, noise),
+        reach=_noised(exact.reach, sc["reach"], noise),
+        universe=_noised(exact.universe, sc["universe"], noise),
+        contributors=exact.contributors.astype(np.float64),
+    )
+    return _figures(noisy, wanted, grid, plan, k, min_universe)
+
+
+@dataclass(frozen=True)
+class _Counts:
+    """:class:`MarketMeasures` as floats: noisy, or exact on the exact path."""
+
+    views: npt.NDArray[np.float64]
+    hut: npt.NDArray[np.float64]
+    reach: npt.NDArray[np.float64]
+    universe: npt.NDArray[np.float64]
+    contributors: npt.NDArray[np.float64]
+
+    @classmethod
+    def exact(cls, m: MarketMeasures) -> _Counts:
+        return cls(
+            *(x.astype(np.float64) for x in (m.views, m.hut, m.reach, m.universe, m.contributors))
+        )
+
+
+def _figures(
+    m: _Counts,
+    wanted: Sequence[str],
+    grid: CellGrid,
+    plan: MarketPlan | None,
+    k: int,
+    min_universe: int,
+) -> pa.Table:
+    """The daypart and period rows of (noisy, or with ``plan`` None exact) market measures.
+
+    Under DP every decision reads the noisy values; the exact path suppresses on
+    contributors (a lower bound for whole-week cells, so it never shows a cell
+    that has fewer than ``k``).
+    """
+    types = (WHOLE_WEEK,)
+    v, h, r = m.views, m.hut, m.reach
+    u = np.maximum(1.0, m.universe)
+    if plan is None:
+        w = np.ones(len(DAYPARTS), dtype=np.float64)
+        sc = {name: 0.0 for name in _MEASURES}
+    else:
+        w, sc = np.array(plan.widths, dtype=np.float64), dict(plan.scales)
     var_u = sc["universe"] ** 2
 
-    n_days = np.array([grid.day_type_counts[t] for t in types], dtype=np.float64)
+    n_days = np.array([len(grid.days)], dtype=np.float64)
     lengths = np.array([len(dp.quarter_hours()) for dp in DAYPARTS], dtype=np.float64)
     slots = n_days[:, None] * lengths[None, :]  # [t, d]
     u4 = u[:, None, None, None]
@@ -494,13 +580,13 @@ def _noisy_rows(
             100.0,
         ),
     }
-    # Period: sums of the noisy dayparts over day types; reach is its own measure.
+    # Period: sums of the whole-week dayparts; reach is its own measure.
     total_slots = n_days.sum() * QUARTER_HOURS_PER_DAY
     pv = np.clip(v.sum(axis=(2, 3)), 0.0, u[:, None] * total_slots)
     ph = np.clip(h.sum(axis=(1, 2)), 0.0, u * total_slots)[:, None]
     pden = np.maximum(ph, pv)
-    p_var_v = float(var_v.sum()) * n_t
-    p_var_h = float(var_h.sum()) * n_t
+    p_var_v = float(var_v.sum())
+    p_var_h = float(var_h.sum())
     p_aqh = pv / total_slots
     reached = np.minimum(u[:, None], np.maximum(0.0, r))
     period = {
@@ -518,7 +604,10 @@ def _noisy_rows(
             reached, sc["reach"] ** 2, np.broadcast_to(u[:, None], pv.shape), var_u, 100.0
         ),
     }
-    return _assemble(wanted, grid, types, dp_figures, period, u, r, k, min_universe)
+    shown_dp = m.contributors if plan is None else aqh
+    return _assemble(
+        wanted, grid, types, dp_figures, period, u, shown_dp, r, k, min_universe, plan is None
+    )
 
 
 def _assemble(
@@ -528,10 +617,13 @@ def _assemble(
     dp_figures: Mapping[str, npt.NDArray[np.float64]],
     period: Mapping[str, npt.NDArray[np.float64]],
     universe: npt.NDArray[np.float64],
-    reach: npt.NDArray[np.float64],
+    shown_dp: npt.NDArray[np.float64],
+    shown_p: npt.NDArray[np.float64],
     k: int,
     min_universe: int,
+    exact: bool,
 ) -> pa.Table:
+    """Release rows; a cell whose ``shown_*`` count is under ``k`` is suppressed."""
     n_s, n_c, n_t, n_d = len(wanted), len(grid.channels), len(types), len(DAYPARTS)
     s, c, t, d = (a.ravel() for a in np.indices((n_s, n_c, n_t, n_d)))
     ps, pch = (a.ravel() for a in np.indices((n_s, n_c)))
@@ -542,8 +634,8 @@ def _assemble(
     n_dp, n_p = len(s), len(ps)
     small_dp = universe[s] < min_universe
     small_p = universe[ps] < min_universe
-    sup_dp = small_dp | (dp_figures["aqh_households"][s, c, t, d] < k)
-    sup_p = small_p | (reach[ps, pch] < k)
+    sup_dp = small_dp | (shown_dp[s, c, t, d] < k)
+    sup_p = small_p | (shown_p[ps, pch] < k)
     suppressed = np.concatenate([sup_dp, sup_p])
     out: dict[str, pa.Array] = {
         "grain": pa.array(["daypart"] * n_dp + ["period"] * n_p, pa.string()),
@@ -573,7 +665,7 @@ def _assemble(
         else:
             out[name] = pa.array(values, pa.float64(), mask=blank)
     table = pa.table(out)
-    return _split_codes(table, k, min_universe, exact=False)
+    return _split_codes(table, k, min_universe, exact=exact)
 
 
 def _with_lineups(table: pa.Table, lineups: pa.Table) -> pa.Table:

@@ -11,7 +11,12 @@ segment and grain it prints:
 * the median and 90th-percentile absolute rating error (rating points) over
   released cells;
 * the share of released cells, and the share of the segment's viewing
-  (true AQH households summed over cells) that the released cells cover.
+  (true AQH households summed over cells) that the released cells cover;
+* the share of released cells whose 95% interval holds the truth.
+
+``cap_bias`` is the same comparison for a release without noise: what the
+contribution caps alone move the figures by (``--credits-per-day`` sets the
+daily credit cap, to compare caps).
 
 Example (the README's figures)::
 
@@ -27,6 +32,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +46,9 @@ from linkage.release import (
     DEFAULT_CAPS,
     DEFAULT_MARKET_SHARE,
     DEFAULT_RELEASE_RHO,
+    ContributionCaps,
     check_markets,
+    discrete_gaussian,
     epsilon_of,
     market_release,
     memberships_bound,
@@ -56,7 +64,7 @@ TARGETS = ("persuadable", "turnout_target")
 GRAINS = ("daypart", "quarter_hour", "period")
 
 _JOIN_SQL = """
-SELECT r.grain, r.segment, r.suppressed,
+SELECT r.grain, r.segment, r.suppressed, r.rating_ci,
        t.aqh_households AS true_aqh, t.rating AS true_rating, r.rating AS released_rating
 FROM released r JOIN truth t
   ON r.grain = t.grain AND r.segment = t.segment AND r.channel = t.channel
@@ -96,7 +104,9 @@ SELECT grain, segment,
        QUANTILE_CONT(ABS(released_rating - true_rating), 0.5)
            FILTER (WHERE NOT suppressed) AS median_abs_error,
        QUANTILE_CONT(ABS(released_rating - true_rating), 0.9)
-           FILTER (WHERE NOT suppressed) AS p90_abs_error
+           FILTER (WHERE NOT suppressed) AS p90_abs_error,
+       AVG(CASE WHEN ABS(released_rating - true_rating) <= rating_ci THEN 1.0 ELSE 0.0 END)
+           FILTER (WHERE NOT suppressed) AS ci_coverage
 FROM joined GROUP BY grain, segment ORDER BY segment, grain
 """
 
@@ -112,8 +122,17 @@ def _world(cache: Path, voters: int, days: int, seed: int) -> Path:
     return target
 
 
+def _no_noise(counts: Sequence[int], scale: float) -> list[int]:
+    return list(counts)
+
+
 def measure_world(
-    world: Path, rhos: list[float], targets: tuple[str, ...], k: int, min_universe: int
+    world: Path,
+    rhos: list[float],
+    targets: tuple[str, ...],
+    k: int,
+    min_universe: int,
+    caps: ContributionCaps = DEFAULT_CAPS,
 ) -> dict[str, Any]:
     """The utility figures of one world at each budget."""
     voters = pq.read_table(world / "campaign" / "voters.parquet")
@@ -143,7 +162,7 @@ def measure_world(
         result["households"] = universes.get(ALL_HOUSEHOLDS)
         result["universes"] = {s: universes.get(s) for s in targets}
         result["memberships_bound"] = memberships_bound(segments)
-        sens = sensitivities(grid, segments, DEFAULT_CAPS)
+        sens = sensitivities(grid, segments, caps)
         result["l2_sensitivity"] = {
             name: round(float(getattr(sens, name)), 2) for name in ("views", "hut", "reach")
         }
@@ -166,7 +185,7 @@ def measure_world(
             result["market_share_of_rho"] = DEFAULT_MARKET_SHARE
         result["budgets"] = []
         quoted = ", ".join(f"'{s}'" for s in targets)
-        for rho in rhos:
+        for rho in [*rhos, None]:
             t0 = time.perf_counter()
             released = release_viewership(
                 tiered,
@@ -175,36 +194,47 @@ def measure_world(
                 engine=engine,
                 k=k,
                 min_universe=min_universe,
-                rho=rho,
+                rho=rhos[0] if rho is None else rho,
                 segments=segments,
                 markets=markets,
                 lineups=lineups,
+                caps=caps,
+                noise=_no_noise if rho is None else discrete_gaussian,
             )
             seconds = time.perf_counter() - t0
-            joined = engine.query(
-                _JOIN_SQL.format(segments=quoted), {"released": released, "truth": truth}
-            )
-            stats = engine.query(_STATS_SQL, {"joined": joined}).to_pylist()
-            per_segment: dict[str, dict[str, Any]] = {}
-            for row in stats:
-                per_segment.setdefault(row["segment"], {})[row["grain"]] = {
-                    "cells": row["cells"],
-                    "released_cells": _round(row["released_cells"]),
-                    "viewing_covered": _round(row["coverage"]),
-                    "median_abs_error": _round(row["median_abs_error"]),
-                    "p90_abs_error": _round(row["p90_abs_error"]),
-                }
             entry: dict[str, Any] = {
-                "rho": rho,
-                "epsilon": round(epsilon_of(rho), 3),
-                "delta": 1e-7,
-                "seconds": round(seconds, 2),
-                "segments": per_segment,
+                "segments": _segment_stats(engine, released, truth, quoted),
             }
             if market_truth is not None:
                 entry["markets"] = _market_stats(engine, released, market_truth, quoted)
-            result["budgets"].append(entry)
+            if rho is None:  # the caps alone: every figure, no noise
+                result["cap_bias"] = entry
+            else:
+                header = {"rho": rho, "epsilon": round(epsilon_of(rho), 3), "delta": 1e-7}
+                result["budgets"].append({**header, "seconds": round(seconds, 2), **entry})
     return result
+
+
+def _segment_stats(
+    engine: DuckDBEngine, released: pa.Table, truth: pa.Table, quoted: str
+) -> dict[str, dict[str, Any]]:
+    """Each target's statewide error per grain."""
+    joined = engine.query(_JOIN_SQL.format(segments=quoted), {"released": released, "truth": truth})
+    per_segment: dict[str, dict[str, Any]] = {}
+    for row in engine.query(_STATS_SQL, {"joined": joined}).to_pylist():
+        per_segment.setdefault(row["segment"], {})[row["grain"]] = _figures(row)
+    return per_segment
+
+
+def _figures(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cells": row["cells"],
+        "released_cells": _round(row["released_cells"]),
+        "viewing_covered": _round(row["coverage"]),
+        "median_abs_error": _round(row["median_abs_error"]),
+        "p90_abs_error": _round(row["p90_abs_error"]),
+        "ci95_coverage": _round(row["ci_coverage"]),
+    }
 
 
 def _markets(world: Path) -> pa.Table | None:
@@ -238,14 +268,7 @@ def _market_stats(
         for row in stats:
             if row["market"] != market:
                 continue
-            per["segments"].setdefault(row["segment"], {})[row["grain"]] = {
-                "cells": row["cells"],
-                "released_cells": _round(row["released_cells"]),
-                "viewing_covered": _round(row["coverage"]),
-                "median_abs_error": _round(row["median_abs_error"]),
-                "p90_abs_error": _round(row["p90_abs_error"]),
-                "ci95_coverage": _round(row["ci_coverage"]),
-            }
+            per["segments"].setdefault(row["segment"], {})[row["grain"]] = _figures(row)
         out[market] = per
     return out
 
@@ -267,6 +290,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--targets", default=",".join(TARGETS))
     parser.add_argument("--k", type=int, default=DEFAULT_K)
     parser.add_argument("--min-universe", type=int, default=DEFAULT_MIN_UNIVERSE)
+    parser.add_argument(
+        "--credits-per-day",
+        type=int,
+        default=DEFAULT_CAPS.credits_per_day,
+        help="the daily credit cap (default: the release's)",
+    )
     parser.add_argument("--cache", type=Path, default=Path("build/dp-utility"))
     parser.add_argument("--world", type=Path, action="append", help="use this world directory")
     args = parser.parse_args(argv)
@@ -275,11 +304,14 @@ def main(argv: list[str] | None = None) -> int:
     worlds = args.world or [
         _world(args.cache, int(n), args.days, args.seed) for n in args.voters.split(",") if n
     ]
+    caps = ContributionCaps(credits_per_day=args.credits_per_day)
     report = {
         "targets": list(targets),
         "k": args.k,
-        "credits_per_day": DEFAULT_CAPS.credits_per_day,
-        "worlds": [measure_world(w, rhos, targets, args.k, args.min_universe) for w in worlds],
+        "credits_per_day": caps.credits_per_day,
+        "worlds": [
+            measure_world(w, rhos, targets, args.k, args.min_universe, caps) for w in worlds
+        ],
     }
     print(json.dumps(report, indent=2))
     return 0

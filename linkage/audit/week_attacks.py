@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from linkage.audit.dp_attacks import AttackScore
 from linkage.engine import Engine
-from linkage.measure import TIER_NAMES, segment_members, viewership_of_members
+from linkage.measure import DAYPARTS, TIER_NAMES, segment_members, viewership_of_members
 from linkage.plan import parse_aired
 from linkage.release import (
     DEFAULT_CAPS,
@@ -510,9 +510,10 @@ def market_worst_case(
     """One household that spends its daily credits where the width scaling pays most.
 
     Each day (a weekday and a Saturday) it watches three channels in turn,
-    five minutes each, through the shortest dayparts first (23:00-24:00 and
-    00:00-01:00, then 16:00-18:00): every credit it earns is worth ``1 / w``
-    of the shortest widths, the greedy fill behind ``B``. Crossed codes are
+    five minutes each, through the shortest dayparts first (late news, late
+    fringe, early fringe, prime access, ...) until its daily credits are
+    spent: every credit it earns is worth ``1 / w`` of the shortest widths,
+    the greedy fill behind ``B``. Crossed codes are
     built here as ``segment|market`` (any code works: the measures index by
     the codes they are given). The shift of the scaled market vectors, with
     the household against without, is set against
@@ -520,14 +521,19 @@ def market_worst_case(
     """
     days = (DAY, DAY + timedelta(days=5))
     grid = CellGrid(_CHANNELS[:3], days)
-    windows = [(time(0), 4), (time(16), 8), (time(23), 4)]  # (start, quarter-hours)
+    quarters: list[int] = []  # the shortest dayparts' quarter-hours, three credits each
+    left = caps.credits_per_day
+    for part in sorted(DAYPARTS, key=lambda dp: len(dp.quarter_hours())):
+        for q in part.quarter_hours():
+            if left >= 3:
+                quarters.append(q)
+                left -= 3
     rows: list[tuple[str, str, datetime, datetime]] = []
     for day in days:
-        for start, quarters in windows:
-            first = datetime.combine(day, start)
-            for slot in range(quarters * 3):
-                at = first + timedelta(minutes=5 * slot)
-                rows.append(("worst", _CHANNELS[slot % 3], at, at + timedelta(minutes=5)))
+        for q in quarters:
+            for slot in range(3):
+                at = datetime.combine(day, time(0)) + timedelta(minutes=15 * q + 5 * slot)
+                rows.append(("worst", _CHANNELS[slot], at, at + timedelta(minutes=5)))
     others = [f"b{j}" for j in range(_BACKGROUND)]
     for j, other in enumerate(others):
         at = datetime.combine(days[j % 2], time(20))

@@ -81,7 +81,8 @@ def test_the_markets_a_release_lists_answer_no_membership(engine: DuckDBEngine) 
 def test_market_sensitivities_hold_and_views_are_reached(engine: DuckDBEngine) -> None:
     checks = {c.measure: c for c in market_worst_case(engine, segments=("A", "B"))}
     assert all(c.within for c in checks.values()), [c.describe() for c in checks.values()]
-    # M = 3 (with '*'), B = 9 (late news, late fringe, early fringe at three channels),
-    # one weekday and one weekend day: sqrt(3 x 9 x 2), reached exactly.
-    assert checks["views"].observed == pytest.approx(math.sqrt(3 * 9 * 2))
+    # M = 3 (with '*'); 72 daily credits fill late news, late fringe, early fringe and
+    # prime access at three channels a quarter-hour: B = 12; a weekday and a weekend
+    # day in one whole-week cell (D = 2): sqrt(3 x 12 x 2^2), reached exactly.
+    assert checks["views"].observed == pytest.approx(math.sqrt(3 * 12 * 2**2))
     assert checks["reach"].observed == pytest.approx(checks["reach"].stated)

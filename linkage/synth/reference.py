@@ -139,7 +139,6 @@ def load_reference() -> Reference:
     cities = _read_csv("cities.csv")
     c_pop = np.array([float(r["population"]) for r in cities])
     c_pct = np.array([[float(r[c]) for c in pct_cols] for r in cities]) / 100.0
-    city_weight = (c_pop[:, None] * c_pct).T
 
     markets = _read_csv("markets.csv")
     market_codes = tuple(r["market"] for r in markets)
@@ -147,6 +146,16 @@ def load_reference() -> Reference:
     for line, r in enumerate(cities, start=1):
         if r["market"] not in market_index:
             raise InputError("city names no market of markets.csv", file="cities.csv", row=line)
+    city_market = np.array([market_index[r["market"]] for r in cities], dtype=np.int64)
+    # Each market's cities together weigh what its Ohio TV households do (cities.csv
+    # holds each market's largest cities only, so their populations alone would give
+    # Cincinnati a third of Cleveland's households instead of about half).
+    ohio_households = np.array(
+        [float(r["tv_households"]) * float(r["ohio_share"]) for r in markets]
+    )
+    market_pop = np.bincount(city_market, weights=c_pop, minlength=len(markets))
+    c_pop = c_pop * (ohio_households / np.where(market_pop > 0, market_pop, 1.0))[city_market]
+    city_weight = (c_pop[:, None] * c_pct).T
 
     channels = _read_csv("channels.csv")
     popularity = np.array([float(r["popularity"]) for r in channels])
@@ -177,7 +186,7 @@ def load_reference() -> Reference:
         city_big=np.array([r["city"] in _BIG_CITIES for r in cities]),
         city_area_codes=tuple(tuple(int(a) for a in r["area_codes"].split()) for r in cities),
         city_zips=tuple(tuple(r["zips"].split()) for r in cities),
-        city_market=np.array([market_index[r["market"]] for r in cities], dtype=np.int64),
+        city_market=city_market,
         market_codes=market_codes,
         market_names=tuple(r["name"] for r in markets),
         market_tv_households=np.array([int(r["tv_households"]) for r in markets]),

@@ -174,8 +174,10 @@ def test_dummies_never_displace_a_real_link(world: tuple[pa.Table, pa.Table]) ->
     assert not dummy_hps & set(real_after.values())
 
 
-def test_dummies_defeat_the_count_signature_attack(world: tuple[pa.Table, pa.Table]) -> None:
-    voters, _ = world
+def test_dummies_defeat_the_count_signature_attack() -> None:
+    # A world where the undefended attack clearly works (over 2% re-identified; it
+    # varies with the draw between about 2% and 3.5% at this size).
+    voters = generate_world(voters=1500, days=1, seed=6).voters
     key = _key()
     real = encode_side(voters, SCHEMA, "a", key)
     undefended = count_signature_attack(real, voters, SCHEMA, np.arange(voters.num_rows))

@@ -50,10 +50,12 @@ def test_every_subscriber_household_has_one_market(two_weeks: World) -> None:
     assert markets["household_id"].equals(two_weeks.subscribers["household_id"])
     assert pa.compute.count_distinct(markets["household_id"]).as_py() == markets.num_rows
     assert set(markets["market"].to_pylist()) <= set(market_list()["market"].to_pylist())
-    # A household's market is its city's: Toledo's households are in the Toledo DMA.
+    # A household's market is its city's: Toledo's households are in the Toledo DMA. The
+    # operator's address is stale for about 3% of households (they moved), so a few of
+    # the subscribers listed in Toledo live, and watch, elsewhere.
     joined = two_weeks.subscribers.to_pandas().merge(markets.to_pandas(), on="household_id")
     toledo = joined[joined["city"].str.lower() == "toledo"]
-    assert len(toledo) > 0 and (toledo["market"] == "toledo").all()
+    assert len(toledo) > 20 and (toledo["market"] == "toledo").mean() > 0.9
 
 
 def test_lineups_follow_the_market_size(two_weeks: World) -> None:

@@ -28,6 +28,7 @@ from linkage.encode import (
     join_row_columns,
     load_schema,
     shipped_schema,
+    shutdown_pools,
 )
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.io import (
@@ -201,7 +202,12 @@ WorkersOpt = Annotated[
     typer.Option("--workers", min=1, help="Processes for tokenizing; default: one per CPU."),
 ]
 EngineOpt = Annotated[
-    str, typer.Option("--engine", help="SQL engine: duckdb (default) or spark (local[2]).")
+    str,
+    typer.Option(
+        "--engine",
+        help="duckdb (default) or spark: the master in $NARWHAL_SPARK_MASTER (default "
+        "local[2]), shared scratch in $NARWHAL_SPARK_SCRATCH (docs/SCALE.md).",
+    ),
 ]
 
 
@@ -357,6 +363,8 @@ def write_token_message(
                 workers=workers,
                 make_ids=dummy_ids,
             )
+            # The encoding is done: the workers' memory is not needed to shuffle and seal.
+            shutdown_pools()
             if dummies.payload.num_rows:
                 shuffled.write(dummies.payload)
             progress("shuffling", 0, None)

@@ -26,6 +26,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final, cast
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -103,10 +105,22 @@ def encode_message(recipe: MatchKeyRecipe, values: Mapping[str, str | None]) -> 
     return b"".join(parts)
 
 
+@dataclass(frozen=True, slots=True)
+class _EncodedField:
+    """One field's distinct ``lp(value)`` and each row's index into them (-1: missing)."""
+
+    distinct: list[bytes]
+    index: npt.NDArray[np.int64]
+
+
 def _encoded_column(
     table: pa.Table, field: str, empty_when_missing: frozenset[str] = EMPTY_WHEN_MISSING
-) -> list[bytes | None]:
-    """``lp(value)`` per row, computed once per distinct value."""
+) -> _EncodedField:
+    """``lp(value)`` once per distinct value of ``field``, and where each row points.
+
+    A missing value points at ``lp("")`` for a field in ``empty_when_missing``,
+    else at -1 (the token is null).
+    """
     column = table.column(field)
     try:
         text = column.cast(pa.string()).combine_chunks()
@@ -115,8 +129,50 @@ def _encoded_column(
         raise InputError("match-key field is not text", column=field) from None
     encoded = pc.dictionary_encode(text)
     distinct = [length_prefixed(v.encode("utf-8")) for v in encoded.dictionary.to_pylist()]
-    empty = length_prefixed(b"") if field in empty_when_missing else None
-    return [empty if i is None else distinct[i] for i in encoded.indices.to_pylist()]
+    missing = -1
+    if field in empty_when_missing:
+        distinct.append(length_prefixed(b""))
+        missing = len(distinct) - 1
+    index = pc.fill_null(encoded.indices.cast(pa.int64()), missing).to_numpy(zero_copy_only=False)
+    return _EncodedField(distinct, index)
+
+
+def _dense(values: npt.NDArray[np.int64]) -> tuple[npt.NDArray[np.int64], int]:
+    """Dense ranks (0..card-1) of non-negative ints, and the cardinality."""
+    distinct, rank = np.unique(values, return_inverse=True)
+    return rank.ravel().astype(np.int64), len(distinct)
+
+
+def _messages(
+    prefix: bytes, parts: Sequence[_EncodedField]
+) -> tuple[list[bytes], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """The distinct messages of a recipe, each row's message id, and which rows have one.
+
+    Rows are grouped by their tuple of field indices (mixed-radix ids,
+    re-ranked before they could overflow), so each distinct message is
+    built, and later hashed, once: housemates share their address keys.
+    """
+    rows = len(parts[0].index) if parts else 0
+    present = np.ones(rows, dtype=bool)
+    ids = np.zeros(rows, dtype=np.int64)
+    cardinality = 1
+    for part in parts:
+        present &= part.index >= 0
+        count = len(part.distinct) + 1
+        if cardinality * count >= 1 << 62:
+            ids, cardinality = _dense(ids)
+        ids = ids * count + (part.index + 1)
+        cardinality *= count
+    ids, cardinality = _dense(np.where(present, ids, -1))
+    first = np.full(cardinality, -1, dtype=np.int64)
+    first[ids[::-1]] = np.arange(rows - 1, -1, -1, dtype=np.int64)
+    rows_of = first[present[first]]
+    columns = [[part.distinct[i] for i in part.index[rows_of].tolist()] for part in parts]
+    messages = [prefix + b"".join(values) for values in zip(*columns, strict=True)]
+    if not present.all():
+        # The missing rows took id 0 (-1 ranks first); real messages start at 1.
+        ids = ids - 1
+    return messages, ids, present
 
 
 def _validate_recipes(recipes: Sequence[MatchKeyRecipe], columns: Sequence[str]) -> None:
@@ -179,15 +235,15 @@ def tokenize_records(
     columns: dict[str, pa.Array] = {}
     for recipe in recipes:
         prefix = _DOMAIN + length_prefixed(recipe.name.encode())
-        field_columns = [encoded[f] for f in recipe.fields]
-        messages: list[bytes | None] = []
-        for parts in zip(*field_columns, strict=True):
-            if None in parts:
-                messages.append(None)
-            else:
-                messages.append(prefix + b"".join(cast("tuple[bytes, ...]", parts)))
-        tokens = hmac_sha256_many(_subkey(keys, recipe), messages)
-        columns[recipe.name] = pa.array(tokens, type=pa.binary(TOKEN_BYTES))
+        messages, ids, present = _messages(prefix, [encoded[f] for f in recipe.fields])
+        macs = hmac_sha256_many(_subkey(keys, recipe), cast("list[bytes | None]", messages))
+        tokens = pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(TOKEN_BYTES),
+            len(messages),
+            [None, pa.py_buffer(b"".join(cast("list[bytes]", macs)))],
+        )
+        mask = None if present.all() else ~present
+        columns[recipe.name] = tokens.take(pa.array(np.maximum(ids, 0), mask=mask))
     if not columns:
         return pa.table({})
     return pa.table(columns)

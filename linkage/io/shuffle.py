@@ -14,12 +14,13 @@ from __future__ import annotations
 import os
 import secrets
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from linkage.io.atomic import PRIVATE_MODE, ParquetSink
+from linkage.io.atomic import PRIVATE_MODE, atomic_write
 
 
 class ShuffledParquet:
@@ -27,7 +28,7 @@ class ShuffledParquet:
 
     Each appended row goes to one of ``buckets`` files chosen uniformly at
     random; on a clean exit every bucket is read back, permuted at random and
-    appended to ``path`` (through :class:`ParquetSink`, so atomically). With
+    appended to ``path`` (zstd, atomically through :func:`atomic_write`). With
     i.i.d. uniform buckets and uniform permutations inside them, every order
     of the rows is equally likely, whatever order they were appended in, and
     memory holds one appended table plus one bucket. Bucket files live in
@@ -75,7 +76,9 @@ class ShuffledParquet:
             self.schema = table.schema
             self._writers = [
                 # Uncompressed: buckets live seconds, and tokens do not compress.
-                pq.ParquetWriter(self._bucket(i), table.schema, compression="none")
+                pq.ParquetWriter(
+                    self._bucket(i), table.schema, compression="none", use_dictionary=False
+                )
                 for i in range(self.buckets)
             ]
         bucket = self.rng.integers(0, self.buckets, table.num_rows)
@@ -95,12 +98,19 @@ class ShuffledParquet:
         try:
             for writer in writers:
                 writer.close()
-            if kind is None and self.schema is not None:
-                with ParquetSink(self.path, self.schema, self.mode) as sink:
-                    for i in range(len(writers)):
-                        part = pq.read_table(self._bucket(i))
-                        self._bucket(i).unlink()
-                        sink.write(part.take(pa.array(self.rng.permutation(part.num_rows))))
+            schema = self.schema
+            if kind is None and schema is not None:
+                atomic_write(
+                    self.path, self.mode, lambda handle: self._drain(handle, schema, len(writers))
+                )
         finally:
             for i in range(len(writers)):
                 self._bucket(i).unlink(missing_ok=True)
+
+    def _drain(self, handle: IO[bytes], schema: pa.Schema, buckets: int) -> None:
+        """Each bucket, permuted, into ``handle``, deleting it once read."""
+        with pq.ParquetWriter(handle, schema, compression="zstd", use_dictionary=False) as writer:
+            for i in range(buckets):
+                part = pq.read_table(self._bucket(i))
+                self._bucket(i).unlink()
+                writer.write_table(part.take(pa.array(self.rng.permutation(part.num_rows))))

@@ -121,6 +121,8 @@ def stage_synth(work: Path) -> tuple[int, str, float, Json]:
     pq.write_table(world.ratecard, work / "ratecard.parquet")
     pq.write_table(world.markets, work / "markets.parquet")
     pq.write_table(world.lineups, work / "lineups.parquet")
+    # The true voter -> household pairs, for pair completeness and F1 (untimed).
+    pq.write_table(world.voter_household, work / "truth.parquet")
     voters = world.voters.select(["voter_id", "party"])
     joined = world.voter_household.join(voters, "voter_id")
     assignments = pa.table({"household_id": joined["household_id"], "segment": joined["party"]})
@@ -414,7 +416,7 @@ def stage_tokenize_payloads(work: Path) -> tuple[int, str, float, Json]:
 
     voters = pq.read_table(work / "voters.parquet")
     subscribers = pq.read_table(work / "subscribers.parquet")
-    schema, key = shipped_schema(), _key()
+    schema, key = _linkage_schema(work) or shipped_schema(), _key()
     t0 = time.perf_counter()
     campaign = encode_side(voters, schema, "a", key)
     t1 = time.perf_counter()
@@ -437,11 +439,50 @@ def stage_tokenize_payloads(work: Path) -> tuple[int, str, float, Json]:
     return voters.num_rows + subscribers.num_rows, "records", seconds, extra
 
 
-def _match_settings() -> Any:
+def _linkage_schema(work: Path) -> Any:
+    """The ``--schema`` linkage schema, or None for the shipped one."""
+    from linkage.encode import load_schema
+
+    path = _config(work).get("schema")
+    return None if path is None else load_schema(Path(path).read_text(), file=path)
+
+
+def _match_settings(work: Path) -> Any:
     from linkage.encode import shipped_schema
     from linkage.match import MatchSettings
 
-    return MatchSettings.from_schema(shipped_schema())
+    return MatchSettings.from_schema(_linkage_schema(work) or shipped_schema())
+
+
+def _truth_quality(work: Path, outcome: Any, campaign: Any, provider: Any) -> Json:
+    """Pair completeness and P/R/F1 of ``outcome`` against the world's true pairs."""
+    import numpy as np
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from linkage.match import linkage_quality
+
+    truth = pq.read_table(work / "truth.parquet")
+    ta = np.asarray(pc.index_in(truth["voter_id"], campaign["rid"]).to_numpy(False), np.int64)
+    tb = np.asarray(pc.index_in(truth["household_id"], provider["hp"]).to_numpy(False), np.int64)
+    links = outcome.links
+    exact = links.filter(pc.equal(links["stage"], "exact"))
+    la = np.asarray(pc.index_in(exact["rid"], campaign["rid"]).to_numpy(False), np.int64)
+    lb = np.asarray(pc.index_in(exact["hp"], provider["hp"]).to_numpy(False), np.int64)
+    # A true pair counts as found when blocking paired it or the exact stage
+    # linked it (many-to-one blocking skips the exact stage's records).
+    width = provider.num_rows
+    considered = np.union1d(outcome.candidates.ia * width + outcome.candidates.ib, la * width + lb)
+    found = np.isin(ta * width + tb, considered)
+    quality = linkage_quality(
+        set(zip(links["rid"].to_pylist(), links["hp"].to_pylist(), strict=True)),
+        set(zip(truth["voter_id"].to_pylist(), truth["household_id"].to_pylist(), strict=True)),
+    )
+    return {
+        "pair_completeness": round(float(found.mean()) if found.size else 1.0, 5),
+        **{k: round(float(v), 5) for k, v in quality.items()},
+        "true_pairs": int(ta.size),
+    }
 
 
 def stage_dice_vectors(work: Path) -> tuple[int, str, float, Json]:
@@ -453,10 +494,16 @@ def stage_dice_vectors(work: Path) -> tuple[int, str, float, Json]:
 
     campaign = pq.read_table(work / "tok_campaign.parquet")
     provider = pq.read_table(work / "tok_provider.parquet")
-    settings = _match_settings()
+    settings = _match_settings(work)
     warm_up()
     with _engine(work) as engine:
-        found = candidate_pairs(campaign, provider, engine=engine, max_block=settings.max_block)
+        found = candidate_pairs(
+            campaign,
+            provider,
+            engine=engine,
+            max_block=settings.max_block,
+            coarse=settings.coarse,
+        )
     ia, ib = found.ia, found.ib
     comparison_vectors(campaign, provider, ia[:64], ib[:64], settings.features)  # JIT warm-up
     t0 = time.perf_counter()
@@ -475,6 +522,9 @@ def stage_dice_vectors(work: Path) -> tuple[int, str, float, Json]:
         "kernel_comparisons": len(a) * len(b),
         "kernel_pairs_found": len(kernel_found),
         "threshold": DICE_THRESHOLD,
+        "candidate_pairs": found.count,
+        "pairs_per_record": round(found.count / max(found.n_a + found.n_b, 1), 4),
+        "blocking_caps": dict(zip(found.passes, found.caps, strict=True)),
     }
     return len(ia), "pairs", seconds, extra
 
@@ -496,7 +546,7 @@ def stage_link_fuzzy(work: Path) -> tuple[int, str, float, Json]:
     with _engine(work) as engine:
         t0 = time.perf_counter()
         outcome = link_records(
-            campaign, provider, engine=engine, settings=_match_settings(), progress=progress
+            campaign, provider, engine=engine, settings=_match_settings(work), progress=progress
         )
         end = time.perf_counter()
     # The fuzzy stage is everything after the exact keys: blocking, comparison
@@ -513,6 +563,15 @@ def stage_link_fuzzy(work: Path) -> tuple[int, str, float, Json]:
         "link_records_seconds": round(end - t0, 3),
         "steps_seconds": steps,
         "links": outcome.links.num_rows,
+        "candidate_pairs": outcome.candidates.count,
+        "blocking_caps": dict(zip(outcome.candidates.passes, outcome.candidates.caps, strict=True)),
+        "est_pair_completeness": round(outcome.est_pair_completeness, 5),
+        # Against the world's truth (untimed), so speed is never bought with recall.
+        **(
+            _truth_quality(work, outcome, campaign, provider)
+            if (work / "truth.parquet").exists()
+            else {}
+        ),
     }
     return campaign.num_rows + provider.num_rows, "records", end - fuzzy_start, extra
 
@@ -1096,6 +1155,7 @@ def _scale_config(voters: object, args: argparse.Namespace) -> Json:
         "duckdb_memory": args.duckdb_memory,
         "anchor_memory": args.anchor_memory,
         "anchor_rows": args.anchor_rows,
+        "schema": None if args.schema is None else str(Path(args.schema).resolve()),
     }
 
 
@@ -1229,6 +1289,10 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=200_000,
         help="records clkhash encodes for its rate (--scale only; ours encodes every record)",
+    )
+    parser.add_argument(
+        "--schema",
+        help="a linkage schema TOML for tokenize, Dice and link (--scale only; default: shipped)",
     )
     parser.add_argument(
         "--in-process",

@@ -29,6 +29,11 @@ and ``maxsoundex``: swapped words agree), each with the postcode or the
 birth year, and the two together. A block larger
 than ``max_block`` pairs is still dropped per pass, so a coarse pass (a
 common surname in a common year) costs nothing where the data make it huge.
+No default pass holds another's parts plus more, so none is *coarse* in the
+sense of :mod:`linkage.match.blocking` (kept to its smallest blocks within a
+pair budget); a ``[blocking]`` table that adds such a finer pass (the same
+parts and a house number, say) makes the matcher leave the big blocks of the
+coarser one to it, and candidate pairs then grow with the files.
 Privacy cost: every pass is an equality class the matcher can count (see
 ``docs/THREAT_MODEL.md``, count signatures); a schema that needs fewer should
 say so in its own ``[blocking]`` table.

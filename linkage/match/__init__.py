@@ -11,7 +11,13 @@
 * ``quality`` -- precision, recall and F1 of links against true pairs.
 """
 
-from linkage.match.blocking import candidate_pairs, pair_completeness, reduction_ratio
+from linkage.match.blocking import (
+    COARSE_PAIR_BUDGET,
+    candidate_pairs,
+    coarse_passes,
+    pair_completeness,
+    reduction_ratio,
+)
 from linkage.match.comparison import Feature, comparison_vectors
 from linkage.match.ecm import choose_threshold, distinct_rows, fit_model
 from linkage.match.matching import (
@@ -32,6 +38,7 @@ from linkage.match.resolution import (
 from linkage.match.similarity import dice_all_pairs, dice_pairs, dice_reference, popcounts, warm_up
 
 __all__ = [
+    "COARSE_PAIR_BUDGET",
     "DEFAULT_WEIGHTS",
     "Feature",
     "LinkOutcome",
@@ -39,6 +46,7 @@ __all__ = [
     "assignments_from_links",
     "candidate_pairs",
     "choose_threshold",
+    "coarse_passes",
     "comparison_vectors",
     "constrained_posteriors",
     "dice_all_pairs",

@@ -39,7 +39,13 @@ import pyarrow.compute as pc
 from linkage.encode import LinkageSchema, ResolutionMode
 from linkage.engine import Engine
 from linkage.errors import InputError
-from linkage.match.blocking import BlockAdvice, Candidates, candidate_pairs, max_block_advice
+from linkage.match.blocking import (
+    BlockAdvice,
+    Candidates,
+    candidate_pairs,
+    coarse_passes,
+    max_block_advice,
+)
 from linkage.match.comparison import (
     Comparison,
     Feature,
@@ -207,6 +213,9 @@ class MatchSettings:
         min_score: Smallest summed weight that links in the exact stage.
         group_by: Side-a key marking one household (many-to-one only), or None.
         max_block: Blocking cap (pairs per blocking value).
+        coarse: Blocking passes a finer pass refines; each keeps only its
+            smallest blocks, within a pair budget
+            (:func:`linkage.match.blocking.coarse_passes`).
         threshold: Posterior cut for fuzzy links; None chooses it from the model.
         features: Comparison-vector entries; empty: every ``clk_*``/``mk_f_*``
             column both sides sent.
@@ -226,6 +235,7 @@ class MatchSettings:
     min_score: float = DEFAULT_MIN_SCORE
     group_by: str | None = "mk_addr"
     max_block: int = 2_000
+    coarse: tuple[str, ...] = ()
     threshold: float | None = None
     features: tuple[Feature, ...] = ()
     joint: tuple[tuple[str, ...], ...] = ()
@@ -242,6 +252,7 @@ class MatchSettings:
             min_score=r.min_score,
             group_by=r.group_by if r.mode == "many_to_one" else None,
             max_block=r.max_block,
+            coarse=coarse_passes({b.name: b.parts for b in schema.blocking}),
             threshold=threshold,
             features=tuple(
                 Feature(c.output, "dice" if c.method == "dice" else "exact") for c in schema.compare
@@ -597,10 +608,17 @@ def link_records(
             b_block,
             engine=engine,
             max_block=settings.max_block,
+            coarse=settings.coarse,
         )
         candidates = dataclasses.replace(found, ia=open_rows[found.ia], n_a=n_a)
     else:
-        candidates = candidate_pairs(a_block, b_block, engine=engine, max_block=settings.max_block)
+        candidates = candidate_pairs(
+            a_block,
+            b_block,
+            engine=engine,
+            max_block=settings.max_block,
+            coarse=settings.coarse,
+        )
     # The seed (exact links) is found without blocking, so the share a pass
     # pairs measures what blocking misses; seed pairs are cleaner than most,
     # so it leans high (see _split_completeness).
@@ -611,7 +629,15 @@ def link_records(
     seed_blocked = np.full(n_a, -1, dtype=np.int8)
     if seed_is_exact:
         seed_blocked[seed_a] = found_seed
-    advice = max_block_advice(a_block, b_block, seed_a, seed_b, max_block=settings.max_block)
+    # A coarse pass's big blocks are its finer passes' to pair, not max_block's.
+    advice = max_block_advice(
+        a_block,
+        b_block,
+        seed_a,
+        seed_b,
+        max_block=settings.max_block,
+        passes=[p for p in blocking if p not in settings.coarse],
+    )
     del a_block, b_block
     _release_memory()
     ia, ib = candidates.ia, candidates.ib

@@ -77,3 +77,64 @@ def test_max_block_advice_names_the_cap_the_seed_pairs_ask_for() -> None:
     loose = max_block_advice(a, b, seed, seed, max_block=2_000)
     assert loose is not None and loose.suggested is None and loose.message() is None
     assert max_block_advice(a, b, seed[:0], seed[:0], max_block=100) is None
+
+
+def test_coarse_passes_are_strict_subsets_of_another_pass() -> None:
+    from linkage.match import coarse_passes
+
+    parts = {
+        "bk_sz": [("surname", "soundex"), ("zip5", "value")],
+        "bk_sz_house": [("surname", "soundex"), ("zip5", "value"), ("house_number", "value")],
+        "bk_sz3": [("surname", "soundex"), ("zip5", "first3")],  # another transform: no subset
+        "bk_twin": [("zip5", "value"), ("surname", "soundex")],  # the same parts: no subset
+        "bk_phone": [("phone", "value")],
+    }
+    assert coarse_passes(parts) == ("bk_sz", "bk_twin")
+    assert coarse_passes({}) == ()
+
+
+def test_a_coarse_pass_keeps_its_smallest_blocks_within_the_budget(engine: DuckDBEngine) -> None:
+    # Coarse blocks of 1, 4 and 9 pairs (1x1, 2x2, 3x3); the fine pass splits
+    # the big one. Budget 0.5 per record of the larger side (6 rows): 3 pairs,
+    # so only the 1-pair block is kept; the 3x3 block's twins come back
+    # through the fine pass.
+    a = side(bk_c=["s", "m", "m", "b", "b", "b"], bk_f=["s1", "m1", "m2", "b1", "b2", "b3"])
+    b = side(bk_c=["s", "m", "m", "b", "b", "b"], bk_f=["s1", "m9", "m8", "b1", "b2", "b3"])
+    got = candidate_pairs(a, b, engine=engine, coarse=["bk_c"], coarse_budget=0.5)
+    assert got.caps == (1, 2_000)
+    assert list(zip(got.ia.tolist(), got.ib.tolist(), strict=True)) == [
+        (0, 0),
+        (3, 3),
+        (4, 4),
+        (5, 5),
+    ]
+    assert got.dropped_blocks == 2 and got.dropped_pairs == 4 + 9
+    # Blocks of one size go together: a budget of 5 keeps 1 + 4, not a part of 9.
+    five = candidate_pairs(a, b, engine=engine, coarse=["bk_c"], coarse_budget=5 / 6)
+    assert five.caps[0] == 4 and five.count == 1 + 4 + 3
+    # Within budget (or not coarse) the pass is capped by max_block only.
+    loose = candidate_pairs(a, b, engine=engine, coarse=["bk_c"], coarse_budget=3.0)
+    assert loose.caps == (2_000, 2_000) and loose.count == 1 + 4 + 9
+    assert candidate_pairs(a, b, engine=engine).count == loose.count
+    with pytest.raises(InputError):
+        candidate_pairs(a, b, engine=engine, coarse=["bk_c"], coarse_budget=-1.0)
+
+
+def test_coarse_budget_keeps_pairs_linear_as_blocks_grow(engine: DuckDBEngine) -> None:
+    # Fixed values, growing files: a plain pass grows with the square of the
+    # file, a coarse pass with a finer one stays within its budget.
+    rng = np.random.default_rng(7)
+
+    def sides(n: int) -> tuple[pa.Table, pa.Table]:
+        coarse = [f"z{v}" for v in rng.integers(0, 20, n)]
+        fine = [f"{c}-{i}" for i, c in enumerate(coarse)]
+        return side(bk_c=coarse, bk_f=fine), side(bk_c=coarse, bk_f=fine)
+
+    small, large = sides(200), sides(2_000)
+    plain = [candidate_pairs(*s, engine=engine, max_block=10**9).count for s in (small, large)]
+    capped = [
+        candidate_pairs(*s, engine=engine, max_block=10**9, coarse=["bk_c"]).count
+        for s in (small, large)
+    ]
+    assert plain[1] > 50 * plain[0]
+    assert capped[1] <= 2_000 * (1 + 0.25) and capped[0] <= 200 * (1 + 0.25)

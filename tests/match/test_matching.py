@@ -247,3 +247,20 @@ def test_token_files_of_another_schema_are_refused_in_one_line(engine: DuckDBEng
     settings = MatchSettings(weights={}, features=(Feature("clk_missing", "dice"),))
     with pytest.raises(InputError, match="another schema"):
         link_records(tokens, provider, engine=engine, settings=settings)
+
+
+def test_settings_mark_passes_a_finer_pass_refines_as_coarse() -> None:
+    import dataclasses
+
+    from linkage.encode import shipped_schema
+    from linkage.encode.schema import BlockingPass
+    from linkage.match import MatchSettings
+
+    schema = shipped_schema()
+    assert MatchSettings.from_schema(schema).coarse == ()
+    finer = BlockingPass(
+        "bk_surname_zip5_house",
+        (("surname", "soundex"), ("zip5", "value"), ("house_number", "value")),
+    )
+    nested = dataclasses.replace(schema, blocking=(*schema.blocking, finer))
+    assert MatchSettings.from_schema(nested).coarse == ("bk_surname_zip5",)

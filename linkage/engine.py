@@ -18,7 +18,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import secrets
 import shutil
+import sys
 import tempfile
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
@@ -29,6 +31,8 @@ from typing import TYPE_CHECKING, Protocol, Self, TypeAlias, runtime_checkable
 
 import duckdb
 import pyarrow as pa
+import pyarrow.fs as pa_fs
+import pyarrow.parquet as pq
 
 from linkage.errors import InputError
 
@@ -39,13 +43,18 @@ __all__ = [
     "DUCKDB_DIALECT",
     "ENGINE_NAMES",
     "SPARK_DIALECT",
+    "SPARK_MASTER_ENV",
+    "SPARK_SCRATCH_ENV",
     "DuckDBEngine",
     "Engine",
     "SparkEngine",
     "SqlDialect",
     "TableSource",
     "make_engine",
+    "remove_scratch",
+    "scratch_uri",
     "spark_available",
+    "spark_engine",
 ]
 
 TableSource: TypeAlias = pa.Table | Path
@@ -286,18 +295,30 @@ def spark_available() -> str | None:
 class SparkEngine(_Closing):
     """Runs the engine SQL on Spark SQL; a drop-in for :class:`DuckDBEngine`.
 
-    Arrow tables are registered as temporary views through Arrow
-    (``createDataFrame``), Parquet paths through ``spark.read.parquet``, and
-    results come back with ``toArrow``. Temporary views are dropped after each
-    query, so one query never sees another's tables.
+    Every input reaches the executors as Parquet: paths are read with
+    ``spark.read.parquet``, and an Arrow table is first written as Parquet
+    under the engine's :attr:`scratch` (never ``createDataFrame``, which
+    would ship it through the driver's JVM). Results come back with
+    ``toArrow``; the engine's callers only ask for summaries (aggregates,
+    links), so ``spark.driver.maxResultSize`` can stay small. Temporary views
+    and scratch tables are dropped after each query, so one query never sees
+    another's tables. The executor-side jobs (tokenize, comparison vectors)
+    are :mod:`linkage.spark_jobs`.
 
     Args:
         session: An existing Spark session (e.g. on a cluster); it must use
-            ``spark.sql.session.timeZone=UTC``. ``None`` starts a local one.
-        master: Master URL for a session started here (``local[2]`` = two cores).
+            ``spark.sql.session.timeZone=UTC``. ``None`` starts one here.
+        master: Master URL for a session started here (``local[2]`` = two
+            cores; ``spark://host:7077``, ``yarn``, ``k8s://...``).
         shuffle_partitions: ``spark.sql.shuffle.partitions`` for a session
             started here; a few per core suits one machine.
         driver_memory: JVM heap of a session started here.
+        scratch: Where tables handed to Spark are written (a directory or a
+            URI every executor can read: ``hdfs://``, ``s3://``). ``None``
+            makes a private (0700) local directory, removed on :meth:`close`:
+            enough for ``local[*]`` and a standalone cluster on one host.
+        conf: Further Spark settings for a session started here (e.g.
+            ``spark.io.encryption.enabled``, ``spark.driver.maxResultSize``).
 
     Raises:
         InputError: pyspark or Java is missing, or ``session`` is not on UTC.
@@ -310,6 +331,8 @@ class SparkEngine(_Closing):
         master: str = "local[2]",
         shuffle_partitions: int = 4,
         driver_memory: str = "2g",
+        scratch: str | None = None,
+        conf: Mapping[str, str] | None = None,
     ) -> None:
         if shuffle_partitions < 1:
             raise ValueError("shuffle_partitions must be at least 1")
@@ -320,11 +343,16 @@ class SparkEngine(_Closing):
                 raise InputError("cannot start a Spark engine", hint=reason)
             from pyspark.sql import SparkSession
 
+            # Python workers run this interpreter (unless told otherwise), so
+            # they import the same linkage: pyspark reads only the variable.
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
             builder = SparkSession.builder.master(master).appName("narwhal")
             for key, value in _SPARK_CONFIG.items():
                 builder = builder.config(key, value)
             builder = builder.config("spark.sql.shuffle.partitions", str(shuffle_partitions))
             builder = builder.config("spark.driver.memory", driver_memory)
+            for key, value in (conf or {}).items():
+                builder = builder.config(key, value)
             session = builder.getOrCreate()
             session.sparkContext.setLogLevel("ERROR")
         elif session.conf.get("spark.sql.session.timeZone") != "UTC":
@@ -333,6 +361,12 @@ class SparkEngine(_Closing):
                 hint="set spark.sql.session.timeZone=UTC so naive times are not shifted",
             )
         self._spark: SparkSession | None = session
+        self._own_scratch: str | None = None
+        if scratch is None:
+            self._own_scratch = scratch = tempfile.mkdtemp(prefix="narwhal-spark-")
+        elif "://" not in scratch:
+            Path(scratch).mkdir(mode=0o700, parents=True, exist_ok=True)
+        self._scratch = scratch.rstrip("/")
 
     @property
     def dialect(self) -> SqlDialect:
@@ -346,7 +380,18 @@ class SparkEngine(_Closing):
             raise RuntimeError("SparkEngine is closed")
         return self._spark
 
-    def _frame(self, name: str, source: TableSource) -> DataFrame:
+    @property
+    def scratch(self) -> str:
+        """The directory or URI where tables handed to the executors are written."""
+        return self._scratch
+
+    def scratch_path(self, name: str) -> str:
+        """A fresh location under :attr:`scratch` for one table (``name`` a plain identifier)."""
+        _check_name(name)
+        # Random: several drivers may share one cluster scratch.
+        return f"{self._scratch}/{name}-{secrets.token_hex(8)}.parquet"
+
+    def _frame(self, name: str, source: TableSource, written: list[str]) -> DataFrame:
         spark = self.session
         if isinstance(source, Path):
             from pyspark.errors import AnalysisException
@@ -359,7 +404,11 @@ class SparkEngine(_Closing):
                     file=str(source),
                     hint="check that the file exists and is a Parquet file",
                 ) from exc
-        return spark.createDataFrame(_spark_ready(source))
+        target = self.scratch_path(name)
+        written.append(target)
+        filesystem, path = pa_fs.FileSystem.from_uri(scratch_uri(target))
+        pq.write_table(_spark_ready(source), path, filesystem=filesystem)
+        return spark.read.parquet(target)
 
     def query(self, sql: str, tables: Mapping[str, TableSource]) -> pa.Table:
         """Run ``sql`` with ``tables`` registered as temporary views; return Arrow.
@@ -370,25 +419,46 @@ class SparkEngine(_Closing):
         """
         spark = self.session
         registered: list[str] = []
+        written: list[str] = []
         try:
             for name, source in tables.items():
                 _check_name(name)
-                self._frame(name, source).createOrReplaceTempView(name)
+                self._frame(name, source, written).createOrReplaceTempView(name)
                 registered.append(name)
             return _from_spark(spark.sql(sql).toArrow())
         finally:
             for name in registered:
                 spark.catalog.dropTempView(name)
+            for target in written:
+                remove_scratch(target)
 
     def close(self) -> None:
-        """Stop the session if this engine started it; further queries raise."""
+        """Stop the session if this engine started it, remove its own scratch; queries raise."""
         if self._spark is not None and self._owned:
             self._spark.stop()
         self._spark = None
+        if self._own_scratch is not None:
+            shutil.rmtree(self._own_scratch, ignore_errors=True)
+            self._own_scratch = None
 
     def __repr__(self) -> str:
         state = "closed" if self._spark is None else "open"
         return f"SparkEngine({state})"
+
+
+def scratch_uri(location: str) -> str:
+    """``location`` as a URI pyarrow's filesystems accept (a bare path becomes absolute)."""
+    return location if "://" in location else str(Path(location).resolve())
+
+
+def remove_scratch(location: str) -> None:
+    """Delete a scratch file or directory (local path or URI); a missing one is fine."""
+    filesystem, path = pa_fs.FileSystem.from_uri(scratch_uri(location))
+    info = filesystem.get_file_info(path)
+    if info.type == pa_fs.FileType.Directory:
+        filesystem.delete_dir(path)
+    elif info.type == pa_fs.FileType.File:
+        filesystem.delete_file(path)
 
 
 def _spark_type(arrow_type: pa.DataType) -> pa.DataType:
@@ -397,7 +467,7 @@ def _spark_type(arrow_type: pa.DataType) -> pa.DataType:
         return _spark_type(arrow_type.value_type)
     if pa.types.is_large_string(arrow_type):
         return pa.string()
-    if pa.types.is_large_binary(arrow_type):
+    if pa.types.is_large_binary(arrow_type) or pa.types.is_fixed_size_binary(arrow_type):
         return pa.binary()
     if pa.types.is_timestamp(arrow_type) and arrow_type.tz is None:
         return pa.timestamp("us")
@@ -429,16 +499,36 @@ ENGINE_NAMES: tuple[str, ...] = ("duckdb", "spark")
 """Names accepted by :func:`make_engine` (the ``--engine`` choices)."""
 
 
+SPARK_MASTER_ENV = "NARWHAL_SPARK_MASTER"
+"""Master URL of ``--engine spark`` (default ``local[2]``; e.g. ``spark://host:7077``, ``yarn``)."""
+
+SPARK_SCRATCH_ENV = "NARWHAL_SPARK_SCRATCH"
+"""Directory or URI every executor can read, for the tables ``--engine spark`` hands over."""
+
 MEMORY_ENV = "NARWHAL_DUCKDB_MEMORY"
 DEFAULT_DUCKDB_MEMORY = "1GB"
 _MEMORY_PATTERN = re.compile(r"[1-9][0-9]{0,5}(\.[0-9]+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)")
+
+
+def spark_engine() -> SparkEngine:
+    """The ``--engine spark`` engine: ``$NARWHAL_SPARK_MASTER`` and ``$NARWHAL_SPARK_SCRATCH``.
+
+    Raises:
+        InputError: Spark cannot start here.
+    """
+    return SparkEngine(
+        master=os.environ.get(SPARK_MASTER_ENV) or "local[2]",
+        scratch=os.environ.get(SPARK_SCRATCH_ENV) or None,
+    )
 
 
 def make_engine(name: str, *, memory_limit: str | None = None) -> DuckDBEngine | SparkEngine:
     """Build the engine called ``name`` with its defaults.
 
     Args:
-        name: ``"duckdb"`` (default everywhere) or ``"spark"`` (local[2]).
+        name: ``"duckdb"`` (default everywhere) or ``"spark"`` (master
+            ``$NARWHAL_SPARK_MASTER``, default ``local[2]``; scratch
+            ``$NARWHAL_SPARK_SCRATCH``, default a private local directory).
         memory_limit: DuckDB's memory limit (e.g. ``"3GB"``); default
             ``$NARWHAL_DUCKDB_MEMORY`` or ``1GB``. Work beyond it spills to a
             private temp directory.
@@ -457,7 +547,7 @@ def make_engine(name: str, *, memory_limit: str | None = None) -> DuckDBEngine |
             )
         return DuckDBEngine(memory_limit=limit)
     if name == "spark":
-        return SparkEngine()
+        return spark_engine()
     raise InputError(
         f"unknown engine {name!r} (choose one of {', '.join(ENGINE_NAMES)})",
         hint="use --engine duckdb or --engine spark",

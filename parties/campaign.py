@@ -99,6 +99,7 @@ from linkage.report import (
 )
 from linkage.tables import ALL_MARKETS, ALL_MATCHED, DEFAULT_MIN_UNIVERSE
 from parties.common import (
+    EngineOpt,
     ExchangeOpt,
     HomeOpt,
     SchemaOpt,
@@ -126,6 +127,7 @@ def tokenize(
     exchange: ExchangeOpt,
     schema: SchemaOpt = None,
     workers: WorkersOpt = None,
+    engine_name: EngineOpt = "duckdb",
     min_universe: Annotated[
         int,
         typer.Option(
@@ -264,7 +266,12 @@ def tokenize(
         write_state()  # only the segments message was missing
     else:
         reused = None
-        if reuse_normalized:
+        spark_tokens = None
+        if engine_name == "spark":  # encoded on the executors (docs/SCALE.md); no cache
+            from linkage.spark_jobs import spark_token_chunks
+
+            spark_tokens = spark_token_chunks(voters, link_schema, run.side, run.key)
+        elif reuse_normalized:
             with out.status("normalising (reusing the fields of unchanged voters)"):
                 cached = read_private_cache(h.normalized_cache_path)
                 reused = normalize_reusing(table, link_schema, "a", cached, workers=workers)
@@ -279,7 +286,7 @@ def tokenize(
                 workers=workers,
                 before_publish=write_state,
                 progress=progress,
-                tokens=None
+                tokens=spark_tokens
                 if reused is None
                 else encode_normalized_chunks(
                     reused.normalized, link_schema, run.key, workers=workers, progress=progress

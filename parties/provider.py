@@ -124,6 +124,7 @@ def tokenize(
             help="Tokenize an exchange again: the provider-tokens already sent become invalid.",
         ),
     ] = False,
+    engine_name: EngineOpt = "duckdb",
 ) -> None:
     """Turn the subscriber file into keyed tokens and household pseudonyms for the matcher.
 
@@ -152,6 +153,11 @@ def tokenize(
     link_schema, table = run.read(
         subscribers, schema, id_column="household_id", default_columns=SUBSCRIBER_COLUMNS
     )
+    tokens = None
+    if engine_name == "spark":  # encoded on the executors (docs/SCALE.md)
+        from linkage.spark_jobs import spark_token_chunks
+
+        tokens = spark_token_chunks(subscribers, link_schema, run.side, run.key)
     with StepProgress("provider tokenize") as progress:
         progress.stage("pseudonymizing households")
         hps = pseudonymize(secret, x, table["household_id"].to_pylist())
@@ -167,6 +173,7 @@ def tokenize(
             workers=workers,
             dummy_ids=lambda n: dummy_pseudonyms(secret, x, n),
             progress=progress,
+            tokens=tokens,
         )
     out.print(f"tokenized {table.num_rows:,} households")
     out.print(f"wrote {target}", markup=False, highlight=False)

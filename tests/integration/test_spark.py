@@ -19,13 +19,14 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from linkage.encode import normalize_records, tokenize_records
+from linkage.encode import encode_side, normalize_records, shipped_schema, tokenize_records
 from linkage.engine import SPARK_DIALECT, DuckDBEngine, Engine, SparkEngine, spark_available
 from linkage.errors import InputError, PrivacyError
 from linkage.match import link_exact
 from linkage.measure import compute_viewership, household_intensity, segment_members
 from linkage.protocol import LinkageKey
 from linkage.release import refuse_differencing
+from linkage.spark_jobs import spark_token_chunks
 from linkage.synth import World, generate_world
 from linkage.tables import CELLS_SCHEMA
 
@@ -178,3 +179,25 @@ def test_refuse_differencing_agrees(
             outcomes.append(str(exc))
     assert outcomes[0] == outcomes[1]
     assert (outcomes[0] == "released") is (k == 1)
+
+
+def test_arrow_tables_reach_spark_as_scratch_parquet(spark: SparkEngine) -> None:
+    table = pa.table({"k": ["a", "b"], "t": pa.array([b"x" * 32, b"y" * 32], pa.binary(32))})
+    out = spark.query("SELECT k, length(t) AS n FROM t ORDER BY k", {"t": table})
+    assert out.to_pydict() == {"k": ["a", "b"], "n": [32, 32]}
+    # Written for the query, removed after it.
+    assert list(Path(spark.scratch).iterdir()) == []
+
+
+def test_spark_token_chunks_equal_encode_side(
+    spark: SparkEngine, world: World, tmp_path: Path
+) -> None:
+    key = LinkageKey(exchange_id="spark-test", _key=bytes(range(32)))
+    schema = shipped_schema()
+    path = tmp_path / "subscribers.parquet"
+    pq.write_table(world.subscribers, path, row_group_size=50)
+    chunks = list(spark_token_chunks(path, schema, "b", key, engine=spark, partitions=2))
+    assert pa.concat_tables(chunks).equals(encode_side(world.subscribers, schema, "b", key))
+    assert list(Path(spark.scratch).iterdir()) == []
+    with pytest.raises(InputError, match="Parquet"):
+        spark_token_chunks(tmp_path / "subscribers.csv", schema, "b", key, engine=spark)

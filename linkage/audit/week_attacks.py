@@ -50,7 +50,7 @@ import pyarrow as pa
 
 from linkage.audit.dp_attacks import AttackScore
 from linkage.engine import Engine
-from linkage.measure import DAYPARTS, TIER_NAMES, segment_members, viewership_of_members
+from linkage.measure import DAYPARTS, TIER_NAMES, segment_members
 from linkage.plan import parse_aired
 from linkage.release import (
     DEFAULT_CAPS,
@@ -64,6 +64,7 @@ from linkage.release import (
     market_measures,
     market_release,
     measure_delivery,
+    measure_on_grid,
     noisy_delivery,
     plan_delivery_noise,
     plan_market_noise,
@@ -547,14 +548,8 @@ def market_worst_case(
         members = _pairs(
             [(code, h) for code in wanted for h in households], ("segment", "household_id")
         )
-        cells = viewership_of_members(
-            members,
-            view,
-            channels=grid.channels,
-            engine=engine,
-            period=grid.days,
-            credit_minutes=grid.credit_minutes,
-            credits_per_day=caps.credits_per_day,
+        cells, _ = measure_on_grid(
+            members, view, grid, engine=engine, credits_per_day=caps.credits_per_day
         )
         return market_measures(cells, wanted, grid).scaled(plan.widths)
 

@@ -77,6 +77,7 @@ from linkage.release.markets import (
     market_cells,
     market_measures,
     market_release,
+    measure_on_grid,
     plan_market_noise,
 )
 from linkage.release.match_report import (
@@ -199,6 +200,7 @@ __all__ = [
     "market_release",
     "match_report",
     "measure_delivery",
+    "measure_on_grid",
     "measures",
     "memberships_bound",
     "noisy_delivery",

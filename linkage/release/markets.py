@@ -73,7 +73,12 @@ import pyarrow.compute as pc
 
 from linkage.engine import Engine
 from linkage.errors import InputError, PrivacyError
-from linkage.measure import DAYPARTS, QUARTER_HOURS_PER_DAY, viewership_by_market
+from linkage.measure import (
+    DAYPARTS,
+    QUARTER_HOURS_PER_DAY,
+    viewership_by_market,
+    viewership_of_members,
+)
 from linkage.release.dp import (
     DEFAULT_CAPS,
     Z95,
@@ -105,16 +110,18 @@ __all__ = [
     "market_cells",
     "market_measures",
     "market_release",
+    "measure_on_grid",
     "plan_market_noise",
 ]
 
-DEFAULT_MARKET_SHARE: Final = 0.7
+DEFAULT_MARKET_SHARE: Final = 0.6
 """Share of a release's rho spent on the market rows (all markets together, in parallel).
 
-The statewide rows keep the rest. Statewide figures average over every
-market's households and keep their accuracy targets on 0.3 of the budget at
-1M voters; a market's segment is a few times smaller, and its rating error
-grows as one over its size."""
+The statewide rows keep the rest: on 0.4 of the budget at 1M voters they keep
+their accuracy targets (``scripts/dp_utility.py``), and on 0.3 their
+quarter-hours covered under 90% of the viewing. A market's segment is a few
+times smaller than the state's, and its rating error grows as one over its
+size."""
 
 MARKET_SPLIT: Final = MeasureSplit(views=0.8, reach=0.1, hut=0.07, universe=0.029, records=0.001)
 """The market rows' rho split: ratings first, as the plan buys on them; period reach, HUT
@@ -263,6 +270,54 @@ def _noised_by_width(
     return out
 
 
+def measure_on_grid(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    grid: CellGrid,
+    *,
+    engine: Engine,
+    credits_per_day: int | None,
+    markets: pa.Table | None = None,
+) -> tuple[pa.Table, pa.Table | None]:
+    """The cells of ``members`` on the release's grid, and with ``markets`` each market's.
+
+    One pass over ``viewing`` (:func:`linkage.measure.viewership_by_market`):
+    the market cells are the same pass's counts grouped by market.
+    """
+    if markets is None:
+        cells = viewership_of_members(
+            members,
+            viewing,
+            channels=grid.channels,
+            engine=engine,
+            period=grid.days,
+            credit_minutes=grid.credit_minutes,
+            credits_per_day=credits_per_day,
+        )
+        return cells, None
+    return _by_market(members, viewing, markets, grid, engine, credits_per_day)
+
+
+def _by_market(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    markets: pa.Table,
+    grid: CellGrid,
+    engine: Engine,
+    credits_per_day: int | None,
+) -> tuple[pa.Table, pa.Table]:
+    return viewership_by_market(
+        members,
+        viewing,
+        markets,
+        channels=grid.channels,
+        engine=engine,
+        period=grid.days,
+        credit_minutes=grid.credit_minutes,
+        credits_per_day=credits_per_day,
+    )
+
+
 def market_release(
     members: pa.Table,
     viewing: pa.Table | Path,
@@ -310,16 +365,13 @@ def market_release(
     plain = sorted({s for s in segments if TIER_SEPARATOR not in s})
     wanted = [f"{s}{_SEP}{m}" for s in plain for m in market_codes]
     if by_market is None:
-        # Tiers have no market rows: without them the one pass has fewer patterns.
-        _, by_market = viewership_by_market(
-            members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR))),
+        _, by_market = _by_market(
+            _without_tiers(members),
             viewing,
             markets.filter(pc.is_in(markets["market"], listed)),
-            channels=grid.channels,
-            engine=engine,
-            period=grid.days,
-            credit_minutes=grid.credit_minutes,
-            credits_per_day=None if rho is None else caps.credits_per_day,
+            grid,
+            engine,
+            None if rho is None else caps.credits_per_day,
         )
     by_market = by_market.filter(pc.is_in(by_market["market"], listed))
     cells = (
@@ -354,15 +406,8 @@ def market_cells(
     For the exact path and the auditor; never released as such. Columns:
     :data:`~linkage.tables.CELLS_SCHEMA` plus ``market``, segment codes plain.
     """
-    _, by_market = viewership_by_market(
-        members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR))),
-        viewing,
-        markets,
-        channels=grid.channels,
-        engine=engine,
-        period=grid.days,
-        credit_minutes=grid.credit_minutes,
-        credits_per_day=credits_per_day,
+    _, by_market = _by_market(
+        _without_tiers(members), viewing, markets, grid, engine, credits_per_day
     )
     if by_market.num_rows == 0:
         return CELLS_SCHEMA.append(pa.field("market", pa.string())).empty_table()
@@ -371,6 +416,11 @@ def market_cells(
         by_market.schema.get_field_index("segment"), "segment", codes
     )
     return _exact_cells(cells, sorted(pc.unique(codes).to_pylist()), grid)
+
+
+def _without_tiers(members: pa.Table) -> pa.Table:
+    """Tiers have no market rows: without them the one pass has fewer patterns."""
+    return members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR)))
 
 
 def _exact_cells(cells: pa.Table, wanted: Sequence[str], grid: CellGrid) -> pa.Table:

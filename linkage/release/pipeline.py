@@ -46,8 +46,6 @@ from linkage.measure import (
     resolve_period,
     segment_members,
     segment_universes,
-    viewership_by_market,
-    viewership_of_members,
 )
 from linkage.release.dp import (
     DEFAULT_CAPS,
@@ -59,7 +57,7 @@ from linkage.release.dp import (
     noisy_release,
     plan_noise,
 )
-from linkage.release.markets import DEFAULT_MARKET_SHARE, market_release
+from linkage.release.markets import DEFAULT_MARKET_SHARE, market_release, measure_on_grid
 from linkage.release.rules import (
     apply_k_suppression,
     check_min_universe,
@@ -237,7 +235,14 @@ def release_viewership(
         plan = plan_noise(grid, wanted, statewide_rho, caps=caps)
         measured, market_rho = bound_viewing(viewing, grid.channels, engine), rho * market_share
         # One pass over the viewing measures the statewide and the market cells.
-        cells, by_market = _measured(members, measured, grid, engine, caps.credits_per_day, markets)
+        cells, by_market = measure_on_grid(
+            members,
+            measured,
+            grid,
+            engine=engine,
+            credits_per_day=caps.credits_per_day,
+            markets=markets,
+        )
         cells = _with_empty_segments(cells, sorted(set(wanted) - present))
         counts = _record_counts(assignments if records is None else records, caps, engine)
         payload = suppress_tier_complements(
@@ -261,38 +266,6 @@ def release_viewership(
         by_market=by_market,
     )
     return pa.concat_tables([payload, market_rows])
-
-
-def _measured(
-    members: pa.Table,
-    viewing: pa.Table | Path,
-    grid: CellGrid,
-    engine: Engine,
-    credits_per_day: int | None,
-    markets: pa.Table | None,
-) -> tuple[pa.Table, pa.Table | None]:
-    """The statewide cells, and with ``markets`` the market cells of the same pass."""
-    if markets is None:
-        cells = viewership_of_members(
-            members,
-            viewing,
-            channels=grid.channels,
-            engine=engine,
-            period=grid.days,
-            credit_minutes=grid.credit_minutes,
-            credits_per_day=credits_per_day,
-        )
-        return cells, None
-    return viewership_by_market(
-        members,
-        viewing,
-        markets,
-        channels=grid.channels,
-        engine=engine,
-        period=grid.days,
-        credit_minutes=grid.credit_minutes,
-        credits_per_day=credits_per_day,
-    )
 
 
 def _record_counts(source: pa.Table, caps: ContributionCaps, engine: Engine) -> dict[str, int]:
@@ -376,6 +349,8 @@ def _exact_release(
     universes = segment_universes(members, engine).to_pylist()
     check_min_universe({row["segment"]: row["universe"] for row in universes}, min_universe)
     refuse_differencing(members, k, engine)
-    cells, by_market = _measured(members, viewing, grid, engine, None, markets)
+    cells, by_market = measure_on_grid(
+        members, viewing, grid, engine=engine, credits_per_day=None, markets=markets
+    )
     payload = _exact_payload(apply_k_suppression(cells, k), k, min_universe)
     return suppress_tier_complements(payload), by_market

@@ -8,8 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.compute as pc
+
+from linkage.engine import Engine
+from linkage.measure import viewership_of_members
+from linkage.tables import TIER_SEPARATOR
+
+_SEP = "\x1f"
 
 MONDAY = date(2024, 3, 4)
 WEEK = [MONDAY + timedelta(days=i) for i in range(7)]
@@ -49,3 +57,40 @@ def assign(pairs: Mapping[str, Sequence[str]]) -> pa.Table:
 def households(prefix: str, n: int) -> list[str]:
     """``n`` household ids: ``prefix0`` ... ``prefix{n-1}``."""
     return [f"{prefix}{i}" for i in range(n)]
+
+
+def two_pass_market_cells(
+    members: pa.Table,
+    viewing: pa.Table | Path,
+    markets: pa.Table,
+    *,
+    channels: Sequence[str],
+    period: Sequence[date],
+    engine: Engine,
+    credits_per_day: int | None,
+) -> pa.Table:
+    """The oracle for one-pass market cells: crossed codes measured by a second pass.
+
+    Each member row becomes ``segment + "\\x1f" + market`` (tiers left out), is
+    measured by :func:`linkage.measure.viewership_of_members` and split back into
+    ``segment`` and ``market``.
+    """
+    plain = members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR)))
+    placed = plain.join(markets, "household_id", join_type="inner")
+    crossed = pa.table(
+        {
+            "segment": pc.binary_join_element_wise(placed["segment"], placed["market"], _SEP),
+            "household_id": placed["household_id"],
+        }
+    )
+    cells = viewership_of_members(
+        crossed,
+        viewing,
+        channels=channels,
+        engine=engine,
+        period=period,
+        credits_per_day=credits_per_day,
+    )
+    parts = pc.split_pattern(cells["segment"], _SEP)
+    cells = cells.set_column(1, "segment", pc.list_element(parts, 0))
+    return cells.append_column("market", pc.list_element(parts, 1))

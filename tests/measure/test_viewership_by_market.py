@@ -26,7 +26,7 @@ from linkage.measure import (
 )
 from linkage.synth import World, generate_world
 from linkage.tables import CELLS_SCHEMA, TIER_SEPARATOR
-from tests.measure.inputs import assign
+from tests.measure.inputs import assign, two_pass_market_cells
 
 FRIDAY = date(2026, 10, 9)
 DAYS = [FRIDAY + timedelta(days=i) for i in range(3)]  # weekday and weekend
@@ -70,26 +70,16 @@ def two_pass(
     engine: DuckDBEngine,
     credits_per_day: int | None,
 ) -> pa.Table:
-    """The oracle: crossed codes measured by a second pass, split back to segment and market."""
-    plain = members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR)))
-    placed = plain.join(world.markets, "household_id", join_type="inner")
-    crossed = pa.table(
-        {
-            "segment": pc.binary_join_element_wise(placed["segment"], placed["market"], SEP),
-            "household_id": placed["household_id"],
-        }
-    )
-    cells = viewership_of_members(
-        crossed,
+    """The oracle, sorted: crossed codes measured by a second pass."""
+    return two_pass_market_cells(
+        members,
         world.viewing,
+        world.markets,
         channels=channels,
-        engine=engine,
         period=DAYS,
+        engine=engine,
         credits_per_day=credits_per_day,
-    )
-    parts = pc.split_pattern(cells["segment"], SEP)
-    cells = cells.set_column(1, "segment", pc.list_element(parts, 0))
-    return cells.append_column("market", pc.list_element(parts, 1)).sort_by(MARKET_ORDER)
+    ).sort_by(MARKET_ORDER)
 
 
 def assert_same(got: pa.Table, want: pa.Table) -> None:

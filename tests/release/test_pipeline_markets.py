@@ -19,7 +19,6 @@ from linkage.measure import (
     cross_with_intensity,
     household_intensity,
     segment_members,
-    viewership_of_members,
 )
 from linkage.release import (
     DEFAULT_MARKET_SHARE,
@@ -30,8 +29,8 @@ from linkage.release import (
     release_viewership,
 )
 from linkage.synth import World, generate_world
-from linkage.tables import ALL_MARKETS, TIER_SEPARATOR
-from tests.measure.inputs import assign
+from linkage.tables import ALL_MARKETS
+from tests.measure.inputs import assign, two_pass_market_cells
 
 FRIDAY = date(2026, 10, 9)
 SEP = "\x1f"
@@ -60,27 +59,16 @@ def two_pass_cells(
     engine: DuckDBEngine,
     credits_per_day: int | None,
 ) -> pa.Table:
-    """The old second pass: crossed codes measured again, split back to segment and market."""
-    plain = members.filter(pc.invert(pc.match_substring(members["segment"], TIER_SEPARATOR)))
-    placed = plain.join(world.markets, "household_id", join_type="inner")
-    crossed = pa.table(
-        {
-            "segment": pc.binary_join_element_wise(placed["segment"], placed["market"], SEP),
-            "household_id": placed["household_id"],
-        }
-    )
-    cells = viewership_of_members(
-        crossed,
+    """The old second pass on the release's grid."""
+    return two_pass_market_cells(
+        members,
         viewing,
+        world.markets,
         channels=grid.channels,
-        engine=engine,
         period=grid.days,
-        credit_minutes=grid.credit_minutes,
+        engine=engine,
         credits_per_day=credits_per_day,
     )
-    parts = pc.split_pattern(cells["segment"], SEP)
-    cells = cells.set_column(1, "segment", pc.list_element(parts, 0))
-    return cells.append_column("market", pc.list_element(parts, 1))
 
 
 @pytest.mark.parametrize("exact", [False, True])

@@ -332,7 +332,7 @@ def test_a_whole_week_daypart_is_the_day_weighted_mean_of_its_day_types(
         key = (f"{r['segment']}/{r['market']}", str(r["channel"]), str(r["daypart"]))
         assert r["aqh_households"] == pytest.approx(expected[key], abs=1e-9), key
     # Contributors over the week are at least any one day type's (a lower bound).
-    most = {}
+    most: dict[tuple[str, str, str], int] = {}
     for r in split.filter(pc.equal(split["grain"], "daypart")).to_pylist():
         code, market = str(r["segment"]).split("\x1f")
         key = (f"{code}/{market}", str(r["channel"]), str(r["daypart"]))

@@ -50,6 +50,7 @@ __all__ = [
     "SparkEngine",
     "SqlDialect",
     "TableSource",
+    "check_engine_name",
     "make_engine",
     "remove_scratch",
     "scratch_uri",
@@ -546,9 +547,21 @@ def make_engine(name: str, *, memory_limit: str | None = None) -> DuckDBEngine |
                 f"DuckDB memory limit must look like 512MB or 3GB (from {MEMORY_ENV} or the caller)"
             )
         return DuckDBEngine(memory_limit=limit)
-    if name == "spark":
-        return spark_engine()
-    raise InputError(
-        f"unknown engine {name!r} (choose one of {', '.join(ENGINE_NAMES)})",
-        hint="use --engine duckdb or --engine spark",
-    )
+    check_engine_name(name)
+    return spark_engine()
+
+
+def check_engine_name(name: str) -> None:
+    """Refuse an engine name :func:`make_engine` would not build.
+
+    A command that only builds its engine late (or, for DuckDB, not at all)
+    calls this first, so a typo fails before any work.
+
+    Raises:
+        InputError: ``name`` is not one of :data:`ENGINE_NAMES`.
+    """
+    if name not in ENGINE_NAMES:
+        raise InputError(
+            f"unknown engine {name!r} (choose one of {', '.join(ENGINE_NAMES)})",
+            hint="use --engine duckdb or --engine spark",
+        )

@@ -33,6 +33,7 @@ from linkage.encode import (
     near_duplicate_segments,
     normalize_reusing,
 )
+from linkage.engine import check_engine_name
 from linkage.errors import InputError, StateError
 from linkage.io import (
     PRIVATE_MODE,
@@ -172,6 +173,7 @@ def tokenize(
     Example: narwhal campaign tokenize --home ./c --voters voters.parquet
     --segments segments.toml --exchange oh-2026-10
     """
+    check_engine_name(engine_name)
     x = validate_exchange_id(exchange)
     h = require_home(home)
     earlier_rids = None

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import typer
 
-from linkage.engine import make_engine
+from linkage.engine import check_engine_name, make_engine
 from linkage.errors import InputError, PrivacyError, StateError
 from linkage.io import (
     PartyHome,
@@ -135,6 +135,7 @@ def tokenize(
     Example: narwhal provider tokenize --home ./p --subscribers subscribers.parquet
     --exchange oh-2026-10
     """
+    check_engine_name(engine_name)
     x = validate_exchange_id(exchange)
     h = require_home(home)
     sent = h.outbox_message(x, "provider-tokens")

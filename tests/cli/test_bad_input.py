@@ -249,6 +249,24 @@ def test_duplicate_household_id(setup: Setup, tmp_path: Path) -> None:
     assert outputs(setup.home("provider"), "bad-dup-hh") == []
 
 
+@pytest.mark.parametrize("role", ["campaign", "provider"])
+def test_tokenize_refuses_an_unknown_engine_before_any_work(
+    setup: Setup, tmp_path: Path, role: str
+) -> None:
+    inputs = (
+        ("--voters", setup.world / "campaign" / "voters.parquet", "--segments", setup.segments)
+        if role == "campaign"
+        else ("--subscribers", setup.world / "provider" / "subscribers.parquet")
+    )
+    exchange = f"bad-engine-{role}"
+    code, _, err = cli(
+        role, "tokenize", "--home", setup.home(role), *inputs, "--exchange", exchange,
+        "--engine", "postgres",
+    )  # fmt: skip
+    assert_one_line_error(code, err, must_name=("unknown engine 'postgres'",))
+    assert outputs(setup.home(role), exchange) == []
+
+
 @pytest.mark.parametrize(
     ("rule", "must_name"),
     [

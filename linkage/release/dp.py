@@ -180,11 +180,12 @@ class ContributionCaps:
             eighteen hours of one channel at a time, or six hours of
             switching between three channels every five minutes (each
             switch earns a quarter-hour one more credit). At 48 the cap cut
-            heavy, channel-switching homes' evening viewing: on a seeded
-            1M-voter world it lowered market daypart ratings by a median
-            0.027 points (more than half their noise), at 72 by 0.002, for
-            1.15 times the market rows' noise and 1.22 times the
-            quarter-hours'.
+            heavy, channel-switching homes' evening viewing and biased
+            market daypart ratings by more than half their noise
+            (``scripts/dp_utility.py --credits-per-day 48`` prints the bias
+            as ``cap_bias``); 72 costs ``sqrt(72 / 48)``, 1.22 times, the
+            quarter-hours' noise and ``sqrt(12 / 9)``, 1.15 times, the
+            market rows'.
         records_per_household: Most linked voter records one household adds
             to a segment's ``matched_records`` (the matcher's report uses the
             same cap), so 100 copies of a voter count as 8.

@@ -144,14 +144,25 @@ def _discard(workers: int, start_method: str, *, terminate: bool) -> None:
 def shutdown_pools() -> None:
     """Stop every worker pool of this process (they restart on the next parallel call).
 
-    Runs at interpreter exit; call it sooner to free the workers' memory.
+    Call it to free the workers' memory once their work is done (at interpreter
+    exit the pools are stopped without waiting).
     """
     while _POOLS:
         pool = _POOLS.pop(next(iter(_POOLS)))
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-atexit.register(shutdown_pools)
+def _stop_at_exit() -> None:
+    """At interpreter exit nothing waits for a pool: a chunk still running is abandoned work.
+
+    (After a Ctrl-C between two chunks, waiting would block the exit on the
+    running chunks.)
+    """
+    for workers, start_method in list(_POOLS):
+        _discard(workers, start_method, terminate=True)
+
+
+atexit.register(_stop_at_exit)
 
 
 def _combine(parts: list[pa.Table], empty: Callable[[], pa.Table]) -> pa.Table:
@@ -212,8 +223,10 @@ def imap_chunks(
         # queued chunks rather than compute them; the pool serves the next call.
         for future in pending:
             future.cancel()
-        if isinstance(stop, KeyboardInterrupt | BrokenProcessPool):
+        if isinstance(stop, KeyboardInterrupt | BrokenProcessPool | GeneratorExit):
             # Nothing of a chunk's work is kept (the step writes at its end).
+            # A Ctrl-C in the caller between two chunks reaches this generator
+            # as GeneratorExit, with the workers still computing.
             _discard(workers, start_method, terminate=True)
         raise
 

@@ -28,6 +28,7 @@ from linkage.encode import (
     join_row_columns,
     load_schema,
     shipped_schema,
+    shutdown_pools,
 )
 from linkage.errors import MessageError, NarwhalError, StateError
 from linkage.io import (
@@ -362,6 +363,8 @@ def write_token_message(
                 workers=workers,
                 make_ids=dummy_ids,
             )
+            # The encoding is done: the workers' memory is not needed to shuffle and seal.
+            shutdown_pools()
             if dummies.payload.num_rows:
                 shuffled.write(dummies.payload)
             progress("shuffling", 0, None)

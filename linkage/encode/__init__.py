@@ -64,6 +64,7 @@ from linkage.encode.parallel import (
     iter_chunks,
     join_row_columns,
     map_chunks,
+    shutdown_pools,
 )
 from linkage.encode.recipe import encode_side
 from linkage.encode.reuse import (
@@ -168,6 +169,7 @@ __all__ = [
     "qgrams",
     "row_digests",
     "shipped_schema",
+    "shutdown_pools",
     "to_arrow",
     "tokenize_records",
     "zip5",

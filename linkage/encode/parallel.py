@@ -11,6 +11,14 @@ Memory stays flat as the input grows: at most ``2 * workers`` chunks are in
 flight at once (one computing and one queued per worker) besides the input
 and the finished output.
 
+The worker processes are started once per process and size and reused by
+every later call (one tokenize run normalises, encodes and encodes its dummy
+records: three maps, one pool). Starting a clean interpreter and importing
+the encoders costs about a second of CPU per worker, so a fresh pool per map
+cost a 200k-voter ``campaign tokenize`` about a third of its CPU time. The
+pool stops when the process exits (or at :func:`shutdown_pools`); a worker
+holds a key only while it computes a chunk for it.
+
 The function must be picklable (a module-level function, or a
 ``functools.partial`` of one) and deterministic for equal chunks. Any key it
 closes over is pickled to the workers through an anonymous pipe between
@@ -19,6 +27,7 @@ processes of the same user, never to disk.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import multiprocessing
 import os
@@ -26,6 +35,7 @@ import signal
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 
 import pyarrow as pa
 
@@ -44,6 +54,7 @@ __all__ = [
     "iter_chunks",
     "join_row_columns",
     "map_chunks",
+    "shutdown_pools",
 ]
 
 DEFAULT_CHUNK_ROWS = 100_000
@@ -96,6 +107,64 @@ def _ignore_interrupt() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+_POOLS: dict[tuple[int, str], ProcessPoolExecutor] = {}
+"""The live worker pools of this process, by (workers, start method)."""
+
+
+def _pool(workers: int, start_method: str) -> ProcessPoolExecutor:
+    """This process's pool of ``workers`` processes, started on first use."""
+    pool = _POOLS.get((workers, start_method))
+    if pool is not None and getattr(pool, "_broken", False):
+        _discard(workers, start_method, terminate=True)
+        pool = None
+    if pool is None:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context(start_method),
+            initializer=_ignore_interrupt,
+        )
+        _POOLS[(workers, start_method)] = pool
+    return pool
+
+
+def _discard(workers: int, start_method: str, *, terminate: bool) -> None:
+    """Forget a pool that is broken or interrupted; ``terminate`` stops its running workers."""
+    pool = _POOLS.pop((workers, start_method), None)
+    if pool is None:
+        return
+    pool.shutdown(wait=False, cancel_futures=True)
+    if terminate:
+        # The interpreter would otherwise wait for the running chunks on exit
+        # (up to 20 s measured after a Ctrl-C).
+        processes = getattr(pool, "_processes", None) or {}
+        for process in list(processes.values()):
+            process.terminate()
+
+
+def shutdown_pools() -> None:
+    """Stop every worker pool of this process (they restart on the next parallel call).
+
+    Call it to free the workers' memory once their work is done (at interpreter
+    exit the pools are stopped without waiting).
+    """
+    while _POOLS:
+        pool = _POOLS.pop(next(iter(_POOLS)))
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _stop_at_exit() -> None:
+    """At interpreter exit nothing waits for a pool: a chunk still running is abandoned work.
+
+    (After a Ctrl-C between two chunks, waiting would block the exit on the
+    running chunks.)
+    """
+    for workers, start_method in list(_POOLS):
+        _discard(workers, start_method, terminate=True)
+
+
+atexit.register(_stop_at_exit)
+
+
 def _combine(parts: list[pa.Table], empty: Callable[[], pa.Table]) -> pa.Table:
     if not parts:
         return empty()
@@ -123,6 +192,8 @@ def imap_chunks(
         table: Input rows.
         chunk_rows: Largest chunk.
         workers: Processes to use; 1 runs in this process (no pool, no pickling).
+            More use this process's pool of that size, started on first use
+            and kept for later calls (see the module docstring).
         start_method: ``multiprocessing`` start method for the pool. ``spawn``
             (the default) starts clean interpreters, safe even when this
             process holds threads (DuckDB, Arrow's pool), unlike ``fork``.
@@ -136,11 +207,8 @@ def imap_chunks(
     if workers == 1 or table.num_rows <= chunk_rows:
         yield from (func(chunk) for chunk in chunks)
         return
-    context = multiprocessing.get_context(start_method)
+    pool = _pool(workers, start_method)
     pending: deque[Future[bytes]] = deque()
-    pool = ProcessPoolExecutor(
-        max_workers=workers, mp_context=context, initializer=_ignore_interrupt
-    )
     try:
         for chunk in chunks:
             pending.append(pool.submit(_apply, func, _to_ipc(chunk)))
@@ -151,18 +219,16 @@ def imap_chunks(
         while pending:
             yield _from_ipc(pending.popleft().result())
     except BaseException as stop:
-        # Ctrl-C, an error, or a caller that stopped early: drop the queued
-        # chunks rather than compute them.
-        pool.shutdown(wait=False, cancel_futures=True)
-        if isinstance(stop, KeyboardInterrupt):
-            # Nothing of a chunk's work is kept (the step writes at its end),
-            # so the running ones are stopped too: the interpreter would
-            # otherwise wait for them on exit (up to 20 s measured).
-            processes = getattr(pool, "_processes", None) or {}
-            for process in list(processes.values()):
-                process.terminate()
+        # Ctrl-C, an error, or a caller that stopped early: drop this call's
+        # queued chunks rather than compute them; the pool serves the next call.
+        for future in pending:
+            future.cancel()
+        if isinstance(stop, KeyboardInterrupt | BrokenProcessPool | GeneratorExit):
+            # Nothing of a chunk's work is kept (the step writes at its end).
+            # A Ctrl-C in the caller between two chunks reaches this generator
+            # as GeneratorExit, with the workers still computing.
+            _discard(workers, start_method, terminate=True)
         raise
-    pool.shutdown(wait=True)
 
 
 def map_chunks(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import os
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -17,6 +18,7 @@ from linkage.encode import (
     map_chunks,
     normalize_records,
     shipped_schema,
+    shutdown_pools,
     tokenize_records,
 )
 from linkage.encode.parallel import _to_ipc
@@ -47,6 +49,10 @@ def fail_on_seven(chunk: pa.Table) -> pa.Table:
 
 def tokenize_chunk(key: LinkageKey, chunk: pa.Table) -> pa.Table:
     return tokenize_records(normalize_records(chunk), key)
+
+
+def worker_pid(chunk: pa.Table) -> pa.Table:
+    return pa.table({"pid": pa.array([os.getpid()] * chunk.num_rows, pa.int64())})
 
 
 def numbers(n: int) -> pa.Table:
@@ -93,6 +99,22 @@ def test_pool_keeps_input_order_and_propagates_errors() -> None:
     assert pooled["x"].to_pylist() == list(range(0, 1_000, 2))
     with pytest.raises(ValueError, match="chunk holding 7"):
         map_chunks(fail_on_seven, numbers(20), chunk_rows=3, workers=2)
+
+
+def test_pool_is_started_once_and_reused_until_shut_down() -> None:
+    def pids() -> set[int]:
+        return set(map_chunks(worker_pid, numbers(40), chunk_rows=5, workers=2)["pid"].to_pylist())
+
+    seen = pids()
+    assert os.getpid() not in seen
+    # An error in one map leaves the pool to the next (only Ctrl-C stops it).
+    with pytest.raises(ValueError, match="chunk holding 7"):
+        map_chunks(fail_on_seven, numbers(20), chunk_rows=3, workers=2)
+    seen |= pids() | pids()
+    assert len(seen) <= 2  # fresh pools would show new processes each time
+    shutdown_pools()
+    assert not pids() & seen
+    shutdown_pools()
 
 
 def test_parallel_tokenization_equals_whole_table() -> None:

@@ -171,6 +171,10 @@ def _work() -> None:
     map_chunks(_slow_chunk, pa.table({"n": list(range(400))}), chunk_rows=1, workers=2)
 
 
+def _default_interrupt() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def pool_step() -> None:
     """Entry point of the subprocess below."""
     _pool_app(args=["work"], prog_name="pool")
@@ -187,6 +191,9 @@ def test_ctrl_c_in_a_pooled_step_prints_one_line_and_exits_130(tmp_path: Path) -
         cwd=REPO,
         env={**os.environ, "NARWHAL_TEST_MARKER": str(marker)},
         start_new_session=True,  # its own process group, as a terminal's job
+        # A terminal's job has Ctrl-C at its default, whatever ran this test: a
+        # harness started in the background passes SIGINT down ignored.
+        preexec_fn=_default_interrupt,
     )
     try:
         deadline = time.monotonic() + 30

@@ -25,7 +25,7 @@ from linkage.release import (
 )
 from linkage.release.markets import cross_with_markets
 from linkage.tables import ALL_MARKETS, RELEASE_SCHEMA
-from tests.measure.inputs import MONDAY, assign
+from tests.measure.inputs import MONDAY, assign, two_pass_market_cells
 from tests.release.test_dp import (
     CHANNELS,
     SATURDAY,
@@ -310,33 +310,24 @@ def test_a_whole_week_daypart_is_the_day_weighted_mean_of_its_day_types(
     markets = markets_of(households)
     members = segment_members(assign({"A": households[:30]}), engine)
     week = market_cells(members, view, markets, GRID, engine=engine)
-    # The same market cells split by day type, from the statewide aggregation.
-    split = viewership_of_members(
-        cross_with_markets(members, markets, engine),
-        view,
-        channels=CHANNELS,
-        engine=engine,
-        period=GRID.days,
-    )
+    # The same market cells split by day type, as a second pass measures them.
+    split = two_pass_market_cells(
+        members, view, markets, channels=CHANNELS, period=GRID.days, engine=engine,
+        credits_per_day=None,
+    )  # fmt: skip
     days = GRID.day_type_counts
-    expected: dict[tuple[str, str, str], float] = {}
+    expected: dict[tuple[str, str, str, str], float] = {}
+    most: dict[tuple[str, str, str, str], int] = {}
     for r in split.filter(pc.equal(split["grain"], "daypart")).to_pylist():
-        code, market = str(r["segment"]).split("\x1f")
-        key = (f"{code}/{market}", str(r["channel"]), str(r["daypart"]))
+        key = (r["market"], r["segment"], r["channel"], r["daypart"])
         weight = days[r["day_type"]] / len(GRID.days)
         expected[key] = expected.get(key, 0.0) + weight * float(r["aqh_households"])
+        most[key] = max(most.get(key, 0), int(r["contributors"]))
     rows = week.filter(pc.equal(week["grain"], "daypart")).to_pylist()
     assert {r["day_type"] for r in rows} == {"all"}
     assert len(rows) == len(expected)
     for r in rows:
-        key = (f"{r['segment']}/{r['market']}", str(r["channel"]), str(r["daypart"]))
+        key = (r["market"], r["segment"], r["channel"], r["daypart"])
         assert r["aqh_households"] == pytest.approx(expected[key], abs=1e-9), key
-    # Contributors over the week are at least any one day type's (a lower bound).
-    most: dict[tuple[str, str, str], int] = {}
-    for r in split.filter(pc.equal(split["grain"], "daypart")).to_pylist():
-        code, market = str(r["segment"]).split("\x1f")
-        key = (f"{code}/{market}", str(r["channel"]), str(r["daypart"]))
-        most[key] = max(most.get(key, 0), int(r["contributors"]))
-    for r in rows:
-        key = (f"{r['segment']}/{r['market']}", str(r["channel"]), str(r["daypart"]))
+        # Contributors over the week: the most of any one day type (a lower bound).
         assert r["contributors"] == most[key]

@@ -304,7 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     worlds = args.world or [
         _world(args.cache, int(n), args.days, args.seed) for n in args.voters.split(",") if n
     ]
-    caps = ContributionCaps(credits_per_day=args.credits_per_day)
+    try:
+        caps = ContributionCaps(credits_per_day=args.credits_per_day)
+    except ValueError as exc:
+        parser.error(str(exc))
     report = {
         "targets": list(targets),
         "k": args.k,
